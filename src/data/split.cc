@@ -1,0 +1,257 @@
+#include "data/split.h"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <numeric>
+#include <random>
+
+#include "data/readers.h"
+#include "data/registry.h"
+#include "util/error.h"
+#include "util/io.h"
+#include "util/strings.h"
+
+namespace siamrec {
+
+std::string FilterSpec::describe() const {
+  std::vector<std::string> parts;
+  if (min_rating > 0) parts.push_back(fmt::format("rating>={:g}", min_rating));
+  if (dedup) parts.push_back("dedup");
+  if (user_core > 0 || item_core > 0) parts.push_back(fmt::format("{}-core users, {}-core items", user_core, item_core));
+  if (parts.empty()) return "filters: none (every interaction positive)";
+  return "filters: " + fmt::format("{}", fmt::join(parts, ", "));
+}
+
+std::string SplitSpec::describe() const {
+  if (type == "fixed") return fmt::format("split: fixed '{}'", name);
+  if (type == "loo")
+    return fmt::format("split: leave-one-out ({}{}), seed {}", order == "time" ? "latest by time" : "random item",
+                       valid ? ", validation = next latest" : "", seed);
+  if (type == "temporal")
+    return fmt::format("split: global temporal cut {:g}/{:g}/{:g}", ratios[0], ratios[1], ratios[2]);
+  return fmt::format("split: per-user ratio {:g}/{:g}/{:g} ({}), seed {}", ratios[0], ratios[1], ratios[2],
+                     order == "time" ? "by time" : "random", seed);
+}
+
+Interactions apply_filters(const Interactions& log, int32_t n_users, int32_t n_items, const FilterSpec& f) {
+  std::vector<char> keep(log.size(), 1);
+  if (f.min_rating > 0) {
+    if (!log.has_rating()) throw ConfigError("filter min_rating needs ratings, but this dataset has none");
+    for (size_t r = 0; r < log.size(); ++r) keep[r] = log.rating[r] >= f.min_rating;
+  }
+  if (f.dedup) {
+    std::vector<int64_t> idx;
+    for (size_t r = 0; r < log.size(); ++r)
+      if (keep[r]) idx.push_back(static_cast<int64_t>(r));
+    // Sort by (user, item, time desc, row) and keep the first of each pair.
+    std::sort(idx.begin(), idx.end(), [&](int64_t a, int64_t b) {
+      if (log.user[a] != log.user[b]) return log.user[a] < log.user[b];
+      if (log.item[a] != log.item[b]) return log.item[a] < log.item[b];
+      if (log.has_time() && log.time[a] != log.time[b]) return log.time[a] > log.time[b];
+      return a < b;
+    });
+    for (size_t k = 1; k < idx.size(); ++k)
+      if (log.user[idx[k]] == log.user[idx[k - 1]] && log.item[idx[k]] == log.item[idx[k - 1]]) keep[idx[k]] = 0;
+  }
+  if (f.user_core > 0 || f.item_core > 0) {
+    bool changed = true;
+    while (changed) {
+      changed = false;
+      std::vector<int64_t> du(n_users, 0), di(n_items, 0);
+      for (size_t r = 0; r < log.size(); ++r)
+        if (keep[r]) ++du[log.user[r]], ++di[log.item[r]];
+      for (size_t r = 0; r < log.size(); ++r)
+        if (keep[r] && (du[log.user[r]] < f.user_core || di[log.item[r]] < f.item_core)) {
+          keep[r] = 0;
+          changed = true;
+        }
+    }
+  }
+  return log.select(keep);
+}
+
+namespace {
+
+// Rows of each user, ordered by time (ties by item, then row) or shuffled with a per-user seed.
+std::vector<std::vector<int64_t>> rows_by_user(const Interactions& log, int32_t n_users, const SplitSpec& s) {
+  std::vector<std::vector<int64_t>> by(n_users);
+  for (size_t r = 0; r < log.size(); ++r) by[log.user[r]].push_back(static_cast<int64_t>(r));
+  bool by_time = s.order == "time";
+  if (by_time && !log.has_time())
+    throw ConfigError(fmt::format("split order 'time' needs timestamps, but this dataset has none; use order: random"));
+  for (int32_t u = 0; u < n_users; ++u) {
+    auto& v = by[u];
+    if (by_time) {
+      std::stable_sort(v.begin(), v.end(), [&](int64_t a, int64_t b) {
+        if (log.time[a] != log.time[b]) return log.time[a] < log.time[b];
+        return log.item[a] < log.item[b];
+      });
+    } else {
+      std::mt19937_64 rng(mix64(s.seed ^ mix64(static_cast<uint64_t>(u) + 1)));
+      for (size_t k = v.size(); k > 1; --k) std::swap(v[k - 1], v[rng() % k]);
+    }
+  }
+  return by;
+}
+
+void check_ratios(const SplitSpec& s) {
+  if (s.ratios.size() != 3)
+    throw ConfigError(fmt::format("split.ratios needs three shares (train, valid, test), got {}", s.ratios.size()));
+  double sum = 0;
+  for (double r : s.ratios) {
+    if (!(r >= 0)) throw ConfigError("split.ratios must be non-negative");
+    sum += r;
+  }
+  if (std::abs(sum - 1.0) > 1e-6) throw ConfigError(fmt::format("split.ratios must sum to 1 (got {:g})", sum));
+  if (s.ratios[0] <= 0 || s.ratios[2] <= 0) throw ConfigError("split.ratios: train and test shares must be > 0");
+}
+
+RawLog read_ml100k_file(const std::string& path) {
+  DelimitedFormat f;
+  f.user = "0", f.item = "1", f.rating = "2", f.time = "3";
+  f.numeric_ids = true;
+  return read_delimited(path, f);
+}
+
+void add_raw(RawLog& dst, const std::string& u, const std::string& i) {
+  dst.users.push_back(u);
+  dst.items.push_back(i);
+}
+
+SplitData fixed_split(const Dataset& ds, const SplitSpec& s) {
+  const DatasetSpec& spec = dataset_spec(ds.name);
+  if (std::find(spec.fixed_splits.begin(), spec.fixed_splits.end(), s.name) == spec.fixed_splits.end()) {
+    std::string names = spec.fixed_splits.empty() ? "none" : fmt::format("{}", fmt::join(spec.fixed_splits, ", "));
+    throw ConfigError(fmt::format("split.name '{}' is not a fixed split of dataset '{}'; allowed: {}", s.name, ds.name, names));
+  }
+  SplitData out;
+  const std::string& dir = ds.root;
+  if (ds.name == "ml-100k") {
+    std::string base = dir + "/ml-100k/" + s.name + ".base", test = dir + "/ml-100k/" + s.name + ".test";
+    out.train = map_onto(ds, read_ml100k_file(base), base);
+    out.test = map_onto(ds, read_ml100k_file(test), test);
+  } else if (ds.name == "ml-1m-lightgcn" || ds.name == "ml-1m-ncf") {
+    std::string lg = dir + "/ml-1m-implicit-lightgcn/";
+    auto ulist = read_remap_list(lg + "user_list.txt"), ilist = read_remap_list(lg + "item_list.txt");
+    auto to_raw = [&](const IdPairs& p, const std::string& where) {
+      RawLog raw;
+      for (size_t k = 0; k < p.user.size(); ++k) {
+        if (p.user[k] >= static_cast<int64_t>(ulist.size()) || p.item[k] >= static_cast<int64_t>(ilist.size()))
+          throw DataError(fmt::format("{}: id ({},{}) outside user_list/item_list", where, p.user[k], p.item[k]));
+        add_raw(raw, ulist[p.user[k]], ilist[p.item[k]]);
+      }
+      return raw;
+    };
+    if (s.name == "lightgcn") {
+      out.train = map_onto(ds, to_raw(read_lightgcn(lg + "train.txt"), lg + "train.txt"), lg + "train.txt");
+      out.test = map_onto(ds, to_raw(read_lightgcn(lg + "test.txt"), lg + "test.txt"), lg + "test.txt");
+    } else {  // ncf: train = every interaction minus the NCF test pairs
+      std::string nd = dir + "/ncf-ml-1m/";
+      NcfTest t = read_ncf(nd + "ml-1m.test.rating", nd + "ml-1m.test.negative");
+      IdPairs tp{t.user, t.item};
+      out.test = map_onto(ds, to_raw(tp, nd + "ml-1m.test.rating"), nd + "ml-1m.test.rating");
+      std::vector<char> keep(ds.log.size(), 1);
+      std::map<std::pair<int32_t, int32_t>, int> test_pairs;
+      for (size_t k = 0; k < out.test.size(); ++k) test_pairs[{out.test.user[k], out.test.item[k]}] = 0;
+      for (size_t r = 0; r < ds.log.size(); ++r) {
+        auto it = test_pairs.find({ds.log.user[r], ds.log.item[r]});
+        if (it != test_pairs.end()) {
+          keep[r] = 0;
+          it->second++;
+        }
+      }
+      for (auto& [p, n] : test_pairs)
+        if (n == 0)
+          throw DataError(fmt::format("NCF test pair (user {}, item {}) is not an ML-1M interaction",
+                                      ds.users.original(p.first), ds.items.original(p.second)));
+      out.train = ds.log.select(keep);
+      out.test_negatives.assign(ds.n_users(), {});
+      for (size_t k = 0; k < t.user.size(); ++k) {
+        auto& negs = out.test_negatives[out.test.user[k]];
+        for (auto n : t.negatives[k]) {
+          if (n >= static_cast<int64_t>(ilist.size()))
+            throw DataError(fmt::format("{}: negative item {} outside item_list.txt", nd + "ml-1m.test.negative", n));
+          negs.push_back(ds.items.find(ilist[n]));
+        }
+      }
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+SplitData make_split(const Dataset& ds, const FilterSpec& f, const SplitSpec& s) {
+  SplitData out;
+  if (s.type == "fixed") {
+    out = fixed_split(ds, s);
+    out.train = apply_filters(out.train, ds.n_users(), ds.n_items(), f);
+    if (f.min_rating > 0 || f.dedup) {
+      FilterSpec tf = f;
+      tf.user_core = tf.item_core = 0;  // k-core is a property of the training data
+      out.test = apply_filters(out.test, ds.n_users(), ds.n_items(), tf);
+    }
+  } else {
+    Interactions log = apply_filters(ds.log, ds.n_users(), ds.n_items(), f);
+    if (s.type == "ratio") {
+      check_ratios(s);
+      auto by = rows_by_user(log, ds.n_users(), s);
+      std::vector<int64_t> tr, va, te;
+      for (auto& v : by) {
+        size_t n = v.size();
+        if (n == 0) continue;
+        size_t n_test = static_cast<size_t>(std::llround(n * s.ratios[2]));
+        size_t n_valid = static_cast<size_t>(std::llround(n * s.ratios[1]));
+        if (n_test + n_valid >= n) {  // keep at least one training interaction
+          n_test = std::min(n_test, n - 1);
+          n_valid = std::min(n_valid, n - 1 - n_test);
+        }
+        size_t n_train = n - n_test - n_valid;
+        tr.insert(tr.end(), v.begin(), v.begin() + n_train);
+        va.insert(va.end(), v.begin() + n_train, v.begin() + n_train + n_valid);
+        te.insert(te.end(), v.begin() + n_train + n_valid, v.end());
+      }
+      std::sort(tr.begin(), tr.end()), std::sort(va.begin(), va.end()), std::sort(te.begin(), te.end());
+      out.train = log.rows(tr), out.valid = log.rows(va), out.test = log.rows(te);
+    } else if (s.type == "loo") {
+      if (s.order != "time" && s.order != "random")
+        throw ConfigError(fmt::format("split.order '{}' is not allowed; allowed: time, random", s.order));
+      auto by = rows_by_user(log, ds.n_users(), s);
+      std::vector<int64_t> tr, va, te;
+      size_t hold = s.valid ? 2 : 1;
+      for (auto& v : by) {
+        if (v.size() <= hold) {  // too short to hold out: everything trains
+          tr.insert(tr.end(), v.begin(), v.end());
+          continue;
+        }
+        te.push_back(v.back());
+        if (s.valid) va.push_back(v[v.size() - 2]);
+        tr.insert(tr.end(), v.begin(), v.end() - hold);
+      }
+      std::sort(tr.begin(), tr.end()), std::sort(va.begin(), va.end()), std::sort(te.begin(), te.end());
+      out.train = log.rows(tr), out.valid = log.rows(va), out.test = log.rows(te);
+    } else if (s.type == "temporal") {
+      check_ratios(s);
+      if (!log.has_time()) throw ConfigError("split type 'temporal' needs timestamps, but this dataset has none");
+      std::vector<int64_t> idx(log.size());
+      std::iota(idx.begin(), idx.end(), 0);
+      std::stable_sort(idx.begin(), idx.end(), [&](int64_t a, int64_t b) { return log.time[a] < log.time[b]; });
+      size_t n = idx.size();
+      size_t n_train = static_cast<size_t>(std::llround(n * s.ratios[0]));
+      size_t n_valid = static_cast<size_t>(std::llround(n * s.ratios[1]));
+      n_train = std::min(n_train, n);
+      n_valid = std::min(n_valid, n - n_train);
+      std::vector<int64_t> tr(idx.begin(), idx.begin() + n_train), va(idx.begin() + n_train, idx.begin() + n_train + n_valid),
+          te(idx.begin() + n_train + n_valid, idx.end());
+      std::sort(tr.begin(), tr.end()), std::sort(va.begin(), va.end()), std::sort(te.begin(), te.end());
+      out.train = log.rows(tr), out.valid = log.rows(va), out.test = log.rows(te);
+    } else {
+      throw ConfigError(fmt::format("split.type '{}' is not allowed; allowed: ratio, loo, temporal, fixed", s.type));
+    }
+  }
+  out.protocol = fmt::format("{} | {} | {}", ds.name, f.describe(), s.describe());
+  return out;
+}
+
+}  // namespace siamrec

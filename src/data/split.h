@@ -1,0 +1,50 @@
+// Filters (explicit -> implicit, de-duplication, iterative k-core) and seeded splits. Every split
+// carries a one-line protocol description that later results repeat.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "data/dataset.h"
+
+namespace siamrec {
+
+struct FilterSpec {
+  double min_rating = 0;   // keep interactions with rating >= min_rating (0: keep all)
+  bool dedup = false;      // keep one interaction per (user, item): the latest by time, else the first
+  int user_core = 0;       // iterative k-core: users with >= user_core and items with >= item_core
+  int item_core = 0;
+  std::string describe() const;
+};
+
+// Returns the filtered log (dataset ids are kept; filtered-out users/items simply have no rows).
+Interactions apply_filters(const Interactions& log, int32_t n_users, int32_t n_items, const FilterSpec& f);
+
+struct SplitSpec {
+  std::string type = "ratio";   // ratio | loo | temporal | fixed
+  std::string order = "random"; // ratio and loo: random | time
+  std::vector<double> ratios = {0.8, 0.1, 0.1};  // ratio and temporal: train, valid, test shares
+  bool valid = false;           // loo: also hold out a validation item (second latest)
+  std::string name;             // fixed: a split the dataset ships (ua, u1..u5, lightgcn, ncf, ...)
+  uint64_t seed = 42;
+  std::string describe() const;
+};
+
+struct SplitData {
+  Interactions train, valid, test;
+  // Fixed candidate negatives per user (NCF's 99); empty when the protocol has none.
+  std::vector<std::vector<int32_t>> test_negatives;
+  std::string protocol;  // "dataset | filters | split"
+};
+
+SplitData make_split(const Dataset& ds, const FilterSpec& f, const SplitSpec& s);
+
+// Deterministic 64-bit mixing (splitmix64), used for per-user and per-thread seeds.
+inline uint64_t mix64(uint64_t x) {
+  x += 0x9e3779b97f4a7c15ULL;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
+}  // namespace siamrec

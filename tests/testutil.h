@@ -1,0 +1,34 @@
+// Test helpers: temporary directories, fixture files, the shared data directory.
+#pragma once
+#include <string>
+
+namespace siamrec::test {
+
+// A fresh temporary directory, removed when the object dies.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  const std::string& path() const { return path_; }
+  std::string file(const std::string& name, const std::string& content) const;  // writes, returns path
+
+ private:
+  std::string path_;
+};
+
+// The real datasets directory ($SIAMREC_DATA_DIR, else ../shared/datasets beside the source tree),
+// or "" when absent. With SIAMREC_REQUIRE_DATA=1 (CI) an absent directory fails the test.
+std::string shared_data_dir();
+
+// Runs the siamrec CLI with arguments; returns exit code, captures stdout and stderr.
+struct RunResult {
+  int code;
+  std::string out, err;
+};
+RunResult run_cli(const std::string& args, const std::string& env = "");
+
+}  // namespace siamrec::test
+
+#define SIAMREC_NEED_DATA(dir)                                                         \
+  std::string dir = ::siamrec::test::shared_data_dir();                                \
+  if (dir.empty()) GTEST_SKIP() << "real datasets not found (set SIAMREC_DATA_DIR)"
