@@ -4,6 +4,8 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <cblas.h>
+
 #include <cstdlib>
 #include <iostream>
 #include <thread>
@@ -37,7 +39,9 @@ int main(int argc, char** argv) {
   app.add_flag("-q,--quiet", quiet, "warnings and errors only");
   app.fallthrough();
 
-  std::vector<cli::Command> cmds = {cli::add_info(app, g), cli::add_fetch(app, g)};
+  std::vector<cli::Command> cmds = {cli::add_info(app, g),     cli::add_fetch(app, g),     cli::add_train(app, g),
+                                    cli::add_evaluate(app, g), cli::add_recommend(app, g), cli::add_compare(app, g),
+                                    cli::add_params(app, g)};
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -47,6 +51,7 @@ int main(int argc, char** argv) {
   if (quiet) spdlog::set_level(spdlog::level::warn);
   int threads = g.threads > 0 ? g.threads : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
   omp_set_num_threads(threads);
+  openblas_set_num_threads(1);  // siamrec parallelizes over blocks itself; nested BLAS threads would fight
   g.threads = threads;
   try {
     for (auto& c : cmds)

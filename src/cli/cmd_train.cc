@@ -1,0 +1,46 @@
+// siamrec train: fit the configured model, save it, evaluate the config's test protocol.
+#include <iostream>
+
+#include "cli/commands.h"
+#include "tasks/pipeline.h"
+#include "util/io.h"
+
+namespace siamrec::cli {
+
+Command add_train(CLI::App& root, GlobalOptions& g) {
+  auto* app = root.add_subcommand("train", "Fit a model from a YAML config, save the model file, and print the "
+                                           "evaluation of the config's test protocol");
+  struct Opts {
+    std::string config, out, json;
+    std::vector<std::string> sets;
+    bool no_eval = false;
+  };
+  auto o = std::make_shared<Opts>();
+  app->add_option("-c,--config", o->config, "YAML config (see `siamrec params` and examples/configs/)");
+  app->add_option("--set", o->sets, "override a config key: --set key=value (repeatable)");
+  app->add_option("-o,--out", o->out, "where to write the model file (atomically)")->required();
+  app->add_option("--json", o->json, "also write the evaluation as JSON (protocol, metrics, per-user vectors)");
+  app->add_flag("--no-eval", o->no_eval, "skip the test evaluation");
+  return {app, [o, &g]() {
+            RunOptions ro{g.data_dir, g.skip_bad_lines, g.threads};
+            Config c = load_config(o->config, o->sets);
+            std::cerr << "# resolved config\n" << c.to_yaml();
+            Prepared p = prepare(c, ro);
+            TrainedModel m = fit_model(p, c, ro);
+            save_model_file(m, o->out);
+            std::cerr << "model written to " << o->out << "\n";
+            if (!o->no_eval) {
+              EvalResult r = evaluate_model(m, p, c, ro);
+              std::cout << r.table();
+              if (!o->json.empty()) {
+                auto j = r.to_json(p.ds.users);
+                j["model"] = c.str("model.type");
+                j["config"] = c.to_yaml();
+                atomic_write(o->json, j.dump(1) + "\n");
+              }
+            }
+            return 0;
+          }};
+}
+
+}  // namespace siamrec::cli

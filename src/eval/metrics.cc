@@ -1,0 +1,92 @@
+#include "eval/metrics.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace siamrec::metric {
+
+static int hits_at(const std::vector<char>& h, int K) {
+  int n = 0, e = std::min<int>(K, static_cast<int>(h.size()));
+  for (int r = 0; r < e; ++r) n += h[r] != 0;
+  return n;
+}
+
+double precision(const std::vector<char>& h, int K) { return K > 0 ? static_cast<double>(hits_at(h, K)) / K : 0; }
+double recall(const std::vector<char>& h, int n_rel, int K) {
+  return n_rel > 0 ? static_cast<double>(hits_at(h, K)) / n_rel : 0;
+}
+double hit_rate(const std::vector<char>& h, int K) { return hits_at(h, K) > 0 ? 1 : 0; }
+
+double ndcg(const std::vector<char>& h, int n_rel, int K) {
+  if (n_rel <= 0) return 0;
+  double dcg = 0, idcg = 0;
+  int e = std::min<int>(K, static_cast<int>(h.size()));
+  for (int r = 0; r < e; ++r)
+    if (h[r]) dcg += 1.0 / std::log2(r + 2.0);
+  for (int r = 0; r < std::min(n_rel, K); ++r) idcg += 1.0 / std::log2(r + 2.0);
+  return dcg / idcg;
+}
+
+double mrr(const std::vector<char>& h, int K) {
+  int e = std::min<int>(K, static_cast<int>(h.size()));
+  for (int r = 0; r < e; ++r)
+    if (h[r]) return 1.0 / (r + 1);
+  return 0;
+}
+
+double average_precision(const std::vector<char>& h, int n_rel, int K) {
+  if (n_rel <= 0) return 0;
+  double s = 0;
+  int hits = 0, e = std::min<int>(K, static_cast<int>(h.size()));
+  for (int r = 0; r < e; ++r)
+    if (h[r]) s += static_cast<double>(++hits) / (r + 1);
+  return s / std::min(n_rel, K);
+}
+
+double f1(const std::vector<char>& h, int n_rel, int K) {
+  double p = precision(h, K), r = recall(h, n_rel, K);
+  return p + r > 0 ? 2 * p * r / (p + r) : 0;
+}
+
+double auc(std::vector<float> pos, std::vector<float> neg) {
+  if (pos.empty() || neg.empty()) return 0.5;
+  std::sort(neg.begin(), neg.end());
+  double s = 0;
+  for (float p : pos) {
+    auto lo = std::lower_bound(neg.begin(), neg.end(), p);
+    auto hi = std::upper_bound(lo, neg.end(), p);
+    s += static_cast<double>(lo - neg.begin()) + 0.5 * static_cast<double>(hi - lo);
+  }
+  return s / (static_cast<double>(pos.size()) * static_cast<double>(neg.size()));
+}
+
+PairMetrics pair_metrics(const std::vector<float>& scores, const std::vector<int>& labels, float threshold) {
+  int64_t tp = 0, fp = 0, tn = 0, fn = 0;
+  std::vector<float> pos, neg;
+  for (size_t k = 0; k < scores.size(); ++k) {
+    bool pred = scores[k] >= threshold, y = labels[k] != 0;
+    tp += pred && y, fp += pred && !y, tn += !pred && !y, fn += !pred && y;
+    (y ? pos : neg).push_back(scores[k]);
+  }
+  PairMetrics m;
+  double n = static_cast<double>(scores.size());
+  m.accuracy = n > 0 ? (tp + tn) / n : 0;
+  m.precision = tp + fp > 0 ? static_cast<double>(tp) / (tp + fp) : 0;
+  m.recall = tp + fn > 0 ? static_cast<double>(tp) / (tp + fn) : 0;
+  m.f1 = m.precision + m.recall > 0 ? 2 * m.precision * m.recall / (m.precision + m.recall) : 0;
+  m.roc_auc = auc(pos, neg);
+  return m;
+}
+
+double rmse(const std::vector<float>& p, const std::vector<float>& t) {
+  double s = 0;
+  for (size_t k = 0; k < p.size(); ++k) s += (p[k] - t[k]) * static_cast<double>(p[k] - t[k]);
+  return p.empty() ? 0 : std::sqrt(s / p.size());
+}
+double mae(const std::vector<float>& p, const std::vector<float>& t) {
+  double s = 0;
+  for (size_t k = 0; k < p.size(); ++k) s += std::abs(static_cast<double>(p[k]) - t[k]);
+  return p.empty() ? 0 : s / p.size();
+}
+
+}  // namespace siamrec::metric

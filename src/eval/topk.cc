@@ -1,0 +1,90 @@
+#include "eval/topk.h"
+
+#include <cblas.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "data/dataset.h"
+
+namespace siamrec {
+
+int topk_row(const float* s, int32_t n, int k, int32_t* out) {
+  if (k <= 0) return 0;
+  // Min-heap (worst on top) of at most k (score, item); scanning in ascending item order, a later
+  // item only enters with a strictly greater score, which realizes "ties: smaller id first".
+  std::vector<std::pair<float, int32_t>> heap;
+  heap.reserve(k);
+  auto worse = [](const std::pair<float, int32_t>& a, const std::pair<float, int32_t>& b) {
+    return a.first > b.first || (a.first == b.first && a.second < b.second);
+  };
+  const float ninf = -std::numeric_limits<float>::infinity();
+  for (int32_t i = 0; i < n; ++i) {
+    float v = s[i];
+    if (!(v > ninf)) continue;  // -inf and NaN never enter
+    if (static_cast<int>(heap.size()) < k) {
+      heap.emplace_back(v, i);
+      std::push_heap(heap.begin(), heap.end(), worse);
+    } else if (v > heap.front().first) {
+      std::pop_heap(heap.begin(), heap.end(), worse);
+      heap.back() = {v, i};
+      std::push_heap(heap.begin(), heap.end(), worse);
+    }
+  }
+  std::sort(heap.begin(), heap.end(), [](auto& a, auto& b) { return a.first > b.first || (a.first == b.first && a.second < b.second); });
+  for (size_t j = 0; j < heap.size(); ++j) out[j] = heap[j].second;
+  return static_cast<int>(heap.size());
+}
+
+void rank_users(const std::vector<int32_t>& users, int32_t n_items, const BlockScorer& scorer,
+                const RankOptions& o, const RankVisitor& visit) {
+  const int64_t n = static_cast<int64_t>(users.size());
+  const int B = std::max(1, o.block);
+  const int64_t nblocks = (n + B - 1) / B;
+  const float ninf = -std::numeric_limits<float>::infinity();
+#pragma omp parallel num_threads(std::max(1, o.threads))
+  {
+    std::vector<float> buf(static_cast<size_t>(B) * n_items);
+    std::vector<int32_t> top(std::max(1, o.k));
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t b = 0; b < nblocks; ++b) {
+      int64_t lo = b * B, hi = std::min(n, lo + B);
+      int cnt = static_cast<int>(hi - lo);
+      scorer(users.data() + lo, cnt, buf.data());
+      for (int r = 0; r < cnt; ++r) {
+        int32_t u = users[lo + r];
+        float* row = buf.data() + static_cast<size_t>(r) * n_items;
+        for (const Csr* ex : {o.exclude, o.exclude_extra})
+          if (ex && u < ex->rows())
+            for (int64_t p = ex->begin(u); p < ex->end(u); ++p) row[ex->indices[p]] = ninf;
+        int nt = topk_row(row, n_items, o.k, top.data());
+        visit(lo + r, u, row, top.data(), nt);
+      }
+    }
+  }
+}
+
+void gemm_scores(const float* U, const int32_t* users, int n, const float* I, int32_t n_items, int dim,
+                 Similarity sim, const float* item_sq_norms, float* out) {
+  // Gather the block's user rows, then one GEMM: out = Ub * I^T.
+  std::vector<float> ub(static_cast<size_t>(n) * dim);
+  for (int r = 0; r < n; ++r) std::copy_n(U + static_cast<size_t>(users[r]) * dim, dim, ub.data() + static_cast<size_t>(r) * dim);
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n_items, dim, 1.0f, ub.data(), dim, I, dim, 0.0f, out, n_items);
+  if (sim == Similarity::NegSqEuclidean || sim == Similarity::NegEuclidean) {
+    // -|u - i|^2 = 2 u.i - |i|^2 - |u|^2
+    for (int r = 0; r < n; ++r) {
+      const float* u = ub.data() + static_cast<size_t>(r) * dim;
+      float un = 0;
+      for (int d = 0; d < dim; ++d) un += u[d] * u[d];
+      float* row = out + static_cast<size_t>(r) * n_items;
+      for (int32_t i = 0; i < n_items; ++i) {
+        float d2 = std::max(0.0f, un + item_sq_norms[i] - 2 * row[i]);
+        row[i] = sim == Similarity::NegSqEuclidean ? -d2 : -std::sqrt(d2);
+      }
+    }
+  }
+}
+
+}  // namespace siamrec

@@ -1,0 +1,63 @@
+// A model scores items for users. Baselines and Siamese models alike implement this interface,
+// register themselves by name (the XGBoost habit), and pass one contract test (the implicit habit).
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace siamrec {
+
+class BinWriter;
+class BinReader;
+class Config;
+struct Csr;
+struct Dataset;
+struct Interactions;
+
+// Everything a model may fit on. Valid interactions may be empty.
+struct FitData {
+  const Dataset* ds = nullptr;       // ids and side data
+  const Interactions* train = nullptr;
+  const Interactions* valid = nullptr;
+  const Csr* train_by_user = nullptr;  // user -> train items
+  const Config* cfg = nullptr;
+  int threads = 1;
+  std::string protocol;              // of the split, for logs
+};
+
+class Model {
+ public:
+  virtual ~Model() = default;
+  virtual std::string type() const = 0;
+  virtual void fit(const FitData& d) = 0;
+  // Scores every item for n users: out is n x n_items(), row-major. Higher = better.
+  virtual void score(const int32_t* users, int n, float* out) const = 0;
+  // Scores every item for a user known only by her history (fold-in of an unseen user).
+  virtual void score_history(const std::vector<int32_t>& items, float* out) const = 0;
+  virtual void save(BinWriter& w) const = 0;
+  virtual void load(BinReader& r) = 0;
+  // Item embeddings (n_items x dim, row-major) when the model has them; nullptr otherwise.
+  virtual const float* item_embeddings(int* dim) const { return nullptr; }
+
+  int32_t n_users() const { return n_users_; }
+  int32_t n_items() const { return n_items_; }
+
+ protected:
+  int32_t n_users_ = 0, n_items_ = 0;
+  friend class ModelIo;
+};
+
+using ModelFactory = std::function<std::unique_ptr<Model>()>;
+// Registers a model type; returns true so it can initialize a static.
+bool register_model(const std::string& name, const std::string& help, ModelFactory f);
+std::vector<std::string> model_names();
+std::string model_help(const std::string& name);
+// Throws ConfigError listing the registered names when unknown.
+std::unique_ptr<Model> create_model(const std::string& name);
+
+#define SIAMREC_REGISTER_MODEL(NAME, HELP, CLS) \
+  static const bool siamrec_registered_##CLS = ::siamrec::register_model(NAME, HELP, [] { return std::make_unique<CLS>(); })
+
+}  // namespace siamrec

@@ -1,0 +1,29 @@
+// Model files: one file per trained model, needing no training data to load.
+// Layout (binary container of util/io.h): magic "SRMODEL", format version, the resolved config
+// (YAML), the split protocol, user and item id maps, item titles, the training interactions
+// (user -> items, to exclude seen items), the model type and its weights, SHA-256 checksum.
+// Written atomically; newer format versions are refused with a clear message.
+#pragma once
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "data/dataset.h"
+#include "models/model.h"
+
+namespace siamrec {
+
+struct TrainedModel {
+  std::string config_yaml;   // fully resolved config the model was trained with
+  std::string protocol;      // data | filters | split it was trained under
+  IdMap users, items;
+  std::vector<std::string> item_titles;  // may be empty
+  Csr train;                 // user -> train items
+  std::unique_ptr<Model> model;
+};
+
+inline constexpr uint32_t kModelFormatVersion = 1;
+void save_model_file(const TrainedModel& m, const std::string& path);
+TrainedModel load_model_file(const std::string& path);
+
+}  // namespace siamrec

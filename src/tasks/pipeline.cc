@@ -1,0 +1,156 @@
+#include "tasks/pipeline.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <chrono>
+#include <mutex>
+
+#include "data/readers.h"
+#include "data/registry.h"
+#include "eval/topk.h"
+#include "util/error.h"
+
+namespace siamrec {
+
+Config load_config(const std::string& path, const std::vector<std::string>& overrides) {
+  Config c = path.empty() ? Config() : Config::from_yaml_file(path);
+  for (auto& o : overrides) c.set_override(o);
+  return c;
+}
+
+static std::string delimiter_of(const std::string& d) {
+  if (d == "tab" || d == "\\t") return "\t";
+  if (d == "comma") return ",";
+  if (d == "space") return " ";
+  return d;
+}
+
+Dataset load_data(const Config& c, const RunOptions& o) {
+  const std::string& name = c.str("data.dataset");
+  const std::string& path = c.str("data.path");
+  if (!name.empty() && !path.empty())
+    throw ConfigError("set either data.dataset (a registered dataset) or data.path (your own file), not both");
+  ReadOptions ro;
+  ro.skip_bad_lines = o.skip_bad_lines;
+  if (!name.empty()) {
+    LoadOptions lo;
+    lo.data_dir_flag = o.data_dir_flag;
+    lo.read = ro;
+    return load_dataset(name, lo);
+  }
+  if (path.empty()) throw ConfigError("no data: set data.dataset (e.g. ml-100k) or data.path");
+  if (c.str("data.format") == "recbole") return read_recbole(path, {}, ro);
+  DelimitedFormat f;
+  f.delimiter = delimiter_of(c.str("data.delimiter"));
+  f.header = c.flag("data.header");
+  f.comment = c.str("data.comment");
+  f.quoted = f.delimiter == ",";
+  f.user = c.str("data.user_col");
+  f.item = c.str("data.item_col");
+  f.rating = c.str("data.rating_col");
+  f.time = c.str("data.time_col");
+  f.numeric_ids = c.flag("data.numeric_ids");
+  Dataset ds = dataset_from_raw(read_delimited(path, f, ro), path);
+  ds.description = "delimited file " + path;
+  return ds;
+}
+
+static FilterSpec filters_of(const Config& c) {
+  FilterSpec f;
+  f.min_rating = c.real("filter.min_rating");
+  f.dedup = c.flag("filter.dedup");
+  f.user_core = static_cast<int>(c.integer("filter.user_core"));
+  f.item_core = static_cast<int>(c.integer("filter.item_core"));
+  return f;
+}
+
+static SplitSpec split_of(const Config& c) {
+  SplitSpec s;
+  s.type = c.str("split.type");
+  s.order = c.str("split.order");
+  s.ratios = c.reals("split.ratios");
+  s.valid = c.flag("split.valid");
+  s.name = c.str("split.name");
+  s.seed = static_cast<uint64_t>(c.integer("split.seed"));
+  if (s.type == "fixed" && s.name.empty()) throw ConfigError("split.type 'fixed' needs split.name (e.g. ua)");
+  return s;
+}
+
+Prepared prepare(const Config& c, const RunOptions& o) {
+  Prepared p;
+  p.ds = load_data(c, o);
+  if (p.ds.log.size() == 0) throw DataError(fmt::format("dataset '{}' has no interactions", p.ds.name));
+  p.split = make_split(p.ds, filters_of(c), split_of(c));
+  p.train_by_user = Csr::from_interactions(p.split.train, p.ds.n_users(), false);
+  spdlog::info("data: {} | train {} / valid {} / test {} interactions", p.split.protocol, p.split.train.size(),
+               p.split.valid.size(), p.split.test.size());
+  return p;
+}
+
+TrainedModel fit_model(const Prepared& p, const Config& c, const RunOptions& o) {
+  TrainedModel m;
+  m.model = create_model(c.str("model.type"));
+  FitData d;
+  d.ds = &p.ds;
+  d.train = &p.split.train;
+  d.valid = &p.split.valid;
+  d.train_by_user = &p.train_by_user;
+  d.cfg = &c;
+  d.threads = o.threads;
+  d.protocol = p.split.protocol;
+  auto t0 = std::chrono::steady_clock::now();
+  m.model->fit(d);
+  spdlog::info("fitted model '{}' in {:.2f} s", m.model->type(),
+               std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  m.config_yaml = c.to_yaml();
+  m.protocol = p.split.protocol;
+  m.users = p.ds.users;
+  m.items = p.ds.items;
+  m.item_titles = p.ds.item_side.title;
+  m.train.indptr = p.train_by_user.indptr;
+  m.train.indices = p.train_by_user.indices;
+  return m;
+}
+
+EvalResult evaluate_model(const TrainedModel& m, const Prepared& p, const Config& c, const RunOptions& o) {
+  if (m.users.ids() != p.ds.users.ids() || m.items.ids() != p.ds.items.ids())
+    throw Error(fmt::format("the model was trained on other data ({} users x {} items) than '{}' ({} x {}); evaluate "
+                            "it on the dataset of its config",
+                            m.users.size(), m.items.size(), p.ds.name, p.ds.n_users(), p.ds.n_items()));
+  EvalContext ctx;
+  ctx.n_users = p.ds.n_users();
+  ctx.n_items = p.ds.n_items();
+  ctx.train = &m.train;
+  ctx.test = &p.split.test;
+  ctx.valid = &p.split.valid;
+  ctx.fixed_negatives = &p.split.test_negatives;
+  if (!p.ds.item_side.genres.empty()) ctx.genres = &p.ds.item_side.genres;
+  ctx.data_protocol = p.split.protocol;
+  ctx.threads = o.threads;
+  return evaluate_ranking(*m.model, ctx, EvalSpec::from_config(c));
+}
+
+void recommend_users(const TrainedModel& m, const std::vector<int32_t>& users, int k, int threads,
+                     const std::function<void(int32_t, const int32_t*, const float*, int)>& emit) {
+  // Users are processed in chunks; each chunk is ranked in parallel, then emitted in order, so
+  // memory stays bounded however many users there are.
+  const size_t chunk = 4096;
+  RankOptions ro;
+  ro.k = k;
+  ro.threads = threads;
+  ro.exclude = &m.train;
+  for (size_t lo = 0; lo < users.size(); lo += chunk) {
+    std::vector<int32_t> part(users.begin() + lo, users.begin() + std::min(users.size(), lo + chunk));
+    std::vector<std::vector<int32_t>> tops(part.size());
+    std::vector<std::vector<float>> scores(part.size());
+    rank_users(part, m.items.size(), [&](const int32_t* u, int n, float* out) { m.model->score(u, n, out); }, ro,
+               [&](int64_t idx, int32_t, const float* row, const int32_t* top, int nt) {
+                 tops[idx].assign(top, top + nt);
+                 for (int j = 0; j < nt; ++j) scores[idx].push_back(row[top[j]]);
+               });
+    for (size_t r = 0; r < part.size(); ++r) emit(part[r], tops[r].data(), scores[r].data(), static_cast<int>(tops[r].size()));
+  }
+}
+
+}  // namespace siamrec

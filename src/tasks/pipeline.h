@@ -1,0 +1,40 @@
+// The top-N task end to end, shared by the train / evaluate / recommend commands:
+// config -> dataset -> filters and split -> model fit -> model file -> evaluation.
+#pragma once
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+#include "data/dataset.h"
+#include "data/split.h"
+#include "eval/evaluator.h"
+#include "models/model_file.h"
+
+namespace siamrec {
+
+struct RunOptions {
+  std::string data_dir_flag;
+  bool skip_bad_lines = false;
+  int threads = 1;
+};
+
+struct Prepared {
+  Dataset ds;
+  SplitData split;
+  Csr train_by_user;
+};
+
+// Builds a Config from an optional YAML file and --set overrides (later wins).
+Config load_config(const std::string& path, const std::vector<std::string>& overrides);
+Dataset load_data(const Config& c, const RunOptions& o);
+Prepared prepare(const Config& c, const RunOptions& o);
+// Fits the configured model on the split's training data.
+TrainedModel fit_model(const Prepared& p, const Config& c, const RunOptions& o);
+// Evaluates a model under the config's test protocol; the model's ids must match the dataset's.
+EvalResult evaluate_model(const TrainedModel& m, const Prepared& p, const Config& c, const RunOptions& o);
+
+// Top-k for every listed user (train items excluded), streamed in user order to `emit`.
+void recommend_users(const TrainedModel& m, const std::vector<int32_t>& users, int k, int threads,
+                     const std::function<void(int32_t user, const int32_t* items, const float* scores, int n)>& emit);
+
+}  // namespace siamrec
