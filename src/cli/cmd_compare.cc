@@ -55,13 +55,15 @@ Command add_compare(CLI::App& root, GlobalOptions&) {
             if (names.empty())
               for (auto& [k, v] : ja["per_user"].items())
                 if (k != "user" && jb["per_user"].contains(k)) names.push_back(k);
+            for (auto& name : names)
+              if (!ja["per_user"].contains(name) || !jb["per_user"].contains(name))
+                throw Error(fmt::format("metric '{}' has no per-user vector in both runs (aggregate-only metrics such as "
+                                        "coverage and gini cannot be paired)", name), kExitUsage);
             std::cout << "protocol: " << pa << "\n";
             std::cout << fmt::format("paired over {} users present in both runs; A = {}, B = {}\n", pairs.size(), o->a, o->b);
             std::cout << fmt::format("{:<16} {:>9} {:>9} {:>9} {:>11} {:>11}\n", "metric", "A", "B", "B-A", "p(t-test)", "p(wilcoxon)");
             nlohmann::json out = nlohmann::json::object();
             for (auto& name : names) {
-              if (!ja["per_user"].contains(name) || !jb["per_user"].contains(name))
-                throw Error(fmt::format("metric '{}' is not in both runs' per-user vectors", name), kExitUsage);
               std::vector<double> a, b;
               for (auto& [ia, ib] : pairs) {
                 auto& va = ja["per_user"][name][ia];
