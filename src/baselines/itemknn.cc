@@ -32,6 +32,12 @@ class ItemKnnModel : public Model {
     for (auto i : items)
       if (i >= 0 && i < n_items_) add_item(i, out);
   }
+  bool similar_items(int32_t item, int k, std::vector<std::pair<int32_t, float>>& out) const override {
+    out.clear();
+    for (int64_t q = nbr_.begin(item); q < nbr_.end(item) && static_cast<int>(out.size()) < k; ++q)
+      out.emplace_back(nbr_.indices[q], nbr_.values[q]);
+    return true;
+  }
   void save(BinWriter& w) const override {
     write_csr(w, hist_);
     write_csr(w, nbr_);

@@ -1,4 +1,5 @@
 // siamrec train: fit the configured model, save it, evaluate the config's test protocol.
+#include <cstdio>
 #include <iostream>
 
 #include "cli/commands.h"
@@ -13,7 +14,8 @@ Command add_train(CLI::App& root, GlobalOptions& g) {
   struct Opts {
     std::string config, out, json;
     std::vector<std::string> sets;
-    bool no_eval = false;
+    std::string log;
+    bool no_eval = false, resume = false;
   };
   auto o = std::make_shared<Opts>();
   app->add_option("-c,--config", o->config, "YAML config (see `siamrec params` and examples/configs/)");
@@ -21,13 +23,20 @@ Command add_train(CLI::App& root, GlobalOptions& g) {
   app->add_option("-o,--out", o->out, "where to write the model file (atomically)")->required();
   app->add_option("--json", o->json, "also write the evaluation as JSON (protocol, metrics, per-user vectors)");
   app->add_flag("--no-eval", o->no_eval, "skip the test evaluation");
+  app->add_flag("--resume", o->resume, "continue from the checkpoint OUT.ckpt left by an interrupted run");
+  app->add_option("--log", o->log, "JSON-lines training log (per epoch: loss, validation metric, time, embedding health)");
   return {app, [o, &g]() {
             RunOptions ro{g.data_dir, g.skip_bad_lines, g.threads};
+            ro.checkpoint = o->out + ".ckpt";
+            ro.resume = o->resume;
+            ro.log_path = o->log;
             Config c = load_config(o->config, o->sets);
             std::cerr << "# resolved config\n" << c.to_yaml();
             Prepared p = prepare(c, ro);
             TrainedModel m = fit_model(p, c, ro);
             save_model_file(m, o->out);
+            std::remove(ro.checkpoint.c_str());  // the run finished: its checkpoints are obsolete
+            std::remove((ro.checkpoint + ".refit").c_str());
             std::cerr << "model written to " << o->out << "\n";
             if (!o->no_eval) {
               EvalResult r = evaluate_model(m, p, c, ro);

@@ -27,5 +27,9 @@ Command add_train(CLI::App& root, GlobalOptions& g);
 Command add_recommend(CLI::App& root, GlobalOptions& g);
 Command add_compare(CLI::App& root, GlobalOptions& g);
 Command add_params(CLI::App& root, GlobalOptions& g);
+Command add_similar(CLI::App& root, GlobalOptions& g);
+Command add_score(CLI::App& root, GlobalOptions& g);
+Command add_embed(CLI::App& root, GlobalOptions& g);
+Command add_cluster(CLI::App& root, GlobalOptions& g);
 
 }  // namespace siamrec::cli

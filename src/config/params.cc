@@ -4,6 +4,7 @@
 
 #include "data/registry.h"
 #include "models/model.h"
+#include "util/names.h"
 #include "util/strings.h"
 
 namespace siamrec {
@@ -26,6 +27,10 @@ static std::string check_candidates(const std::string& v) {
 }
 
 static const double kInf = 1e300;
+
+static std::function<std::vector<std::string>()> names(const char* kind) {
+  return [kind] { return registered_names(kind); };
+}
 
 const std::vector<ParamDef>& param_table() {
   using T = ParamType;
@@ -61,12 +66,74 @@ const std::vector<ParamDef>& param_table() {
       {"eval.k", T::IntList, "5,10,20", "cut-offs K of the ranking metrics", {}, nullptr, 1, 100000},
       {"eval.exclude_train", T::Bool, "true", "full ranking: remove each user's train items from the candidates"},
       {"eval.seed", T::Int, "2024", "seed of sampled negatives", {}, nullptr, 0, 9.2e18},
+      {"eval.threshold", T::Float, "0", "pairs task: score threshold for a positive prediction (0 = logit 0.5 for bce)", {}, nullptr, -1e300, 1e300},
       {"eval.head_share", T::Float, "0.2", "share of items (most popular first) forming the short head for long-tail metrics", {}, nullptr, 0.0001, 0.9999},
       // ---- model ----
-      {"model.type", T::String, "pop", "model to fit: a baseline or a Siamese model", {}, model_names},
+      {"model.type", T::String, "pop", "model to fit: a baseline or a Siamese model", {}, names("model")},
       {"model.neighbors", T::Int, "100", "itemknn/userknn: neighbours kept per item/user", {}, nullptr, 1, 1e9},
       {"model.shrink", T::Float, "10", "itemknn/userknn: shrinkage added to the cosine denominator", {}, nullptr, 0, kInf},
-      {"model.seed", T::Int, "42", "seed of the model (random baseline scores, initialization)", {}, nullptr, 0, 9.2e18},
+      {"model.seed", T::Int, "42", "seed of the random baseline", {}, nullptr, 0, 9.2e18},
+      {"model.task", T::String, "topn", "what the test evaluation measures: topn (ranking), rating (RMSE/MAE), pairs (pair classification)", {"topn", "rating", "pairs"}},
+      {"model.shared", T::Bool, "true", "siamese: one tower shared by every branch (users and items in one joint space); false = separate user tower (pseudo-Siamese two-tower)"},
+      // ---- siamese: towers ----
+      {"tower.type", T::String, "id", "siamese: the (shared / item) tower", {}, names("tower")},
+      {"tower.dim", T::Int, "64", "embedding dimension of every tower", {}, nullptr, 1, 100000},
+      {"tower.hidden", T::IntList, "", "mlp/fusion: hidden layer sizes", {}, nullptr, 1, 1e6},
+      {"tower.pooling", T::String, "mean", "bag: pooling of token embeddings", {"mean", "sum"}},
+      {"tower.dropout", T::Float, "0", "mlp: dropout; fusion: modality dropout of the non-first parts", {}, nullptr, 0, 0.99},
+      {"tower.parts", T::StringList, "id,bag", "fusion: the towers combined", {}, names("tower")},
+      {"tower.combine", T::String, "concat", "fusion: how parts are combined", {"concat", "sum"}},
+      {"tower.bag", T::StringList, "self", "bag: what an item's bag holds: self (own id), genres, tags", {"self", "genres", "tags"}},
+      {"tower.init_std", T::Float, "0", "std of the normal initialization of embedding tables (0: 1/sqrt(dim))", {}, nullptr, 0, 100},
+      {"user_tower.type", T::String, "id", "siamese with model.shared false: the user tower", {}, names("tower")},
+      {"user_tower.hidden", T::IntList, "", "user mlp/fusion: hidden layer sizes", {}, nullptr, 1, 1e6},
+      {"user_tower.pooling", T::String, "mean", "user bag: pooling", {"mean", "sum"}},
+      {"user_tower.dropout", T::Float, "0", "user mlp dropout / fusion modality dropout", {}, nullptr, 0, 0.99},
+      {"user_tower.parts", T::StringList, "id,bag", "user fusion: the towers combined", {}, names("tower")},
+      {"user_tower.combine", T::String, "concat", "user fusion: how parts are combined", {"concat", "sum"}},
+      {"user_tower.bag", T::StringList, "history", "user bag: history (her train items), features (demographics)", {"history", "features"}},
+      // ---- siamese: comparator and loss ----
+      {"comparator.type", T::String, "sq_euclidean", "similarity / distance between two embeddings", {}, names("comparator")},
+      {"comparator.hidden", T::IntList, "", "learned comparator: hidden sizes (default: [tower.dim])", {}, nullptr, 1, 1e6},
+      {"loss.type", T::String, "triplet", "training objective", {}, names("loss")},
+      {"loss.margin", T::Float, "1", "triplet alpha, contrastive / warp / ccl margin", {}, nullptr, -10, 100},
+      {"loss.margin2", T::Float, "0.5", "quadruplet: second margin", {}, nullptr, -10, 100},
+      {"loss.temperature", T::Float, "0.1", "infonce: softmax temperature", {}, nullptr, 1e-6, 100},
+      {"loss.neg_weight", T::Float, "1", "ccl: weight of the negative term", {}, nullptr, 0, 1e6},
+      {"reg.l2", T::Float, "0", "L2 penalty on the batch's embeddings", {}, nullptr, 0, 1e6},
+      {"reg.cov", T::Float, "0", "CML covariance regularizer weight (decorrelates dimensions)", {}, nullptr, 0, 1e6},
+      {"reg.max_norm", T::Float, "0", "clip embedding rows to this norm after each step (CML unit ball: 1; 0 = off)", {}, nullptr, 0, 1e6},
+      // ---- siamese: tuples and negatives ----
+      {"sampler.builder", T::String, "user_item", "what anchors and positives are", {}, names("builder")},
+      {"sampler.type", T::String, "uniform", "how negatives are drawn or mined", {}, names("sampler")},
+      {"sampler.negatives", T::Int, "1", "negatives per positive (k)", {}, nullptr, 0, 100000},
+      {"sampler.alpha", T::Float, "0.75", "popularity sampler exponent", {}, nullptr, 0, 10},
+      {"sampler.candidates", T::Int, "20", "hard/semi_hard: uniform draws to mine from", {}, nullptr, 1, 100000},
+      {"sampler.window", T::Int, "3", "item_item: co-consumption window (positions)", {}, nullptr, 1, 100000},
+      {"sampler.pairs_per_item", T::Int, "10", "label: positive pairs drawn per item", {}, nullptr, 1, 100000},
+      // ---- training ----
+      {"train.engine", T::String, "torch", "training engine", {"torch"}},
+      {"train.optimizer", T::String, "adam", "optimizer", {}, names("optimizer")},
+      {"train.lr", T::Float, "0.001", "learning rate", {}, nullptr, 0, 1e3},
+      {"train.weight_decay", T::Float, "0", "optimizer weight decay", {}, nullptr, 0, 1e3},
+      {"train.batch_size", T::Int, "1024", "positives per batch", {}, nullptr, 1, 1e8},
+      {"train.epochs", T::Int, "20", "maximum epochs", {}, nullptr, 0, 1e6},
+      {"train.lr_step", T::Int, "0", "step schedule: multiply lr by train.lr_gamma every this many epochs (0: constant)", {}, nullptr, 0, 1e6},
+      {"train.lr_gamma", T::Float, "0.5", "step schedule factor", {}, nullptr, 0, 1},
+      {"train.seed", T::Int, "42", "seed of initialization, shuffling and sampling", {}, nullptr, 0, 9.2e18},
+      {"train.valid_share", T::Float, "0.1", "share of each user's train interactions held out for early stopping when the split has no validation data (0: none)", {}, nullptr, 0, 0.9},
+      {"train.valid_metric", T::String, "ndcg@10", "validation metric for early stopping (full ranking, train items excluded)", {}, nullptr, -1e300, 1e300,
+       [](const std::string& v) -> std::string {
+         auto at = v.find('@');
+         std::string m = v.substr(0, at);
+         if (at == std::string::npos || !parse_int(v.substr(at + 1)) ||
+             (m != "ndcg" && m != "recall" && m != "precision" && m != "hr" && m != "mrr" && m != "map" && m != "f1"))
+           return "expected METRIC@K with METRIC one of ndcg, recall, precision, hr, mrr, map, f1";
+         return "";
+       }},
+      {"train.eval_every", T::Int, "1", "validate every this many epochs", {}, nullptr, 1, 1e6},
+      {"train.patience", T::Int, "3", "stop after this many validations without improvement", {}, nullptr, 1, 1e6},
+      {"train.refit", T::Bool, "false", "after early stopping on a carved validation set, retrain on all train data for the best epoch count"},
   };
   return table;
 }

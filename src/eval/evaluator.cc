@@ -46,6 +46,12 @@ static const char* kAccuracy[] = {"precision", "recall", "hr", "ndcg", "mrr", "m
 static const char* kBeyond[] = {"coverage", "gini", "entropy", "novelty", "arp", "long_tail", "ild_genre", "ild_emb", "pop_lift"};
 
 std::string EvalResult::table() const {
+  if (kind != "ranking") {
+    std::string o = "protocol: " + protocol + "\n";
+    for (auto& [k, v] : metrics) o += fmt::format("  {:<10} {:.4f}\n", k, v);
+    o += fmt::format("pairs evaluated: {}; {:.2f} s\n", users.size(), seconds);
+    return o;
+  }
   std::set<int> ks;
   for (auto& [k, v] : metrics) {
     auto at = k.find('@');
@@ -99,7 +105,7 @@ nlohmann::json EvalResult::to_json(const IdMap& user_ids) const {
     for (double x : v) arr.push_back(num(x));
     pu[k] = arr;
   }
-  return {{"protocol", protocol}, {"metrics", m}, {"n_users", users.size()}, {"seconds", seconds}, {"per_user", pu}};
+  return {{"protocol", protocol}, {"kind", kind}, {"metrics", m}, {"n_users", users.size()}, {"seconds", seconds}, {"per_user", pu}};
 }
 
 namespace {

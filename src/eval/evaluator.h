@@ -41,6 +41,7 @@ struct EvalContext {
 };
 
 struct EvalResult {
+  std::string kind = "ranking";  // ranking | rating | pairs
   std::string protocol;
   std::vector<std::pair<std::string, double>> metrics;  // in print order
   std::vector<int32_t> users;                           // evaluated users (dense ids)

@@ -25,6 +25,9 @@ struct FitData {
   const Config* cfg = nullptr;
   int threads = 1;
   std::string protocol;              // of the split, for logs
+  std::string checkpoint;            // per-epoch checkpoint file ("" = none)
+  bool resume = false;               // continue from `checkpoint` when it exists
+  std::string log_path;              // JSON-lines training log ("" = none)
 };
 
 class Model {
@@ -40,6 +43,15 @@ class Model {
   virtual void load(BinReader& r) = 0;
   // Item embeddings (n_items x dim, row-major) when the model has them; nullptr otherwise.
   virtual const float* item_embeddings(int* dim) const { return nullptr; }
+  virtual const float* user_embeddings(int* dim) const { return nullptr; }
+  // Scores of explicit (user, item) pairs (feature extraction, rating and pair tasks). The default
+  // scores whole rows; models with embeddings override it.
+  virtual void score_pairs(const int32_t* users, const int32_t* items, int64_t n, float* out) const;
+  // Added to score_pairs for rating prediction (the training mean); 0 for ranking models.
+  virtual float rating_offset() const { return 0.0f; }
+  // The k items most similar to `item` (itself excluded); false when the model has no notion of
+  // item similarity.
+  virtual bool similar_items(int32_t item, int k, std::vector<std::pair<int32_t, float>>& out) const;
 
   int32_t n_users() const { return n_users_; }
   int32_t n_items() const { return n_items_; }

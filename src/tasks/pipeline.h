@@ -16,6 +16,9 @@ struct RunOptions {
   std::string data_dir_flag;
   bool skip_bad_lines = false;
   int threads = 1;
+  std::string checkpoint;  // per-epoch checkpoint of trainable models ("" = none)
+  bool resume = false;
+  std::string log_path;    // JSON-lines training log
 };
 
 struct Prepared {

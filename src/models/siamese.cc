@@ -1,0 +1,281 @@
+// The Siamese model: tower(s) + comparator + loss, fed by a tuple builder and a negative sampler,
+// trained by the LibTorch engine (train/trainer.cc). Everything is chosen by name in the config.
+#include <spdlog/spdlog.h>
+#include <torch/autograd.h>
+#include <torch/utils.h>
+
+#include <algorithm>
+#include <cmath>
+#include <memory>
+#include <random>
+
+#include "config/config.h"
+#include "data/dataset.h"
+#include "data/split.h"
+#include "eval/evaluator.h"
+#include "eval/topk.h"
+#include "losses/loss.h"
+#include "models/model.h"
+#include "sampling/builder.h"
+#include "train/net.h"
+#include "train/trainer.h"
+#include "util/error.h"
+#include "util/io.h"
+#include "util/strings.h"
+
+namespace siamrec {
+
+namespace {
+
+// Per-user random hold-out of `share` of each user's training interactions (users keep >= 1).
+void carve(const Interactions& train, int32_t n_users, double share, uint64_t seed, Interactions& fit, Interactions& valid) {
+  std::vector<std::vector<int64_t>> by(n_users);
+  for (size_t r = 0; r < train.size(); ++r) by[train.user[r]].push_back(static_cast<int64_t>(r));
+  std::vector<char> is_valid(train.size(), 0);
+  for (int32_t u = 0; u < n_users; ++u) {
+    auto& v = by[u];
+    if (v.size() < 3) continue;
+    std::mt19937_64 rng(mix64(seed ^ mix64(static_cast<uint64_t>(u) + 99)));
+    for (size_t k = v.size(); k > 1; --k) std::swap(v[k - 1], v[rng() % k]);
+    size_t nv = std::min(v.size() - 1, static_cast<size_t>(std::llround(v.size() * share)));
+    for (size_t k = 0; k < nv; ++k) is_valid[v[k]] = 1;
+  }
+  std::vector<char> keep(train.size());
+  for (size_t r = 0; r < train.size(); ++r) keep[r] = !is_valid[r];
+  fit = train.select(keep);
+  valid = train.select(is_valid);
+}
+
+}  // namespace
+
+class SiameseModel : public Model {
+ public:
+  std::string type() const override { return "siamese"; }
+
+  void fit(const FitData& d) override {
+    n_users_ = d.ds->n_users();
+    n_items_ = d.ds->n_items();
+    cfg_ = *d.cfg;
+    torch::set_num_threads(std::max(1, d.threads));
+    // Validation data for early stopping: the split's, else carved from train.
+    Interactions fit_train = *d.train, valid;
+    double share = cfg_.real("train.valid_share");
+    bool carved = false;
+    if (d.valid && d.valid->size() > 0) {
+      valid = *d.valid;
+    } else if (share > 0) {
+      carve(*d.train, n_users_, share, static_cast<uint64_t>(cfg_.integer("train.seed")), fit_train, valid);
+      carved = true;
+      spdlog::info("early stopping on {} validation interactions carved from train ({:g} per user, seed {})", valid.size(),
+                   share, cfg_.integer("train.seed"));
+    }
+    TrainReport rep = train_once(d, fit_train, valid, static_cast<int>(cfg_.integer("train.epochs")));
+    if (carved && cfg_.flag("train.refit") && rep.best_epoch > 0) {
+      spdlog::info("refit on all training data for the best epoch count ({})", rep.best_epoch);
+      FitData d2 = d;
+      d2.checkpoint = d.checkpoint.empty() ? "" : d.checkpoint + ".refit";
+      rep = train_once(d2, *d.train, Interactions{}, rep.best_epoch);
+    }
+    report_ = rep;
+  }
+
+  void score(const int32_t* users, int n, float* out) const override {
+    Similarity kind;
+    if (net_->comparator()->gemm(&kind)) {
+      gemm_scores(user_emb_.data(), users, n, item_emb_.data(), n_items_, dim_, kind, item_sq_.data(), out);
+      return;
+    }
+    torch::NoGradGuard ng;
+    auto items = torch::from_blob(const_cast<float*>(item_emb_.data()), {n_items_, dim_}, torch::kFloat32);
+    for (int r = 0; r < n; ++r) {
+      auto u = torch::from_blob(const_cast<float*>(user_emb_.data()) + static_cast<size_t>(users[r]) * dim_, {1, dim_},
+                                torch::kFloat32);
+      auto s = net_->comparator()->similarity(u, items).contiguous();
+      std::copy_n(s.data_ptr<float>(), n_items_, out + static_cast<size_t>(r) * n_items_);
+    }
+  }
+
+  void score_history(const std::vector<int32_t>& items, float* out) const override {
+    torch::NoGradGuard ng;
+    auto u = net_->user_from_history(items).contiguous();
+    std::vector<float> uv(u.data_ptr<float>(), u.data_ptr<float>() + dim_);
+    score_vector(uv.data(), out);
+  }
+
+  void score_pairs(const int32_t* users, const int32_t* items, int64_t n, float* out) const override {
+    torch::NoGradGuard ng;
+    std::vector<int64_t> ui(users, users + n), ii(items, items + n);
+    auto U = torch::from_blob(const_cast<float*>(user_emb_raw_.data()), {n_users_, dim_}, torch::kFloat32);
+    auto I = torch::from_blob(const_cast<float*>(item_emb_raw_.data()), {n_items_, dim_}, torch::kFloat32);
+    auto s = net_->comparator()->similarity(U.index_select(0, torch::tensor(ui)), I.index_select(0, torch::tensor(ii))).contiguous();
+    std::copy_n(s.data_ptr<float>(), n, out);
+  }
+
+  float rating_offset() const override { return offset_; }
+  const float* item_embeddings(int* dim) const override { return *dim = static_cast<int>(dim_), item_emb_raw_.data(); }
+  const float* user_embeddings(int* dim) const override { return *dim = static_cast<int>(dim_), user_emb_raw_.data(); }
+
+  bool similar_items(int32_t item, int k, std::vector<std::pair<int32_t, float>>& out) const override {
+    std::vector<float> s(n_items_);
+    score_vector(item_emb_raw_.data() + static_cast<size_t>(item) * dim_, s.data(), /*raw_query=*/true);
+    s[item] = -INFINITY;
+    std::vector<int32_t> top(k);
+    int nt = topk_row(s.data(), n_items_, k, top.data());
+    out.clear();
+    for (int j = 0; j < nt; ++j) out.emplace_back(top[j], s[top[j]]);
+    return true;
+  }
+
+  void save(BinWriter& w) const override {
+    w.put_str(cfg_.to_yaml());
+    layout_.save(w);
+    w.put_vec(hist_.indptr);
+    w.put_vec(hist_.indices);
+    w.put<float>(offset_);
+    write_state(w, *net_);
+  }
+
+  void load(BinReader& r) override {
+    cfg_ = Config::from_yaml_text(r.get_str(), "model file config");
+    layout_.load(r);
+    r.get_vec(hist_.indptr);
+    r.get_vec(hist_.indices);
+    if (hist_.indptr.size() != static_cast<size_t>(n_users_) + 1 || hist_.indptr.back() != static_cast<int64_t>(hist_.indices.size()))
+      throw Error("model file is malformed (siamese user histories)");
+    for (auto i : hist_.indices)
+      if (i < 0 || i >= n_items_) throw Error("model file is malformed (siamese history item out of range)");
+    offset_ = r.get<float>();
+    net_ = std::make_shared<SiameseNet>(cfg_, layout_);
+    net_->set_history(&hist_);
+    read_state(r, *net_, "model file");
+    net_->train(false);
+    refresh_cache();
+  }
+
+ private:
+  TrainReport train_once(const FitData& d, const Interactions& train, const Interactions& valid, int epochs) {
+    Config c = cfg_;
+    c.set("train.epochs", std::to_string(epochs), "fit");
+    Csr by_user = Csr::from_interactions(train, n_users_, false);
+    hist_.indptr = by_user.indptr;
+    hist_.indices = by_user.indices;
+    auto builder = make_builder(c.str("sampler.builder"));
+    builder->build(*d.ds, train, by_user, c);
+    spdlog::info("tuples: {} positives from {}; negatives: {} x{}", builder->positives().size(), builder->describe(),
+                 c.str("sampler.type"), c.integer("sampler.negatives"));
+    layout_ = build_layout(c, *d.ds, by_user, builder->anchor_is_user());
+    torch::manual_seed(static_cast<uint64_t>(c.integer("train.seed")));
+    net_ = std::make_shared<SiameseNet>(c, layout_);
+    net_->set_history(&hist_);
+    std::vector<int64_t> pop(n_items_, 0);
+    for (auto i : train.item) ++pop[i];
+    auto sampler = make_sampler(c.str("sampler.type"));
+    sampler->init(n_items_, pop, c);
+    auto loss = make_loss(LossSpec::from_config(c));
+    offset_ = 0;
+    if (loss->uses_labels()) {
+      if (!train.has_rating()) throw ConfigError("loss.type 'mse' needs ratings, but the training data has none");
+      double s = 0;
+      for (float r : train.rating) s += r;
+      offset_ = static_cast<float>(s / train.size());
+    }
+    std::function<double()> validate;
+    Csr valid_excl = by_user;
+    if (valid.size() > 0 && !loss->uses_labels()) {
+      std::string m = c.str("train.valid_metric");
+      auto at = m.find('@');
+      int K = at == std::string::npos ? 10 : static_cast<int>(parse_int(m.substr(at + 1)).value_or(10));
+      validate = [this, &valid, &valid_excl, m, K, &d]() {
+        net_->train(false);
+        refresh_cache();
+        EvalContext ctx;
+        ctx.n_users = n_users_, ctx.n_items = n_items_;
+        ctx.train = &valid_excl;
+        ctx.test = &valid;
+        ctx.threads = d.threads;
+        ctx.data_protocol = "validation";
+        EvalSpec s;
+        s.ks = {K};
+        EvalResult r = evaluate_ranking([this](const int32_t* u, int n, float* out) { score(u, n, out); }, ctx, s);
+        net_->train(true);
+        return r.get(m);
+      };
+    }
+    Trainer t(*net_, c, *builder, *sampler, *loss, validate);
+    TrainReport rep = t.run(d, offset_);
+    refresh_cache();
+    spdlog::info("trained {} epochs in {:.1f}s{}", rep.epochs_run, rep.seconds,
+                 validate ? fmt::format("; best {} {:.4f} at epoch {}", rep.valid_metric, rep.best_valid, rep.best_epoch) : "");
+    return rep;
+  }
+
+  void refresh_cache() {
+    torch::NoGradGuard ng;
+    bool was = net_->is_training();
+    net_->train(false);
+    dim_ = net_->dim();
+    auto fill = [&](int64_t n, bool users, std::vector<float>& out) {
+      out.resize(static_cast<size_t>(n * dim_));
+      for (int64_t lo = 0; lo < n; lo += 8192) {
+        int64_t hi = std::min(n, lo + 8192);
+        auto ids = torch::arange(lo, hi, torch::kInt64);
+        auto e = (users ? net_->users(ids) : net_->items(ids)).contiguous();
+        std::copy_n(e.data_ptr<float>(), (hi - lo) * dim_, out.data() + lo * dim_);
+      }
+    };
+    fill(n_items_, false, item_emb_raw_);
+    fill(n_users_, true, user_emb_raw_);
+    item_emb_ = item_emb_raw_;
+    user_emb_ = user_emb_raw_;
+    Similarity kind = Similarity::Dot;
+    net_->comparator()->gemm(&kind);
+    if (kind == Similarity::Cosine) {
+      normalize(item_emb_);
+      normalize(user_emb_);
+    }
+    item_sq_.assign(n_items_, 0.0f);
+    for (int64_t i = 0; i < n_items_; ++i)
+      for (int64_t k = 0; k < dim_; ++k) item_sq_[i] += item_emb_[i * dim_ + k] * item_emb_[i * dim_ + k];
+    net_->train(was);
+  }
+
+  void normalize(std::vector<float>& m) const {
+    for (size_t r = 0; r < m.size() / dim_; ++r) {
+      double s = 0;
+      for (int64_t k = 0; k < dim_; ++k) s += m[r * dim_ + k] * m[r * dim_ + k];
+      float inv = s > 0 ? static_cast<float>(1 / std::sqrt(s)) : 0.0f;
+      for (int64_t k = 0; k < dim_; ++k) m[r * dim_ + k] *= inv;
+    }
+  }
+
+  // Scores every item for one query vector (a user vector, or an item's raw embedding).
+  void score_vector(const float* q, float* out, bool raw_query = false) const {
+    Similarity kind;
+    if (net_->comparator()->gemm(&kind)) {
+      std::vector<float> v(q, q + dim_);
+      if (kind == Similarity::Cosine) normalize(v);
+      int32_t zero = 0;
+      gemm_scores(v.data(), &zero, 1, item_emb_.data(), n_items_, dim_, kind, item_sq_.data(), out);
+      return;
+    }
+    torch::NoGradGuard ng;
+    auto items = torch::from_blob(const_cast<float*>(item_emb_raw_.data()), {n_items_, dim_}, torch::kFloat32);
+    auto u = torch::from_blob(const_cast<float*>(q), {1, dim_}, torch::kFloat32);
+    auto s = net_->comparator()->similarity(u, items).contiguous();
+    std::copy_n(s.data_ptr<float>(), n_items_, out);
+  }
+
+  Config cfg_;
+  NetLayout layout_;
+  Csr hist_;
+  std::shared_ptr<SiameseNet> net_;
+  float offset_ = 0;
+  int64_t dim_ = 0;
+  std::vector<float> item_emb_raw_, user_emb_raw_, item_emb_, user_emb_, item_sq_;
+  TrainReport report_;
+};
+
+SIAMREC_REGISTER_MODEL("siamese", "Siamese network: tower(s) + comparator + loss, trained with a tuple builder and sampler",
+                       SiameseModel);
+
+}  // namespace siamrec

@@ -1,0 +1,66 @@
+// Tuple builders decide what is an anchor and what is a positive; negative samplers decide what is
+// a negative. Known positives of an anchor are never drawn as its negatives.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "data/dataset.h"
+#include "util/names.h"
+#include "util/registry.h"
+
+namespace siamrec {
+
+class Config;
+
+struct Positive {
+  int32_t a, p;  // anchor (user or item) and positive item
+  float y;       // rating (rating tasks) or 1
+};
+
+class TupleBuilder {
+ public:
+  virtual ~TupleBuilder() = default;
+  virtual void build(const Dataset& ds, const Interactions& train, const Csr& train_by_user, const Config& c) = 0;
+  virtual bool anchor_is_user() const = 0;
+  // Is item j a known positive of anchor a?
+  virtual bool is_positive(int32_t a, int32_t j) const = 0;
+  const std::vector<Positive>& positives() const { return pos_; }
+  virtual std::string describe() const = 0;
+
+ protected:
+  std::vector<Positive> pos_;
+};
+
+using BuilderFactory = std::function<std::unique_ptr<TupleBuilder>()>;
+using BuilderRegistry = Registry<BuilderFactory>;
+std::unique_ptr<TupleBuilder> make_builder(const std::string& name);
+
+// Draws candidate negative items; the trainer rejects known positives and, for hard/semi_hard,
+// picks among sampler.candidates draws by the current model's scores.
+class NegativeSampler {
+ public:
+  virtual ~NegativeSampler() = default;
+  virtual void init(int32_t n_items, const std::vector<int64_t>& item_pop, const Config& c) = 0;
+  virtual int32_t draw(std::mt19937_64& rng) const = 0;
+  virtual std::string mining() const { return "none"; }  // none | in_batch | hard | semi_hard
+  virtual std::string describe() const = 0;
+};
+
+using SamplerFactory = std::function<std::unique_ptr<NegativeSampler>()>;
+using SamplerRegistry = Registry<SamplerFactory>;
+std::unique_ptr<NegativeSampler> make_sampler(const std::string& name);
+
+#define SIAMREC_REGISTER_BUILDER(NAME, HELP, CLS)                                                       \
+  static const bool siamrec_builder_##CLS =                                                            \
+      ::siamrec::BuilderRegistry::get().add(NAME, HELP, [] { return std::unique_ptr<::siamrec::TupleBuilder>(std::make_unique<CLS>()); }) && \
+      ::siamrec::register_name("builder", NAME, HELP)
+#define SIAMREC_REGISTER_SAMPLER(NAME, HELP, CLS)                                                       \
+  static const bool siamrec_sampler_##CLS =                                                            \
+      ::siamrec::SamplerRegistry::get().add(NAME, HELP, [] { return std::unique_ptr<::siamrec::NegativeSampler>(std::make_unique<CLS>()); }) && \
+      ::siamrec::register_name("sampler", NAME, HELP)
+
+}  // namespace siamrec

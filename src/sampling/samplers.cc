@@ -1,0 +1,65 @@
+// Negative samplers. uniform and popularity draw items; in_batch uses the other positives of the
+// batch; hard and semi_hard mine among sampler.candidates uniform draws with the current model.
+#include <algorithm>
+#include <cmath>
+
+#include "config/config.h"
+#include "sampling/builder.h"
+#include "util/error.h"
+
+namespace siamrec {
+
+class UniformSampler : public NegativeSampler {
+ public:
+  void init(int32_t n, const std::vector<int64_t>&, const Config&) override { n_ = n; }
+  int32_t draw(std::mt19937_64& rng) const override { return static_cast<int32_t>(rng() % static_cast<uint64_t>(n_)); }
+  std::string describe() const override { return "uniform"; }
+
+ protected:
+  int32_t n_ = 0;
+};
+
+class PopularitySampler : public NegativeSampler {
+ public:
+  void init(int32_t n, const std::vector<int64_t>& pop, const Config& c) override {
+    alpha_ = c.real("sampler.alpha");
+    cdf_.resize(n);
+    double s = 0;
+    for (int32_t i = 0; i < n; ++i) cdf_[i] = (s += std::pow(static_cast<double>(pop[i]), alpha_));
+    if (s <= 0) throw Error("popularity sampling needs training interactions");
+  }
+  int32_t draw(std::mt19937_64& rng) const override {
+    double x = std::uniform_real_distribution<double>(0, cdf_.back())(rng);
+    auto i = static_cast<int32_t>(std::upper_bound(cdf_.begin(), cdf_.end(), x) - cdf_.begin());
+    return std::min<int32_t>(i, static_cast<int32_t>(cdf_.size()) - 1);
+  }
+  std::string describe() const override { return fmt::format("popularity^{:g}", alpha_); }
+
+ private:
+  std::vector<double> cdf_;
+  double alpha_ = 0.75;
+};
+
+class InBatchSampler : public UniformSampler {
+ public:
+  std::string mining() const override { return "in_batch"; }
+  std::string describe() const override { return "in-batch (other positives of the batch)"; }
+};
+class HardSampler : public UniformSampler {
+ public:
+  std::string mining() const override { return "hard"; }
+  std::string describe() const override { return "hard (closest of sampler.candidates uniform draws)"; }
+};
+class SemiHardSampler : public UniformSampler {
+ public:
+  std::string mining() const override { return "semi_hard"; }
+  std::string describe() const override { return "semi-hard (farther than the positive, within the margin)"; }
+};
+
+SIAMREC_REGISTER_SAMPLER("uniform", "uniform over items", UniformSampler);
+SIAMREC_REGISTER_SAMPLER("popularity", "proportional to popularity^sampler.alpha", PopularitySampler);
+SIAMREC_REGISTER_SAMPLER("in_batch", "the other positives of the batch", InBatchSampler);
+SIAMREC_REGISTER_SAMPLER("hard", "the most similar of sampler.candidates uniform draws", HardSampler);
+SIAMREC_REGISTER_SAMPLER("semi_hard", "semi-hard negatives among sampler.candidates uniform draws", SemiHardSampler);
+
+}  // namespace siamrec

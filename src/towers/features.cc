@@ -1,0 +1,31 @@
+#include "towers/features.h"
+
+#include "util/io.h"
+
+namespace siamrec {
+
+void EntityFeatures::save(BinWriter& w) const {
+  w.put<int64_t>(n);
+  w.put_vec(bag_ptr);
+  w.put_vec(bag_tok);
+  w.put<int64_t>(bag_vocab);
+  w.put_vec(dense);
+  w.put<int64_t>(dense_dim);
+  w.put_str(description);
+}
+
+void EntityFeatures::load(BinReader& r) {
+  n = r.get<int64_t>();
+  r.get_vec(bag_ptr);
+  r.get_vec(bag_tok);
+  bag_vocab = r.get<int64_t>();
+  r.get_vec(dense);
+  dense_dim = r.get<int64_t>();
+  description = r.get_str();
+  bool ok = n >= 0 && bag_ptr.size() == static_cast<size_t>(n) + 1 && bag_ptr.back() == static_cast<int64_t>(bag_tok.size()) &&
+            dense.size() == static_cast<size_t>(n * dense_dim);
+  for (auto t : bag_tok) ok = ok && t >= 0 && t < bag_vocab;
+  if (!ok) throw Error("model file is malformed (entity features are inconsistent)");
+}
+
+}  // namespace siamrec

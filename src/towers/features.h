@@ -1,0 +1,26 @@
+// What a tower may read about the entities it encodes (torch-free): per entity, a bag of token ids
+// (items of a history, genres, tags, the entity's own id) and a dense feature vector.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace siamrec {
+
+class BinWriter;
+class BinReader;
+
+struct EntityFeatures {
+  int64_t n = 0;                        // entities in this space
+  std::vector<int64_t> bag_ptr{0};      // CSR: entity -> bag tokens
+  std::vector<int64_t> bag_tok;
+  int64_t bag_vocab = 0;                // token ids are in [0, bag_vocab)
+  std::vector<float> dense;             // n x dense_dim, row-major
+  int64_t dense_dim = 0;
+  std::string description;              // e.g. "items: own id + genres"
+
+  void save(BinWriter& w) const;
+  void load(BinReader& r);
+};
+
+}  // namespace siamrec

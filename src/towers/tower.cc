@@ -1,0 +1,57 @@
+#include "towers/tower.h"
+
+#include <torch/nn/functional.h>
+
+#include <cmath>
+
+#include "config/config.h"
+
+namespace siamrec {
+
+TowerSpec TowerSpec::from_config(const Config& c, const std::string& section, const EntityFeatures* f) {
+  TowerSpec s;
+  s.key = section;
+  s.type = c.str(section + ".type");
+  s.dim = c.integer("tower.dim");
+  for (auto h : c.ints(section + ".hidden")) s.hidden.push_back(h);
+  s.pooling = c.str(section + ".pooling");
+  s.dropout = c.real(section + ".dropout");
+  s.parts = c.strs(section + ".parts");
+  s.combine = c.str(section + ".combine");
+  s.init_std = c.real("tower.init_std");
+  s.feats = f;
+  return s;
+}
+
+std::shared_ptr<Tower> make_tower(const TowerSpec& spec) {
+  return TowerRegistry::get().find(spec.type, spec.key + ".type")(spec);
+}
+
+torch::Tensor Tower::forward_bags(const torch::Tensor&, const torch::Tensor&) {
+  throw ConfigError("this tower cannot encode an entity from a bag of tokens (fold-in needs a bag or fusion tower)");
+}
+
+void gather_bags(const EntityFeatures& f, const torch::Tensor& ids, torch::Tensor& tokens, torch::Tensor& offsets) {
+  auto idc = ids.contiguous();
+  const int64_t* id = idc.data_ptr<int64_t>();
+  int64_t n = idc.numel(), total = 0;
+  for (int64_t k = 0; k < n; ++k) total += f.bag_ptr[id[k] + 1] - f.bag_ptr[id[k]];
+  tokens = torch::empty({total}, torch::kInt64);
+  offsets = torch::empty({n}, torch::kInt64);
+  int64_t* t = tokens.data_ptr<int64_t>();
+  int64_t* o = offsets.data_ptr<int64_t>();
+  int64_t pos = 0;
+  for (int64_t k = 0; k < n; ++k) {
+    o[k] = pos;
+    for (int64_t p = f.bag_ptr[id[k]]; p < f.bag_ptr[id[k] + 1]; ++p) t[pos++] = f.bag_tok[p];
+  }
+}
+
+torch::Tensor pool_bags(const torch::Tensor& weight, const torch::Tensor& tokens, const torch::Tensor& offsets,
+                        const std::string& pooling, bool sparse) {
+  int64_t mode = pooling == "sum" ? 0 : 1;
+  // include_last_offset = false: offsets hold each bag's start.
+  return std::get<0>(torch::embedding_bag(weight, tokens, offsets, false, mode, sparse, {}, false));
+}
+
+}  // namespace siamrec

@@ -1,0 +1,70 @@
+// A tower ("forward structure") encodes entities into vectors. Every branch of a Siamese network
+// uses the same tower object (shared weights); pseudo-Siamese models use one per side.
+// Torch is included here, so only engine files include this header.
+#pragma once
+#include <torch/nn/module.h>
+#include <torch/types.h>
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "towers/features.h"
+#include "util/names.h"
+#include "util/registry.h"
+
+namespace siamrec {
+
+class Config;
+
+struct TowerSpec {
+  std::string type;             // registered name
+  std::string key;              // config section ("tower" or "user_tower"), for messages
+  int64_t dim = 64;
+  std::vector<int64_t> hidden;  // MLP hidden sizes
+  std::string pooling = "mean"; // bag: mean | sum
+  double dropout = 0;
+  std::vector<std::string> parts;  // fusion: sub-tower types
+  std::string combine = "concat";  // fusion: concat | sum
+  double init_std = 0;             // 0: 1/sqrt(dim)
+  const EntityFeatures* feats = nullptr;
+  static TowerSpec from_config(const Config& c, const std::string& section, const EntityFeatures* f);
+};
+
+class Tower : public torch::nn::Module {
+ public:
+  // ids: int64 [n] -> float [n, dim]
+  virtual torch::Tensor forward(const torch::Tensor& ids) = 0;
+  // Entities described only by a bag of tokens (fold-in of unseen users/items); tokens int64 [T],
+  // offsets int64 [n] (start of each bag). Throws when the tower cannot.
+  virtual bool supports_bags() const { return false; }
+  virtual torch::Tensor forward_bags(const torch::Tensor& tokens, const torch::Tensor& offsets);
+  virtual int64_t dim() const = 0;
+  // Embedding tables (for unit-ball clipping and lazy optimizers).
+  virtual std::vector<torch::Tensor> tables() { return {}; }
+  // Sparse gradients for embedding tables (lazy optimizers).
+  virtual void set_sparse(bool s) { sparse_ = s; }
+
+ protected:
+  bool sparse_ = false;
+};
+
+using TowerFactory = std::function<std::shared_ptr<Tower>(const TowerSpec&)>;
+using TowerRegistry = Registry<TowerFactory>;
+std::shared_ptr<Tower> make_tower(const TowerSpec& spec);
+
+// Bags of the given entities as (tokens, offsets) tensors.
+void gather_bags(const EntityFeatures& f, const torch::Tensor& ids, torch::Tensor& tokens, torch::Tensor& offsets);
+// Embedding-bag pooling of token embeddings (mean or sum); empty bags give zero vectors.
+torch::Tensor pool_bags(const torch::Tensor& weight, const torch::Tensor& tokens, const torch::Tensor& offsets,
+                        const std::string& pooling, bool sparse = false);
+
+#define SIAMREC_REGISTER_TOWER(NAME, HELP, CLS)                                                   \
+  static const bool siamrec_tower_##CLS =                                                       \
+      ::siamrec::TowerRegistry::get().add(NAME, HELP, [](const ::siamrec::TowerSpec& s) {        \
+        return std::static_pointer_cast<::siamrec::Tower>(std::make_shared<CLS>(s));             \
+      }) &&                                                                                     \
+      ::siamrec::register_name("tower", NAME, HELP)
+
+}  // namespace siamrec

@@ -1,0 +1,70 @@
+// The Siamese network: tower(s) + comparator, over the entity spaces built from the dataset.
+// - shared (true Siamese, the default): one tower encodes every branch; for user-item models users
+//   and items live in one joint entity space (users after items), so a `bag` tower encodes a user
+//   as the bag of her items through the very table that encodes items;
+// - shared: false (pseudo-Siamese): a separate user tower (user_tower.*).
+// - item-anchored builders (item_item, label) encode users, when recommending, as the centroid of
+//   their history items.
+#pragma once
+#include <torch/nn/module.h>
+#include <torch/serialize/archive.h>
+#include <torch/types.h>
+
+#include <memory>
+#include <string>
+
+#include "comparators/comparator.h"
+#include "towers/tower.h"
+
+namespace siamrec {
+
+class Config;
+struct Dataset;
+
+struct NetLayout {
+  bool user_anchor = true;  // builder anchors users (user_item) or items
+  bool shared = true;
+  int64_t n_users = 0, n_items = 0;
+  EntityFeatures items;     // item space (or the joint space when shared && user_anchor)
+  EntityFeatures users;     // user space (two-tower only)
+  void save(class BinWriter& w) const;
+  void load(class BinReader& r);
+};
+
+// Builds the entity features the configured towers need from dataset side data and the user
+// histories (train_by_user).
+NetLayout build_layout(const Config& c, const Dataset& ds, const struct Csr& train_by_user, bool user_anchor);
+
+class SiameseNet : public torch::nn::Module {
+ public:
+  SiameseNet(const Config& c, const NetLayout& layout);
+  torch::Tensor items(const torch::Tensor& ids);  // [n] -> [n, d]
+  // Users by id. For item-anchored models users are the centroid of their history items.
+  torch::Tensor users(const torch::Tensor& ids);
+  // A user known only by a history of items (fold-in); empty histories give a zero vector.
+  torch::Tensor user_from_history(const std::vector<int32_t>& items);
+  // Anchors of the builder: users or items.
+  torch::Tensor anchors(const torch::Tensor& ids) { return layout_.user_anchor ? users(ids) : items(ids); }
+  std::shared_ptr<Comparator> comparator() { return comp_; }
+  std::vector<torch::Tensor> tables();
+  void set_sparse(bool s);
+  const NetLayout& layout() const { return layout_; }
+  void set_history(const struct Csr* h) { history_ = h; }
+  int64_t dim() const { return dim_; }
+
+ private:
+  NetLayout layout_;
+  int64_t dim_;
+  std::shared_ptr<Tower> item_tower_, user_tower_;
+  std::shared_ptr<Comparator> comp_;
+  const struct Csr* history_ = nullptr;  // user -> train items (centroids)
+};
+
+// Parameters and buffers as (name, shape, float data) records in our binary container.
+void write_state(class BinWriter& w, torch::nn::Module& m);
+void read_state(class BinReader& r, torch::nn::Module& m, const std::string& what);
+// Copies of every parameter (best-weights snapshots).
+std::vector<torch::Tensor> snapshot(torch::nn::Module& m);
+void restore(torch::nn::Module& m, const std::vector<torch::Tensor>& s);
+
+}  // namespace siamrec

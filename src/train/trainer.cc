@@ -1,0 +1,322 @@
+#include "train/trainer.h"
+
+#include <spdlog/spdlog.h>
+#include <torch/autograd.h>
+#include <torch/serialize.h>
+#include <torch/utils.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <fstream>
+#include <numeric>
+#include <random>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "config/config.h"
+#include "data/split.h"
+#include "util/error.h"
+#include "util/io.h"
+
+namespace siamrec {
+
+using Clock = std::chrono::steady_clock;
+static const char kCkptMagic[8] = {'S', 'R', 'C', 'K', 'P', 'T', '\0', '\1'};
+
+Trainer::Trainer(SiameseNet& net, const Config& c, TupleBuilder& b, NegativeSampler& s, Loss& l,
+                 std::function<double()> validate)
+    : net_(net), cfg_(c), builder_(b), sampler_(s), loss_(l), validate_(std::move(validate)) {
+  k_ = static_cast<int>(c.integer("sampler.negatives"));
+  candidates_ = static_cast<int>(c.integer("sampler.candidates"));
+  mining_ = sampler_.mining();
+  seed_ = static_cast<uint64_t>(c.integer("train.seed"));
+  if (loss_.min_negatives() > k_ && mining_ != "in_batch")
+    throw ConfigError(fmt::format("loss.type '{}' needs sampler.negatives >= {}", c.str("loss.type"), loss_.min_negatives()));
+  if (loss_.min_negatives() == 0) k_ = 0;
+  if (loss_.needs_metric() && !net_.comparator()->is_metric())
+    throw ConfigError(fmt::format("loss.type '{}' needs a distance; comparator.type '{}' is not a metric (use euclidean, "
+                                  "sq_euclidean, manhattan or cosine)", c.str("loss.type"), c.str("comparator.type")));
+  if (loss_.needs_neg_neg() && mining_ == "in_batch")
+    throw ConfigError("loss.type 'quadruplet' cannot use sampler.type 'in_batch'");
+  if ((mining_ == "hard" || mining_ == "semi_hard") && candidates_ < k_)
+    throw ConfigError("sampler.candidates must be >= sampler.negatives for hard/semi_hard mining");
+}
+
+// Negatives for positives order[lo..hi): k draws each, never a known positive of the anchor.
+void Trainer::make_negatives(const std::vector<int64_t>& order, size_t lo, size_t hi, uint64_t batch_seed,
+                             std::vector<int64_t>& negs) {
+  const auto& pos = builder_.positives();
+  int per = (mining_ == "hard" || mining_ == "semi_hard") ? candidates_ : k_;
+  negs.resize((hi - lo) * per);
+  std::mt19937_64 rng(batch_seed);
+  for (size_t r = lo; r < hi; ++r) {
+    const Positive& t = pos[order[r]];
+    for (int j = 0; j < per; ++j) {
+      int32_t x = sampler_.draw(rng);
+      for (int tries = 0; tries < 50 && (x == t.p || builder_.is_positive(t.a, x)); ++tries) x = sampler_.draw(rng);
+      negs[(r - lo) * per + j] = x;
+    }
+  }
+}
+
+// Hard: the k most similar candidates; semi-hard: farther than the positive but within the
+// margin (closest first), then the hardest of the rest.
+torch::Tensor Trainer::mine(const torch::Tensor& a, const torch::Tensor& p, const torch::Tensor& cand) {
+  torch::NoGradGuard ng;
+  auto comp = net_.comparator();
+  int64_t B = cand.size(0), M = cand.size(1);
+  auto ea = net_.anchors(a);
+  auto ec = net_.items(cand.reshape({-1})).view({B, M, -1});
+  torch::Tensor key;
+  if (mining_ == "hard") {
+    key = comp->similarity(ea.unsqueeze(1), ec);
+  } else {
+    auto dp = comp->distance(ea, net_.items(p)).unsqueeze(1);
+    auto dc = comp->distance(ea.unsqueeze(1), ec);
+    double margin = cfg_.real("loss.margin");
+    auto semi = (dc > dp).logical_and(dc < dp + margin);
+    key = torch::where(semi, 1e9 - dc, -dc);
+  }
+  auto idx = std::get<1>(key.topk(k_, 1));
+  return cand.gather(1, idx);
+}
+
+void Trainer::save_checkpoint(const std::string& path, int epoch, double best, int best_epoch, int bad,
+                              const std::vector<torch::Tensor>& best_state) {
+  BinWriter w(kCkptMagic, 1);
+  w.put_str(cfg_.to_yaml());
+  w.put<int32_t>(epoch);
+  w.put<double>(best);
+  w.put<int32_t>(best_epoch);
+  w.put<int32_t>(bad);
+  write_state(w, net_);
+  w.put<uint64_t>(best_state.size());
+  for (auto& t : best_state) {
+    auto c = t.contiguous();
+    std::vector<float> v(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
+    w.put_vec(v);
+  }
+  torch::serialize::OutputArchive ar;
+  opt_->save(ar);
+  std::ostringstream os;
+  ar.save_to(os);
+  w.put_str(os.str());
+  w.save(path);
+}
+
+bool Trainer::load_checkpoint(const std::string& path, int& epoch, double& best, int& best_epoch, int& bad,
+                              std::vector<torch::Tensor>& best_state) {
+  if (!file_exists(path)) return false;
+  BinReader r = BinReader::open(path, kCkptMagic, 1, "checkpoint");
+  std::string yaml = r.get_str();
+  if (yaml != cfg_.to_yaml())
+    throw ConfigError(fmt::format("checkpoint '{}' was written with a different config; remove it or drop --resume", path));
+  epoch = r.get<int32_t>();
+  best = r.get<double>();
+  best_epoch = r.get<int32_t>();
+  bad = r.get<int32_t>();
+  read_state(r, net_, "checkpoint '" + path + "'");
+  uint64_t n = r.get<uint64_t>();
+  auto params = net_.parameters();
+  if (n != 0 && n != params.size()) throw Error(fmt::format("checkpoint '{}' is malformed (best weights)", path));
+  best_state.clear();
+  for (uint64_t k = 0; k < n; ++k) {
+    std::vector<float> v;
+    r.get_vec(v);
+    if (static_cast<int64_t>(v.size()) != params[k].numel()) throw Error(fmt::format("checkpoint '{}' is malformed (best weights)", path));
+    best_state.push_back(torch::from_blob(v.data(), params[k].sizes(), torch::kFloat32).clone());
+  }
+  std::string bytes = r.get_str();
+  std::istringstream is(bytes);
+  torch::serialize::InputArchive ar;
+  ar.load_from(is);
+  opt_->load(ar);
+  return true;
+}
+
+static std::string fmt_secs(double s) {
+  if (s < 60) return fmt::format("{:.0f}s", s);
+  return fmt::format("{:.0f}m{:02.0f}s", std::floor(s / 60), std::fmod(s, 60));
+}
+
+TrainReport Trainer::run(const FitData& d, float label_offset) {
+  const Config& c = cfg_;
+  n_items_ = d.ds->n_items();
+  torch::manual_seed(seed_);
+  std::string opt_name = c.str("train.optimizer");
+  double lr = c.real("train.lr");
+  opt_ = make_optimizer(opt_name, net_.parameters(), lr, c.real("train.weight_decay"));
+  net_.set_sparse(opt_->wants_sparse());
+  const int epochs = static_cast<int>(c.integer("train.epochs"));
+  const int64_t B = c.integer("train.batch_size");
+  const int lr_step = static_cast<int>(c.integer("train.lr_step"));
+  const double gamma = c.real("train.lr_gamma");
+  const int patience = static_cast<int>(c.integer("train.patience"));
+  const int eval_every = static_cast<int>(c.integer("train.eval_every"));
+  const double l2 = c.real("reg.l2"), cov = c.real("reg.cov"), max_norm = c.real("reg.max_norm");
+  const auto& pos = builder_.positives();
+  if (pos.empty()) throw Error("the tuple builder produced no positive tuples from the training data");
+  auto comp = net_.comparator();
+  const bool dist = loss_.wants_distance();
+
+  TrainReport rep;
+  rep.valid_metric = c.str("train.valid_metric");
+  int start = 0, best_epoch = 0, bad = 0;
+  double best = -1e300;
+  std::vector<torch::Tensor> best_state;
+  if (d.resume && !d.checkpoint.empty()) {
+    if (load_checkpoint(d.checkpoint, start, best, best_epoch, bad, best_state))
+      spdlog::info("resumed from checkpoint '{}' after epoch {}", d.checkpoint, start);
+    else
+      spdlog::info("no checkpoint at '{}': starting from scratch", d.checkpoint);
+  }
+  std::ofstream log;
+  if (!d.log_path.empty()) {
+    log.open(d.log_path, start > 0 ? std::ios::app : std::ios::trunc);
+    if (!log) throw Error(fmt::format("cannot write training log '{}'", d.log_path));
+  }
+  const bool tty = isatty(STDERR_FILENO);
+  auto t_start = Clock::now();
+  std::vector<int64_t> order(pos.size()), negs;
+  std::vector<int64_t> a(B), p(B);
+  std::vector<float> y(B);
+  for (int epoch = start + 1; epoch <= epochs; ++epoch) {
+    if (lr_step > 0) opt_->set_lr(lr * std::pow(gamma, (epoch - 1) / lr_step));
+    net_.train(true);
+    std::iota(order.begin(), order.end(), 0);
+    std::mt19937_64 rng(mix64(seed_ ^ mix64(static_cast<uint64_t>(epoch))));
+    for (size_t k = order.size(); k > 1; --k) std::swap(order[k - 1], order[rng() % k]);
+    auto t0 = Clock::now();
+    auto last_print = t0;
+    double loss_sum = 0;
+    int64_t seen = 0;
+    const size_t nb = (order.size() + B - 1) / B;
+    for (size_t b = 0; b < nb; ++b) {
+      size_t lo = b * B, hi = std::min(order.size(), lo + static_cast<size_t>(B));
+      int64_t n = static_cast<int64_t>(hi - lo);
+      for (int64_t r = 0; r < n; ++r) {
+        const Positive& t = pos[order[lo + r]];
+        a[r] = t.a, p[r] = t.p, y[r] = t.y - label_offset;
+      }
+      auto ta = torch::from_blob(a.data(), {n}, torch::kInt64).clone();
+      auto tp = torch::from_blob(p.data(), {n}, torch::kInt64).clone();
+      torch::Tensor tn;
+      if (k_ > 0 && mining_ != "in_batch") {
+        make_negatives(order, lo, hi, mix64(seed_ ^ mix64(static_cast<uint64_t>(epoch) * 1000003ULL + b)), negs);
+        int per = (mining_ == "hard" || mining_ == "semi_hard") ? candidates_ : k_;
+        tn = torch::from_blob(negs.data(), {n, per}, torch::kInt64).clone();
+        if (per != k_) tn = mine(ta, tp, tn);
+      }
+      auto ea = net_.anchors(ta);
+      auto ep = net_.items(tp);
+      LossInputs li;
+      li.n_items = n_items_;
+      li.pos = dist ? comp->distance(ea, ep) : comp->similarity(ea, ep);
+      torch::Tensor en;
+      if (mining_ == "in_batch" && loss_.min_negatives() > 0) {
+        li.neg = dist ? comp->distance_matrix(ea, ep) : comp->similarity_matrix(ea, ep);
+        std::vector<uint8_t> mask(static_cast<size_t>(n * n), 1);
+        for (int64_t i = 0; i < n; ++i)
+          for (int64_t j = 0; j < n; ++j)
+            if (i == j || p[j] == p[i] || builder_.is_positive(static_cast<int32_t>(a[i]), static_cast<int32_t>(p[j])))
+              mask[i * n + j] = 0;
+        li.neg_mask = torch::from_blob(mask.data(), {n, n}, torch::kUInt8).to(torch::kBool);
+      } else if (tn.defined()) {
+        en = net_.items(tn.reshape({-1})).view({n, k_, -1});
+        li.neg = dist ? comp->distance(ea.unsqueeze(1), en) : comp->similarity(ea.unsqueeze(1), en);
+        if (loss_.needs_neg_neg()) li.neg_neg = comp->distance(en.select(1, 0), en.select(1, 1));
+      }
+      if (loss_.uses_labels()) li.labels = torch::from_blob(y.data(), {n}, torch::kFloat32).clone();
+      auto loss = loss_.forward(li);
+      if (l2 > 0) {
+        auto r = ea.pow(2).sum(1).mean() + ep.pow(2).sum(1).mean();
+        if (en.defined()) r = r + en.pow(2).sum(2).mean();
+        loss = loss + l2 * r;
+      }
+      if (cov > 0) {  // CML covariance regularizer: decorrelate embedding dimensions
+        auto x = torch::cat({ea, ep}, 0);
+        auto xc = x - x.mean(0, true);
+        auto C = xc.t().mm(xc) / static_cast<double>(x.size(0));
+        loss = loss + cov * (C.pow(2).sum() - C.diagonal().pow(2).sum()) / static_cast<double>(x.size(0));
+      }
+      opt_->zero_grad();
+      loss.backward();
+      opt_->step();
+      if (max_norm > 0) {  // unit-ball (radius max_norm) clipping of embedding rows
+        torch::NoGradGuard ng;
+        for (auto& t : net_.tables()) {
+          auto norms = t.norm(2, 1, true).clamp_min(max_norm);
+          t.mul_(max_norm / norms);
+        }
+      }
+      double lv = loss.item<double>();
+      if (!std::isfinite(lv))
+        throw Error(fmt::format("training diverged: loss is {} at epoch {} batch {} (lower train.lr?)", lv, epoch, b + 1));
+      loss_sum += lv * n;
+      seen += n;
+      if (tty && std::chrono::duration<double>(Clock::now() - last_print).count() > 0.5) {
+        last_print = Clock::now();
+        double el = std::chrono::duration<double>(last_print - t0).count();
+        double rate = seen / std::max(el, 1e-9);
+        double eta = (static_cast<double>(order.size()) - seen) / std::max(rate, 1e-9) +
+                     (epochs - epoch) * static_cast<double>(order.size()) / std::max(rate, 1e-9);
+        fmt::print(stderr, "\repoch {}/{} [{:>3.0f}%] loss {:.4f} {:.0f} tuples/s ETA {}   ", epoch, epochs,
+                   100.0 * seen / order.size(), loss_sum / seen, rate, fmt_secs(eta));
+      }
+    }
+    double secs = std::chrono::duration<double>(Clock::now() - t0).count();
+    if (tty) fmt::print(stderr, "\r{:80}\r", "");
+    rep.last_loss = loss_sum / std::max<int64_t>(seen, 1);
+    // Embedding health: mean norm and per-dimension variance of item embeddings.
+    double mean_norm = 0, var = 0;
+    {
+      torch::NoGradGuard ng;
+      net_.train(false);
+      int64_t m = std::min<int64_t>(n_items_, 20000);
+      auto e = net_.items(torch::arange(m, torch::kInt64));
+      mean_norm = e.norm(2, 1).mean().item<double>();
+      var = e.var(0).mean().item<double>();
+    }
+    nlohmann::json j = {{"epoch", epoch}, {"loss", rep.last_loss}, {"seconds", secs},
+                        {"tuples_per_s", seen / std::max(secs, 1e-9)}, {"emb_mean_norm", mean_norm}, {"emb_var", var}};
+    if (var < 1e-8 || mean_norm < 1e-6)
+      spdlog::warn("epoch {}: item embeddings look collapsed (mean norm {:.3g}, per-dimension variance {:.3g})", epoch,
+                   mean_norm, var);
+    std::string vstr;
+    bool stop = false;
+    if (validate_ && (epoch % eval_every == 0 || epoch == epochs)) {
+      double v = validate_();
+      j["valid"] = {{rep.valid_metric, v}};
+      vstr = fmt::format(" valid {} {:.4f}", rep.valid_metric, v);
+      if (v > best) {
+        best = v, best_epoch = epoch, bad = 0;
+        best_state = snapshot(net_);
+      } else if (++bad >= patience) {
+        stop = true;
+      }
+    }
+    spdlog::info("epoch {}/{} loss {:.4f} {:.0f} tuples/s {:.1f}s{} |emb| {:.3f} var {:.2e}", epoch, epochs,
+                 rep.last_loss, seen / std::max(secs, 1e-9), secs, vstr, mean_norm, var);
+    if (log) log << j.dump() << "\n" << std::flush;
+    rep.epochs_run = epoch;
+    if (!d.checkpoint.empty()) save_checkpoint(d.checkpoint, epoch, best, best_epoch, bad, best_state);
+    if (stop) {
+      spdlog::info("early stopping: no improvement of {} for {} evaluations; best epoch {}", rep.valid_metric, patience, best_epoch);
+      break;
+    }
+  }
+  if (!best_state.empty()) {
+    restore(net_, best_state);
+    rep.best_epoch = best_epoch;
+    rep.best_valid = best;
+  } else {
+    rep.best_epoch = rep.epochs_run;
+  }
+  net_.train(false);
+  rep.seconds = std::chrono::duration<double>(Clock::now() - t_start).count();
+  return rep;
+}
+
+}  // namespace siamrec

@@ -1,0 +1,54 @@
+// The LibTorch training loop for Siamese networks: tuples from the builder, negatives from the
+// sampler (with hard / semi-hard / in-batch mining), the loss and regularizers, an optimizer with a
+// step schedule, early stopping on a validation metric with the best weights kept, a checkpoint
+// every epoch (--resume continues from it), a progress bar or log lines, and a JSON-lines log with
+// embedding health.
+#pragma once
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "losses/loss.h"
+#include "models/model.h"
+#include "sampling/builder.h"
+#include "train/net.h"
+#include "train/optimizer.h"
+
+namespace siamrec {
+
+struct TrainReport {
+  int epochs_run = 0, best_epoch = 0;
+  double best_valid = 0, seconds = 0, last_loss = 0;
+  std::string valid_metric;
+};
+
+class Trainer {
+ public:
+  // `validate` returns the validation metric (higher is better); empty = no early stopping.
+  Trainer(SiameseNet& net, const Config& c, TupleBuilder& builder, NegativeSampler& sampler, Loss& loss,
+          std::function<double()> validate);
+  TrainReport run(const FitData& d, float label_offset);
+
+ private:
+  void make_negatives(const std::vector<int64_t>& order, size_t lo, size_t hi, uint64_t batch_seed, std::vector<int64_t>& negs);
+  torch::Tensor mine(const torch::Tensor& a, const torch::Tensor& p, const torch::Tensor& cand);
+  void save_checkpoint(const std::string& path, int epoch, double best, int best_epoch, int bad,
+                       const std::vector<torch::Tensor>& best_state);
+  bool load_checkpoint(const std::string& path, int& epoch, double& best, int& best_epoch, int& bad,
+                       std::vector<torch::Tensor>& best_state);
+
+  SiameseNet& net_;
+  const Config& cfg_;
+  TupleBuilder& builder_;
+  NegativeSampler& sampler_;
+  Loss& loss_;
+  std::function<double()> validate_;
+  std::unique_ptr<Optimizer> opt_;
+  int k_ = 1, candidates_ = 20;
+  std::string mining_;
+  int32_t n_items_ = 0;
+  uint64_t seed_ = 42;
+};
+
+}  // namespace siamrec
