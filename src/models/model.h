@@ -28,6 +28,7 @@ struct FitData {
   std::string checkpoint;            // per-epoch checkpoint file ("" = none)
   bool resume = false;               // continue from `checkpoint` when it exists
   std::string log_path;              // JSON-lines training log ("" = none)
+  int stop_after_epoch = 0;          // tests: stop as if interrupted after this epoch (0 = never)
 };
 
 class Model {

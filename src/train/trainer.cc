@@ -302,6 +302,7 @@ TrainReport Trainer::run(const FitData& d, float label_offset) {
     if (log) log << j.dump() << "\n" << std::flush;
     rep.epochs_run = epoch;
     if (!d.checkpoint.empty()) save_checkpoint(d.checkpoint, epoch, best, best_epoch, bad, best_state);
+    if (d.stop_after_epoch > 0 && epoch >= d.stop_after_epoch) break;  // simulated interruption (tests)
     if (stop) {
       spdlog::info("early stopping: no improvement of {} for {} evaluations; best epoch {}", rep.valid_metric, patience, best_epoch);
       break;
