@@ -112,7 +112,8 @@ const std::vector<ParamDef>& param_table() {
       {"sampler.window", T::Int, "3", "item_item: co-consumption window (positions)", {}, nullptr, 1, 100000},
       {"sampler.pairs_per_item", T::Int, "10", "label: positive pairs drawn per item", {}, nullptr, 1, 100000},
       // ---- training ----
-      {"train.engine", T::String, "torch", "training engine", {"torch"}},
+      {"train.engine", T::String, "auto", "auto: the fused kernel whenever the model allows it (id/bag towers, dot/cosine/euclidean/sq_euclidean, no mining, sgd/adagrad/lazy_adam), else LibTorch; fused; torch", {"auto", "fused", "torch"}},
+      {"train.deterministic", T::Bool, "false", "fused engine: synchronous mini-batches with ordered reductions (identical results for a seed and thread count) instead of Hogwild"},
       {"train.optimizer", T::String, "adam", "optimizer", {}, names("optimizer")},
       {"train.lr", T::Float, "0.001", "learning rate", {}, nullptr, 0, 1e3},
       {"train.weight_decay", T::Float, "0", "optimizer weight decay", {}, nullptr, 0, 1e3},

@@ -34,7 +34,7 @@ class TorchOptimizer : public Optimizer {
 const bool registered = register_name("optimizer", "adam", "Adam (dense)") &&
                         register_name("optimizer", "adamw", "AdamW (decoupled weight decay)") &&
                         register_name("optimizer", "adagrad", "Adagrad") &&
-                        register_name("optimizer", "sgd", "SGD with momentum 0.9") &&
+                        register_name("optimizer", "sgd", "plain SGD") &&
                         register_name("optimizer", "lazy_adam", "Adam updating only rows of sparse embedding gradients");
 
 }  // namespace
@@ -54,7 +54,7 @@ std::unique_ptr<Optimizer> make_optimizer(const std::string& name, std::vector<t
         std::move(p), torch::optim::AdagradOptions(lr).weight_decay(wd));
   if (name == "sgd")
     return std::make_unique<TorchOptimizer<torch::optim::SGD, torch::optim::SGDOptions>>(
-        std::move(p), torch::optim::SGDOptions(lr).momentum(0.9).weight_decay(wd));
+        std::move(p), torch::optim::SGDOptions(lr).weight_decay(wd));
   if (name == "lazy_adam") return std::make_unique<LazyAdam>(std::move(p), lr, wd);
   throw ConfigError(fmt::format("config key 'train.optimizer': unknown '{}'; allowed: adam, adamw, adagrad, sgd, lazy_adam", name));
 }

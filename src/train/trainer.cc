@@ -98,11 +98,15 @@ void Trainer::save_checkpoint(const std::string& path, int epoch, double best, i
     std::vector<float> v(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
     w.put_vec(v);
   }
-  torch::serialize::OutputArchive ar;
-  opt_->save(ar);
-  std::ostringstream os;
-  ar.save_to(os);
-  w.put_str(os.str());
+  if (runner_) {
+    w.put_str(runner_->save_state());
+  } else {
+    torch::serialize::OutputArchive ar;
+    opt_->save(ar);
+    std::ostringstream os;
+    ar.save_to(os);
+    w.put_str(os.str());
+  }
   w.save(path);
 }
 
@@ -129,6 +133,10 @@ bool Trainer::load_checkpoint(const std::string& path, int& epoch, double& best,
     best_state.push_back(torch::from_blob(v.data(), params[k].sizes(), torch::kFloat32).clone());
   }
   std::string bytes = r.get_str();
+  if (runner_) {
+    runner_->load_state(bytes);
+    return true;
+  }
   std::istringstream is(bytes);
   torch::serialize::InputArchive ar;
   ar.load_from(is);
@@ -148,7 +156,7 @@ TrainReport Trainer::run(const FitData& d, float label_offset) {
   std::string opt_name = c.str("train.optimizer");
   double lr = c.real("train.lr");
   opt_ = make_optimizer(opt_name, net_.parameters(), lr, c.real("train.weight_decay"));
-  net_.set_sparse(opt_->wants_sparse());
+  net_.set_sparse(opt_->wants_sparse() && !runner_);
   const int epochs = static_cast<int>(c.integer("train.epochs"));
   const int64_t B = c.integer("train.batch_size");
   const int lr_step = static_cast<int>(c.integer("train.lr_step"));
@@ -183,7 +191,11 @@ TrainReport Trainer::run(const FitData& d, float label_offset) {
   std::vector<int64_t> a(B), p(B);
   std::vector<float> y(B);
   for (int epoch = start + 1; epoch <= epochs; ++epoch) {
-    if (lr_step > 0) opt_->set_lr(lr * std::pow(gamma, (epoch - 1) / lr_step));
+    if (lr_step > 0) {
+      double lr_e = lr * std::pow(gamma, (epoch - 1) / lr_step);
+      if (runner_) runner_->set_lr(lr_e);
+      else opt_->set_lr(lr_e);
+    }
     net_.train(true);
     std::iota(order.begin(), order.end(), 0);
     std::mt19937_64 rng(mix64(seed_ ^ mix64(static_cast<uint64_t>(epoch))));
@@ -192,7 +204,12 @@ TrainReport Trainer::run(const FitData& d, float label_offset) {
     auto last_print = t0;
     double loss_sum = 0;
     int64_t seen = 0;
-    const size_t nb = (order.size() + B - 1) / B;
+    const size_t nb = runner_ ? 0 : (order.size() + B - 1) / B;
+    if (runner_) {
+      torch::NoGradGuard ng;
+      loss_sum = runner_->run_epoch(epoch) * static_cast<double>(order.size());
+      seen = static_cast<int64_t>(order.size());
+    }
     for (size_t b = 0; b < nb; ++b) {
       size_t lo = b * B, hi = std::min(order.size(), lo + static_cast<size_t>(B));
       int64_t n = static_cast<int64_t>(hi - lo);

@@ -12,6 +12,7 @@
 #include "losses/loss.h"
 #include "models/model.h"
 #include "sampling/builder.h"
+#include "train/fused.h"
 #include "train/net.h"
 #include "train/optimizer.h"
 
@@ -29,6 +30,9 @@ class Trainer {
   Trainer(SiameseNet& net, const Config& c, TupleBuilder& builder, NegativeSampler& sampler, Loss& loss,
           std::function<double()> validate);
   TrainReport run(const FitData& d, float label_offset);
+  // Train with another engine's epochs (the fused engine) instead of the LibTorch batch loop;
+  // early stopping, schedules, checkpoints and logs stay the same.
+  void set_runner(EpochRunner* r) { runner_ = r; }
 
  private:
   void make_negatives(const std::vector<int64_t>& order, size_t lo, size_t hi, uint64_t batch_seed, std::vector<int64_t>& negs);
@@ -45,6 +49,7 @@ class Trainer {
   Loss& loss_;
   std::function<double()> validate_;
   std::unique_ptr<Optimizer> opt_;
+  EpochRunner* runner_ = nullptr;
   int k_ = 1, candidates_ = 20;
   std::string mining_;
   int32_t n_items_ = 0;

@@ -1,0 +1,111 @@
+// The fused engine: a hand-written multithreaded training kernel for Siamese models whose towers
+// are embedding tables (`id`) or bags of them (`bag`), with a dot / cosine / euclidean /
+// squared-euclidean comparator and a triplet / bpr / contrastive / bce / warp / infonce / mse loss.
+// Sampling, forward, gradient and the optimizer update run per example without autograd, on the
+// very tensors the LibTorch engine trains (same parameters, same model file).
+//
+// Semantics match the LibTorch engine: the gradient of a mini-batch is the gradient of the mean
+// loss over its examples, and one optimizer step (sgd, adagrad or lazy_adam; rows without gradient
+// are untouched, as with LibTorch's sparse/row-wise updates) follows each mini-batch.
+//  - Hogwild mode (default): each thread trains its own share of the epoch in mini-batches and
+//    updates the shared tables without locks.
+//  - Deterministic mode (train.deterministic): each global mini-batch is split statically across
+//    threads, per-thread gradients are reduced in thread order, one update is applied; identical
+//    results run to run for a seed and thread count.
+// This header does not include torch.
+#pragma once
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "sampling/builder.h"
+#include "towers/features.h"
+
+namespace siamrec {
+
+class Config;
+
+struct FusedSpace {
+  float* w = nullptr;          // rows x dim table (the tower's parameter storage)
+  int64_t rows = 0;
+  bool bag = false;            // false: entity e is row e; true: mean/sum of its bag's rows
+  bool sum = false;            // bag pooling
+  const EntityFeatures* feats = nullptr;
+};
+
+struct FusedSpec {
+  FusedSpace items;            // item (or joint) table
+  FusedSpace users;            // separate user table (two-tower); rows = 0 when absent
+  bool user_anchor = true;     // anchors are users (user_item) or items
+  bool joint = true;           // users are entities n_items + u of the item table
+  int64_t n_items = 0, dim = 0;
+  std::string comparator, loss, optimizer;
+  double margin = 1, temperature = 0.1, lr = 0.01, l2 = 0, max_norm = 0, weight_decay = 0;
+  int k = 1;
+  int64_t batch = 1024;
+  int threads = 1;
+  bool deterministic = false;
+  uint64_t seed = 42;
+  float label_offset = 0;
+};
+
+// Why a config cannot run on the fused engine ("" when it can).
+std::string fused_unsupported(const Config& c);
+
+// What the training loop (train/trainer.h) needs from an engine other than LibTorch autograd.
+class EpochRunner {
+ public:
+  virtual ~EpochRunner() = default;
+  virtual double run_epoch(int epoch_index) = 0;  // returns the mean loss
+  virtual void set_lr(double lr) = 0;
+  virtual std::string save_state() const = 0;     // optimizer state for checkpoints
+  virtual void load_state(const std::string& bytes) = 0;
+};
+
+class FusedEngine : public EpochRunner {
+ public:
+  FusedEngine(const FusedSpec& s, const TupleBuilder& builder, const NegativeSampler& sampler);
+  ~FusedEngine() override;
+  // One epoch over the builder's positives; returns the mean loss.
+  double epoch(int epoch_index);
+  double run_epoch(int epoch_index) override { return epoch(epoch_index); }
+  void set_lr(double lr) override { s_.lr = lr; }
+  std::string save_state() const override;
+  void load_state(const std::string& bytes) override;
+  // Tests: gradient of the mean loss over one mini-batch (negs: B x k) w.r.t. the item and user
+  // tables (dense, rows x dim), without updating anything.
+  double batch_gradient(const std::vector<int64_t>& a, const std::vector<int64_t>& p, const std::vector<int64_t>& negs,
+                        const std::vector<float>& y, std::vector<float>& g_items, std::vector<float>& g_users);
+  // Tests: one optimizer step with the gradient of this mini-batch.
+  double batch_step(const std::vector<int64_t>& a, const std::vector<int64_t>& p, const std::vector<int64_t>& negs,
+                    const std::vector<float>& y);
+  int64_t examples_seen() const { return seen_; }
+  struct Grad;  // per-thread sparse gradient accumulator
+
+ private:
+  struct Opt {
+    std::vector<float> s1, s2;   // adagrad: s1 = accumulator; lazy_adam: m, v
+  };
+  double example(int64_t a, int64_t p, const int64_t* negs, float y, float scale, Grad& g) const;
+  void apply(Grad& g);
+  void update_row(FusedSpace& sp, Opt& o, int64_t row, const float* g, double adam_step);
+  double run_batch(const std::vector<std::vector<int64_t>>& per_thread_rows, uint64_t batch_seed, bool update,
+                   std::vector<Grad*>& grads);
+
+  enum class Cmp { Dot, Cosine, Euclidean, SqEuclidean } cmp_;
+  enum class Lss { Triplet, Bpr, Contrastive, Bce, Warp, InfoNce, Ccl, Mse } loss_;
+  enum class Opz { Sgd, Adagrad, LazyAdam } opt_;
+  bool want_dist_ = false;
+  FusedSpec s_;
+  const TupleBuilder& builder_;
+  const NegativeSampler& sampler_;
+  Opt opt_items_, opt_users_;
+  int64_t seen_ = 0;
+  std::atomic<int64_t> adam_step_{0};
+  std::vector<std::unique_ptr<Grad>> grads_;
+};
+
+}  // namespace siamrec
