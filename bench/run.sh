@@ -1,5 +1,21 @@
 #!/usr/bin/env bash
 # Runs every benchmark and prints its table. Usage: bench/run.sh [BUILD_DIR]
+# Needs the data directory (SIAMREC_DATA_DIR) with ml-1m-implicit-lightgcn and ncf-ml-1m.
 set -euo pipefail
 BUILD=${1:-build}
+cd "$(dirname "$0")/.."
 "$BUILD/bench/bench_scorer" --threads 2 --reps 7
+echo
+"$BUILD/bench/bench_engines" --epochs 1
+# Against the PyTorch reference (../shared/bench/torch_ref.py), same loss/optimizer, 1 thread each.
+REF=${SIAMREC_TORCH_REF:-../shared/bench/torch_ref.py}
+if [ -f "$REF" ]; then
+  bash scripts/install-deps.sh bench >/dev/null
+  echo
+  echo "PyTorch reference ($REF, triplet, d=64, batch 4096, Adagrad lr 0.05, 1 thread, 1 epoch):"
+  ref=$(OMP_NUM_THREADS=1 /usr/bin/python3 "$REF" "$SIAMREC_DATA_DIR" --loss triplet --dim 64 --batch 4096 --epochs 1 --threads 1 2>/dev/null | tail -1)
+  echo "  $ref"
+  ours=$("$BUILD/bench/bench_engines" --epochs 1 --dims 64 | awk '/fused engine, 1 thread/{print $7; exit}')
+  theirs=$(echo "$ref" | sed -n 's/.*triplets_per_s=\([0-9]*\).*/\1/p')
+  awk -v a="$ours" -v b="$theirs" 'BEGIN{printf "  fused engine 1 thread: %.0f triplets/s = %.1fx the PyTorch reference (target >= 15x)\n", a, a/b}'
+fi

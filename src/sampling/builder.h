@@ -45,7 +45,9 @@ class NegativeSampler {
  public:
   virtual ~NegativeSampler() = default;
   virtual void init(int32_t n_items, const std::vector<int64_t>& item_pop, const Config& c) = 0;
-  virtual int32_t draw(std::mt19937_64& rng) const = 0;
+  // Maps 64 uniformly random bits to an item (the hot path of the fused engine).
+  virtual int32_t map(uint64_t bits) const = 0;
+  int32_t draw(std::mt19937_64& rng) const { return map(rng()); }
   virtual std::string mining() const { return "none"; }  // none | in_batch | hard | semi_hard
   virtual std::string describe() const = 0;
 };

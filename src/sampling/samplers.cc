@@ -12,7 +12,9 @@ namespace siamrec {
 class UniformSampler : public NegativeSampler {
  public:
   void init(int32_t n, const std::vector<int64_t>&, const Config&) override { n_ = n; }
-  int32_t draw(std::mt19937_64& rng) const override { return static_cast<int32_t>(rng() % static_cast<uint64_t>(n_)); }
+  int32_t map(uint64_t bits) const override {  // multiply-shift: uniform in [0, n) without a division
+    return static_cast<int32_t>((static_cast<unsigned __int128>(bits) * static_cast<uint64_t>(n_)) >> 64);
+  }
   std::string describe() const override { return "uniform"; }
 
  protected:
@@ -28,8 +30,8 @@ class PopularitySampler : public NegativeSampler {
     for (int32_t i = 0; i < n; ++i) cdf_[i] = (s += std::pow(static_cast<double>(pop[i]), alpha_));
     if (s <= 0) throw Error("popularity sampling needs training interactions");
   }
-  int32_t draw(std::mt19937_64& rng) const override {
-    double x = std::uniform_real_distribution<double>(0, cdf_.back())(rng);
+  int32_t map(uint64_t bits) const override {
+    double x = static_cast<double>(bits >> 11) * 0x1.0p-53 * cdf_.back();
     auto i = static_cast<int32_t>(std::upper_bound(cdf_.begin(), cdf_.end(), x) - cdf_.begin());
     return std::min<int32_t>(i, static_cast<int32_t>(cdf_.size()) - 1);
   }

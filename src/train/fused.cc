@@ -79,7 +79,14 @@ struct FusedEngine::Grad {
   std::vector<double> vals, upn;
   std::vector<const float*> vn_ptr;
   std::vector<int64_t> negs;
-  std::mt19937_64 rng;
+  std::vector<Positive> batch;  // the mini-batch's positives, contiguous
+  uint64_t rng = 0;             // splitmix64 state
+  uint64_t next() {
+    uint64_t z = (rng += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+  }
 };
 
 FusedEngine::FusedEngine(const FusedSpec& s, const TupleBuilder& b, const NegativeSampler& smp)
@@ -325,6 +332,34 @@ void FusedEngine::apply(Grad& g) {
   g.users.clear();
 }
 
+// Negatives for a mini-batch in one pass (the known-positive lookups of different examples are
+// independent, so their cache misses overlap), then the examples with their rows prefetched.
+double FusedEngine::run_examples(Grad& g, const Positive* ex, int64_t n, float scale) {
+  const int k = s_.k;
+  g.negs.resize(static_cast<size_t>(n) * std::max(1, k));
+  for (int64_t r = 0; r < n; ++r)
+    for (int j = 0; j < k; ++j) {
+      int32_t x = sampler_.map(g.next());
+      for (int tries = 0; tries < 50 && (x == ex[r].p || builder_.is_positive(ex[r].a, x)); ++tries) x = sampler_.map(g.next());
+      g.negs[r * k + j] = x;
+    }
+  const int64_t d = s_.dim;
+  const bool anchor_items = !(s_.user_anchor && !s_.joint);
+  const FusedSpace& asp = anchor_items ? s_.items : s_.users;
+  double L = 0;
+  for (int64_t r = 0; r < n; ++r) {
+    if (r + 3 < n && !s_.items.bag) {  // prefetch the rows of a later example
+      const Positive& f = ex[r + 3];
+      int64_t ae = s_.user_anchor && s_.joint ? s_.n_items + f.a : f.a;
+      if (!asp.bag) __builtin_prefetch(asp.w + ae * d);
+      __builtin_prefetch(s_.items.w + static_cast<int64_t>(f.p) * d);
+      for (int j = 0; j < k; ++j) __builtin_prefetch(s_.items.w + g.negs[(r + 3) * k + j] * d);
+    }
+    L += example(ex[r].a, ex[r].p, g.negs.data() + r * k, ex[r].y, scale, g);
+  }
+  return L;
+}
+
 double FusedEngine::epoch(int epoch_index) {
   const auto& pos = builder_.positives();
   const int64_t N = static_cast<int64_t>(pos.size());
@@ -332,34 +367,23 @@ double FusedEngine::epoch(int epoch_index) {
   std::iota(order.begin(), order.end(), 0);
   std::mt19937_64 rng(mix64(s_.seed ^ mix64(static_cast<uint64_t>(epoch_index))));
   for (int64_t k = N; k > 1; --k) std::swap(order[k - 1], order[rng() % k]);
+  // The epoch's positives in shuffled order, contiguous (no random access in the hot loop).
+  std::vector<Positive> ep(N);
+  for (int64_t r = 0; r < N; ++r) ep[r] = pos[order[r]];
   const int T = std::max(1, s_.threads);
-  const int k = s_.k;
   const int64_t B = std::max<int64_t>(1, s_.batch);
   std::vector<double> loss(T, 0.0);
-  auto draw_negs = [&](Grad& g, const Positive& t, int64_t* out) {
-    for (int j = 0; j < k; ++j) {
-      int32_t x = sampler_.draw(g.rng);
-      for (int tries = 0; tries < 50 && (x == t.p || builder_.is_positive(t.a, x)); ++tries) x = sampler_.draw(g.rng);
-      out[j] = x;
-    }
-  };
   if (!s_.deterministic || T == 1) {
     // Hogwild: thread t owns a contiguous share of the shuffled epoch.
 #pragma omp parallel num_threads(T)
     {
       int t = omp_get_thread_num();
       Grad& g = *grads_[t];
-      g.negs.resize(std::max(1, k));
       int64_t lo = N * t / T, hi = N * (t + 1) / T;
       for (int64_t b0 = lo; b0 < hi; b0 += B) {
         int64_t b1 = std::min(hi, b0 + B);
-        g.rng.seed(mix64(s_.seed ^ mix64(static_cast<uint64_t>(epoch_index) * 1000003ULL + static_cast<uint64_t>(b0))));
-        float scale = 1.0f / static_cast<float>(b1 - b0);
-        for (int64_t r = b0; r < b1; ++r) {
-          const Positive& ex = pos[order[r]];
-          draw_negs(g, ex, g.negs.data());
-          loss[t] += example(ex.a, ex.p, g.negs.data(), ex.y, scale, g) * (b1 - b0);
-        }
+        g.rng = mix64(s_.seed ^ mix64(static_cast<uint64_t>(epoch_index) * 1000003ULL + static_cast<uint64_t>(b0)));
+        loss[t] += run_examples(g, ep.data() + b0, b1 - b0, 1.0f / static_cast<float>(b1 - b0)) * (b1 - b0);
         apply(g);
       }
     }
@@ -372,14 +396,9 @@ double FusedEngine::epoch(int epoch_index) {
       {
         int t = omp_get_thread_num();
         Grad& g = *grads_[t];
-        g.negs.resize(std::max(1, k));
         int64_t n = b1 - b0, lo = b0 + n * t / T, hi = b0 + n * (t + 1) / T;
-        g.rng.seed(mix64(s_.seed ^ mix64(static_cast<uint64_t>(epoch_index) * 1000003ULL + static_cast<uint64_t>(b0) * 131 + t)));
-        for (int64_t r = lo; r < hi; ++r) {
-          const Positive& ex = pos[order[r]];
-          draw_negs(g, ex, g.negs.data());
-          loss[t] += example(ex.a, ex.p, g.negs.data(), ex.y, scale, g) * n;
-        }
+        g.rng = mix64(s_.seed ^ mix64(static_cast<uint64_t>(epoch_index) * 1000003ULL + static_cast<uint64_t>(b0) * 131 + t));
+        loss[t] += run_examples(g, ep.data() + lo, hi - lo, scale) * n;
       }
       Grad& g0 = *grads_[0];
       for (int t = 1; t < T; ++t) {

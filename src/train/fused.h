@@ -90,6 +90,7 @@ class FusedEngine : public EpochRunner {
     std::vector<float> s1, s2;   // adagrad: s1 = accumulator; lazy_adam: m, v
   };
   double example(int64_t a, int64_t p, const int64_t* negs, float y, float scale, Grad& g) const;
+  double run_examples(Grad& g, const Positive* ex, int64_t n, float scale);
   void apply(Grad& g);
   void update_row(FusedSpace& sp, Opt& o, int64_t row, const float* g, double adam_step);
   double run_batch(const std::vector<std::vector<int64_t>>& per_thread_rows, uint64_t batch_seed, bool update,
