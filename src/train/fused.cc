@@ -194,9 +194,12 @@ double FusedEngine::example(int64_t a, int64_t p, const int64_t* negs, float y, 
     } else if (cmp_ == Cmp::SqEuclidean || cmp_ == Cmp::Euclidean) {
       double f = cmp_ == Cmp::SqEuclidean ? 2.0 : 1.0 / (want_dist ? v : -v);
       float u = static_cast<float>((want_dist ? up : -up) * f);
+      float* __restrict gxr = gx;
+      float* __restrict gbr = gb;
+#pragma omp simd
       for (int64_t i = 0; i < d; ++i) {
         float diff = x[i] - b[i];
-        gx[i] += u * diff, gb[i] -= u * diff;
+        gxr[i] += u * diff, gbr[i] -= u * diff;
       }
     } else {  // cosine
       double na = std::max(std::sqrt(static_cast<double>(dotv(x, x, d))), 1e-8);
@@ -204,9 +207,12 @@ double FusedEngine::example(int64_t a, int64_t p, const int64_t* negs, float y, 
       double c = want_dist ? 1 - v : v;
       double u = want_dist ? -up : up;
       float f1 = static_cast<float>(u / (na * nb)), fa = static_cast<float>(u * c / (na * na)), fb = static_cast<float>(u * c / (nb * nb));
+      float* __restrict gxr = gx;
+      float* __restrict gbr = gb;
+#pragma omp simd
       for (int64_t i = 0; i < d; ++i) {
-        gx[i] += f1 * b[i] - fa * x[i];
-        gb[i] += f1 * x[i] - fb * b[i];
+        gxr[i] += f1 * b[i] - fa * x[i];
+        gbr[i] += f1 * x[i] - fb * b[i];
       }
     }
   };
