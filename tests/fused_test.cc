@@ -45,6 +45,8 @@ struct Case {
   std::vector<std::string> sets;
 };
 
+static void PrintTo(const Case& v, std::ostream* os) { *os << v.name; }
+
 class FusedVsTorch : public ::testing::TestWithParam<Case> {};
 
 // The same mini-batch through both engines: gradients of every table row, then one SGD step.

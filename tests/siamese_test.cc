@@ -81,6 +81,8 @@ static std::vector<Variant> variants() {
   };
 }
 
+static void PrintTo(const Variant& v, std::ostream* os) { *os << v.name; }
+
 class SiameseContract : public ::testing::TestWithParam<Variant> {};
 
 TEST_P(SiameseContract, FitRecommendFoldInSaveLoadDeterminism) {

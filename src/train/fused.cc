@@ -369,32 +369,46 @@ double FusedEngine::run_examples(Grad& g, const Positive* ex, int64_t n, float s
 double FusedEngine::epoch(int epoch_index) {
   const auto& pos = builder_.positives();
   const int64_t N = static_cast<int64_t>(pos.size());
-  std::vector<int64_t> order(N);
-  std::iota(order.begin(), order.end(), 0);
-  std::mt19937_64 rng(mix64(s_.seed ^ mix64(static_cast<uint64_t>(epoch_index))));
-  for (int64_t k = N; k > 1; --k) std::swap(order[k - 1], order[rng() % k]);
-  // The epoch's positives in shuffled order, contiguous (no random access in the hot loop).
-  std::vector<Positive> ep(N);
-  for (int64_t r = 0; r < N; ++r) ep[r] = pos[order[r]];
   const int T = std::max(1, s_.threads);
   const int64_t B = std::max<int64_t>(1, s_.batch);
   std::vector<double> loss(T, 0.0);
   if (!s_.deterministic || T == 1) {
-    // Hogwild: thread t owns a contiguous share of the shuffled epoch.
+    // Hogwild: one global permutation (drawn once) gives each thread a fixed share of the
+    // positives; every epoch each thread reshuffles its own share in parallel into a contiguous
+    // buffer, so the epoch has no serial shuffle and the hot loop no random access.
+    if (static_cast<int64_t>(perm_.size()) != N) {
+      perm_.resize(N);
+      std::iota(perm_.begin(), perm_.end(), 0);
+      std::mt19937_64 rng(mix64(s_.seed ^ 0x5eedULL));
+      for (int64_t k = N; k > 1; --k) std::swap(perm_[k - 1], perm_[rng() % k]);
+    }
 #pragma omp parallel num_threads(T)
     {
       int t = omp_get_thread_num();
       Grad& g = *grads_[t];
       int64_t lo = N * t / T, hi = N * (t + 1) / T;
-      for (int64_t b0 = lo; b0 < hi; b0 += B) {
-        int64_t b1 = std::min(hi, b0 + B);
-        g.rng = mix64(s_.seed ^ mix64(static_cast<uint64_t>(epoch_index) * 1000003ULL + static_cast<uint64_t>(b0)));
+      std::vector<Positive>& ep = g.batch;
+      ep.resize(hi - lo);
+      std::mt19937_64 rng(mix64(s_.seed ^ mix64(static_cast<uint64_t>(epoch_index) * 7919ULL + static_cast<uint64_t>(t))));
+      std::vector<int64_t> idx(perm_.begin() + lo, perm_.begin() + hi);
+      for (int64_t k = static_cast<int64_t>(idx.size()); k > 1; --k) std::swap(idx[k - 1], idx[rng() % k]);
+      for (size_t r = 0; r < idx.size(); ++r) ep[r] = pos[idx[r]];
+      for (int64_t b0 = 0; b0 < hi - lo; b0 += B) {
+        int64_t b1 = std::min(hi - lo, b0 + B);
+        g.rng = mix64(s_.seed ^ mix64(static_cast<uint64_t>(epoch_index) * 1000003ULL + static_cast<uint64_t>(lo + b0)));
         loss[t] += run_examples(g, ep.data() + b0, b1 - b0, 1.0f / static_cast<float>(b1 - b0)) * (b1 - b0);
         apply(g);
       }
     }
   } else {
-    // Deterministic: each global mini-batch is split across threads; ordered reduction; one update.
+    // Deterministic: a global shuffle; each global mini-batch is split across threads; ordered
+    // reduction; one update.
+    std::vector<int64_t> order(N);
+    std::iota(order.begin(), order.end(), 0);
+    std::mt19937_64 rng(mix64(s_.seed ^ mix64(static_cast<uint64_t>(epoch_index))));
+    for (int64_t k = N; k > 1; --k) std::swap(order[k - 1], order[rng() % k]);
+    std::vector<Positive> ep(N);
+    for (int64_t r = 0; r < N; ++r) ep[r] = pos[order[r]];
     for (int64_t b0 = 0; b0 < N; b0 += B) {
       int64_t b1 = std::min(N, b0 + B);
       float scale = 1.0f / static_cast<float>(b1 - b0);

@@ -106,6 +106,7 @@ class FusedEngine : public EpochRunner {
   Opt opt_items_, opt_users_;
   int64_t seen_ = 0;
   std::atomic<int64_t> adam_step_{0};
+  std::vector<int64_t> perm_;  // Hogwild: fixed assignment of positives to threads
   std::vector<std::unique_ptr<Grad>> grads_;
 };
 
