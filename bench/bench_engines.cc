@@ -20,13 +20,14 @@
 
 using namespace siamrec;
 
-static double tuples_per_s(const Prepared& p, const std::string& engine, int threads, int dim, int epochs) {
+static double tuples_per_s(const Prepared& p, const std::string& engine, int threads, int dim, int epochs, int batch = 4096) {
   Config c;
-  for (std::string s : {"model.type=siamese", "loss.type=triplet", "loss.margin=0.5", "comparator.type=sq_euclidean",
+  for (std::string s : {"model.type=siamese", "loss.type=triplet", "loss.margin=1", "comparator.type=sq_euclidean",
                         "reg.max_norm=1", "sampler.negatives=1", "train.optimizer=adagrad", "train.lr=0.05",
-                        "train.batch_size=4096", "train.valid_share=0"})
+                        "train.valid_share=0"})
     c.set_override(s);
   c.set_override("train.engine=" + engine);
+  c.set_override("train.batch_size=" + std::to_string(batch));
   c.set_override("tower.dim=" + std::to_string(dim));
   c.set_override("train.epochs=" + std::to_string(epochs));
   std::string log = "/tmp/siamrec-bench-engines.jsonl";
@@ -62,11 +63,16 @@ int main(int argc, char** argv) {
     c.set_override("split.type=fixed");
     c.set_override("split.name=ncf");
     Prepared p = prepare(c, RunOptions{});
-    std::printf("engine benchmark: NCF ML-1M train set (%zu positives), CML triplet (1 uniform negative, sq_euclidean,\n"
-                "unit ball, Adagrad lr 0.05, batch 4096), best epoch of %d, triplets/s\n", p.split.train.size(), epochs);
+    std::printf("engine benchmark: NCF ML-1M train set (%zu positives), CML triplet as ../shared/bench/torch_ref.py\n"
+                "(1 uniform negative, sq_euclidean, margin 1, unit ball, Adagrad lr 0.05), best epoch of %d, triplets/s\n",
+                p.split.train.size(), epochs);
     double torch1 = tuples_per_s(p, "torch", 1, 64, epochs);
     double fused1 = tuples_per_s(p, "fused", 1, 64, epochs);
     double fused2 = tuples_per_s(p, "fused", 2, 64, epochs);
+    double torch1k = tuples_per_s(p, "torch", 1, 64, epochs, 1024);
+    double fused1k = tuples_per_s(p, "fused", 1, 64, epochs, 1024);
+    std::printf("  batch 1024: d=64 torch engine 1 thread %10.0f, fused 1 thread %10.0f (%.1fx)\n", torch1k, fused1k, fused1k / torch1k);
+    std::printf("  batch 4096:\n");
     std::printf("  d=64 torch engine, 1 thread : %10.0f\n", torch1);
     std::printf("  d=64 fused engine, 1 thread : %10.0f   (%.1fx torch; target >= 10x)\n", fused1, fused1 / torch1);
     std::printf("  d=64 fused engine, 2 threads: %10.0f   (%.2fx 1 thread; target >= 1.7x)\n", fused2, fused2 / fused1);

@@ -64,7 +64,10 @@ struct FusedEngine::Grad {
       if (slot[r] < 0) {
         slot[r] = static_cast<int32_t>(rows.size());
         rows.push_back(r);
-        g.resize(g.size() + dim, 0.0f);
+        size_t off = g.size();
+        if (off + dim > g.capacity()) g.reserve(std::max(2 * g.capacity(), off + dim));
+        g.resize(off + dim);  // within capacity: no reallocation
+        std::memset(g.data() + off, 0, dim * sizeof(float));
       }
       return g.data() + static_cast<size_t>(slot[r]) * dim;
     }
@@ -114,6 +117,10 @@ FusedEngine::FusedEngine(const FusedSpec& s, const TupleBuilder& b, const Negati
     g->va.resize(s_.dim), g->vp.resize(s_.dim), g->vn.resize(static_cast<size_t>(k) * s_.dim);
     g->ga.resize(s_.dim), g->gp.resize(s_.dim), g->gn.resize(static_cast<size_t>(k) * s_.dim);
     g->vals.resize(k + 1), g->upn.resize(k + 1), g->vn_ptr.resize(k + 1);
+    // A mini-batch touches at most batch x (k + 2) rows of id tables: reserve once.
+    size_t reserve_rows = static_cast<size_t>(std::min<int64_t>(s_.items.rows, s_.batch * (k + 2)));
+    g->items.g.reserve(reserve_rows * s_.dim);
+    g->items.rows.reserve(reserve_rows);
     grads_.push_back(std::move(g));
   }
   // The LibTorch engine clips every row after each step; start from clipped tables so that rows
@@ -224,10 +231,11 @@ double FusedEngine::example(int64_t a, int64_t p, const int64_t* negs, float y, 
   double* upn = g.upn.data();
   std::fill(upn, upn + k, 0.0);
   const double m = s_.margin;
+  const double inv_k = k > 0 ? 1.0 / k : 0.0;
   if (loss_ == Lss::Triplet) {
     for (int j = 0; j < k; ++j) {
       double h = vpv - vnv[j] + m;
-      if (h > 0) L += h / k, up_p += 1.0 / k, upn[j] = -1.0 / k;
+      if (h > 0) L += h * inv_k, up_p += inv_k, upn[j] = -inv_k;
     }
   } else if (loss_ == Lss::Bpr) {
     for (int j = 0; j < k; ++j) {
