@@ -31,5 +31,6 @@ Command add_similar(CLI::App& root, GlobalOptions& g);
 Command add_score(CLI::App& root, GlobalOptions& g);
 Command add_embed(CLI::App& root, GlobalOptions& g);
 Command add_cluster(CLI::App& root, GlobalOptions& g);
+Command add_serve(CLI::App& root, GlobalOptions& g);
 
 }  // namespace siamrec::cli

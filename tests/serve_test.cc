@@ -1,0 +1,212 @@
+// The HTTP server on an ephemeral loopback port: every route and error code, bearer token, hot
+// reload under concurrent requests (no failed request; a failed load keeps the old model), a
+// randomized request fuzz that never crashes it, and shutdown.
+#include <gtest/gtest.h>
+#include <httplib.h>
+
+#include <atomic>
+#include <random>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "config/config.h"
+#include "models/model_file.h"
+#include "serve/server.h"
+#include "tasks/pipeline.h"
+#include "testutil.h"
+#include "util/io.h"
+
+using namespace siamrec;
+using json = nlohmann::json;
+
+static std::string train_model(const std::string& path, const std::string& type) {
+  RawLog raw;
+  for (int u = 0; u < 20; ++u)
+    for (int k = 0; k < 6; ++k) {
+      raw.users.push_back(std::to_string(100 + u));
+      raw.items.push_back(std::to_string(100 + (u < 10 ? 0 : 10) + (u + k * 3) % 10));
+    }
+  Prepared p;
+  p.ds = dataset_from_raw(raw, "planted");
+  p.split.train = p.ds.log;
+  p.train_by_user = Csr::from_interactions(p.ds.log, p.ds.n_users(), false);
+  Config c;
+  c.set_override("model.type=" + type);
+  if (type == "siamese") {
+    for (auto s : {"tower.dim=8", "train.epochs=5", "train.valid_share=0", "tower.type=bag"}) c.set_override(s);
+  }
+  save_model_file(fit_model(p, c, RunOptions{}), path);
+  return path;
+}
+
+struct Running {
+  std::unique_ptr<Server> server;
+  std::thread thread;
+  int port = 0;
+  explicit Running(ServeOptions o) : server(std::make_unique<Server>(o)) {
+    port = server->bind();
+    thread = std::thread([this] { server->run(); });
+  }
+  ~Running() {
+    server->stop();
+    thread.join();
+  }
+  httplib::Client client() const {
+    httplib::Client c("127.0.0.1", port);
+    c.set_read_timeout(10, 0);
+    return c;
+  }
+};
+
+TEST(Serve, RoutesAndErrorCodes) {
+  test::TempDir t;
+  ServeOptions o;
+  o.model_path = train_model(t.path() + "/m.bin", "siamese");
+  o.port = 0;
+  o.max_k = 50;
+  o.max_body = 4096;
+  Running r(o);
+  auto c = r.client();
+  auto res = c.Get("/v1/recommend?user=100&k=3");
+  ASSERT_TRUE(res);
+  ASSERT_EQ(res->status, 200) << res->body;
+  auto j = json::parse(res->body);
+  ASSERT_EQ(j["items"].size(), 3u);
+  // Seen items excluded: user 100 has items 100,103,106,109,102,105.
+  for (auto& it : j["items"]) EXPECT_EQ(std::string("100 103 106 109 102 105").find(it["item"].get<std::string>()), std::string::npos);
+  EXPECT_EQ(c.Get("/v1/recommend?user=999&k=3")->status, 404);
+  EXPECT_EQ(c.Get("/v1/recommend?k=3")->status, 400);
+  EXPECT_EQ(c.Get("/v1/recommend?user=100&k=abc")->status, 400);
+  EXPECT_EQ(c.Get("/v1/recommend?user=100&k=51")->status, 400);
+  EXPECT_EQ(c.Get("/v1/recommend?user=100&k=0")->status, 400);
+  // Fold-in of an unseen user.
+  res = c.Post("/v1/recommend", R"({"history": ["101", 104], "k": 2})", "application/json");
+  ASSERT_EQ(res->status, 200) << res->body;
+  EXPECT_EQ(json::parse(res->body)["items"].size(), 2u);
+  EXPECT_EQ(c.Post("/v1/recommend", "{bad json", "application/json")->status, 400);
+  EXPECT_EQ(c.Post("/v1/recommend", R"({"items": []})", "application/json")->status, 400);
+  EXPECT_EQ(c.Post("/v1/recommend", R"({"history": ["nope"]})", "application/json")->status, 404);
+  EXPECT_EQ(c.Post("/v1/recommend", std::string(8000, '['), "application/json")->status, 413);
+  res = c.Get("/v1/similar?item=101&k=2");
+  ASSERT_EQ(res->status, 200) << res->body;
+  EXPECT_EQ(c.Get("/v1/similar?item=zzz")->status, 404);
+  res = c.Post("/v1/score", R"({"pairs": [["100", "101"], [101, 115]]})", "application/json");
+  ASSERT_EQ(res->status, 200) << res->body;
+  EXPECT_EQ(json::parse(res->body)["scores"].size(), 2u);
+  EXPECT_EQ(c.Post("/v1/score", R"({"pairs": [["100", "nope"]]})", "application/json")->status, 404);
+  EXPECT_EQ(c.Post("/v1/score", R"({"pairs": [["100"]]})", "application/json")->status, 400);
+  EXPECT_EQ(c.Get("/healthz")->status, 200);
+  EXPECT_EQ(json::parse(c.Get("/openapi.json")->body)["openapi"], "3.0.3");
+  EXPECT_EQ(c.Get("/no/such/route")->status, 404);
+  std::string m = c.Get("/metrics")->body;
+  EXPECT_NE(m.find("siamrec_requests_total{route=\"/v1/recommend\",status=\"404\"} 2"), std::string::npos) << m;
+  EXPECT_NE(m.find("siamrec_request_duration_seconds_bucket"), std::string::npos);
+  EXPECT_NE(m.find("siamrec_model_info{version="), std::string::npos);
+}
+
+TEST(Serve, BearerToken) {
+  test::TempDir t;
+  ServeOptions o;
+  o.model_path = train_model(t.path() + "/m.bin", "pop");
+  o.port = 0;
+  o.token = "s3cret";
+  Running r(o);
+  auto c = r.client();
+  EXPECT_EQ(c.Get("/healthz")->status, 200);
+  EXPECT_EQ(c.Get("/v1/recommend?user=100")->status, 401);
+  EXPECT_EQ(c.Post("/admin/reload", "", "application/json")->status, 401);
+  EXPECT_EQ(c.Get("/v1/recommend?user=100", {{"Authorization", "Bearer wrong"}})->status, 401);
+  EXPECT_EQ(c.Get("/v1/recommend?user=100", {{"Authorization", "Bearer s3cret"}})->status, 200);
+  EXPECT_EQ(c.Post("/admin/reload", {{"Authorization", "Bearer s3cret"}}, "", "application/json")->status, 200);
+}
+
+TEST(Serve, HotReloadUnderLoadAndFailedReloadKeepsServing) {
+  test::TempDir t;
+  std::string a = train_model(t.path() + "/a.bin", "pop"), b = train_model(t.path() + "/b.bin", "itemknn");
+  std::string live = t.path() + "/live.bin";
+  atomic_write(live, read_file(a));
+  ServeOptions o;
+  o.model_path = live;
+  o.port = 0;
+  Running r(o);
+  std::string v0 = r.server->model_version();
+  std::atomic<int> ok{0}, failed{0};
+  std::atomic<bool> go{true};
+  std::vector<std::thread> clients;
+  for (int k = 0; k < 3; ++k)
+    clients.emplace_back([&] {
+      auto c = r.client();
+      while (go) {
+        auto res = c.Get("/v1/recommend?user=105&k=5");
+        (res && res->status == 200) ? ++ok : ++failed;
+      }
+    });
+  for (int k = 0; k < 10; ++k) {
+    atomic_write(live, read_file(k % 2 ? a : b));
+    std::string err;
+    EXPECT_TRUE(r.server->reload(&err)) << err;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  go = false;
+  for (auto& th : clients) th.join();
+  EXPECT_EQ(failed, 0);
+  EXPECT_GT(ok, 30);
+  // A corrupt file: reload fails with a reason, the previous model keeps serving.
+  std::string before = r.server->model_version();
+  atomic_write(live, "corrupt");
+  auto c = r.client();
+  auto res = c.Post("/admin/reload", "", "application/json");
+  EXPECT_EQ(res->status, 500);
+  EXPECT_NE(res->body.find("previous model keeps serving"), std::string::npos) << res->body;
+  EXPECT_EQ(r.server->model_version(), before);
+  EXPECT_EQ(c.Get("/v1/recommend?user=105")->status, 200);
+  EXPECT_NE(v0, "");
+}
+
+TEST(Serve, RandomizedRequestsNeverCrashIt) {
+  test::TempDir t;
+  ServeOptions o;
+  o.model_path = train_model(t.path() + "/m.bin", "itemknn");
+  o.port = 0;
+  Running r(o);
+  auto c = r.client();
+  std::mt19937 rng(7);
+  const char* paths[] = {"/v1/recommend", "/v1/similar", "/v1/score", "/healthz", "/metrics", "/v1/x", "/"};
+  const char* keys[] = {"user", "item", "k", "exclude_seen", "x"};
+  const std::string alphabet = "0123456789-abc%[]{}\",:\\ \xff\x01";
+  auto junk = [&](int n) {
+    std::string s;
+    for (int i = 0; i < n; ++i) s += alphabet[rng() % alphabet.size()];
+    return s;
+  };
+  int server_errors = 0;
+  for (int i = 0; i < 400; ++i) {
+    std::string path = paths[rng() % 7];
+    if (rng() % 2) {
+      std::string q = path + "?";
+      for (int k = 0; k < 3; ++k) q += std::string(keys[rng() % 5]) + "=" + httplib::detail::encode_query_param(junk(rng() % 6)) + "&";
+      auto res = c.Get(q);
+      ASSERT_TRUE(res) << q;
+      server_errors += res->status >= 500;
+      if (res->status >= 500) ADD_FAILURE() << q << " -> " << res->status << " " << res->body;
+    } else {
+      std::string body = rng() % 3 ? junk(rng() % 40) : R"({"history": [)" + junk(5) + "], \"k\": " + junk(2) + "}";
+      auto res = c.Post(path, body, "application/json");
+      ASSERT_TRUE(res);
+      server_errors += res->status >= 500;
+      if (res->status >= 500) ADD_FAILURE() << path << " " << body << " -> " << res->status << " " << res->body;
+    }
+  }
+  EXPECT_EQ(server_errors, 0);
+  EXPECT_EQ(c.Get("/healthz")->status, 200);
+}
+
+TEST(Serve, MissingOrCorruptModelFailsAtStart) {
+  test::TempDir t;
+  ServeOptions o;
+  o.model_path = t.path() + "/missing.bin";
+  o.port = 0;
+  Server s(o);
+  EXPECT_THROW(s.bind(), Error);
+}
