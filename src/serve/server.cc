@@ -158,6 +158,7 @@ struct Server::Impl {
 
   void setup() {
     http.set_payload_max_length(o.max_body);
+    http.set_tcp_nodelay(true);  // small JSON responses: no Nagle delay
     http.set_read_timeout(o.timeout_s, 0);
     http.set_write_timeout(o.timeout_s, 0);
     http.new_task_queue = [n = o.threads] { return new httplib::ThreadPool(static_cast<size_t>(std::max(1, n))); };
