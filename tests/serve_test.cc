@@ -202,6 +202,33 @@ TEST(Serve, RandomizedRequestsNeverCrashIt) {
   EXPECT_EQ(c.Get("/healthz")->status, 200);
 }
 
+TEST(Serve, HnswIndexAgreesWithExactOnSmallCatalogue) {
+  test::TempDir t;
+  ServeOptions o;
+  o.model_path = train_model(t.path() + "/m.bin", "siamese");
+  o.port = 0;
+  Running exact(o);
+  o.index = "hnsw";
+  Running approx(o);
+  auto ce = exact.client(), ca = approx.client();
+  int same = 0, total = 0;
+  for (int u = 100; u < 120; ++u) {
+    auto je = json::parse(ce.Get("/v1/recommend?user=" + std::to_string(u) + "&k=3")->body);
+    auto ja = json::parse(ca.Get("/v1/recommend?user=" + std::to_string(u) + "&k=3")->body);
+    ASSERT_EQ(ja["items"].size(), 3u);
+    for (int j = 0; j < 3; ++j, ++total) same += je["items"][j]["item"] == ja["items"][j]["item"];
+  }
+  EXPECT_GE(same, total * 9 / 10);  // 20 items: HNSW is (near) exact here
+  EXPECT_EQ(ca.Get("/v1/similar?item=101&k=2")->status, 200);
+  // A model without embeddings cannot be served with an ANN index.
+  ServeOptions p;
+  p.model_path = train_model(t.path() + "/pop.bin", "pop");
+  p.port = 0;
+  p.index = "hnsw";
+  Server s(p);
+  EXPECT_THROW(s.bind(), Error);
+}
+
 TEST(Serve, MissingOrCorruptModelFailsAtStart) {
   test::TempDir t;
   ServeOptions o;

@@ -35,6 +35,10 @@ Command add_serve(CLI::App& root, GlobalOptions& g) {
   app->add_option("--max-body", o->max_body, "largest request body in bytes (413 above)");
   app->add_option("--timeout", o->timeout_s, "read/write timeout in seconds for slow clients")->check(CLI::Range(1, 3600));
   app->add_option("--token-file", *token_file, "file holding a bearer token required on every route but /healthz");
+  app->add_option("--index", o->index, "retrieval for GET /v1/recommend and /v1/similar: exact (BLAS, all items) or hnsw "
+                                       "(approximate, built at load time)")->check(CLI::IsMember({"exact", "hnsw"}));
+  app->add_option("--hnsw-m", o->hnsw_m, "HNSW graph degree")->check(CLI::Range(2, 512));
+  app->add_option("--hnsw-ef", o->hnsw_ef, "HNSW search breadth (recall vs speed)")->check(CLI::Range(1, 100000));
   return {app, [o, token_file]() {
             if (!token_file->empty()) {
               o->token = std::string(trim(read_file(*token_file)));

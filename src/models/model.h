@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "eval/topk.h"
+
 namespace siamrec {
 
 class BinWriter;
@@ -50,6 +52,9 @@ class Model {
   virtual void score_pairs(const int32_t* users, const int32_t* items, int64_t n, float* out) const;
   // Added to score_pairs for rating prediction (the training mean); 0 for ranking models.
   virtual float rating_offset() const { return 0.0f; }
+  // The similarity of user/item embeddings as a retrieval space (for ANN indexes); false when the
+  // model's scores are not a function of two embeddings with a GEMM form.
+  virtual bool retrieval_kind(Similarity* kind) const { return false; }
   // The k items most similar to `item` (itself excluded); false when the model has no notion of
   // item similarity.
   virtual bool similar_items(int32_t item, int k, std::vector<std::pair<int32_t, float>>& out) const;

@@ -113,6 +113,7 @@ class SiameseModel : public Model {
   }
 
   float rating_offset() const override { return offset_; }
+  bool retrieval_kind(Similarity* kind) const override { return net_->comparator()->gemm(kind); }
   const float* item_embeddings(int* dim) const override { return *dim = static_cast<int>(dim_), item_emb_raw_.data(); }
   const float* user_embeddings(int* dim) const override { return *dim = static_cast<int>(dim_), user_emb_raw_.data(); }
 

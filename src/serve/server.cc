@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "eval/topk.h"
+#include "retrieval/ann.h"
 #include "models/model_file.h"
 #include "util/error.h"
 #include "util/io.h"
@@ -27,13 +28,34 @@ struct Served {
   TrainedModel m;
   std::string version;  // first 12 hex digits of the file's SHA-256
   std::string path;
+  std::unique_ptr<AnnIndex> ann;  // when serving with --index hnsw
+  const float* user_emb = nullptr;
+  const float* item_emb = nullptr;
+  int dim = 0;
 };
 
-std::shared_ptr<const Served> load_served(const std::string& path) {
+std::shared_ptr<const Served> load_served(const ServeOptions& o) {
   auto s = std::make_shared<Served>();
-  s->m = load_model_file(path);
-  s->version = sha256_file(path).substr(0, 12);
-  s->path = path;
+  s->m = load_model_file(o.model_path);
+  s->version = sha256_file(o.model_path).substr(0, 12);
+  s->path = o.model_path;
+  if (o.index == "hnsw") {
+    Similarity kind;
+    int du = 0;
+    s->item_emb = s->m.model->item_embeddings(&s->dim);
+    s->user_emb = s->m.model->user_embeddings(&du);
+    if (!s->item_emb || !s->user_emb || !s->m.model->retrieval_kind(&kind))
+      throw Error(fmt::format("--index hnsw needs a model with user and item embeddings compared by dot, cosine or "
+                              "euclidean distance; '{}' is a '{}' model", o.model_path, s->m.model->type()), kExitUsage);
+    AnnOptions ao;
+    ao.m = o.hnsw_m, ao.ef_construction = o.hnsw_ef_construction, ao.ef_search = o.hnsw_ef;
+    auto t0 = std::chrono::steady_clock::now();
+    s->ann = std::make_unique<AnnIndex>(s->item_emb, s->m.items.size(), s->dim, kind, ao);
+    spdlog::info("built HNSW index over {} items in {:.2f} s", s->m.items.size(),
+                 std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  } else if (o.index != "exact") {
+    throw Error(fmt::format("--index '{}' is not allowed; allowed: exact, hnsw", o.index), kExitUsage);
+  }
   return s;
 }
 
@@ -186,13 +208,21 @@ struct Server::Impl {
         bool exclude = !req.has_param("exclude_seen") || req.get_param_value("exclude_seen") != "false";
         int32_t u = s.m.users.find(uid);
         if (u < 0) throw HttpError{404, fmt::format("unknown user '{}'", uid)};
-        std::vector<float> row(s.m.items.size());
-        s.m.model->score(&u, 1, row.data());
         std::vector<int32_t> seen;
         if (exclude) seen.assign(s.m.train.indices.begin() + s.m.train.begin(u), s.m.train.indices.begin() + s.m.train.end(u));
         std::vector<int32_t> items;
         std::vector<float> scores;
-        topk(row, seen, k, items, scores);
+        if (s.ann) {  // approximate: k + |seen| neighbours, seen ones dropped
+          for (auto& [i, v] : s.ann->search(s.user_emb + static_cast<size_t>(u) * s.dim, k + static_cast<int>(seen.size()))) {
+            if (static_cast<int>(items.size()) == k) break;
+            if (std::binary_search(seen.begin(), seen.end(), i)) continue;
+            items.push_back(i), scores.push_back(v);
+          }
+        } else {
+          std::vector<float> row(s.m.items.size());
+          s.m.model->score(&u, 1, row.data());
+          topk(row, seen, k, items, scores);
+        }
         reply(res, 200, {{"user", uid}, {"k", k}, {"model_version", s.version}, {"items", items_json(s, items, scores)}});
       });
     });
@@ -229,7 +259,10 @@ struct Server::Impl {
         int32_t i = s.m.items.find(iid);
         if (i < 0) throw HttpError{404, fmt::format("unknown item '{}'", iid)};
         std::vector<std::pair<int32_t, float>> sim;
-        if (!s.m.model->similar_items(i, k, sim))
+        if (s.ann) {
+          for (auto& [j, v] : s.ann->search(s.item_emb + static_cast<size_t>(i) * s.dim, k + 1))
+            if (j != i && static_cast<int>(sim.size()) < k) sim.emplace_back(j, v);
+        } else if (!s.m.model->similar_items(i, k, sim))
           throw HttpError{400, fmt::format("model type '{}' has no item similarity", s.m.model->type())};
         std::vector<int32_t> items;
         std::vector<float> scores;
@@ -273,7 +306,7 @@ struct Server::Impl {
   bool reload(std::string* err) {
     std::lock_guard<std::mutex> g(reload_mu);
     try {
-      auto next = load_served(o.model_path);
+      auto next = load_served(o);
       std::atomic_store(&model, next);
       spdlog::info("serving model {} ({})", next->version, o.model_path);
       return true;
@@ -308,7 +341,7 @@ Server::Server(ServeOptions o) : impl_(std::make_unique<Impl>()) { impl_->o = st
 Server::~Server() { stop(); }
 
 int Server::bind() {
-  std::atomic_store(&impl_->model, load_served(impl_->o.model_path));
+  std::atomic_store(&impl_->model, load_served(impl_->o));
   impl_->setup();
   if (impl_->o.port == 0) {
     impl_->port = impl_->http.bind_to_any_port(impl_->o.host);

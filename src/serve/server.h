@@ -18,6 +18,8 @@ struct ServeOptions {
   size_t max_body = 1 << 20;     // bytes; larger bodies get 413
   int timeout_s = 5;             // read/write timeout for slow clients
   std::string token;             // bearer token ("" = none)
+  std::string index = "exact";   // exact | hnsw (GET /v1/recommend and /v1/similar)
+  int hnsw_m = 16, hnsw_ef_construction = 200, hnsw_ef = 100;
 };
 
 class Server {
