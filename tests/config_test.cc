@@ -9,15 +9,7 @@
 
 using namespace siamrec;
 
-template <typename F>
-static std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using test::error_of;
 
 TEST(Config, DefaultsYamlAndOverrides) {
   Config c = Config::from_yaml_text("data:\n  dataset: ml-100k\nsplit:\n  type: fixed\n  name: ua\neval:\n  k: [5, 10]\n", "t.yaml");

@@ -18,15 +18,7 @@ static DelimitedFormat tsv4() {
   return f;
 }
 
-template <typename F>
-static std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using test::error_of;
 
 TEST(Delimited, ReadsColumnsAndSortsIdsNumerically) {
   TempDir t;

@@ -14,6 +14,7 @@
 #include "tasks/pipeline.h"
 #include "train/fused.h"
 #include "train/net.h"
+#include "testutil.h"
 
 using namespace siamrec;
 
@@ -178,10 +179,7 @@ static double group_auc(const TrainedModel& m, const Dataset& ds, const Csr& tra
 
 TEST(FusedEngine, SameQualityAsTorchOnPlantedGroups) {
   Dataset ds = planted();
-  Prepared p;
-  p.ds = ds;
-  p.split.train = ds.log;
-  p.train_by_user = Csr::from_interactions(ds.log, ds.n_users(), false);
+  Prepared p = test::all_train(ds);
   double auc[2];
   int e = 0;
   for (std::string engine : {"fused", "torch"}) {
@@ -197,10 +195,7 @@ TEST(FusedEngine, SameQualityAsTorchOnPlantedGroups) {
 
 TEST(FusedEngine, DeterministicModeIsReproducibleWithTwoThreads) {
   Dataset ds = planted();
-  Prepared p;
-  p.ds = ds;
-  p.split.train = ds.log;
-  p.train_by_user = Csr::from_interactions(ds.log, ds.n_users(), false);
+  Prepared p = test::all_train(ds);
   Config c = cfg({"loss.type=triplet", "train.epochs=5", "train.batch_size=8", "train.valid_share=0", "train.engine=fused",
                   "train.deterministic=true"});
   RunOptions ro;
@@ -222,9 +217,6 @@ TEST(FusedEngine, UnsupportedConfigsAreNamed) {
   EXPECT_NE(fused_unsupported(cfg({"sampler.type=hard"})).find("sampler.type 'hard'"), std::string::npos);
   EXPECT_NE(fused_unsupported(cfg({"comparator.type=learned"})).find("learned"), std::string::npos);
   Dataset ds = planted();
-  Prepared p;
-  p.ds = ds;
-  p.split.train = ds.log;
-  p.train_by_user = Csr::from_interactions(ds.log, ds.n_users(), false);
+  Prepared p = test::all_train(ds);
   EXPECT_THROW(fit_model(p, cfg({"train.engine=fused", "train.optimizer=adam"}), RunOptions{}), ConfigError);
 }

@@ -36,11 +36,7 @@ TEST_P(Contract, FitRecommendFoldInSaveLoadDeterminism) {
   c.set("model.type", GetParam(), "test");
   c.set("model.neighbors", "5", "test");
   c.set("model.shrink", "0", "test");
-  Prepared p;
-  p.ds = ds;
-  p.split.train = ds.log;
-  p.split.protocol = "planted | all train";
-  p.train_by_user = Csr::from_interactions(ds.log, ds.n_users(), false);
+  Prepared p = test::all_train(ds);
   RunOptions ro;
   ro.threads = 2;
   TrainedModel m = fit_model(p, c, ro);
@@ -96,10 +92,7 @@ TEST(PlantedStructure, KnnModelsRecommendWithinGroup) {
   for (std::string type : {"itemknn", "userknn"}) {
     Config c;
     c.set("model.type", type, "test");
-    Prepared p;
-    p.ds = ds;
-    p.split.train = ds.log;
-    p.train_by_user = Csr::from_interactions(ds.log, ds.n_users(), false);
+    Prepared p = test::all_train(ds);
     TrainedModel m = fit_model(p, c, RunOptions{});
     std::vector<int32_t> users(ds.n_users());
     for (int32_t u = 0; u < ds.n_users(); ++u) users[u] = u;
@@ -116,10 +109,7 @@ TEST(PlantedStructure, KnnModelsRecommendWithinGroup) {
 TEST(ModelFile, CorruptTruncatedAndNewerAreRefused) {
   Dataset ds = planted();
   Config c;
-  Prepared p;
-  p.ds = ds;
-  p.split.train = ds.log;
-  p.train_by_user = Csr::from_interactions(ds.log, ds.n_users(), false);
+  Prepared p = test::all_train(ds);
   TrainedModel m = fit_model(p, c, RunOptions{});
   test::TempDir t;
   std::string path = t.path() + "/m.bin";

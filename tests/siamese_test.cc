@@ -38,15 +38,6 @@ static Dataset planted() {
   return ds;
 }
 
-static Prepared prepared(const Dataset& ds) {
-  Prepared p;
-  p.ds = ds;
-  p.split.train = ds.log;
-  p.split.protocol = "planted | all train";
-  p.train_by_user = Csr::from_interactions(ds.log, ds.n_users(), false);
-  return p;
-}
-
 static Config siamese(const std::vector<std::string>& sets) {
   Config c;
   for (auto s : {"model.type=siamese", "tower.dim=8", "train.epochs=15", "train.batch_size=32", "train.lr=0.05",
@@ -87,7 +78,7 @@ class SiameseContract : public ::testing::TestWithParam<Variant> {};
 
 TEST_P(SiameseContract, FitRecommendFoldInSaveLoadDeterminism) {
   Dataset ds = planted();
-  Prepared p = prepared(ds);
+  Prepared p = test::all_train(ds);
   Config c = siamese(GetParam().sets);
   RunOptions ro;
   ro.threads = 1;
@@ -137,7 +128,7 @@ INSTANTIATE_TEST_SUITE_P(Configs, SiameseContract, ::testing::ValuesIn(variants(
 // (AUC over unseen items), and the top recommendation comes from her own group.
 TEST(SiamesePlanted, RecoversTwoGroups) {
   Dataset ds = planted();
-  Prepared p = prepared(ds);
+  Prepared p = test::all_train(ds);
   for (auto sets : std::vector<std::vector<std::string>>{
            {"loss.type=triplet", "reg.max_norm=1", "loss.margin=0.5", "train.epochs=100"},
            {"tower.type=bag", "loss.type=bpr", "comparator.type=dot", "train.epochs=30"}}) {
@@ -181,7 +172,7 @@ TEST(SiamesePlanted, RecoversTwoGroups) {
 // An interrupted run resumed from its checkpoint ends exactly where an uninterrupted run ends.
 TEST(SiameseTraining, ResumeAfterInterruptionMatchesUninterrupted) {
   Dataset ds = planted();
-  Prepared p = prepared(ds);
+  Prepared p = test::all_train(ds);
   Config c = siamese({"loss.type=triplet", "train.epochs=6", "train.valid_share=0.2", "train.patience=100"});
   test::TempDir t;
   RunOptions full;
@@ -215,7 +206,7 @@ TEST(SiameseTraining, ResumeAfterInterruptionMatchesUninterrupted) {
 
 TEST(SiameseTraining, JsonLogHasEpochsAndEmbeddingHealth) {
   Dataset ds = planted();
-  Prepared p = prepared(ds);
+  Prepared p = test::all_train(ds);
   test::TempDir t;
   RunOptions ro;
   ro.log_path = t.path() + "/log.jsonl";
@@ -233,7 +224,7 @@ TEST(SiameseTraining, JsonLogHasEpochsAndEmbeddingHealth) {
 
 TEST(SiameseConfig, BadCombinationsFailBeforeTraining) {
   Dataset ds = planted();
-  Prepared p = prepared(ds);
+  Prepared p = test::all_train(ds);
   auto msg = [&](std::vector<std::string> sets) {
     try {
       fit_model(p, siamese(sets), RunOptions{});
@@ -247,7 +238,7 @@ TEST(SiameseConfig, BadCombinationsFailBeforeTraining) {
   EXPECT_NE(msg({"tower.type=fusion", "tower.parts=id"}).find("at least two"), std::string::npos);
   // Without side data and ratings: an mlp tower has no input, mse has no target.
   Dataset bare = dataset_from_raw(RawLog{{"u1", "u2"}, {"i1", "i2"}, {}, {}}, "bare");
-  p = prepared(bare);
+  p = test::all_train(bare);
   EXPECT_NE(msg({"tower.type=mlp"}).find("no dense features"), std::string::npos);
   EXPECT_NE(msg({"loss.type=mse"}).find("needs ratings"), std::string::npos);
   Config c;

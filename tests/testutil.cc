@@ -51,4 +51,13 @@ RunResult run_cli(const std::string& args, const std::string& env) {
   return r;
 }
 
+Prepared all_train(const Dataset& ds) {
+  Prepared p;
+  p.ds = ds;
+  p.split.train = ds.log;
+  p.split.protocol = ds.name + " | all train";
+  p.train_by_user = Csr::from_interactions(ds.log, ds.n_users(), false);
+  return p;
+}
+
 }  // namespace siamrec::test

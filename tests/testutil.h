@@ -2,6 +2,9 @@
 #pragma once
 #include <string>
 
+#include "tasks/pipeline.h"
+#include "util/error.h"
+
 namespace siamrec::test {
 
 // A fresh temporary directory, removed when the object dies.
@@ -26,6 +29,20 @@ struct RunResult {
   std::string out, err;
 };
 RunResult run_cli(const std::string& args, const std::string& env = "");
+
+// The message of the siamrec::Error `f` throws, or "" when it throws none.
+template <typename F>
+std::string error_of(F&& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+// A fixture whose every interaction is training data (no test split).
+Prepared all_train(const Dataset& ds);
 
 }  // namespace siamrec::test
 
