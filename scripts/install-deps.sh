@@ -9,6 +9,7 @@ PKGS=(
   libyaml-cpp-dev libcli11-dev nlohmann-json3-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libcurl4-openssl-dev libarchive-dev libssl-dev zlib1g-dev libboost-dev libcpp-httplib-dev libhnswlib-dev
+  libsndfile1-dev libfftw3-dev libstb-dev
   dataset-fashion-mnist
 )
 # Extra groups selected by the caller, e.g. `install-deps.sh bench` for benchmark-only tools.

@@ -69,6 +69,15 @@ static std::vector<Variant> variants() {
       {"two_tower_bag_history_adagrad", {"model.shared=false", "user_tower.type=bag", "user_tower.bag=history,features",
                                          "train.optimizer=adagrad", "loss.type=bpr", "comparator.type=dot", "train.lr=0.1"}},
       {"rating_mse_dot", {"model.task=rating", "loss.type=mse", "comparator.type=dot", "train.optimizer=sgd", "train.lr=0.01"}},
+      {"lightgcn_bpr", {"tower.type=gcn", "tower.layers=2", "loss.type=bpr", "comparator.type=dot"}},
+      {"gcn_weights_torch_spmm_triplet", {"tower.type=gcn", "tower.propagation=gcn", "tower.layer_combine=weights",
+                                          "tower.spmm=torch", "loss.type=triplet", "comparator.type=sq_euclidean"}},
+      {"sasrec_bce", {"model.shared=false", "user_tower.type=transformer", "user_tower.bag=history", "sampler.builder=sequence",
+                      "loss.type=bce", "comparator.type=dot", "user_tower.max_len=4", "user_tower.layers=1", "train.lr=0.01"}},
+      {"gru4rec_bpr", {"model.shared=false", "user_tower.type=gru", "user_tower.bag=history", "sampler.builder=sequence",
+                       "loss.type=bpr", "comparator.type=dot", "train.lr=0.01"}},
+      {"lstm_infonce_in_batch", {"model.shared=false", "user_tower.type=lstm", "user_tower.bag=history", "sampler.builder=sequence",
+                                 "loss.type=infonce", "comparator.type=cosine", "sampler.type=in_batch", "train.lr=0.01"}},
   };
 }
 
@@ -131,7 +140,10 @@ TEST(SiamesePlanted, RecoversTwoGroups) {
   Prepared p = test::all_train(ds);
   for (auto sets : std::vector<std::vector<std::string>>{
            {"loss.type=triplet", "reg.max_norm=1", "loss.margin=0.5", "train.epochs=100"},
-           {"tower.type=bag", "loss.type=bpr", "comparator.type=dot", "train.epochs=30"}}) {
+           {"tower.type=bag", "loss.type=bpr", "comparator.type=dot", "train.epochs=30"},
+           {"tower.type=gcn", "loss.type=bpr", "comparator.type=dot", "train.epochs=30"},
+           {"user_tower.type=gru", "model.shared=false", "user_tower.bag=history", "sampler.builder=sequence", "loss.type=bpr",
+            "comparator.type=dot", "train.epochs=40"}}) {
     TrainedModel m = fit_model(p, siamese(sets), RunOptions{});
     const int32_t U = ds.n_users(), I = ds.n_items();
     std::vector<int32_t> users(U);

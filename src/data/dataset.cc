@@ -80,6 +80,27 @@ bool Csr::contains(int32_t r, int32_t c) const {
   return std::binary_search(b, e, c);
 }
 
+Csr sequences_by_user(const Interactions& log, int32_t n_users) {
+  Csr m;
+  m.indptr.assign(static_cast<size_t>(n_users) + 1, 0);
+  for (auto u : log.user) m.indptr[u + 1]++;
+  for (int32_t u = 0; u < n_users; ++u) m.indptr[u + 1] += m.indptr[u];
+  std::vector<int64_t> order(log.size());
+  std::vector<int64_t> fill(m.indptr.begin(), m.indptr.end() - 1);
+  for (size_t k = 0; k < log.size(); ++k) order[fill[log.user[k]]++] = static_cast<int64_t>(k);
+  if (log.has_time())
+    for (int32_t u = 0; u < n_users; ++u)
+      std::stable_sort(order.begin() + m.indptr[u], order.begin() + m.indptr[u + 1],
+                       [&](int64_t a, int64_t b) { return log.time[a] < log.time[b]; });
+  m.indices.resize(log.size());
+  if (log.has_time()) m.times.resize(log.size());
+  for (size_t k = 0; k < order.size(); ++k) {
+    m.indices[k] = log.item[order[k]];
+    if (log.has_time()) m.times[k] = log.time[order[k]];
+  }
+  return m;
+}
+
 Csr Csr::from_interactions(const Interactions& log, int32_t n_rows, bool by_item) {
   const auto& rows = by_item ? log.item : log.user;
   const auto& cols = by_item ? log.user : log.item;

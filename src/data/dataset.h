@@ -5,6 +5,7 @@
 // id" everywhere, and the same input always yields the same ids.
 #pragma once
 #include <cstdint>
+#include <map>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -74,6 +75,10 @@ struct Csr {
   static Csr from_interactions(const Interactions& log, int32_t n_rows, bool by_item);
 };
 
+// Each user's items in time order (ties and untimed logs keep log order): the histories that
+// sequence towers read.
+Csr sequences_by_user(const Interactions& log, int32_t n_users);
+
 // Item side data: titles and categorical token lists (genres, tags), aligned with dense item ids.
 struct ItemSide {
   std::vector<std::string> title;                  // "" when unknown
@@ -113,6 +118,7 @@ struct RawLog {
   std::vector<std::string> users, items;
   std::vector<float> rating;
   std::vector<int64_t> time;
+  std::map<std::string, std::string> owner;  // session logs: session -> user
   size_t size() const { return users.size(); }
 };
 Dataset dataset_from_raw(RawLog raw, const std::string& name);

@@ -101,6 +101,20 @@ bool split_csv_line(std::string_view line, char delim, std::vector<std::string>&
   return ok;
 }
 
+std::optional<int64_t> parse_date_days(std::string_view s) {
+  if (s.size() != 10 || s[4] != '-' || s[7] != '-') return std::nullopt;
+  auto y = parse_int(s.substr(0, 4)), m = parse_int(s.substr(5, 2)), d = parse_int(s.substr(8, 2));
+  if (!y || !m || !d || *m < 1 || *m > 12 || *d < 1) return std::nullopt;
+  static const int mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  bool leap = (*y % 4 == 0 && *y % 100 != 0) || *y % 400 == 0;
+  if (*d > mdays[*m - 1] + (*m == 2 && leap)) return std::nullopt;
+  // Days from civil (H. Hinnant's algorithm).
+  int64_t yy = *y - (*m <= 2), era = (yy >= 0 ? yy : yy - 399) / 400;
+  int64_t yoe = yy - era * 400, mp = (*m + 9) % 12;
+  int64_t doy = (153 * mp + 2) / 5 + *d - 1, doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return era * 146097 + doe - 719468;
+}
+
 RawLog read_delimited(const std::string& path, const DelimitedFormat& f, const ReadOptions& o) {
   if (f.delimiter.empty()) throw ConfigError("delimiter must not be empty");
   std::string text = load_text(path);
@@ -144,7 +158,9 @@ RawLog read_delimited(const std::string& path, const DelimitedFormat& f, const R
   col_item = resolve(f.item, "item");
   col_rating = resolve(f.rating, "rating");
   col_time = resolve(f.time, "time");
-  int need = std::max({col_user, col_item, col_rating, col_time}) + 1;
+  const int col_date = resolve(f.date, "date"), col_owner = resolve(f.owner, "session user");
+  int need = std::max({col_user, col_item, col_rating, col_time, col_date, col_owner}) + 1;
+  const bool timed = col_time >= 0 || col_date >= 0;
 
   RawLog raw;
   while (lr.next(line)) {
@@ -181,10 +197,26 @@ RawLog read_delimited(const std::string& path, const DelimitedFormat& f, const R
       }
       t = *v;
     }
+    if (col_date >= 0) {
+      auto days = parse_date_days(trim(fields[col_date]));
+      if (!days) { errs.bad(ln, "date", fmt::format("'{}' is not a YYYY-MM-DD date", printable(fields[col_date]))); continue; }
+      t += *days * 86400000LL;
+    }
+    if (col_owner >= 0) {
+      std::string_view ow = trim(fields[col_owner]);
+      if (!ow.empty() && ow != "NA") {
+        auto [pos, fresh] = raw.owner.emplace(std::string(u), std::string(ow));
+        if (!fresh && pos->second != ow) {
+          errs.bad(ln, "session user", fmt::format("session '{}' belongs to user '{}' on an earlier line, here to '{}'",
+                                                   printable(u), pos->second, printable(ow)));
+          continue;
+        }
+      }
+    }
     raw.users.emplace_back(u);
     raw.items.emplace_back(it);
     if (col_rating >= 0) raw.rating.push_back(r);
-    if (col_time >= 0) raw.time.push_back(t);
+    if (timed) raw.time.push_back(t);
   }
   errs.finish();
   if (raw.size() == 0) throw DataError(fmt::format("'{}' holds no valid interaction lines", path));

@@ -3,6 +3,7 @@
 // logs one warning with the count and the first problem.
 #pragma once
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -23,7 +24,14 @@ struct DelimitedFormat {
   // Columns: a name from the header, or a 0-based index. rating/time may be "" (absent).
   std::string user = "0", item = "1", rating, time;
   bool numeric_ids = false;      // ids must be integers (MovieLens, LightGCN, NCF)
+  // Session logs (session_id;user_id;item_id;timeframe;eventdate): `date` (YYYY-MM-DD) orders
+  // events across days, time = days since 1970-01-01 x 86,400,000 + the time column (ms within
+  // the day or session); `owner` is the user a row's "user" (the session) belongs to ("" / NA /
+  // empty fields: anonymous), returned in RawLog::owner.
+  std::string date, owner;
 };
+// Days since 1970-01-01 of a "YYYY-MM-DD" date, or nullopt when malformed.
+std::optional<int64_t> parse_date_days(std::string_view s);
 RawLog read_delimited(const std::string& path, const DelimitedFormat& f, const ReadOptions& o = {});
 
 // Splits one CSV line with double-quote handling (RFC 4180 within a line).

@@ -77,6 +77,17 @@ class SiameseModel : public Model {
       d2.checkpoint = d.checkpoint.empty() ? "" : d.checkpoint + ".refit";
       rep = train_once(d2, *d.train, Interactions{}, rep.best_epoch);
     }
+    if (!carved && valid.size() > 0 && net_->sequential()) {
+      // Sequence models read the latest items at test time, as SASRec does: the validation items
+      // (held out after the train items) join each user's input history; they were never trained on.
+      Interactions all = *d.train;
+      for (size_t r = 0; r < valid.size(); ++r) all.append_row(valid, r);
+      Csr ordered = sequences_by_user(all, n_users_);
+      set_user_bags(layout_.users, ordered);
+      net_->set_user_histories(ordered);
+      refresh_cache();
+      spdlog::info("sequence model: test-time histories include the {} validation items", valid.size());
+    }
     report_ = rep;
   }
 
@@ -165,7 +176,8 @@ class SiameseModel : public Model {
     builder->build(*d.ds, train, by_user, c);
     spdlog::info("tuples: {} positives from {}; negatives: {} x{}", builder->positives().size(), builder->describe(),
                  c.str("sampler.type"), c.integer("sampler.negatives"));
-    layout_ = build_layout(c, *d.ds, by_user, builder->anchor_is_user());
+    Csr ordered = sequences_by_user(train, n_users_);
+    layout_ = build_layout(c, *d.ds, by_user, builder->anchor_is_user(), &ordered);
     torch::manual_seed(static_cast<uint64_t>(c.integer("train.seed")));
     net_ = std::make_shared<SiameseNet>(c, layout_);
     net_->set_history(&hist_);

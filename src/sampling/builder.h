@@ -29,6 +29,9 @@ class TupleBuilder {
   // Is item j a known positive of anchor a?
   virtual bool is_positive(int32_t a, int32_t j) const = 0;
   const std::vector<Positive>& positives() const { return pos_; }
+  // Sequence builders: each user's training items in time order; a positive is then a window
+  // (a = user, p = end of the window in her sequence, exclusive). nullptr for pair builders.
+  virtual const Csr* sequences() const { return nullptr; }
   virtual std::string describe() const = 0;
 
  protected:

@@ -53,8 +53,18 @@ Dataset load_data(const Config& c, const RunOptions& o) {
   f.rating = c.str("data.rating_col");
   f.time = c.str("data.time_col");
   f.numeric_ids = c.flag("data.numeric_ids");
-  Dataset ds = dataset_from_raw(read_delimited(path, f, ro), path);
-  ds.description = "delimited file " + path;
+  const bool sessions = c.str("data.format") == "sessions";
+  if (sessions) {  // a session is the sequence: it takes the place of the user
+    f.user = c.str("data.session_col");
+    f.owner = c.str("data.session_user_col");
+  }
+  f.date = c.str("data.date_col");
+  RawLog raw = read_delimited(path, f, ro);
+  UserMetaMap owners;
+  for (auto& [session, user] : raw.owner) owners[session] = {"user=" + user};
+  Dataset ds = dataset_from_raw(std::move(raw), path);
+  ds.description = (sessions ? "session log " : "delimited file ") + path;
+  if (sessions) attach_user_meta(ds, owners);
   return ds;
 }
 

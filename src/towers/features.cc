@@ -12,6 +12,8 @@ void EntityFeatures::save(BinWriter& w) const {
   w.put_vec(dense);
   w.put<int64_t>(dense_dim);
   w.put_str(description);
+  w.put_vec(graph_ptr);
+  w.put_vec(graph_idx);
 }
 
 void EntityFeatures::load(BinReader& r) {
@@ -22,9 +24,19 @@ void EntityFeatures::load(BinReader& r) {
   r.get_vec(dense);
   dense_dim = r.get<int64_t>();
   description = r.get_str();
+  graph_ptr.clear();
+  graph_idx.clear();
+  if (r.version() >= 2) {  // format 2 added the graph
+    r.get_vec(graph_ptr);
+    r.get_vec(graph_idx);
+  }
   bool ok = n >= 0 && bag_ptr.size() == static_cast<size_t>(n) + 1 && bag_ptr.back() == static_cast<int64_t>(bag_tok.size()) &&
             dense.size() == static_cast<size_t>(n * dense_dim);
   for (auto t : bag_tok) ok = ok && t >= 0 && t < bag_vocab;
+  if (!graph_ptr.empty()) {
+    ok = ok && graph_ptr.size() == static_cast<size_t>(n) + 1 && graph_ptr.back() == static_cast<int64_t>(graph_idx.size());
+    for (auto t : graph_idx) ok = ok && t >= 0 && t < n;
+  }
   if (!ok) throw Error("model file is malformed (entity features are inconsistent)");
 }
 

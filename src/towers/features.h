@@ -17,6 +17,8 @@ struct EntityFeatures {
   int64_t bag_vocab = 0;                // token ids are in [0, bag_vocab)
   std::vector<float> dense;             // n x dense_dim, row-major
   int64_t dense_dim = 0;
+  std::vector<int64_t> graph_ptr;       // CSR adjacency between entities of this space (graph towers;
+  std::vector<int64_t> graph_idx;       // empty when no tower needs it)
   std::string description;              // e.g. "items: own id + genres"
 
   void save(BinWriter& w) const;

@@ -19,6 +19,13 @@ TowerSpec TowerSpec::from_config(const Config& c, const std::string& section, co
   s.parts = c.strs(section + ".parts");
   s.combine = c.str(section + ".combine");
   s.init_std = c.real("tower.init_std");
+  s.layers = c.integer(section + ".layers");
+  s.layer_combine = c.str("tower.layer_combine");
+  s.propagation = c.str("tower.propagation");
+  s.spmm = c.str("tower.spmm");
+  s.heads = c.integer(section + ".heads");
+  s.max_len = c.integer(section + ".max_len");
+  s.bidirectional = c.flag(section + ".bidirectional");
   s.feats = f;
   return s;
 }
@@ -29,6 +36,10 @@ std::shared_ptr<Tower> make_tower(const TowerSpec& spec) {
 
 torch::Tensor Tower::forward_bags(const torch::Tensor&, const torch::Tensor&) {
   throw ConfigError("this tower cannot encode an entity from a bag of tokens (fold-in needs a bag or fusion tower)");
+}
+
+torch::Tensor Tower::forward_positions(const torch::Tensor&, const torch::Tensor&) {
+  throw ConfigError("this tower does not encode sequences position by position (use gru, lstm or transformer)");
 }
 
 void gather_bags(const EntityFeatures& f, const torch::Tensor& ids, torch::Tensor& tokens, torch::Tensor& offsets) {

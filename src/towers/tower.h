@@ -28,6 +28,16 @@ struct TowerSpec {
   std::vector<std::string> parts;  // fusion: sub-tower types
   std::string combine = "concat";  // fusion: concat | sum
   double init_std = 0;             // 0: 1/sqrt(dim)
+  int64_t layers = 3;              // gcn: propagation layers; sequence encoders: stacked layers
+  std::string layer_combine = "mean";   // gcn: mean | weights (learned softmax weights)
+  std::string propagation = "lightgcn"; // gcn: lightgcn (linear) | gcn (per-layer weights + nonlinearity)
+  std::string spmm = "csr";             // gcn: csr (siamrec's kernel) | torch (LibTorch sparse mm)
+  int64_t heads = 2;               // transformer: attention heads
+  int64_t max_len = 50;            // sequence encoders: tokens (or history items) read, the latest kept
+  bool bidirectional = false;      // gru/lstm over content tokens
+  // Sequence encoders over a user's history read item embeddings through the shared item tower
+  // (Siamese: one item tower for every branch) and run causally; nullptr = own token table.
+  class Tower* item_tower = nullptr;
   const EntityFeatures* feats = nullptr;
   static TowerSpec from_config(const Config& c, const std::string& section, const EntityFeatures* f);
 };
@@ -41,6 +51,10 @@ class Tower : public torch::nn::Module {
   virtual bool supports_bags() const { return false; }
   virtual torch::Tensor forward_bags(const torch::Tensor& tokens, const torch::Tensor& offsets);
   virtual int64_t dim() const = 0;
+  // Sequence encoders over histories: causal states of every position. seq int64 [B, L] right-
+  // padded, lengths int64 [B] (>= 1) -> float [B, L, dim]; state t has read items 0..t only.
+  virtual bool sequential() const { return false; }
+  virtual torch::Tensor forward_positions(const torch::Tensor& seq, const torch::Tensor& lengths);
   // Embedding tables (for unit-ball clipping and lazy optimizers).
   virtual std::vector<torch::Tensor> tables() { return {}; }
   // Sparse gradients for embedding tables (lazy optimizers).

@@ -23,6 +23,7 @@ std::string fused_unsupported(const Config& c) {
   if (!in(c.str("tower.type"), {"id", "bag"})) return "tower.type '" + c.str("tower.type") + "' (fused: id, bag)";
   if (!c.flag("model.shared") && !in(c.str("user_tower.type"), {"id", "bag"}))
     return "user_tower.type '" + c.str("user_tower.type") + "' (fused: id, bag)";
+  if (c.str("sampler.builder") == "sequence") return "sampler.builder 'sequence' (fused: user_item, item_item, label)";
   if (!in(c.str("comparator.type"), {"dot", "cosine", "euclidean", "sq_euclidean"}))
     return "comparator.type '" + c.str("comparator.type") + "' (fused: dot, cosine, euclidean, sq_euclidean)";
   if (!in(c.str("loss.type"), {"triplet", "bpr", "contrastive", "bce", "warp", "infonce", "ccl", "mse"}))

@@ -90,7 +90,19 @@ void check_sources(const std::vector<std::string>& src, const std::set<std::stri
 
 }  // namespace
 
-NetLayout build_layout(const Config& c, const Dataset& ds, const Csr& hist, bool user_anchor) {
+bool is_sequence_tower(const std::string& type) { return type == "gru" || type == "lstm" || type == "transformer"; }
+
+void set_user_bags(EntityFeatures& us, const Csr& h) {
+  us.bag_ptr.assign(1, 0);
+  us.bag_tok.clear();
+  for (int64_t u = 0; u < us.n; ++u) {
+    if (u < h.rows())
+      for (int64_t p = h.begin(static_cast<int32_t>(u)); p < h.end(static_cast<int32_t>(u)); ++p) us.bag_tok.push_back(h.indices[p]);
+    us.bag_ptr.push_back(static_cast<int64_t>(us.bag_tok.size()));
+  }
+}
+
+NetLayout build_layout(const Config& c, const Dataset& ds, const Csr& hist, bool user_anchor, const Csr* ordered) {
   NetLayout L;
   L.user_anchor = user_anchor;
   L.shared = c.flag("model.shared");
@@ -132,10 +144,45 @@ NetLayout build_layout(const Config& c, const Dataset& ds, const Csr& hist, bool
     it.dense = std::move(idense);
     it.dense_dim = idim;
   }
+  auto parts = c.strs("tower.parts");
+  if (c.str("tower.type") == "gcn" || (c.str("tower.type") == "fusion" && std::count(parts.begin(), parts.end(), "gcn"))) {
+    if (!joint)
+      throw ConfigError("tower.type 'gcn' needs the user-item graph in one joint space: use sampler.builder user_item "
+                        "with model.shared true");
+    // Bipartite graph of the train interactions: item i <-> user node n_items + u (duplicates once).
+    std::vector<std::vector<int64_t>> adj(static_cast<size_t>(it.n));
+    for (int32_t u = 0; u < ds.n_users() && u < hist.rows(); ++u) {
+      std::vector<int64_t> items(hist.indices.begin() + hist.begin(u), hist.indices.begin() + hist.end(u));
+      std::sort(items.begin(), items.end());
+      items.erase(std::unique(items.begin(), items.end()), items.end());
+      for (auto i : items) {
+        adj[static_cast<size_t>(L.n_items + u)].push_back(i);
+        adj[static_cast<size_t>(i)].push_back(L.n_items + u);
+      }
+    }
+    it.graph_ptr.assign(1, 0);
+    for (auto& a : adj) {
+      it.graph_idx.insert(it.graph_idx.end(), a.begin(), a.end());
+      it.graph_ptr.push_back(static_cast<int64_t>(it.graph_idx.size()));
+    }
+    it.description += fmt::format("; graph: {} user-item edges", it.graph_idx.size() / 2);
+  }
   if (user_anchor && !L.shared) {
     EntityFeatures& us = L.users;
     auto usrc = c.strs("user_tower.bag");
     check_sources(usrc, {"history", "features"}, "user_tower.bag");
+    if (is_sequence_tower(c.str("user_tower.type"))) {
+      // A causal encoder over her items in time order, embedded by the shared item tower.
+      if (usrc != std::vector<std::string>{"history"})
+        throw ConfigError(fmt::format("user_tower.type '{}' reads the user's history only: set user_tower.bag to [history]",
+                                      c.str("user_tower.type")));
+      if (!ordered) throw ConfigError(fmt::format("user_tower.type '{}' needs sampler.builder sequence", c.str("user_tower.type")));
+      us.n = L.n_users;
+      us.bag_vocab = L.n_items;
+      set_user_bags(us, *ordered);
+      us.description = "users: latest history items in time order (sequence encoder over the shared item tower)";
+      return L;
+    }
     us.n = L.n_users;
     std::map<std::string, int64_t> fv;
     for (auto& f : ds.user_side.features)
@@ -163,7 +210,11 @@ SiameseNet::SiameseNet(const Config& c, const NetLayout& layout) : layout_(layou
   dim_ = c.integer("tower.dim");
   item_tower_ = register_module("tower", make_tower(TowerSpec::from_config(c, "tower", &layout_.items)));
   if (layout_.user_anchor && !layout_.shared)
-    user_tower_ = register_module("user_tower", make_tower(TowerSpec::from_config(c, "user_tower", &layout_.users)));
+  {
+    auto us = TowerSpec::from_config(c, "user_tower", &layout_.users);
+    us.item_tower = item_tower_.get();  // sequence encoders embed history items with the shared item tower
+    user_tower_ = register_module("user_tower", make_tower(us));
+  }
   ComparatorSpec cs;
   cs.type = c.str("comparator.type");
   cs.dim = dim_;

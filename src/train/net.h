@@ -33,7 +33,13 @@ struct NetLayout {
 
 // Builds the entity features the configured towers need from dataset side data and the user
 // histories (train_by_user).
-NetLayout build_layout(const Config& c, const Dataset& ds, const struct Csr& train_by_user, bool user_anchor);
+// `ordered` (each user's items in time order) feeds sequence user towers (gru, lstm, transformer).
+NetLayout build_layout(const Config& c, const Dataset& ds, const struct Csr& train_by_user, bool user_anchor,
+                       const struct Csr* ordered = nullptr);
+// Is this tower type a sequence encoder (reads a user's history in time order)?
+bool is_sequence_tower(const std::string& type);
+// User bags = the given histories (time-ordered for sequence towers).
+void set_user_bags(EntityFeatures& users, const struct Csr& histories);
 
 class SiameseNet : public torch::nn::Module {
  public:
@@ -46,6 +52,14 @@ class SiameseNet : public torch::nn::Module {
   // Anchors of the builder: users or items.
   torch::Tensor anchors(const torch::Tensor& ids) { return layout_.user_anchor ? users(ids) : items(ids); }
   std::shared_ptr<Comparator> comparator() { return comp_; }
+  // Sequence models: is the user tower a causal encoder over her history, and its states at every
+  // position of right-padded item sequences [B, L] -> [B, L, d].
+  bool sequential() const { return user_tower_ && user_tower_->sequential(); }
+  torch::Tensor user_positions(const torch::Tensor& seq, const torch::Tensor& lengths) {
+    return user_tower_->forward_positions(seq, lengths);
+  }
+  // Replaces the users' histories the user tower reads (e.g. train + validation items at test time).
+  void set_user_histories(const struct Csr& histories) { set_user_bags(layout_.users, histories); }
   std::vector<torch::Tensor> tables();
   void set_sparse(bool s);
   const NetLayout& layout() const { return layout_; }

@@ -30,6 +30,7 @@ Trainer::Trainer(SiameseNet& net, const Config& c, TupleBuilder& b, NegativeSamp
     : net_(net), cfg_(c), builder_(b), sampler_(s), loss_(l), validate_(std::move(validate)) {
   k_ = static_cast<int>(c.integer("sampler.negatives"));
   candidates_ = static_cast<int>(c.integer("sampler.candidates"));
+  max_len_ = c.integer("user_tower.max_len");
   mining_ = sampler_.mining();
   seed_ = static_cast<uint64_t>(c.integer("train.seed"));
   if (loss_.min_negatives() > k_ && mining_ != "in_batch")
@@ -44,30 +45,59 @@ Trainer::Trainer(SiameseNet& net, const Config& c, TupleBuilder& b, NegativeSamp
     throw ConfigError("sampler.candidates must be >= sampler.negatives for hard/semi_hard mining");
 }
 
-// Negatives for positives order[lo..hi): k draws each, never a known positive of the anchor.
-void Trainer::make_negatives(const std::vector<int64_t>& order, size_t lo, size_t hi, uint64_t batch_seed,
+void Trainer::make_negatives(const std::vector<int64_t>& a, const std::vector<int64_t>& p, int64_t n, uint64_t batch_seed,
                              std::vector<int64_t>& negs) {
-  const auto& pos = builder_.positives();
   int per = (mining_ == "hard" || mining_ == "semi_hard") ? candidates_ : k_;
-  negs.resize((hi - lo) * per);
+  negs.resize(static_cast<size_t>(n) * per);
   std::mt19937_64 rng(batch_seed);
-  for (size_t r = lo; r < hi; ++r) {
-    const Positive& t = pos[order[r]];
+  for (int64_t r = 0; r < n; ++r) {
+    const int32_t ar = static_cast<int32_t>(a[r]), pr = static_cast<int32_t>(p[r]);
     for (int j = 0; j < per; ++j) {
       int32_t x = sampler_.draw(rng);
-      for (int tries = 0; tries < 50 && (x == t.p || builder_.is_positive(t.a, x)); ++tries) x = sampler_.draw(rng);
-      negs[(r - lo) * per + j] = x;
+      for (int tries = 0; tries < 50 && (x == pr || builder_.is_positive(ar, x)); ++tries) x = sampler_.draw(rng);
+      negs[r * per + j] = x;
     }
   }
 }
 
+torch::Tensor Trainer::sequence_rows(const std::vector<int64_t>& order, size_t lo, size_t hi, std::vector<int64_t>& a,
+                                     std::vector<int64_t>& p) {
+  const Csr& S = *builder_.sequences();
+  const auto& pos = builder_.positives();
+  const int64_t n = static_cast<int64_t>(hi - lo);
+  int64_t L = 1;
+  std::vector<int64_t> start(n), len(n);
+  for (int64_t r = 0; r < n; ++r) {
+    const Positive& w = pos[order[lo + r]];
+    int64_t end = S.begin(w.a) + w.p;
+    start[r] = std::max(S.begin(w.a), end - max_len_ - 1);
+    len[r] = end - start[r] - 1;  // inputs: all but the window's last item
+    L = std::max(L, len[r]);
+  }
+  std::vector<int64_t> seq(static_cast<size_t>(n * L), 0), flat;
+  a.clear(), p.clear();
+  for (int64_t r = 0; r < n; ++r) {
+    const int32_t u = pos[order[lo + r]].a;
+    for (int64_t t = 0; t < len[r]; ++t) {
+      seq[r * L + t] = S.indices[start[r] + t];
+      a.push_back(u);
+      p.push_back(S.indices[start[r] + t + 1]);
+      flat.push_back(r * L + t);
+    }
+  }
+  auto tseq = torch::from_blob(seq.data(), {n, L}, torch::kInt64).clone();
+  auto tlen = torch::from_blob(len.data(), {n}, torch::kInt64).clone();
+  auto st = net_.user_positions(tseq, tlen);
+  return st.reshape({n * L, -1}).index_select(0, torch::tensor(flat, torch::kInt64));
+}
+
 // Hard: the k most similar candidates; semi-hard: farther than the positive but within the
 // margin (closest first), then the hardest of the rest.
-torch::Tensor Trainer::mine(const torch::Tensor& a, const torch::Tensor& p, const torch::Tensor& cand) {
+torch::Tensor Trainer::mine(const torch::Tensor& ea_in, const torch::Tensor& p, const torch::Tensor& cand) {
   torch::NoGradGuard ng;
   auto comp = net_.comparator();
   int64_t B = cand.size(0), M = cand.size(1);
-  auto ea = net_.anchors(a);
+  auto ea = ea_in.detach();
   auto ec = net_.items(cand.reshape({-1})).view({B, M, -1});
   torch::Tensor key;
   if (mining_ == "hard") {
@@ -190,6 +220,10 @@ TrainReport Trainer::run(const FitData& d, float label_offset) {
   std::vector<int64_t> order(pos.size()), negs;
   std::vector<int64_t> a(B), p(B);
   std::vector<float> y(B);
+  const bool sequential = builder_.sequences() != nullptr;
+  if (sequential && !net_.sequential())
+    throw ConfigError("sampler.builder 'sequence' needs a sequence user tower: model.shared false and user_tower.type gru, "
+                      "lstm or transformer");
   for (int epoch = start + 1; epoch <= epochs; ++epoch) {
     if (lr_step > 0) {
       double lr_e = lr * std::pow(gamma, (epoch - 1) / lr_step);
@@ -213,20 +247,28 @@ TrainReport Trainer::run(const FitData& d, float label_offset) {
     for (size_t b = 0; b < nb; ++b) {
       size_t lo = b * B, hi = std::min(order.size(), lo + static_cast<size_t>(B));
       int64_t n = static_cast<int64_t>(hi - lo);
-      for (int64_t r = 0; r < n; ++r) {
-        const Positive& t = pos[order[lo + r]];
-        a[r] = t.a, p[r] = t.p, y[r] = t.y - label_offset;
+      torch::Tensor ea;
+      if (sequential) {  // every position of the windows is a row
+        ea = sequence_rows(order, lo, hi, a, p);
+        n = static_cast<int64_t>(a.size());
+        y.assign(static_cast<size_t>(n), 1.0f);
+      } else {
+        a.resize(n), p.resize(n), y.resize(n);
+        for (int64_t r = 0; r < n; ++r) {
+          const Positive& t = pos[order[lo + r]];
+          a[r] = t.a, p[r] = t.p, y[r] = t.y - label_offset;
+        }
       }
       auto ta = torch::from_blob(a.data(), {n}, torch::kInt64).clone();
       auto tp = torch::from_blob(p.data(), {n}, torch::kInt64).clone();
+      if (!sequential) ea = net_.anchors(ta);
       torch::Tensor tn;
       if (k_ > 0 && mining_ != "in_batch") {
-        make_negatives(order, lo, hi, mix64(seed_ ^ mix64(static_cast<uint64_t>(epoch) * 1000003ULL + b)), negs);
+        make_negatives(a, p, n, mix64(seed_ ^ mix64(static_cast<uint64_t>(epoch) * 1000003ULL + b)), negs);
         int per = (mining_ == "hard" || mining_ == "semi_hard") ? candidates_ : k_;
         tn = torch::from_blob(negs.data(), {n, per}, torch::kInt64).clone();
-        if (per != k_) tn = mine(ta, tp, tn);
+        if (per != k_) tn = mine(ea, tp, tn);
       }
-      auto ea = net_.anchors(ta);
       auto ep = net_.items(tp);
       LossInputs li;
       li.n_items = n_items_;

@@ -35,8 +35,15 @@ class Trainer {
   void set_runner(EpochRunner* r) { runner_ = r; }
 
  private:
-  void make_negatives(const std::vector<int64_t>& order, size_t lo, size_t hi, uint64_t batch_seed, std::vector<int64_t>& negs);
-  torch::Tensor mine(const torch::Tensor& a, const torch::Tensor& p, const torch::Tensor& cand);
+  // Negatives for rows (a[r], p[r]), r < n: never a known positive of the anchor.
+  void make_negatives(const std::vector<int64_t>& a, const std::vector<int64_t>& p, int64_t n, uint64_t batch_seed,
+                      std::vector<int64_t>& negs);
+  // Hard / semi-hard selection among candidates, given the anchors' embeddings.
+  torch::Tensor mine(const torch::Tensor& ea, const torch::Tensor& p, const torch::Tensor& cand);
+  // Sequence builders: the windows order[lo..hi) as right-padded inputs; fills the rows (user,
+  // next item) of every valid position and returns the anchors' states [rows, d].
+  torch::Tensor sequence_rows(const std::vector<int64_t>& order, size_t lo, size_t hi, std::vector<int64_t>& a,
+                              std::vector<int64_t>& p);
   void save_checkpoint(const std::string& path, int epoch, double best, int best_epoch, int bad,
                        const std::vector<torch::Tensor>& best_state);
   bool load_checkpoint(const std::string& path, int& epoch, double& best, int& best_epoch, int& bad,
@@ -51,6 +58,7 @@ class Trainer {
   std::unique_ptr<Optimizer> opt_;
   EpochRunner* runner_ = nullptr;
   int k_ = 1, candidates_ = 20;
+  int64_t max_len_ = 50;  // sequence builders: inputs per window
   std::string mining_;
   int32_t n_items_ = 0;
   uint64_t seed_ = 42;

@@ -106,7 +106,7 @@ class BinReader {
     uint64_t n = get<uint64_t>();
     if (n > (end_ - pos_) / sizeof(T)) truncated();
     v.resize(n);
-    std::memcpy(v.data(), data_.data() + pos_, n * sizeof(T));
+    if (n) std::memcpy(v.data(), data_.data() + pos_, n * sizeof(T));
     pos_ += n * sizeof(T);
   }
   std::string get_str() {

@@ -1,0 +1,204 @@
+// Sequence encoders: `gru`, `lstm` and `transformer` read a token sequence.
+// - Over a user's history (user_tower with a shared item tower): tokens are her latest
+//   user_tower.max_len items in time order, embedded by the shared item tower (one item tower for
+//   every branch); the encoder is causal (GRU4Rec / SASRec) and the user is the last state.
+//   Training reads every position at once (forward_positions).
+// - Over content (an item's bag, e.g. title tokens): own token table; gru/lstm optionally
+//   bidirectional over packed variable-length sequences (final states, projected to tower.dim);
+//   transformer with positional embeddings and a padding mask, mean-pooled over the tokens.
+// Sequences are right-padded: with a causal encoder a padded tail never reaches a real position.
+#include <torch/nn/functional/activation.h>
+#include <torch/nn/modules/activation.h>
+#include <torch/nn/modules/dropout.h>
+#include <torch/nn/modules/linear.h>
+#include <torch/nn/modules/normalization.h>
+#include <torch/nn/modules/rnn.h>
+#include <torch/nn/utils/rnn.h>
+
+#include <cmath>
+#include <limits>
+
+#include "towers/tower.h"
+#include "util/error.h"
+
+namespace siamrec {
+
+class SequenceTower : public Tower {
+ public:
+  explicit SequenceTower(const TowerSpec& s)
+      : dim_(s.dim), max_len_(s.max_len), layers_(std::max<int64_t>(1, s.layers)), feats_(s.feats), items_(s.item_tower) {
+    if (!items_) {
+      if (feats_->bag_vocab <= 0)
+        throw ConfigError(fmt::format("{}.type '{}' reads token bags, but the entities have none", s.key, s.type));
+      double std = s.init_std > 0 ? s.init_std : 1.0 / std::sqrt(static_cast<double>(s.dim));
+      tokens_ = register_parameter("tokens", torch::randn({feats_->bag_vocab, s.dim}) * std);
+    }
+  }
+  int64_t dim() const override { return dim_; }
+  bool sequential() const override { return items_ != nullptr; }
+  std::vector<torch::Tensor> tables() override { return tokens_.defined() ? std::vector<torch::Tensor>{tokens_} : std::vector<torch::Tensor>{}; }
+  bool supports_bags() const override { return true; }
+
+  torch::Tensor forward(const torch::Tensor& ids) override {
+    torch::Tensor tok, off;
+    gather_bags(*feats_, ids, tok, off);
+    return forward_bags(tok, off);
+  }
+
+  torch::Tensor forward_bags(const torch::Tensor& tokens, const torch::Tensor& offsets) override {
+    auto tk = tokens.contiguous();
+    auto of = offsets.contiguous();
+    const int64_t* t = tk.data_ptr<int64_t>();
+    const int64_t* o = of.data_ptr<int64_t>();
+    const int64_t B = of.numel(), T = tk.numel();
+    // The latest max_len tokens of each bag, right-padded with token 0; empty bags get length 1
+    // (token 0) and a zero output.
+    std::vector<int64_t> len(B), seq;
+    int64_t L = 1;
+    for (int64_t b = 0; b < B; ++b) {
+      int64_t lo = o[b], hi = b + 1 < B ? o[b + 1] : T;
+      len[b] = std::min(hi - lo, max_len_);
+      L = std::max(L, len[b]);
+    }
+    seq.assign(static_cast<size_t>(B * L), 0);
+    std::vector<float> empty(B, 1.0f);
+    for (int64_t b = 0; b < B; ++b) {
+      int64_t hi = b + 1 < B ? o[b + 1] : T;
+      for (int64_t k = 0; k < len[b]; ++k) seq[b * L + k] = t[hi - len[b] + k];
+      if (len[b] == 0) len[b] = 1, empty[b] = 0.0f;
+    }
+    auto S = torch::from_blob(seq.data(), {B, L}, torch::kInt64).clone();
+    auto N = torch::from_blob(len.data(), {B}, torch::kInt64).clone();
+    torch::Tensor out;
+    if (items_) {  // causal: the state after the last item
+      auto st = encode(embed(S), N, true);
+      out = st.gather(1, (N - 1).view({B, 1, 1}).expand({B, 1, st.size(2)})).squeeze(1);
+    } else {
+      out = pool(embed(S), N);
+    }
+    return out * torch::from_blob(empty.data(), {B, 1}, torch::kFloat32).clone();
+  }
+
+  torch::Tensor forward_positions(const torch::Tensor& seq, const torch::Tensor& lengths) override {
+    if (!items_) throw ConfigError("content sequence towers do not encode histories position by position");
+    return encode(embed(seq), lengths, true);
+  }
+
+ protected:
+  torch::Tensor embed(const torch::Tensor& S) {
+    auto flat = S.reshape({-1});
+    auto e = items_ ? items_->forward(flat) : torch::embedding(tokens_, flat);
+    return e.view({S.size(0), S.size(1), -1});
+  }
+  // x [B, L, d], lengths [B] -> states [B, L, dim]
+  virtual torch::Tensor encode(const torch::Tensor& x, const torch::Tensor& lengths, bool causal) = 0;
+  // Content representation [B, dim].
+  virtual torch::Tensor pool(const torch::Tensor& x, const torch::Tensor& lengths) = 0;
+
+  int64_t dim_, max_len_, layers_;
+  const EntityFeatures* feats_;
+  Tower* items_;
+  torch::Tensor tokens_;
+};
+
+// GRU4Rec-style recurrent encoders.
+template <class RNN, class Options>
+class RnnTower : public SequenceTower {
+ public:
+  explicit RnnTower(const TowerSpec& s) : SequenceTower(s), bi_(s.bidirectional) {
+    if (bi_ && items_)
+      throw ConfigError(fmt::format("{}.bidirectional: a user history is read causally (only content towers can be bidirectional)", s.key));
+    rnn_ = register_module("rnn", RNN(Options(s.dim, s.dim).num_layers(layers_).batch_first(true).bidirectional(bi_)
+                                          .dropout(layers_ > 1 ? s.dropout : 0.0)));
+    if (bi_) proj_ = register_module("proj", torch::nn::Linear(2 * s.dim, s.dim));
+  }
+
+ protected:
+  torch::Tensor encode(const torch::Tensor& x, const torch::Tensor&, bool) override {
+    return std::get<0>(rnn_->forward(x));  // causal: right padding never reaches earlier states
+  }
+  torch::Tensor pool(const torch::Tensor& x, const torch::Tensor& lengths) override {
+    namespace R = torch::nn::utils::rnn;
+    auto packed = R::pack_padded_sequence(x, lengths, /*batch_first=*/true, /*enforce_sorted=*/false);
+    auto h = final_hidden(packed);  // [layers * dirs, B, d]
+    if (!bi_) return h[h.size(0) - 1];
+    return proj_->forward(torch::cat({h[h.size(0) - 2], h[h.size(0) - 1]}, 1));
+  }
+  torch::Tensor final_hidden(const torch::nn::utils::rnn::PackedSequence& p);
+
+  bool bi_;
+  RNN rnn_{nullptr};
+  torch::nn::Linear proj_{nullptr};
+};
+
+template <>
+torch::Tensor RnnTower<torch::nn::GRU, torch::nn::GRUOptions>::final_hidden(const torch::nn::utils::rnn::PackedSequence& p) {
+  return std::get<1>(rnn_->forward_with_packed_input(p));
+}
+template <>
+torch::Tensor RnnTower<torch::nn::LSTM, torch::nn::LSTMOptions>::final_hidden(const torch::nn::utils::rnn::PackedSequence& p) {
+  return std::get<0>(std::get<1>(rnn_->forward_with_packed_input(p)));
+}
+
+using GruTower = RnnTower<torch::nn::GRU, torch::nn::GRUOptions>;
+using LstmTower = RnnTower<torch::nn::LSTM, torch::nn::LSTMOptions>;
+
+// SASRec-style self-attention encoder (post-norm blocks; LibTorch 1.13 attention is
+// sequence-first, so blocks run on [L, B, d]).
+class TransformerTower : public SequenceTower {
+ public:
+  explicit TransformerTower(const TowerSpec& s) : SequenceTower(s), dropout_(s.dropout) {
+    if (s.dim % s.heads != 0)
+      throw ConfigError(fmt::format("{}.heads ({}) must divide tower.dim ({})", s.key, s.heads, s.dim));
+    pos_ = register_parameter("positions", torch::randn({s.max_len, s.dim}) * (1.0 / std::sqrt(static_cast<double>(s.dim))));
+    for (int64_t k = 0; k < layers_; ++k) {
+      auto n = std::to_string(k);
+      attn_.push_back(register_module("attn" + n, torch::nn::MultiheadAttention(
+                                                      torch::nn::MultiheadAttentionOptions(s.dim, s.heads).dropout(s.dropout))));
+      ff1_.push_back(register_module("ff1_" + n, torch::nn::Linear(s.dim, s.dim)));
+      ff2_.push_back(register_module("ff2_" + n, torch::nn::Linear(s.dim, s.dim)));
+      ln1_.push_back(register_module("ln1_" + n, torch::nn::LayerNorm(torch::nn::LayerNormOptions({s.dim}))));
+      ln2_.push_back(register_module("ln2_" + n, torch::nn::LayerNorm(torch::nn::LayerNormOptions({s.dim}))));
+    }
+  }
+
+ protected:
+  torch::Tensor encode(const torch::Tensor& x, const torch::Tensor& lengths, bool causal) override {
+    const int64_t B = x.size(0), L = x.size(1);
+    auto h = x * std::sqrt(static_cast<double>(dim_)) + pos_.slice(0, 0, L).unsqueeze(0);
+    h = torch::dropout(h, dropout_, is_training());
+    auto valid = torch::arange(L, torch::kInt64).unsqueeze(0) < lengths.unsqueeze(1);  // [B, L]
+    h = h * valid.unsqueeze(2).to(h.dtype());
+    h = h.transpose(0, 1);  // [L, B, d]
+    torch::Tensor attn_mask, pad_mask;
+    // LibTorch 1.13's C++ attention adds attn_mask to the logits (a bool mask would add 0/1), so
+    // the causal mask is float: -inf above the diagonal.
+    if (causal) attn_mask = torch::full({L, L}, -std::numeric_limits<float>::infinity()).triu(1);
+    else pad_mask = valid.logical_not();
+    for (size_t k = 0; k < attn_.size(); ++k) {
+      auto a = std::get<0>(attn_[k]->forward(h, h, h, pad_mask, /*need_weights=*/false, attn_mask));
+      h = ln1_[k]->forward(h + torch::dropout(a, dropout_, is_training()));
+      auto f = ff2_[k]->forward(torch::relu(ff1_[k]->forward(h)));
+      h = ln2_[k]->forward(h + torch::dropout(f, dropout_, is_training()));
+    }
+    (void)B;
+    return h.transpose(0, 1);
+  }
+  torch::Tensor pool(const torch::Tensor& x, const torch::Tensor& lengths) override {
+    auto st = encode(x, lengths, false);
+    auto valid = (torch::arange(x.size(1), torch::kInt64).unsqueeze(0) < lengths.unsqueeze(1)).to(torch::kFloat32);
+    return (st * valid.unsqueeze(2)).sum(1) / lengths.to(torch::kFloat32).unsqueeze(1);
+  }
+
+  double dropout_;
+  torch::Tensor pos_;
+  std::vector<torch::nn::MultiheadAttention> attn_;
+  std::vector<torch::nn::Linear> ff1_, ff2_;
+  std::vector<torch::nn::LayerNorm> ln1_, ln2_;
+};
+
+SIAMREC_REGISTER_TOWER("gru", "GRU over a token sequence: a user's history through the shared item tower (GRU4Rec) or content tokens", GruTower);
+SIAMREC_REGISTER_TOWER("lstm", "LSTM over a token sequence: a user's history through the shared item tower or content tokens", LstmTower);
+SIAMREC_REGISTER_TOWER("transformer", "self-attention encoder with positional embeddings: causal over a user's history (SASRec) or over content tokens", TransformerTower);
+
+}  // namespace siamrec

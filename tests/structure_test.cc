@@ -1,0 +1,271 @@
+// Structure towers: the graph tower (`gcn`) and the sequence encoders over histories (`gru`,
+// `lstm`, `transformer`), plus the session-log reader.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <cmath>
+#include <fstream>
+
+#include "config/config.h"
+#include "data/dataset.h"
+#include "data/readers.h"
+#include "tasks/pipeline.h"
+#include "testutil.h"
+#include "towers/spmm.h"
+#include "towers/tower.h"
+#include "util/error.h"
+
+using namespace siamrec;
+
+namespace {
+
+// A bipartite graph over 4 items (0..3) and 3 users (nodes 4..6) in the joint space.
+EntityFeatures tiny_graph() {
+  std::vector<std::pair<int, int>> edges = {{4, 0}, {4, 1}, {5, 1}, {5, 2}, {5, 3}, {6, 0}, {6, 3}};
+  EntityFeatures f;
+  f.n = 7;
+  std::vector<std::vector<int64_t>> adj(7);
+  for (auto [u, i] : edges) adj[u].push_back(i), adj[i].push_back(u);
+  f.graph_ptr = {0};
+  for (auto& a : adj) {
+    f.graph_idx.insert(f.graph_idx.end(), a.begin(), a.end());
+    f.graph_ptr.push_back(static_cast<int64_t>(f.graph_idx.size()));
+  }
+  f.bag_ptr.assign(8, 0);
+  return f;
+}
+
+torch::Tensor dense_adjacency(const EntityFeatures& f) {
+  auto A = torch::zeros({f.n, f.n}, torch::kFloat64);
+  for (int64_t r = 0; r < f.n; ++r)
+    for (int64_t p = f.graph_ptr[r]; p < f.graph_ptr[r + 1]; ++p) A[r][f.graph_idx[p]] = 1.0;
+  auto d = A.sum(1).pow(-0.5);
+  return d.unsqueeze(1) * A * d.unsqueeze(0);
+}
+
+TowerSpec gcn_spec(const EntityFeatures* f, int64_t layers, const std::string& spmm = "csr") {
+  TowerSpec s;
+  s.type = "gcn", s.key = "tower", s.dim = 5, s.layers = layers, s.spmm = spmm, s.feats = f;
+  return s;
+}
+
+}  // namespace
+
+TEST(Spmm, MatchesDenseProduct) {
+  EntityFeatures f = tiny_graph();
+  CsrMatrix m = normalized_adjacency(f.n, f.graph_ptr, f.graph_idx);
+  auto A = dense_adjacency(f);
+  auto x = torch::randn({f.n, 3});
+  std::vector<float> y(static_cast<size_t>(f.n * 3));
+  spmm(m, x.data_ptr<float>(), 3, y.data());
+  auto expect = A.mm(x.to(torch::kFloat64));
+  for (int64_t r = 0; r < f.n; ++r)
+    for (int64_t k = 0; k < 3; ++k) EXPECT_NEAR(y[r * 3 + k], expect[r][k].item<double>(), 1e-5);
+  // Malformed adjacency is refused with a message.
+  EXPECT_NE(test::error_of([&] { normalized_adjacency(3, {0, 1, 2, 3}, {1, 0, 9}); }).find("neighbour 9"), std::string::npos);
+}
+
+TEST(GcnTower, PropagationMatchesDenseLightGcnAndGradientsAgree) {
+  EntityFeatures f = tiny_graph();
+  auto A = dense_adjacency(f);
+  for (int64_t K : {0, 1, 3}) {
+    torch::manual_seed(7);
+    auto csr = make_tower(gcn_spec(&f, K, "csr"));
+    torch::manual_seed(7);
+    auto ref = make_tower(gcn_spec(&f, K, "torch"));
+    auto all = torch::arange(f.n, torch::kInt64);
+    auto E = csr->tables()[0].detach().to(torch::kFloat64);
+    auto sum = E.clone(), cur = E.clone();
+    for (int64_t k = 0; k < K; ++k) cur = A.mm(cur), sum = sum + cur;
+    auto expect = sum / static_cast<double>(K + 1);
+    auto out = csr->forward(all);
+    EXPECT_LT((out.to(torch::kFloat64) - expect).abs().max().item<double>(), 1e-5) << "K=" << K;
+    // Gradients through siamrec's kernel and through LibTorch's sparse mm agree.
+    auto w = torch::randn({f.n, 5});
+    (csr->forward(all) * w).sum().backward();
+    (ref->forward(all) * w).sum().backward();
+    auto g1 = csr->tables()[0].grad(), g2 = ref->tables()[0].grad();
+    ASSERT_TRUE(g1.defined() && g2.defined());
+    EXPECT_LT((g1 - g2).abs().max().item<double>(), 1e-5) << "K=" << K;
+    EXPECT_GT(g1.abs().sum().item<double>(), 0.0);
+  }
+}
+
+TEST(GcnTower, CachedWithinAStepAndRefreshedAfterAnUpdate) {
+  EntityFeatures f = tiny_graph();
+  auto t = make_tower(gcn_spec(&f, 2));
+  auto ids = torch::tensor({0, 4}, torch::kInt64);
+  torch::Tensor a, b;
+  {
+    torch::NoGradGuard ng;
+    a = t->forward(ids).clone();
+    t->tables()[0].add_(1.0);  // an optimizer step changes the version counter
+    b = t->forward(ids).clone();
+  }
+  EXPECT_GT((a - b).abs().max().item<double>(), 0.5);
+}
+
+TEST(GcnTower, FoldInOfAKnownUserIsHerEmbeddingWithoutTheEgoTerm) {
+  EntityFeatures f = tiny_graph();
+  const int64_t K = 2;
+  auto t = make_tower(gcn_spec(&f, K));
+  torch::NoGradGuard ng;
+  // User node 5 has items 1, 2, 3: the fold-in of that history rebuilds her layers 1..K.
+  auto fold = t->forward_bags(torch::tensor({1, 2, 3}, torch::kInt64), torch::zeros({1}, torch::kInt64));
+  auto own = t->forward(torch::tensor({5}, torch::kInt64));
+  auto ego = t->tables()[0][5] / static_cast<double>(K + 1);
+  EXPECT_LT((fold[0] + ego - own[0]).abs().max().item<double>(), 1e-5);
+}
+
+TEST(GcnTower, NeedsTheJointGraph) {
+  EntityFeatures f;
+  f.n = 3;
+  f.bag_ptr.assign(4, 0);
+  EXPECT_NE(test::error_of([&] { make_tower(gcn_spec(&f, 2)); }).find("user-item graph"), std::string::npos);
+}
+
+namespace {
+
+struct SeqFixture {
+  EntityFeatures items, users;
+  std::shared_ptr<Tower> item_tower, user_tower;
+  SeqFixture(const std::string& type, int64_t max_len = 8) {
+    items.n = 12;
+    items.bag_ptr.assign(13, 0);
+    users.n = 2;
+    users.bag_vocab = 12;
+    users.bag_tok = {1, 2, 3, 4, 5, 6, 7, 8, 9};  // user 0: 1 2 3; user 1: 4..9
+    users.bag_ptr = {0, 3, 9};
+    torch::manual_seed(3);
+    TowerSpec is;
+    is.type = "id", is.key = "tower", is.dim = 8, is.feats = &items;
+    item_tower = make_tower(is);
+    TowerSpec us;
+    us.type = type, us.key = "user_tower", us.dim = 8, us.layers = 2, us.heads = 2, us.max_len = max_len;
+    us.feats = &users, us.item_tower = item_tower.get();
+    user_tower = make_tower(us);
+    user_tower->train(false);
+  }
+};
+
+}  // namespace
+
+class SequenceTowers : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(SequenceTowers, CausalNoFutureLeak) {
+  SeqFixture fx(GetParam());
+  torch::NoGradGuard ng;
+  auto seq = torch::tensor({{1, 2, 3, 4, 5, 6}}, torch::kInt64);
+  auto len = torch::tensor({6}, torch::kInt64);
+  auto a = fx.user_tower->forward_positions(seq, len);
+  auto seq2 = seq.clone();
+  seq2[0][4] = 11;  // perturb a later item
+  auto b = fx.user_tower->forward_positions(seq2, len);
+  EXPECT_LT((a.slice(1, 0, 4) - b.slice(1, 0, 4)).abs().max().item<double>(), 1e-6) << "earlier states changed";
+  EXPECT_GT((a.slice(1, 4, 6) - b.slice(1, 4, 6)).abs().max().item<double>(), 1e-4) << "later states ignore the change";
+}
+
+TEST_P(SequenceTowers, PaddingInABatchChangesNothing) {
+  SeqFixture fx(GetParam());
+  torch::NoGradGuard ng;
+  // Users 0 (3 items) and 1 (6 items) in one padded batch, and each alone.
+  auto both = fx.user_tower->forward(torch::tensor({0, 1}, torch::kInt64));
+  auto u0 = fx.user_tower->forward(torch::tensor({0}, torch::kInt64));
+  auto u1 = fx.user_tower->forward(torch::tensor({1}, torch::kInt64));
+  EXPECT_LT((both[0] - u0[0]).abs().max().item<double>(), 1e-5);
+  EXPECT_LT((both[1] - u1[0]).abs().max().item<double>(), 1e-5);
+  // A user is the state after her last item: the same as the last position of her sequence.
+  auto st = fx.user_tower->forward_positions(torch::tensor({{1, 2, 3}}, torch::kInt64), torch::tensor({3}, torch::kInt64));
+  EXPECT_LT((st[0][2] - u0[0]).abs().max().item<double>(), 1e-5);
+  // Fold-in of the same history gives the same vector; an empty history gives zeros.
+  auto fold = fx.user_tower->forward_bags(torch::tensor({1, 2, 3}, torch::kInt64), torch::zeros({1}, torch::kInt64));
+  EXPECT_LT((fold[0] - u0[0]).abs().max().item<double>(), 1e-5);
+  auto empty = fx.user_tower->forward_bags(torch::zeros({0}, torch::kInt64), torch::zeros({1}, torch::kInt64));
+  EXPECT_EQ(empty.abs().sum().item<double>(), 0.0);
+}
+
+TEST_P(SequenceTowers, ReadsOnlyTheLatestMaxLenItems) {
+  SeqFixture fx(GetParam(), /*max_len=*/3);
+  torch::NoGradGuard ng;
+  auto u1 = fx.user_tower->forward(torch::tensor({1}, torch::kInt64));  // 4..9 -> 7 8 9
+  auto last3 = fx.user_tower->forward_bags(torch::tensor({7, 8, 9}, torch::kInt64), torch::zeros({1}, torch::kInt64));
+  EXPECT_LT((u1[0] - last3[0]).abs().max().item<double>(), 1e-5);
+}
+
+TEST_P(SequenceTowers, GradientsReachTheSharedItemTower) {
+  SeqFixture fx(GetParam());
+  fx.user_tower->train(true);
+  auto st = fx.user_tower->forward_positions(torch::tensor({{1, 2, 3}}, torch::kInt64), torch::tensor({3}, torch::kInt64));
+  (st * torch::randn(st.sizes())).sum().backward();  // a plain sum is constant after LayerNorm
+  auto g = fx.item_tower->tables()[0].grad();
+  ASSERT_TRUE(g.defined());
+  EXPECT_GT(g[1].abs().sum().item<double>(), 0.0);
+  EXPECT_EQ(g[10].abs().sum().item<double>(), 0.0);  // item 10 is not in the sequence
+  int with_grad = 0;
+  for (auto& p : fx.user_tower->parameters()) with_grad += p.grad().defined() && p.grad().abs().sum().item<double>() > 0;
+  EXPECT_GT(with_grad, 0);
+}
+
+INSTANTIATE_TEST_SUITE_P(Encoders, SequenceTowers, ::testing::Values("gru", "lstm", "transformer"));
+
+TEST(SequenceTowers, BidirectionalHistoryIsRefused) {
+  EntityFeatures items, users;
+  items.n = 3;
+  items.bag_ptr.assign(4, 0);
+  users.n = 1, users.bag_vocab = 3, users.bag_ptr = {0, 0};
+  TowerSpec is;
+  is.type = "id", is.key = "tower", is.dim = 4, is.feats = &items;
+  auto it = make_tower(is);
+  TowerSpec us;
+  us.type = "gru", us.key = "user_tower", us.dim = 4, us.bidirectional = true, us.feats = &users, us.item_tower = it.get();
+  EXPECT_NE(test::error_of([&] { make_tower(us); }).find("causally"), std::string::npos);
+  us.type = "transformer", us.bidirectional = false, us.heads = 3;
+  EXPECT_NE(test::error_of([&] { make_tower(us); }).find("must divide"), std::string::npos);
+}
+
+// ---- session logs ---------------------------------------------------------------------------
+
+TEST(Sessions, ReaderOrdersByDateThenTimeframeAndKeepsTheUser) {
+  test::TempDir t;
+  std::string path = t.path() + "/train-item-views.csv";
+  {
+    std::ofstream o(path);
+    o << "sessionId;userId;itemId;timeframe;eventdate\n"
+         "1;NA;81766;526309;2016-05-09\n"
+         "1;NA;31331;1031018;2016-05-09\n"
+         "1;NA;32118;243569;2016-05-09\n"
+         "2;7;9654;75848;2016-05-10\n"
+         "2;7;33043;0;2016-05-11\n"
+         "2;7;77;9000;2016-05-10\n";
+  }
+  Config c;
+  for (const std::string& s : std::vector<std::string>{"data.path=" + path, "data.format=sessions", "data.delimiter=;", "data.header=true",
+                        "data.session_col=sessionId", "data.session_user_col=userId", "data.item_col=itemId",
+                        "data.time_col=timeframe", "data.date_col=eventdate"})
+    c.set_override(s);
+  Dataset ds = load_data(c, RunOptions{});
+  ASSERT_EQ(ds.n_users(), 2);  // sessions
+  Csr seq = sequences_by_user(ds.log, ds.n_users());
+  auto items_of = [&](int32_t s) {
+    std::vector<std::string> v;
+    for (int64_t p = seq.begin(s); p < seq.end(s); ++p) v.push_back(ds.items.original(seq.indices[p]));
+    return v;
+  };
+  int32_t s1 = ds.users.find("1"), s2 = ds.users.find("2");
+  EXPECT_EQ(items_of(s1), (std::vector<std::string>{"32118", "81766", "31331"}));
+  EXPECT_EQ(items_of(s2), (std::vector<std::string>{"77", "9654", "33043"}));  // 05-10 9000 < 05-10 75848 < 05-11 0
+  ASSERT_EQ(ds.user_side.features.size(), 2u);
+  EXPECT_TRUE(ds.user_side.features[s1].empty());  // NA: anonymous
+  EXPECT_EQ(ds.user_side.features[s2], (std::vector<std::string>{"user=7"}));
+  // A malformed date names the file and line.
+  {
+    std::ofstream o(path, std::ios::app);
+    o << "3;NA;5;10;2016-13-01\n";
+  }
+  std::string e = test::error_of([&] { load_data(c, RunOptions{}); });
+  EXPECT_NE(e.find("train-item-views.csv:8"), std::string::npos) << e;
+  EXPECT_NE(e.find("YYYY-MM-DD"), std::string::npos) << e;
+  EXPECT_EQ(parse_date_days("1970-01-02").value_or(-1), 1);
+  EXPECT_EQ(parse_date_days("2016-05-09").value_or(-1), 16930);
+  EXPECT_FALSE(parse_date_days("2015-02-29"));
+}
