@@ -40,7 +40,7 @@ Command add_evaluate(CLI::App& root, GlobalOptions& g) {
             EvalResult r = evaluate_model(m, p, c, ro);
             std::cout << r.table();
             if (!o->json.empty()) {
-              auto j = r.to_json(p.ds.users);
+              auto j = r.to_json(r.kind == "retrieval" ? p.ds.items : p.ds.users);  // retrieval: per query item
               j["model"] = m.model->type();
               j["config"] = c.to_yaml();
               atomic_write(o->json, j.dump(1) + "\n");

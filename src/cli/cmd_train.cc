@@ -14,7 +14,7 @@ Command add_train(CLI::App& root, GlobalOptions& g) {
   struct Opts {
     std::string config, out, json;
     std::vector<std::string> sets;
-    std::string log;
+    std::string log, grid;
     bool no_eval = false, resume = false;
   };
   auto o = std::make_shared<Opts>();
@@ -24,6 +24,8 @@ Command add_train(CLI::App& root, GlobalOptions& g) {
   app->add_option("--json", o->json, "also write the evaluation as JSON (protocol, metrics, per-user vectors)");
   app->add_flag("--no-eval", o->no_eval, "skip the test evaluation");
   app->add_flag("--resume", o->resume, "continue from the checkpoint OUT.ckpt left by an interrupted run");
+  app->add_option("--grid", o->grid, "model.task retrieval on image items: write a PNG grid of 8 test queries (left) and "
+                                     "their top-5 (green frame = same category, red = not)");
   app->add_option("--log", o->log, "JSON-lines training log (per epoch: loss, validation metric, time, embedding health)");
   return {app, [o, &g]() {
             RunOptions ro{g.data_dir, g.skip_bad_lines, g.threads};
@@ -40,9 +42,10 @@ Command add_train(CLI::App& root, GlobalOptions& g) {
             std::cerr << "model written to " << o->out << "\n";
             if (!o->no_eval) {
               EvalResult r = evaluate_model(m, p, c, ro);
+              if (!o->grid.empty()) write_retrieval_grid(m, p, c, ro, o->grid);
               std::cout << r.table();
               if (!o->json.empty()) {
-                auto j = r.to_json(p.ds.users);
+                auto j = r.to_json(r.kind == "retrieval" ? p.ds.items : p.ds.users);  // retrieval: per query item
                 j["model"] = c.str("model.type");
                 j["config"] = c.to_yaml();
                 atomic_write(o->json, j.dump(1) + "\n");

@@ -16,14 +16,14 @@ static std::vector<std::string> dataset_names() {
 }
 
 static std::string check_candidates(const std::string& v) {
-  if (v == "full" || v == "fixed") return "";
+  if (v == "full" || v == "fixed" || v == "heldout") return "";
   auto c = v.find(':');
   if (c != std::string::npos) {
     std::string kind = v.substr(0, c);
     auto n = parse_int(v.substr(c + 1));
     if ((kind == "uniform" || kind == "popularity") && n && *n > 0) return "";
   }
-  return fmt::format("'{}' is not a candidate protocol; allowed: full, uniform:N, popularity:N, fixed", v);
+  return fmt::format("'{}' is not a candidate protocol; allowed: full, uniform:N, popularity:N, fixed, heldout", v);
 }
 
 static const double kInf = 1e300;
@@ -50,21 +50,32 @@ const std::vector<ParamDef>& param_table() {
       {"data.session_user_col", T::String, "", "sessions: column of the session's user (kept as the user feature user=ID; empty or NA: anonymous; empty key: none)"},
       {"data.date_col", T::String, "", "YYYY-MM-DD date column; events are ordered by date, then data.time_col (e.g. DIGINETICA's eventdate and timeframe)"},
       {"data.numeric_ids", T::Bool, "false", "require integer user and item ids"},
+      {"data.content", T::String, "", "kind of the files of data.content_table", {"", "image", "audio"}},
+      {"data.content_table", T::String, "", "CSV item_id,path[,label] of item images or audio (relative paths from the CSV's folder); without data.dataset/data.path the items are the table's (item-only dataset, categories from the label column)"},
+      {"data.content_label_col", T::String, "label", "content table column holding an item's category (item-only datasets)"},
+      {"data.image_size", T::Int, "64", "content images: resized to this side (pixels)", {}, nullptr, 1, 4096},
+      {"data.image_channels", T::Int, "3", "content images: 1 (grey) or 3 (RGB)", {}, nullptr, 1, 3},
+      // ---- audio (log-mel spectrograms of data.content audio) ----
+      {"audio.sample_rate", T::Int, "16000", "files are resampled (linear interpolation) to this rate", {}, nullptr, 1000, 192000},
+      {"audio.n_fft", T::Int, "512", "FFT window", {}, nullptr, 16, 65536},
+      {"audio.hop", T::Int, "256", "hop between frames (samples)", {}, nullptr, 1, 65536},
+      {"audio.n_mels", T::Int, "64", "mel bands (HTK scale)", {}, nullptr, 1, 1024},
+      {"audio.frames", T::Int, "64", "frames per item: longer audio is cropped, shorter padded with silence", {}, nullptr, 1, 100000},
       // ---- filters ----
       {"filter.min_rating", T::Float, "0", "keep interactions with rating >= this (0: keep all)", {}, nullptr, 0, kInf},
       {"filter.dedup", T::Bool, "false", "keep one interaction per (user, item): the latest"},
       {"filter.user_core", T::Int, "0", "iterative k-core: minimum interactions per user", {}, nullptr, 0, 1e9},
       {"filter.item_core", T::Int, "0", "iterative k-core: minimum interactions per item", {}, nullptr, 0, 1e9},
       // ---- split ----
-      {"split.type", T::String, "ratio", "how test (and validation) data is held out", {"ratio", "loo", "temporal", "fixed"}},
+      {"split.type", T::String, "ratio", "how test (and validation) data is held out; cold_items holds out whole items (cold start)", {"ratio", "loo", "temporal", "fixed", "cold_items"}},
       {"split.order", T::String, "random", "ratio/loo: hold out random interactions or the latest by time", {"random", "time"}},
-      {"split.ratios", T::FloatList, "0.8,0.1,0.1", "ratio/temporal: train, validation, test shares", {}, nullptr, 0, 1},
+      {"split.ratios", T::FloatList, "0.8,0.1,0.1", "ratio/temporal: train, validation, test shares (of each user's interactions / of time); cold_items: shares of the items", {}, nullptr, 0, 1},
       {"split.valid", T::Bool, "false", "loo: also hold out a validation item (the second latest)"},
-      {"split.name", T::String, "", "fixed: a split the dataset ships (ml-100k: u1..u5, ua, ub; ml-1m-lightgcn: lightgcn; ml-1m-ncf: ncf)"},
+      {"split.name", T::String, "", "fixed: a split the dataset ships (ml-100k: u1..u5, ua, ub; ml-1m-lightgcn: lightgcn; ml-1m-ncf: ncf; fashion-mnist: fashion)"},
       {"split.seed", T::Int, "42", "seed of random splits", {}, nullptr, 0, 9.2e18},
       // ---- evaluation ----
       {"eval.candidates", T::String, "full",
-       "full (every item minus the user's train items), uniform:N / popularity:N sampled negatives, fixed (the split's candidate lists, e.g. NCF)",
+       "full (every item minus the user's train items), uniform:N / popularity:N sampled negatives, fixed (the split's candidate lists, e.g. NCF), heldout (full ranking within the split's held-out items only: cold start)",
        {}, nullptr, -kInf, kInf, check_candidates},
       {"eval.k", T::IntList, "5,10,20", "cut-offs K of the ranking metrics", {}, nullptr, 1, 100000},
       {"eval.exclude_train", T::Bool, "true", "full ranking: remove each user's train items from the candidates"},
@@ -76,14 +87,14 @@ const std::vector<ParamDef>& param_table() {
       {"model.neighbors", T::Int, "100", "itemknn/userknn: neighbours kept per item/user", {}, nullptr, 1, 1e9},
       {"model.shrink", T::Float, "10", "itemknn/userknn: shrinkage added to the cosine denominator", {}, nullptr, 0, kInf},
       {"model.seed", T::Int, "42", "seed of the random baseline", {}, nullptr, 0, 9.2e18},
-      {"model.task", T::String, "topn", "what the test evaluation measures: topn (ranking), rating (RMSE/MAE), pairs (pair classification)", {"topn", "rating", "pairs"}},
+      {"model.task", T::String, "topn", "what the test evaluation measures: topn (ranking), rating (RMSE/MAE), pairs (pair classification), retrieval (each held-out item queries the others; relevant = same category: Recall@K, MAP@R)", {"topn", "rating", "pairs", "retrieval"}},
       {"model.shared", T::Bool, "true", "siamese: one tower shared by every branch (users and items in one joint space); false = separate user tower (pseudo-Siamese two-tower)"},
       // ---- siamese: towers ----
       {"tower.type", T::String, "id", "siamese: the (shared / item) tower", {}, names("tower")},
       {"tower.dim", T::Int, "64", "embedding dimension of every tower", {}, nullptr, 1, 100000},
-      {"tower.hidden", T::IntList, "", "mlp/fusion: hidden layer sizes", {}, nullptr, 1, 1e6},
+      {"tower.hidden", T::IntList, "", "mlp/fusion: hidden layer sizes; image_cnn/audio_cnn: channels of each conv block (default 32,64); text_cnn: filters per width", {}, nullptr, 1, 1e6},
       {"tower.pooling", T::String, "mean", "bag: pooling of token embeddings", {"mean", "sum"}},
-      {"tower.dropout", T::Float, "0", "mlp: dropout; fusion: modality dropout of the non-first parts", {}, nullptr, 0, 0.99},
+      {"tower.dropout", T::Float, "0", "mlp: dropout; fusion: modality dropout of the id part (without one: of the non-first parts); gru/lstm/transformer: dropout", {}, nullptr, 0, 0.99},
       {"tower.parts", T::StringList, "id,bag", "fusion: the towers combined", {}, names("tower")},
       {"tower.combine", T::String, "concat", "fusion: how parts are combined", {"concat", "sum"}},
       {"tower.bag", T::StringList, "self", "bag: what an item's bag holds: self (own id), genres, tags", {"self", "genres", "tags"}},
@@ -95,6 +106,9 @@ const std::vector<ParamDef>& param_table() {
       {"tower.heads", T::Int, "2", "transformer: attention heads (must divide tower.dim)", {}, nullptr, 1, 1024},
       {"tower.max_len", T::Int, "50", "gru/lstm/transformer/text_cnn: tokens read per entity (the latest items of a history)", {}, nullptr, 1, 100000},
       {"tower.bidirectional", T::Bool, "false", "gru/lstm over content tokens: read both directions"},
+      {"tower.kernel_sizes", T::IntList, "2,3,4", "text_cnn: convolution widths (tokens)", {}, nullptr, 1, 64},
+      {"tower.text", T::StringList, "title,genres,tags", "text towers (text_cnn, gru, lstm, transformer as tower.type): the item text read, in this order", {"title", "genres", "tags"}},
+      {"tower.augment", T::Bool, "false", "image_cnn: random crop (pad 2) and horizontal flip while training; audio_cnn: random time shift"},
       {"user_tower.type", T::String, "id", "siamese with model.shared false: the user tower", {}, names("tower")},
       {"user_tower.hidden", T::IntList, "", "user mlp/fusion: hidden layer sizes", {}, nullptr, 1, 1e6},
       {"user_tower.pooling", T::String, "mean", "user bag: pooling", {"mean", "sum"}},
@@ -107,6 +121,11 @@ const std::vector<ParamDef>& param_table() {
       {"user_tower.bidirectional", T::Bool, "false", "user gru/lstm: must stay false (a history is read causally)"},
       {"user_tower.bag", T::StringList, "history", "user bag: history (her train items), features (demographics)", {"history", "features"}},
       // ---- siamese: comparator and loss ----
+      // ---- text towers: tokenizer ----
+      {"text.lower", T::Bool, "true", "tokenizer: lower-case ASCII letters"},
+      {"text.min_count", T::Int, "1", "tokenizer: tokens seen fewer times are the unknown token", {}, nullptr, 1, 1e9},
+      {"text.char_ngrams", T::Int, "0", "tokenizer: also add character n-grams of this length to each word (fastText style; 0 = off)", {}, nullptr, 0, 10},
+      {"text.max_vocab", T::Int, "0", "tokenizer: keep the most frequent tokens only (0 = all)", {}, nullptr, 0, 1e9},
       {"comparator.type", T::String, "sq_euclidean", "similarity / distance between two embeddings", {}, names("comparator")},
       {"comparator.hidden", T::IntList, "", "learned comparator: hidden sizes (default: [tower.dim])", {}, nullptr, 1, 1e6},
       {"loss.type", T::String, "triplet", "training objective", {}, names("loss")},
@@ -120,6 +139,7 @@ const std::vector<ParamDef>& param_table() {
       // ---- siamese: tuples and negatives ----
       {"sampler.builder", T::String, "user_item", "what anchors and positives are", {}, names("builder")},
       {"sampler.type", T::String, "uniform", "how negatives are drawn or mined", {}, names("sampler")},
+      {"sampler.batch_mining", T::String, "all", "in_batch: use all valid in-batch negatives, or one per anchor: the hardest, or the semi-hard one (farther than the positive, closest; FaceNet)", {"all", "hard", "semi_hard"}},
       {"sampler.negatives", T::Int, "1", "negatives per positive (k)", {}, nullptr, 0, 100000},
       {"sampler.alpha", T::Float, "0.75", "popularity sampler exponent", {}, nullptr, 0, 10},
       {"sampler.candidates", T::Int, "20", "hard/semi_hard: uniform draws to mine from", {}, nullptr, 1, 100000},

@@ -85,7 +85,11 @@ struct ItemSide {
   std::vector<std::vector<int32_t>> genres;        // ids into genre_vocab
   std::vector<std::string> genre_vocab;
   std::vector<std::vector<std::string>> tags;      // free-text tags (ml-latest-small)
-  bool empty() const { return title.empty() && genres.empty() && tags.empty(); }
+  // Raw content for content towers (images, spectrograms): n_items x prod(content_shape) floats,
+  // e.g. shape {1, 28, 28} for Fashion-MNIST; empty when the dataset has none.
+  std::vector<float> content;
+  std::vector<int64_t> content_shape;
+  bool empty() const { return title.empty() && genres.empty() && tags.empty() && content.empty(); }
 };
 
 // User side data: "name=value" features (age, gender, occupation, ...), aligned with dense user ids.

@@ -2,8 +2,10 @@
 
 #include <spdlog/spdlog.h>
 
+#include <cstdlib>
 #include <set>
 
+#include "content/idx.h"
 #include "data/cache.h"
 #include "util/error.h"
 #include "util/io.h"
@@ -50,8 +52,47 @@ const std::vector<DatasetSpec>& dataset_registry() {
         "ncf-ml-1m/ml-1m.test.rating", "ncf-ml-1m/ml-1m.test.negative"},
        {"ml-1m/movies.dat", "ml-1m/users.dat"}, {"ncf"}, "", "", "", 0,
        std::string(kLightgcnAdvice) + "; " + kNcfAdvice},
+      {"fashion-mnist",
+       "Fashion-MNIST: 70,000 28x28 grey product images in 10 categories (60,000 train, 10,000 test), "
+       "read from the Debian package dataset-fashion-mnist ($SIAMREC_FASHION_MNIST_DIR or "
+       "/usr/share/datasets/fashion-mnist); items only, no users",
+       {}, {}, {"fashion"}, "", "", "", 0, "apt-get install dataset-fashion-mnist (scripts/install-deps.sh does)"},
   };
   return reg;
+}
+
+// Fashion-MNIST as an item-only dataset: item ids 0..59999 are the train images, 60000..69999 the
+// test images (split `fashion`); the category is the item's genre; pixels / 255 are the content.
+static Dataset parse_fashion_mnist() {
+  const char* env = std::getenv("SIAMREC_FASHION_MNIST_DIR");
+  std::string dir = env && *env ? env : kFashionMnistDir;
+  FashionMnist tr = load_fashion_mnist(dir, true), te = load_fashion_mnist(dir, false);
+  if (tr.images.rows != te.images.rows || tr.images.cols != te.images.cols)
+    throw DataError(fmt::format("Fashion-MNIST in '{}': train and test images differ in size", dir));
+  Dataset ds;
+  const int64_t n = tr.images.n + te.images.n, px = tr.images.rows * tr.images.cols;
+  std::vector<std::string> ids;
+  for (int64_t i = 0; i < n; ++i) ids.push_back(std::to_string(i));
+  ds.items = IdMap::from_ids(ids);
+  ds.item_side.genre_vocab = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                              "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"};
+  ds.item_side.genres.resize(n);
+  ds.item_side.title.resize(n);
+  ds.item_side.content.resize(static_cast<size_t>(n * px));
+  ds.item_side.content_shape = {1, tr.images.rows, tr.images.cols};
+  for (int64_t i = 0; i < n; ++i) {
+    bool train = i < tr.images.n;
+    int64_t k = train ? i : i - tr.images.n;
+    const FashionMnist& f = train ? tr : te;
+    int32_t dense = ds.items.find(std::to_string(i));
+    uint8_t label = f.labels.labels[k];
+    ds.item_side.genres[dense] = {label};
+    ds.item_side.title[dense] = fmt::format("{} image {} ({})", train ? "train" : "test", k, ds.item_side.genre_vocab[label]);
+    const uint8_t* img = f.images.image(k);
+    float* out = ds.item_side.content.data() + static_cast<int64_t>(dense) * px;
+    for (int64_t q = 0; q < px; ++q) out[q] = img[q] / 255.0f;
+  }
+  return ds;
 }
 
 const DatasetSpec& dataset_spec(const std::string& name) {
@@ -156,6 +197,8 @@ Dataset parse_dataset(const DatasetSpec& spec, const std::string& dir, const Rea
     }
   } else if (spec.name == "ml-1m-lightgcn" || spec.name == "ml-1m-ncf") {
     ds = parse_ml1m_implicit(spec.name, dir, o);
+  } else if (spec.name == "fashion-mnist") {
+    ds = parse_fashion_mnist();
   } else {
     throw Error(fmt::format("no parser for dataset '{}'", spec.name));
   }
@@ -169,7 +212,7 @@ Dataset load_dataset(const std::string& name, const LoadOptions& opt) {
   const DatasetSpec& spec = dataset_spec(name);
   std::string dir = resolve_data_dir(opt.data_dir_flag);
   require_dataset(spec, dir, data_dir_origin(opt.data_dir_flag));
-  if (!opt.use_cache || opt.read.skip_bad_lines) return parse_dataset(spec, dir, opt.read);
+  if (!opt.use_cache || opt.read.skip_bad_lines || spec.files.empty()) return parse_dataset(spec, dir, opt.read);
   std::vector<std::string> files;
   for (auto& f : spec.files) files.push_back(dir + "/" + f);
   for (auto& f : spec.optional_files)

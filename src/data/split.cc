@@ -25,6 +25,9 @@ std::string FilterSpec::describe() const {
 
 std::string SplitSpec::describe() const {
   if (type == "fixed") return fmt::format("split: fixed '{}'", name);
+  if (type == "cold_items")
+    return fmt::format("split: cold items (items held out entirely: {:g} train / {:g} validation / {:g} test of the items), seed {}",
+                       ratios[0], ratios[1], ratios[2], seed);
   if (type == "loo")
     return fmt::format("split: leave-one-out ({}{}), seed {}", order == "time" ? "latest by time" : "random item",
                        valid ? ", validation = next latest" : "", seed);
@@ -127,6 +130,11 @@ SplitData fixed_split(const Dataset& ds, const SplitSpec& s) {
   }
   SplitData out;
   const std::string& dir = ds.root;
+  if (ds.name == "fashion-mnist") {  // items 0..59999 train images, 60000..69999 test images
+    for (int32_t i = 0; i < ds.n_items(); ++i)
+      if (std::stoll(ds.items.original(i)) >= 60000) out.heldout_items.push_back(i);
+    return out;
+  }
   if (ds.name == "ml-100k") {
     std::string base = dir + "/ml-100k/" + s.name + ".base", test = dir + "/ml-100k/" + s.name + ".test";
     out.train = map_onto(ds, read_ml100k_file(base), base);
@@ -246,8 +254,30 @@ SplitData make_split(const Dataset& ds, const FilterSpec& f, const SplitSpec& s)
           te(idx.begin() + n_train + n_valid, idx.end());
       std::sort(tr.begin(), tr.end()), std::sort(va.begin(), va.end()), std::sort(te.begin(), te.end());
       out.train = log.rows(tr), out.valid = log.rows(va), out.test = log.rows(te);
+    } else if (s.type == "cold_items") {
+      // Items with interactions are shuffled (seeded) and cut by the ratios; every interaction of
+      // a validation / test item goes to validation / test, so those items are never trained on.
+      check_ratios(s);
+      std::vector<int32_t> items;
+      std::vector<char> seen(ds.n_items(), 0);
+      for (auto i : log.item) seen[i] = 1;
+      if (log.size() == 0) std::fill(seen.begin(), seen.end(), 1);  // item-only data (content tables)
+      for (int32_t i = 0; i < ds.n_items(); ++i)
+        if (seen[i]) items.push_back(i);
+      std::mt19937_64 rng(mix64(s.seed ^ 0xc01d));
+      for (size_t k = items.size(); k > 1; --k) std::swap(items[k - 1], items[rng() % k]);
+      size_t n = items.size();
+      size_t n_train = std::min(n, static_cast<size_t>(std::llround(n * s.ratios[0])));
+      size_t n_valid = std::min(n - n_train, static_cast<size_t>(std::llround(n * s.ratios[1])));
+      std::vector<char> part(ds.n_items(), 0);  // 0 train, 1 valid, 2 test
+      for (size_t k = n_train; k < n; ++k) part[items[k]] = k < n_train + n_valid ? 1 : 2;
+      std::vector<int64_t> tr, va, te;
+      for (size_t r = 0; r < log.size(); ++r) (part[log.item[r]] == 0 ? tr : part[log.item[r]] == 1 ? va : te).push_back(r);
+      out.train = log.rows(tr), out.valid = log.rows(va), out.test = log.rows(te);
+      for (int32_t i = 0; i < ds.n_items(); ++i)
+        if (part[i] == 2) out.heldout_items.push_back(i);
     } else {
-      throw ConfigError(fmt::format("split.type '{}' is not allowed; allowed: ratio, loo, temporal, fixed", s.type));
+      throw ConfigError(fmt::format("split.type '{}' is not allowed; allowed: ratio, loo, temporal, fixed, cold_items", s.type));
     }
   }
   out.protocol = fmt::format("{} | {} | {}", ds.name, f.describe(), s.describe());

@@ -21,9 +21,9 @@ struct FilterSpec {
 Interactions apply_filters(const Interactions& log, int32_t n_users, int32_t n_items, const FilterSpec& f);
 
 struct SplitSpec {
-  std::string type = "ratio";   // ratio | loo | temporal | fixed
+  std::string type = "ratio";   // ratio | loo | temporal | fixed | cold_items
   std::string order = "random"; // ratio and loo: random | time
-  std::vector<double> ratios = {0.8, 0.1, 0.1};  // ratio and temporal: train, valid, test shares
+  std::vector<double> ratios = {0.8, 0.1, 0.1};  // ratio, temporal, cold_items: train, valid, test shares
   bool valid = false;           // loo: also hold out a validation item (second latest)
   std::string name;             // fixed: a split the dataset ships (ua, u1..u5, lightgcn, ncf, ...)
   uint64_t seed = 42;
@@ -34,6 +34,9 @@ struct SplitData {
   Interactions train, valid, test;
   // Fixed candidate negatives per user (NCF's 99); empty when the protocol has none.
   std::vector<std::vector<int32_t>> test_negatives;
+  // Items held out entirely (cold-start test items, Fashion-MNIST test images): never trained on,
+  // never drawn as negatives; the candidates of eval.candidates heldout and of retrieval.
+  std::vector<int32_t> heldout_items;
   std::string protocol;  // "dataset | filters | split"
 };
 

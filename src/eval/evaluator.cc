@@ -49,7 +49,8 @@ std::string EvalResult::table() const {
   if (kind != "ranking") {
     std::string o = "protocol: " + protocol + "\n";
     for (auto& [k, v] : metrics) o += fmt::format("  {:<10} {:.4f}\n", k, v);
-    o += fmt::format("pairs evaluated: {}; {:.2f} s\n", users.size(), seconds);
+    o += fmt::format("{} evaluated: {}; {:.2f} s\n", kind == "retrieval" ? "queries" : kind == "rating" ? "ratings" : "pairs",
+                     users.size(), seconds);
     return o;
   }
   std::set<int> ks;

@@ -173,6 +173,10 @@ class SiameseModel : public Model {
     hist_.indptr = by_user.indptr;
     hist_.indices = by_user.indices;
     auto builder = make_builder(c.str("sampler.builder"));
+    heldout_mask_.assign(n_items_, 0);
+    if (d.heldout_items)
+      for (auto i : *d.heldout_items) heldout_mask_[i] = 1;
+    builder->set_heldout(&heldout_mask_);
     builder->build(*d.ds, train, by_user, c);
     spdlog::info("tuples: {} positives from {}; negatives: {} x{}", builder->positives().size(), builder->describe(),
                  c.str("sampler.type"), c.integer("sampler.negatives"));
@@ -279,8 +283,8 @@ class SiameseModel : public Model {
     dim_ = net_->dim();
     auto fill = [&](int64_t n, bool users, std::vector<float>& out) {
       out.resize(static_cast<size_t>(n * dim_));
-      for (int64_t lo = 0; lo < n; lo += 8192) {
-        int64_t hi = std::min(n, lo + 8192);
+      for (int64_t lo = 0; lo < n; lo += 1024) {  // bounded activations for CNN towers
+        int64_t hi = std::min(n, lo + 1024);
         auto ids = torch::arange(lo, hi, torch::kInt64);
         auto e = (users ? net_->users(ids) : net_->items(ids)).contiguous();
         std::copy_n(e.data_ptr<float>(), (hi - lo) * dim_, out.data() + lo * dim_);
@@ -336,6 +340,7 @@ class SiameseModel : public Model {
   int64_t dim_ = 0;
   std::vector<float> item_emb_raw_, user_emb_raw_, item_emb_, user_emb_, item_sq_;
   TrainReport report_;
+  std::vector<char> heldout_mask_;
 };
 
 SIAMREC_REGISTER_MODEL("siamese", "Siamese network: tower(s) + comparator + loss, trained with a tuple builder and sampler",

@@ -32,10 +32,15 @@ class TupleBuilder {
   // Sequence builders: each user's training items in time order; a positive is then a window
   // (a = user, p = end of the window in her sequence, exclusive). nullptr for pair builders.
   virtual const Csr* sequences() const { return nullptr; }
+  // Items held out entirely (cold-start / test images): builders never use them, samplers never
+  // draw them. Set before build(); mask indexed by item id.
+  void set_heldout(const std::vector<char>* mask) { heldout_ = mask; }
+  bool heldout(int32_t j) const { return heldout_ && !heldout_->empty() && (*heldout_)[j]; }
   virtual std::string describe() const = 0;
 
  protected:
   std::vector<Positive> pos_;
+  const std::vector<char>* heldout_ = nullptr;
 };
 
 using BuilderFactory = std::function<std::unique_ptr<TupleBuilder>()>;

@@ -19,12 +19,13 @@ class LabelBuilder : public TupleBuilder {
     int per = static_cast<int>(c.integer("sampler.pairs_per_item"));
     std::vector<std::vector<int32_t>> by_label(ds.item_side.genre_vocab.size());
     for (int32_t i = 0; i < ds.n_items(); ++i)
-      for (auto g : (*genres_)[i]) by_label[g].push_back(i);
+      if (!heldout(i))
+        for (auto g : (*genres_)[i]) by_label[g].push_back(i);
     std::mt19937_64 rng(mix64(static_cast<uint64_t>(c.integer("train.seed")) ^ 0x1abe1));
     pos_.clear();
     for (int32_t i = 0; i < ds.n_items(); ++i) {
       const auto& g = (*genres_)[i];
-      if (g.empty()) continue;
+      if (g.empty() || heldout(i)) continue;
       for (int k = 0; k < per; ++k) {
         const auto& pool = by_label[g[rng() % g.size()]];
         if (pool.size() < 2) break;

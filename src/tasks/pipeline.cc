@@ -1,5 +1,12 @@
 #include "tasks/pipeline.h"
 
+#include <limits>
+#include <numeric>
+
+#include "content/image.h"
+#include "eval/retrieval.h"
+#include "tasks/content_data.h"
+
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -35,13 +42,21 @@ Dataset load_data(const Config& c, const RunOptions& o) {
     throw ConfigError("set either data.dataset (a registered dataset) or data.path (your own file), not both");
   ReadOptions ro;
   ro.skip_bad_lines = o.skip_bad_lines;
+  const bool table = !c.str("data.content_table").empty();
   if (!name.empty()) {
     LoadOptions lo;
     lo.data_dir_flag = o.data_dir_flag;
     lo.read = ro;
-    return load_dataset(name, lo);
+    Dataset ds = load_dataset(name, lo);
+    if (table) attach_content_table(c, ds, ro);
+    return ds;
   }
-  if (path.empty()) throw ConfigError("no data: set data.dataset (e.g. ml-100k) or data.path");
+  if (path.empty() && table) {  // items only: the content table's items and labels
+    Dataset ds;
+    attach_content_table(c, ds, ro);
+    return ds;
+  }
+  if (path.empty()) throw ConfigError("no data: set data.dataset (e.g. ml-100k), data.path, or data.content_table");
   if (c.str("data.format") == "recbole") return read_recbole(path, {}, ro);
   DelimitedFormat f;
   f.delimiter = delimiter_of(c.str("data.delimiter"));
@@ -65,6 +80,7 @@ Dataset load_data(const Config& c, const RunOptions& o) {
   Dataset ds = dataset_from_raw(std::move(raw), path);
   ds.description = (sessions ? "session log " : "delimited file ") + path;
   if (sessions) attach_user_meta(ds, owners);
+  if (table) attach_content_table(c, ds, ro);
   return ds;
 }
 
@@ -92,11 +108,13 @@ static SplitSpec split_of(const Config& c) {
 Prepared prepare(const Config& c, const RunOptions& o) {
   Prepared p;
   p.ds = load_data(c, o);
-  if (p.ds.log.size() == 0) throw DataError(fmt::format("dataset '{}' has no interactions", p.ds.name));
+  if (p.ds.log.size() == 0 && p.ds.item_side.content.empty())
+    throw DataError(fmt::format("dataset '{}' has no interactions", p.ds.name));
   p.split = make_split(p.ds, filters_of(c), split_of(c));
   p.train_by_user = Csr::from_interactions(p.split.train, p.ds.n_users(), false);
-  spdlog::info("data: {} | train {} / valid {} / test {} interactions", p.split.protocol, p.split.train.size(),
-               p.split.valid.size(), p.split.test.size());
+  spdlog::info("data: {} | train {} / valid {} / test {} interactions{}", p.split.protocol, p.split.train.size(),
+               p.split.valid.size(), p.split.test.size(),
+               p.split.heldout_items.empty() ? "" : fmt::format(" | {} items held out", p.split.heldout_items.size()));
   return p;
 }
 
@@ -108,6 +126,7 @@ TrainedModel fit_model(const Prepared& p, const Config& c, const RunOptions& o) 
   d.train = &p.split.train;
   d.valid = &p.split.valid;
   d.train_by_user = &p.train_by_user;
+  d.heldout_items = &p.split.heldout_items;
   d.cfg = &c;
   d.threads = o.threads;
   d.protocol = p.split.protocol;
@@ -197,7 +216,78 @@ EvalResult evaluate_model(const TrainedModel& m, const Prepared& p, const Config
   const std::string& task = c.str("model.task");
   if (task == "rating") return evaluate_rating(m, p);
   if (task == "pairs") return evaluate_pairs(m, p, c);
-  return evaluate_ranking(*m.model, ctx, EvalSpec::from_config(c));
+  if (task == "retrieval") return evaluate_item_retrieval(m, p, c, o, nullptr);
+  EvalSpec spec = EvalSpec::from_config(c);
+  if (spec.candidates == "heldout") {
+    // Cold start: full ranking within the held-out items only (every other item scores -inf).
+    const auto& held = p.split.heldout_items;
+    if (held.empty()) throw ConfigError("eval.candidates 'heldout' needs a split that holds out items (split.type cold_items)");
+    std::vector<char> cand(p.ds.n_items(), 0);
+    for (auto i : held) cand[i] = 1;
+    const Model& model = *m.model;
+    const int32_t I = p.ds.n_items();
+    spec.candidates = "full";
+    EvalResult r = evaluate_ranking(
+        [&](const int32_t* users, int n, float* out) {
+          model.score(users, n, out);
+          for (int r = 0; r < n; ++r)
+            for (int32_t i = 0; i < I; ++i)
+              if (!cand[i]) out[static_cast<size_t>(r) * I + i] = -std::numeric_limits<float>::infinity();
+        },
+        ctx, spec);
+    auto pos = r.protocol.find(fmt::format("full ranking over all {} items", I));
+    if (pos != std::string::npos)
+      r.protocol.replace(pos, fmt::format("full ranking over all {} items", I).size(),
+                         fmt::format("full ranking within the {} held-out (never trained) items only", held.size()));
+    return r;
+  }
+  return evaluate_ranking(*m.model, ctx, spec);
+}
+
+EvalResult evaluate_item_retrieval(const TrainedModel& m, const Prepared& p, const Config& c, const RunOptions& o,
+                                   std::vector<std::vector<int32_t>>* tops, int keep_queries, int keep_top) {
+  int dim = 0;
+  const float* emb = m.model->item_embeddings(&dim);
+  Similarity kind;
+  if (!emb || !m.model->retrieval_kind(&kind))
+    throw ConfigError(fmt::format("model.task 'retrieval' needs an embedding model with a dot, cosine or euclidean comparator "
+                                  "(model '{}' has none)", m.model->type()));
+  std::vector<int32_t> set = p.split.heldout_items;
+  if (set.empty()) {
+    set.resize(p.ds.n_items());
+    std::iota(set.begin(), set.end(), 0);
+  }
+  const auto& g = p.ds.item_side.genres;
+  std::vector<int32_t> label;
+  for (auto i : set) {
+    if (static_cast<size_t>(i) >= g.size() || g[i].empty())
+      throw DataError(fmt::format("model.task 'retrieval': item '{}' has no category", p.ds.items.original(i)));
+    label.push_back(g[i][0]);
+  }
+  std::vector<float> unit;
+  if (kind == Similarity::Cosine) {  // gemm_scores expects unit rows for cosine
+    unit.assign(emb, emb + static_cast<size_t>(p.ds.n_items()) * dim);
+    for (int32_t i = 0; i < p.ds.n_items(); ++i) {
+      double s = 0;
+      for (int k = 0; k < dim; ++k) s += unit[static_cast<size_t>(i) * dim + k] * unit[static_cast<size_t>(i) * dim + k];
+      float inv = s > 0 ? static_cast<float>(1 / std::sqrt(s)) : 0.0f;
+      for (int k = 0; k < dim; ++k) unit[static_cast<size_t>(i) * dim + k] *= inv;
+    }
+    emb = unit.data();
+  }
+  RetrievalSpec rs;
+  rs.threads = o.threads;
+  rs.ks.clear();
+  for (auto k : c.ints("eval.k")) rs.ks.push_back(static_cast<int>(k));
+  if (std::find(rs.ks.begin(), rs.ks.end(), 1) == rs.ks.end()) rs.ks.insert(rs.ks.begin(), 1);
+  rs.keep_queries = keep_queries;
+  rs.keep_top = keep_top;
+  EvalResult r = evaluate_retrieval(emb, dim, kind, set, label, rs, tops);
+  r.protocol = fmt::format("{} | task: retrieval: each of the {} {} items queries the other {} | relevant: same category | "
+                           "similarity: the model's comparator | K: {}",
+                           p.split.protocol, set.size(), p.split.heldout_items.empty() ? "" : "held-out", set.size() - 1,
+                           fmt::join(rs.ks, ","));
+  return r;
 }
 
 void recommend_users(const TrainedModel& m, const std::vector<int32_t>& users, int k, int threads,
@@ -220,6 +310,51 @@ void recommend_users(const TrainedModel& m, const std::vector<int32_t>& users, i
                });
     for (size_t r = 0; r < part.size(); ++r) emit(part[r], tops[r].data(), scores[r].data(), static_cast<int>(tops[r].size()));
   }
+}
+
+}  // namespace siamrec
+
+namespace siamrec {
+
+void write_retrieval_grid(const TrainedModel& m, const Prepared& p, const Config& c, const RunOptions& o,
+                          const std::string& path, int queries) {
+  const auto& side = p.ds.item_side;
+  if (side.content_shape.size() != 3 || side.content_shape[1] != side.content_shape[2] ||
+      (side.content_shape[0] != 1 && side.content_shape[0] != 3))
+    throw ConfigError("--grid needs square grey or RGB item images (e.g. data.dataset fashion-mnist)");
+  // The first `queries` items of the retrieval set are the grid's queries: evaluate them with tops.
+  std::vector<std::vector<int32_t>> tops;
+  Prepared q = p;
+  auto& set = q.split.heldout_items;
+  if (set.empty()) {
+    set.resize(p.ds.n_items());
+    std::iota(set.begin(), set.end(), 0);
+  }
+  // Spread the queries over the set (every n/queries-th item) by rotating them to the front.
+  std::vector<int32_t> front, rest;
+  const size_t step = std::max<size_t>(1, set.size() / static_cast<size_t>(queries));
+  for (size_t k = 0; k < set.size(); ++k) (k % step == 0 && front.size() < static_cast<size_t>(queries) ? front : rest).push_back(set[k]);
+  front.insert(front.end(), rest.begin(), rest.end());
+  set = front;
+  evaluate_item_retrieval(m, q, c, o, &tops, queries, 5);
+  const int64_t C = side.content_shape[0], S = side.content_shape[1], per = C * S * S;
+  auto image = [&](int32_t i) { return std::vector<float>(side.content.begin() + i * per, side.content.begin() + (i + 1) * per); };
+  auto label = [&](int32_t i) { return side.genres[i].empty() ? -1 : side.genres[i][0]; };
+  std::vector<GridRow> rows;
+  for (size_t r = 0; r < tops.size(); ++r) {
+    GridRow row;
+    row.images.push_back(image(set[r]));
+    row.cell_borders.push_back(std::nullopt);
+    for (auto i : tops[r]) {
+      row.images.push_back(image(i));
+      row.cell_borders.push_back(label(i) == label(set[r]) ? kGreen : kRed);
+    }
+    rows.push_back(std::move(row));
+  }
+  GridOptions go;
+  go.cell = static_cast<int>(S) * 3;
+  write_png_grid(path, rows, static_cast<int>(C), static_cast<int>(S), go);
+  spdlog::info("retrieval grid ({} queries x top-5) written to {}", rows.size(), path);
 }
 
 }  // namespace siamrec

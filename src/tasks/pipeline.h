@@ -35,6 +35,14 @@ Prepared prepare(const Config& c, const RunOptions& o);
 TrainedModel fit_model(const Prepared& p, const Config& c, const RunOptions& o);
 // Evaluates a model under the config's test protocol; the model's ids must match the dataset's.
 EvalResult evaluate_model(const TrainedModel& m, const Prepared& p, const Config& c, const RunOptions& o);
+// model.task retrieval: each held-out item (all items when none is held out) queries the others;
+// optionally returns the top `keep_top` items of the first `keep_queries` queries.
+EvalResult evaluate_item_retrieval(const TrainedModel& m, const Prepared& p, const Config& c, const RunOptions& o,
+                                   std::vector<std::vector<int32_t>>* tops, int keep_queries = 0, int keep_top = 0);
+// PNG grid of retrieval results on image items: `queries` spread over the held-out items, each row
+// the query then its top 5 (green frame = same category, red = different). Written atomically.
+void write_retrieval_grid(const TrainedModel& m, const Prepared& p, const Config& c, const RunOptions& o,
+                          const std::string& path, int queries = 8);
 
 // Top-k for every listed user (train items excluded), streamed in user order to `emit`.
 void recommend_users(const TrainedModel& m, const std::vector<int32_t>& users, int k, int threads,

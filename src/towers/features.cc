@@ -1,5 +1,7 @@
 #include "towers/features.h"
 
+#include <algorithm>
+
 #include "util/io.h"
 
 namespace siamrec {
@@ -14,6 +16,12 @@ void EntityFeatures::save(BinWriter& w) const {
   w.put_str(description);
   w.put_vec(graph_ptr);
   w.put_vec(graph_idx);
+  w.put_vec(content_shape);
+  w.put_vec(content);
+  w.put_vec(text_ptr);
+  w.put_vec(text_tok);
+  w.put<int64_t>(text_vocab);
+  w.put_vec(warm);
 }
 
 void EntityFeatures::load(BinReader& r) {
@@ -29,10 +37,26 @@ void EntityFeatures::load(BinReader& r) {
   if (r.version() >= 2) {  // format 2 added the graph
     r.get_vec(graph_ptr);
     r.get_vec(graph_idx);
+    r.get_vec(content_shape);
+    r.get_vec(content);
+    r.get_vec(text_ptr);
+    r.get_vec(text_tok);
+    text_vocab = r.get<int64_t>();
+    r.get_vec(warm);
   }
   bool ok = n >= 0 && bag_ptr.size() == static_cast<size_t>(n) + 1 && bag_ptr.back() == static_cast<int64_t>(bag_tok.size()) &&
             dense.size() == static_cast<size_t>(n * dense_dim);
   for (auto t : bag_tok) ok = ok && t >= 0 && t < bag_vocab;
+  if (!text_ptr.empty()) {
+    ok = ok && text_ptr.size() == static_cast<size_t>(n) + 1 && text_ptr.back() == static_cast<int64_t>(text_tok.size());
+    for (auto t : text_tok) ok = ok && t >= 0 && t < text_vocab;
+  }
+  ok = ok && (warm.empty() || warm.size() == static_cast<size_t>(n));
+  if (!content_shape.empty()) {
+    int64_t per = 1;
+    for (auto d : content_shape) ok = ok && d > 0, per *= std::max<int64_t>(d, 1);
+    ok = ok && content.size() == static_cast<size_t>(n * per);
+  }
   if (!graph_ptr.empty()) {
     ok = ok && graph_ptr.size() == static_cast<size_t>(n) + 1 && graph_ptr.back() == static_cast<int64_t>(graph_idx.size());
     for (auto t : graph_idx) ok = ok && t >= 0 && t < n;

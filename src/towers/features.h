@@ -17,6 +17,12 @@ struct EntityFeatures {
   int64_t bag_vocab = 0;                // token ids are in [0, bag_vocab)
   std::vector<float> dense;             // n x dense_dim, row-major
   int64_t dense_dim = 0;
+  std::vector<int64_t> text_ptr;        // CSR: entity -> text token ids (text towers); empty = none
+  std::vector<int64_t> text_tok;
+  int64_t text_vocab = 0;
+  std::vector<uint8_t> warm;            // 1 = the entity has training interactions (empty: all warm)
+  std::vector<float> content;           // n x prod(content_shape): raw content (images, spectrograms)
+  std::vector<int64_t> content_shape;   // e.g. {1, 28, 28}; empty when no tower reads content
   std::vector<int64_t> graph_ptr;       // CSR adjacency between entities of this space (graph towers;
   std::vector<int64_t> graph_idx;       // empty when no tower needs it)
   std::string description;              // e.g. "items: own id + genres"

@@ -1,6 +1,8 @@
-// `fusion`: several towers over the same entities (e.g. id + bag of genres), combined by concat or
-// sum, then an MLP. Modality dropout (tower.dropout) zeroes non-first parts during training so the
-// model also works when only content is known (fold-in of cold items).
+// `fusion`: several towers over the same entities (e.g. id + bag of genres, id + text_cnn), combined
+// by concat or sum, then an MLP. The ID embedding stays beside the content, so warm items keep
+// what their interactions taught; cold entities (no training interactions) get a zero id part, and
+// modality dropout (tower.dropout) zeroes the id part during training (or, without an id part, the
+// non-first parts) so that content alone is a trained input (cold start, fold-in).
 #include <torch/nn/modules/activation.h>
 #include <torch/nn/modules/container/sequential.h>
 #include <torch/nn/modules/linear.h>
@@ -12,7 +14,7 @@ namespace siamrec {
 
 class FusionTower : public Tower {
  public:
-  explicit FusionTower(const TowerSpec& s) : dim_(s.dim), combine_(s.combine), dropout_(s.dropout) {
+  explicit FusionTower(const TowerSpec& s) : dim_(s.dim), combine_(s.combine), dropout_(s.dropout), feats_(s.feats) {
     if (s.parts.size() < 2) throw ConfigError(fmt::format("{}.parts: fusion needs at least two tower types, e.g. [id, bag]", s.key));
     if (combine_ != "concat" && combine_ != "sum")
       throw ConfigError(fmt::format("{}.combine '{}' is not allowed; allowed: concat, sum", s.key, combine_));
@@ -23,6 +25,7 @@ class FusionTower : public Tower {
       ps.type = s.parts[k];
       ps.hidden.clear();
       parts_.push_back(register_module("part" + std::to_string(k), make_tower(ps)));
+      if (s.parts[k] == "id" && id_part_ < 0) id_part_ = static_cast<int>(k);
       in = combine_ == "concat" ? in + s.dim : s.dim;
     }
     for (auto h : s.hidden) {
@@ -37,7 +40,15 @@ class FusionTower : public Tower {
     std::vector<torch::Tensor> outs;
     for (size_t k = 0; k < parts_.size(); ++k) {
       auto o = parts_[k]->forward(ids);
-      if (k > 0 && is_training() && dropout_ > 0) {
+      const bool is_id = static_cast<int>(k) == id_part_;
+      if (is_id && !feats_->warm.empty()) {  // cold entities: their id embedding was never trained
+        auto idc = ids.reshape({-1}).contiguous();
+        std::vector<float> w(static_cast<size_t>(idc.numel()));
+        for (int64_t r = 0; r < idc.numel(); ++r) w[r] = feats_->warm[idc.data_ptr<int64_t>()[r]];
+        o = o * torch::from_blob(w.data(), {idc.numel(), 1}, torch::kFloat32).clone();
+      }
+      const bool droppable = id_part_ >= 0 ? is_id : k > 0;
+      if (droppable && is_training() && dropout_ > 0) {
         auto keep = (torch::rand({o.size(0), 1}) >= dropout_).to(o.dtype());
         o = o * keep;
       }
@@ -78,6 +89,8 @@ class FusionTower : public Tower {
   int64_t dim_;
   std::string combine_;
   double dropout_;
+  const EntityFeatures* feats_;
+  int id_part_ = -1;
   std::vector<std::shared_ptr<Tower>> parts_;
   torch::nn::Sequential head_;
 };

@@ -27,11 +27,12 @@ class SequenceTower : public Tower {
  public:
   explicit SequenceTower(const TowerSpec& s)
       : dim_(s.dim), max_len_(s.max_len), layers_(std::max<int64_t>(1, s.layers)), feats_(s.feats), items_(s.item_tower) {
-    if (!items_) {
-      if (feats_->bag_vocab <= 0)
-        throw ConfigError(fmt::format("{}.type '{}' reads token bags, but the entities have none", s.key, s.type));
+    if (!items_) {  // content: item text (or, without text, the bag tokens)
+      text_ = !feats_->text_ptr.empty();
+      int64_t vocab = text_ ? feats_->text_vocab : feats_->bag_vocab;
+      if (vocab <= 0) throw ConfigError(fmt::format("{}.type '{}' reads item text, but the items have none", s.key, s.type));
       double std = s.init_std > 0 ? s.init_std : 1.0 / std::sqrt(static_cast<double>(s.dim));
-      tokens_ = register_parameter("tokens", torch::randn({feats_->bag_vocab, s.dim}) * std);
+      tokens_ = register_parameter("tokens", torch::randn({vocab, s.dim}) * std);
     }
   }
   int64_t dim() const override { return dim_; }
@@ -41,7 +42,8 @@ class SequenceTower : public Tower {
 
   torch::Tensor forward(const torch::Tensor& ids) override {
     torch::Tensor tok, off;
-    gather_bags(*feats_, ids, tok, off);
+    if (text_) gather_tokens(feats_->text_ptr, feats_->text_tok, ids, tok, off);
+    else gather_bags(*feats_, ids, tok, off);
     return forward_bags(tok, off);
   }
 
@@ -64,7 +66,9 @@ class SequenceTower : public Tower {
     std::vector<float> empty(B, 1.0f);
     for (int64_t b = 0; b < B; ++b) {
       int64_t hi = b + 1 < B ? o[b + 1] : T;
-      for (int64_t k = 0; k < len[b]; ++k) seq[b * L + k] = t[hi - len[b] + k];
+      // Histories: the latest items; text: the first tokens.
+      const int64_t from = items_ ? hi - len[b] : o[b];
+      for (int64_t k = 0; k < len[b]; ++k) seq[b * L + k] = t[from + k];
       if (len[b] == 0) len[b] = 1, empty[b] = 0.0f;
     }
     auto S = torch::from_blob(seq.data(), {B, L}, torch::kInt64).clone();
@@ -98,6 +102,7 @@ class SequenceTower : public Tower {
   int64_t dim_, max_len_, layers_;
   const EntityFeatures* feats_;
   Tower* items_;
+  bool text_ = false;
   torch::Tensor tokens_;
 };
 

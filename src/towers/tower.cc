@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "config/config.h"
+#include "util/error.h"
 
 namespace siamrec {
 
@@ -26,6 +27,8 @@ TowerSpec TowerSpec::from_config(const Config& c, const std::string& section, co
   s.heads = c.integer(section + ".heads");
   s.max_len = c.integer(section + ".max_len");
   s.bidirectional = c.flag(section + ".bidirectional");
+  s.augment = c.flag("tower.augment");
+  for (auto k : c.ints("tower.kernel_sizes")) s.kernel_sizes.push_back(k);
   s.feats = f;
   return s;
 }
@@ -42,11 +45,16 @@ torch::Tensor Tower::forward_positions(const torch::Tensor&, const torch::Tensor
   throw ConfigError("this tower does not encode sequences position by position (use gru, lstm or transformer)");
 }
 
-void gather_bags(const EntityFeatures& f, const torch::Tensor& ids, torch::Tensor& tokens, torch::Tensor& offsets) {
-  auto idc = ids.contiguous();
+void gather_tokens(const std::vector<int64_t>& ptr, const std::vector<int64_t>& tok, const torch::Tensor& ids,
+                   torch::Tensor& tokens, torch::Tensor& offsets) {
+  auto idc = ids.reshape({-1}).contiguous();
   const int64_t* id = idc.data_ptr<int64_t>();
   int64_t n = idc.numel(), total = 0;
-  for (int64_t k = 0; k < n; ++k) total += f.bag_ptr[id[k] + 1] - f.bag_ptr[id[k]];
+  const int64_t rows = static_cast<int64_t>(ptr.size()) - 1;
+  for (int64_t k = 0; k < n; ++k) {
+    if (id[k] < 0 || id[k] >= rows) throw Error(fmt::format("tower: entity {} out of range (0..{})", id[k], rows - 1));
+    total += ptr[id[k] + 1] - ptr[id[k]];
+  }
   tokens = torch::empty({total}, torch::kInt64);
   offsets = torch::empty({n}, torch::kInt64);
   int64_t* t = tokens.data_ptr<int64_t>();
@@ -54,8 +62,12 @@ void gather_bags(const EntityFeatures& f, const torch::Tensor& ids, torch::Tenso
   int64_t pos = 0;
   for (int64_t k = 0; k < n; ++k) {
     o[k] = pos;
-    for (int64_t p = f.bag_ptr[id[k]]; p < f.bag_ptr[id[k] + 1]; ++p) t[pos++] = f.bag_tok[p];
+    for (int64_t p = ptr[id[k]]; p < ptr[id[k] + 1]; ++p) t[pos++] = tok[p];
   }
+}
+
+void gather_bags(const EntityFeatures& f, const torch::Tensor& ids, torch::Tensor& tokens, torch::Tensor& offsets) {
+  gather_tokens(f.bag_ptr, f.bag_tok, ids, tokens, offsets);
 }
 
 torch::Tensor pool_bags(const torch::Tensor& weight, const torch::Tensor& tokens, const torch::Tensor& offsets,

@@ -35,6 +35,8 @@ struct TowerSpec {
   int64_t heads = 2;               // transformer: attention heads
   int64_t max_len = 50;            // sequence encoders: tokens (or history items) read, the latest kept
   bool bidirectional = false;      // gru/lstm over content tokens
+  bool augment = false;            // image_cnn / audio_cnn: training-time augmentation
+  std::vector<int64_t> kernel_sizes;  // text_cnn: convolution widths
   // Sequence encoders over a user's history read item embeddings through the shared item tower
   // (Siamese: one item tower for every branch) and run causally; nullptr = own token table.
   class Tower* item_tower = nullptr;
@@ -70,6 +72,9 @@ std::shared_ptr<Tower> make_tower(const TowerSpec& spec);
 
 // Bags of the given entities as (tokens, offsets) tensors.
 void gather_bags(const EntityFeatures& f, const torch::Tensor& ids, torch::Tensor& tokens, torch::Tensor& offsets);
+// Any CSR token lists (bags or text) of the given entities as (tokens, offsets) tensors.
+void gather_tokens(const std::vector<int64_t>& ptr, const std::vector<int64_t>& tok, const torch::Tensor& ids,
+                   torch::Tensor& tokens, torch::Tensor& offsets);
 // Embedding-bag pooling of token embeddings (mean or sum); empty bags give zero vectors.
 torch::Tensor pool_bags(const torch::Tensor& weight, const torch::Tensor& tokens, const torch::Tensor& offsets,
                         const std::string& pooling, bool sparse = false);

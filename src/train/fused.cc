@@ -355,7 +355,7 @@ double FusedEngine::run_examples(Grad& g, const Positive* ex, int64_t n, float s
   for (int64_t r = 0; r < n; ++r)
     for (int j = 0; j < k; ++j) {
       int32_t x = sampler_.map(g.next());
-      for (int tries = 0; tries < 50 && (x == ex[r].p || builder_.is_positive(ex[r].a, x)); ++tries) x = sampler_.map(g.next());
+      for (int tries = 0; tries < 50 && (x == ex[r].p || builder_.is_positive(ex[r].a, x) || builder_.heldout(x)); ++tries) x = sampler_.map(g.next());
       g.negs[r * k + j] = x;
     }
   const int64_t d = s_.dim;

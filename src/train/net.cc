@@ -7,6 +7,7 @@
 #include <set>
 
 #include "config/config.h"
+#include "content/item_text.h"
 #include "data/dataset.h"
 #include "util/error.h"
 #include "util/io.h"
@@ -145,6 +146,40 @@ NetLayout build_layout(const Config& c, const Dataset& ds, const Csr& hist, bool
     it.dense_dim = idim;
   }
   auto parts = c.strs("tower.parts");
+  auto uses = [&](const std::string& t) {
+    return c.str("tower.type") == t || (c.str("tower.type") == "fusion" && std::count(parts.begin(), parts.end(), t));
+  };
+  // Warm entities have training interactions; fusion towers zero the id part of cold ones.
+  it.warm.assign(static_cast<size_t>(it.n), 0);
+  for (auto i : hist.indices) it.warm[i] = 1;
+  if (joint)
+    for (int32_t u = 0; u < ds.n_users() && u < hist.rows(); ++u) it.warm[L.n_items + u] = hist.degree(u) > 0;
+  if (uses("text_cnn") || uses("gru") || uses("lstm") || uses("transformer")) {
+    if (joint)
+      throw ConfigError("text towers (text_cnn, gru, lstm, transformer as tower.type) encode item text; users have none: set "
+                        "model.shared false with a user_tower (id or bag of history)");
+    TokenizerOptions to;
+    to.lower = c.flag("text.lower");
+    to.min_count = static_cast<int>(c.integer("text.min_count"));
+    to.char_ngrams = static_cast<int>(c.integer("text.char_ngrams"));
+    to.max_vocab = static_cast<int>(c.integer("text.max_vocab"));
+    ItemText t = item_text(ds, c.strs("tower.text"), to);
+    it.text_ptr = std::move(t.ptr);
+    it.text_tok = std::move(t.tok);
+    it.text_vocab = t.vocab();
+    it.description += fmt::format("; text: {} ({} tokens in the vocabulary)", fmt::join(c.strs("tower.text"), "+"), it.text_vocab);
+  }
+  if (uses("image_cnn") || uses("audio_cnn")) {
+    const auto& src = ds.item_side.content;
+    if (src.empty()) throw ConfigError("tower.type image_cnn/audio_cnn needs item content (images or spectrograms); dataset '" +
+                                       ds.name + "' has none");
+    int64_t per = 1;
+    for (auto d : ds.item_side.content_shape) per *= d;
+    it.content_shape = ds.item_side.content_shape;
+    it.content.assign(static_cast<size_t>(it.n * per), 0.0f);  // users (joint space) have none
+    std::copy(src.begin(), src.end(), it.content.begin());
+    it.description += fmt::format("; content {}", fmt::join(it.content_shape, "x"));
+  }
   if (c.str("tower.type") == "gcn" || (c.str("tower.type") == "fusion" && std::count(parts.begin(), parts.end(), "gcn"))) {
     if (!joint)
       throw ConfigError("tower.type 'gcn' needs the user-item graph in one joint space: use sampler.builder user_item "

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cmath>
 #include <fstream>
+#include <limits>
 #include <numeric>
 #include <random>
 #include <sstream>
@@ -31,6 +32,7 @@ Trainer::Trainer(SiameseNet& net, const Config& c, TupleBuilder& b, NegativeSamp
   k_ = static_cast<int>(c.integer("sampler.negatives"));
   candidates_ = static_cast<int>(c.integer("sampler.candidates"));
   max_len_ = c.integer("user_tower.max_len");
+  batch_mining_ = c.str("sampler.batch_mining");
   mining_ = sampler_.mining();
   seed_ = static_cast<uint64_t>(c.integer("train.seed"));
   if (loss_.min_negatives() > k_ && mining_ != "in_batch")
@@ -54,7 +56,8 @@ void Trainer::make_negatives(const std::vector<int64_t>& a, const std::vector<in
     const int32_t ar = static_cast<int32_t>(a[r]), pr = static_cast<int32_t>(p[r]);
     for (int j = 0; j < per; ++j) {
       int32_t x = sampler_.draw(rng);
-      for (int tries = 0; tries < 50 && (x == pr || builder_.is_positive(ar, x)); ++tries) x = sampler_.draw(rng);
+      for (int tries = 0; tries < 50 && (x == pr || builder_.is_positive(ar, x) || builder_.heldout(x)); ++tries)
+        x = sampler_.draw(rng);
       negs[r * per + j] = x;
     }
   }
@@ -111,6 +114,26 @@ torch::Tensor Trainer::mine(const torch::Tensor& ea_in, const torch::Tensor& p, 
   }
   auto idx = std::get<1>(key.topk(k_, 1));
   return cand.gather(1, idx);
+}
+
+// One negative per anchor among the batch's valid negatives: hard = the closest; semi_hard = the
+// closest that is still farther than the positive (FaceNet), else the closest.
+torch::Tensor Trainer::mine_in_batch(const torch::Tensor& pos, const torch::Tensor& neg, const torch::Tensor& mask, bool dist) {
+  torch::NoGradGuard ng;
+  auto d_an = dist ? neg.detach() : -neg.detach();  // smaller = closer
+  auto d_ap = (dist ? pos.detach() : -pos.detach()).unsqueeze(1);
+  const float inf = std::numeric_limits<float>::infinity();
+  auto closest = torch::where(mask, d_an, torch::full_like(d_an, inf));
+  auto pick = std::get<1>(closest.min(1));
+  if (batch_mining_ == "semi_hard") {
+    auto semi = torch::where(mask.logical_and(d_an > d_ap), d_an, torch::full_like(d_an, inf));
+    auto best = semi.min(1);
+    pick = torch::where(std::get<0>(best) < inf, std::get<1>(best), pick);
+  }
+  auto has = mask.any(1);
+  auto out = torch::zeros_like(mask);
+  out.scatter_(1, pick.unsqueeze(1), has.unsqueeze(1));
+  return out;
 }
 
 void Trainer::save_checkpoint(const std::string& path, int epoch, double best, int best_epoch, int bad,
@@ -282,6 +305,7 @@ TrainReport Trainer::run(const FitData& d, float label_offset) {
             if (i == j || p[j] == p[i] || builder_.is_positive(static_cast<int32_t>(a[i]), static_cast<int32_t>(p[j])))
               mask[i * n + j] = 0;
         li.neg_mask = torch::from_blob(mask.data(), {n, n}, torch::kUInt8).to(torch::kBool);
+        if (batch_mining_ != "all") li.neg_mask = mine_in_batch(li.pos, li.neg, li.neg_mask, dist);
       } else if (tn.defined()) {
         en = net_.items(tn.reshape({-1})).view({n, k_, -1});
         li.neg = dist ? comp->distance(ea.unsqueeze(1), en) : comp->similarity(ea.unsqueeze(1), en);
@@ -333,7 +357,7 @@ TrainReport Trainer::run(const FitData& d, float label_offset) {
     {
       torch::NoGradGuard ng;
       net_.train(false);
-      int64_t m = std::min<int64_t>(n_items_, 20000);
+      int64_t m = std::min<int64_t>(n_items_, 4096);  // a sample is enough for the health check
       auto e = net_.items(torch::arange(m, torch::kInt64));
       mean_norm = e.norm(2, 1).mean().item<double>();
       var = e.var(0).mean().item<double>();

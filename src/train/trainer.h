@@ -38,6 +38,8 @@ class Trainer {
   // Negatives for rows (a[r], p[r]), r < n: never a known positive of the anchor.
   void make_negatives(const std::vector<int64_t>& a, const std::vector<int64_t>& p, int64_t n, uint64_t batch_seed,
                       std::vector<int64_t>& negs);
+  // in_batch with sampler.batch_mining hard / semi_hard: a one-negative-per-anchor mask.
+  torch::Tensor mine_in_batch(const torch::Tensor& pos, const torch::Tensor& neg, const torch::Tensor& mask, bool dist);
   // Hard / semi-hard selection among candidates, given the anchors' embeddings.
   torch::Tensor mine(const torch::Tensor& ea, const torch::Tensor& p, const torch::Tensor& cand);
   // Sequence builders: the windows order[lo..hi) as right-padded inputs; fills the rows (user,
@@ -59,6 +61,7 @@ class Trainer {
   EpochRunner* runner_ = nullptr;
   int k_ = 1, candidates_ = 20;
   int64_t max_len_ = 50;  // sequence builders: inputs per window
+  std::string batch_mining_ = "all";  // in_batch: all | hard | semi_hard
   std::string mining_;
   int32_t n_items_ = 0;
   uint64_t seed_ = 42;

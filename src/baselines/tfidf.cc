@@ -1,0 +1,106 @@
+// tfidf: content kNN baseline for cold start. Items are TF-IDF vectors of their text (tower.text:
+// title, genres, tags; tokenizer text.*), idf = ln((1 + N) / (1 + df)) + 1, rows L2-normalized; a
+// user is the L2-normalized sum of her training items' vectors; score = cosine(user, item).
+// Items never trained on are scored from their text alone.
+#include <algorithm>
+#include <cmath>
+#include <map>
+
+#include "config/config.h"
+#include "content/item_text.h"
+#include "data/dataset.h"
+#include "models/model.h"
+#include "util/error.h"
+#include "util/io.h"
+
+namespace siamrec {
+
+class TfidfModel : public Model {
+ public:
+  std::string type() const override { return "tfidf"; }
+  void fit(const FitData& d) override {
+    n_users_ = d.ds->n_users();
+    n_items_ = d.ds->n_items();
+    const Config& c = *d.cfg;
+    TokenizerOptions to;
+    to.lower = c.flag("text.lower");
+    to.min_count = static_cast<int>(c.integer("text.min_count"));
+    to.char_ngrams = static_cast<int>(c.integer("text.char_ngrams"));
+    to.max_vocab = static_cast<int>(c.integer("text.max_vocab"));
+    ItemText t = item_text(*d.ds, c.strs("tower.text"), to);
+    vocab_ = t.vocab();
+    std::vector<double> df(vocab_, 0.0);
+    for (int32_t i = 0; i < n_items_; ++i) {
+      std::vector<int64_t> seen(t.tok.begin() + t.ptr[i], t.tok.begin() + t.ptr[i + 1]);
+      std::sort(seen.begin(), seen.end());
+      seen.erase(std::unique(seen.begin(), seen.end()), seen.end());
+      for (auto x : seen) df[x] += 1;
+    }
+    ptr_.assign(1, 0);
+    tok_.clear(), w_.clear();
+    for (int32_t i = 0; i < n_items_; ++i) {
+      std::map<int64_t, double> tf;
+      for (int64_t p = t.ptr[i]; p < t.ptr[i + 1]; ++p)
+        if (t.tok[p] > 1) tf[t.tok[p]] += 1;  // skip <pad>/<unk>
+      double norm = 0;
+      std::vector<std::pair<int64_t, double>> row;
+      for (auto [x, f] : tf) {
+        double v = f * (std::log((1.0 + n_items_) / (1.0 + df[x])) + 1.0);
+        row.emplace_back(x, v);
+        norm += v * v;
+      }
+      norm = norm > 0 ? std::sqrt(norm) : 1;
+      for (auto [x, v] : row) tok_.push_back(static_cast<int32_t>(x)), w_.push_back(static_cast<float>(v / norm));
+      ptr_.push_back(static_cast<int64_t>(tok_.size()));
+    }
+    hist_ = *d.train_by_user;
+  }
+  void score(const int32_t* users, int n, float* out) const override {
+    std::vector<float> prof;
+    for (int r = 0; r < n; ++r) {
+      std::vector<int32_t> h(hist_.indices.begin() + hist_.begin(users[r]), hist_.indices.begin() + hist_.end(users[r]));
+      score_history(h, out + static_cast<size_t>(r) * n_items_);
+    }
+  }
+  void score_history(const std::vector<int32_t>& items, float* out) const override {
+    std::vector<float> prof(static_cast<size_t>(vocab_), 0.0f);
+    for (auto i : items)
+      if (i >= 0 && i < n_items_)
+        for (int64_t p = ptr_[i]; p < ptr_[i + 1]; ++p) prof[tok_[p]] += w_[p];
+    double norm = 0;
+    for (float v : prof) norm += static_cast<double>(v) * v;
+    float inv = norm > 0 ? static_cast<float>(1 / std::sqrt(norm)) : 0.0f;
+    for (int32_t i = 0; i < n_items_; ++i) {
+      float s = 0;
+      for (int64_t p = ptr_[i]; p < ptr_[i + 1]; ++p) s += prof[tok_[p]] * w_[p];
+      out[i] = s * inv;
+    }
+  }
+  void save(BinWriter& w) const override {
+    w.put<int64_t>(vocab_);
+    w.put_vec(ptr_), w.put_vec(tok_), w.put_vec(w_);
+    w.put_vec(hist_.indptr), w.put_vec(hist_.indices);
+  }
+  void load(BinReader& r) override {
+    vocab_ = r.get<int64_t>();
+    r.get_vec(ptr_), r.get_vec(tok_), r.get_vec(w_);
+    r.get_vec(hist_.indptr), r.get_vec(hist_.indices);
+    bool ok = ptr_.size() == static_cast<size_t>(n_items_) + 1 && ptr_.back() == static_cast<int64_t>(tok_.size()) &&
+              w_.size() == tok_.size() && hist_.indptr.size() == static_cast<size_t>(n_users_) + 1 &&
+              hist_.indptr.back() == static_cast<int64_t>(hist_.indices.size());
+    for (auto x : tok_) ok = ok && x >= 0 && x < vocab_;
+    for (auto i : hist_.indices) ok = ok && i >= 0 && i < n_items_;
+    if (!ok) throw Error("model file is malformed (tfidf vectors)");
+  }
+
+ private:
+  int64_t vocab_ = 0;
+  std::vector<int64_t> ptr_;
+  std::vector<int32_t> tok_;
+  std::vector<float> w_;
+  Csr hist_;
+};
+
+SIAMREC_REGISTER_MODEL("tfidf", "content kNN: cosine between TF-IDF item text (tower.text) and the user's summed liked-item vectors", TfidfModel);
+
+}  // namespace siamrec

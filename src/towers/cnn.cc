@@ -1,0 +1,93 @@
+// `image_cnn` and `audio_cnn`: conv-batchnorm-ReLU-maxpool blocks (tower.hidden = channels per
+// block, default 32,64) over an entity's raw content tensor (EntityFeatures::content: an image
+// C x H x W, or a log-mel spectrogram 1 x frames x mels), then global average pooling and a
+// linear map to tower.dim. tower.augment (training only): image_cnn pads by 2 and crops at a
+// random offset and flips horizontally at random; audio_cnn shifts in time (random crop) only.
+#include <torch/nn/modules/batchnorm.h>
+#include <torch/nn/modules/conv.h>
+#include <torch/nn/modules/linear.h>
+#include <torch/nn/functional/padding.h>
+
+#include "towers/tower.h"
+#include "util/error.h"
+
+namespace siamrec {
+
+class CnnTower : public Tower {
+ public:
+  CnnTower(const TowerSpec& s, bool image) : dim_(s.dim), image_(image), augment_(s.augment), feats_(s.feats) {
+    const auto& shape = feats_->content_shape;
+    if (shape.size() != 3)
+      throw ConfigError(fmt::format("{}.type '{}' reads raw item content (images or spectrograms), but the dataset has none "
+                                    "(e.g. data.dataset fashion-mnist, or an image/audio table)", s.key, s.type));
+    C_ = shape[0], H_ = shape[1], W_ = shape[2];
+    std::vector<int64_t> widths = s.hidden.empty() ? std::vector<int64_t>{32, 64} : s.hidden;
+    int64_t in = C_, h = H_, w = W_;
+    for (size_t k = 0; k < widths.size(); ++k) {
+      auto n = std::to_string(k);
+      conv_.push_back(register_module("conv" + n, torch::nn::Conv2d(torch::nn::Conv2dOptions(in, widths[k], 3).padding(1).bias(false))));
+      bn_.push_back(register_module("bn" + n, torch::nn::BatchNorm2d(widths[k])));
+      in = widths[k];
+      if (h >= 2 && w >= 2) h /= 2, w /= 2;
+    }
+    out_ = register_module("out", torch::nn::Linear(in, s.dim));
+  }
+  int64_t dim() const override { return dim_; }
+
+  torch::Tensor forward(const torch::Tensor& ids) override {
+    auto idc = ids.reshape({-1}).contiguous();
+    const int64_t B = idc.numel(), per = C_ * H_ * W_;
+    const int64_t* id = idc.data_ptr<int64_t>();
+    auto x = torch::empty({B, C_, H_, W_});
+    float* dst = x.data_ptr<float>();
+    for (int64_t b = 0; b < B; ++b) {
+      if (id[b] < 0 || id[b] >= feats_->n) throw Error(fmt::format("cnn tower: entity {} out of range", id[b]));
+      std::copy_n(feats_->content.data() + id[b] * per, per, dst + b * per);
+    }
+    if (is_training() && augment_) x = augment(x);
+    for (size_t k = 0; k < conv_.size(); ++k) {
+      x = torch::relu(bn_[k]->forward(conv_[k]->forward(x)));
+      if (x.size(2) >= 2 && x.size(3) >= 2) x = torch::max_pool2d(x, 2);
+    }
+    return out_->forward(x.mean({2, 3}));
+  }
+
+ private:
+  torch::Tensor augment(const torch::Tensor& x) {
+    const int64_t B = x.size(0), p = 2;
+    namespace F = torch::nn::functional;
+    auto padded = image_ ? F::pad(x, F::PadFuncOptions({p, p, p, p})) : F::pad(x, F::PadFuncOptions({0, 0, p, p}));
+    auto off = torch::randint(0, 2 * p + 1, {B, 2}, torch::kInt64);
+    auto flip = torch::rand({B});
+    std::vector<torch::Tensor> out;
+    out.reserve(B);
+    for (int64_t b = 0; b < B; ++b) {
+      int64_t dy = off[b][0].item<int64_t>(), dx = image_ ? off[b][1].item<int64_t>() : 0;
+      auto im = padded[b].slice(1, dy, dy + H_).slice(2, dx, dx + W_);
+      if (image_ && flip[b].item<float>() < 0.5f) im = im.flip({2});
+      out.push_back(im);
+    }
+    return torch::stack(out);
+  }
+
+  int64_t dim_, C_ = 1, H_ = 1, W_ = 1;
+  bool image_, augment_;
+  const EntityFeatures* feats_;
+  std::vector<torch::nn::Conv2d> conv_;
+  std::vector<torch::nn::BatchNorm2d> bn_;
+  torch::nn::Linear out_{nullptr};
+};
+
+class ImageCnnTower : public CnnTower {
+ public:
+  explicit ImageCnnTower(const TowerSpec& s) : CnnTower(s, true) {}
+};
+class AudioCnnTower : public CnnTower {
+ public:
+  explicit AudioCnnTower(const TowerSpec& s) : CnnTower(s, false) {}
+};
+
+SIAMREC_REGISTER_TOWER("image_cnn", "CNN over item images (conv-BN-ReLU-pool blocks, tower.hidden channels; optional crop/flip augmentation)", ImageCnnTower);
+SIAMREC_REGISTER_TOWER("audio_cnn", "CNN over log-mel spectrograms (frames x mels) of item audio", AudioCnnTower);
+
+}  // namespace siamrec
