@@ -69,7 +69,6 @@ int main(int argc, char** argv) {
                    torch::stack({torch::tensor(rows), torch::from_blob(m.idx.data(), {m.nnz()}, torch::kInt32).to(torch::kInt64)}),
                    torch::from_blob(m.val.data(), {m.nnz()}, torch::kFloat32).clone(), {n, n})
                    .coalesce();
-    auto csr_t = coo.to_sparse_csr();
     auto x = torch::randn({n, dim});
     auto y = torch::empty({n, dim});
     std::printf("gcn propagation benchmark: ML-1M LightGCN train graph, %ld nodes, %ld non-zeros, d=%d, one step E' = A E,\n"
@@ -79,11 +78,11 @@ int main(int argc, char** argv) {
       at::set_num_threads(th);
       double ours = median_ms(reps, [&] { spmm(m, x.data_ptr<float>(), dim, y.data_ptr<float>()); });
       double tcoo = median_ms(reps, [&] { auto z = torch::mm(coo, x); });
-      double tcsr = median_ms(reps, [&] { auto z = torch::mm(csr_t, x); });
       auto ref = torch::mm(coo, x);
       double err = (ref - y).abs().max().item<double>();
-      std::printf("  %d thread%s: siamrec csr %7.2f | torch sparse COO mm %7.2f (%.1fx) | torch sparse CSR mm %7.2f (%.1fx) | max diff %.1e\n",
-                  th, th > 1 ? "s" : " ", ours, tcoo, tcoo / ours, tcsr, tcsr / ours, err);
+      std::printf("  %d thread%s: siamrec CSR kernel %7.2f | LibTorch sparse (COO) mm %7.2f (%.1fx slower) | max diff %.1e\n",
+                  th, th > 1 ? "s" : " ", ours, tcoo, tcoo / ours, err);
+      std::fflush(stdout);
     }
   } catch (const Error& e) {
     std::fprintf(stderr, "bench_gcn: %s\n", e.what());

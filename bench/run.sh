@@ -6,6 +6,8 @@ BUILD=${1:-build}
 cd "$(dirname "$0")/.."
 "$BUILD/bench/bench_scorer" --threads 2 --reps 7
 echo
+"$BUILD/bench/bench_gcn" --reps 15
+echo
 "$BUILD/bench/bench_engines" --epochs 1 | tee /tmp/siamrec-bench-engines.txt
 # Against the PyTorch reference (../shared/bench/torch_ref.py), same loss/optimizer, 1 thread each.
 REF=${SIAMREC_TORCH_REF:-../shared/bench/torch_ref.py}

@@ -300,3 +300,16 @@ TEST(SiameseQuality, ShortCmlRunBeatsPopOnMl100k) {
   EvalResult r = evaluate_model(fit_model(p, c, ro), p, c, ro);
   EXPECT_GT(r.get("ndcg@10"), 0.20) << r.table();  // Pop: 0.1331
 }
+
+TEST(SiameseQuality, ShortLightGcnRunBeatsPopOnMl100k) {
+  SIAMREC_NEED_DATA(dir);
+  RunOptions ro{dir, false, 2};
+  Config c;
+  for (auto s : {"data.dataset=ml-100k", "split.type=fixed", "split.name=ua", "eval.k=10", "model.type=siamese",
+                 "tower.type=gcn", "tower.layers=2", "comparator.type=cosine", "loss.type=infonce", "loss.temperature=0.2",
+                 "sampler.negatives=50", "train.lr=0.002", "train.batch_size=2048", "train.epochs=12", "train.valid_share=0"})
+    c.set_override(s);
+  Prepared p = prepare(c, ro);
+  EvalResult r = evaluate_model(fit_model(p, c, ro), p, c, ro);
+  EXPECT_GT(r.get("ndcg@10"), 0.20) << r.table();  // Pop: 0.1331
+}
