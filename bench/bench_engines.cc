@@ -20,13 +20,15 @@
 
 using namespace siamrec;
 
-static double tuples_per_s(const Prepared& p, const std::string& engine, int threads, int dim, int epochs, int batch = 4096) {
+static double tuples_per_s(const Prepared& p, const std::string& engine, int threads, int dim, int epochs, int batch = 4096,
+                           const std::string& update = "minibatch") {
   Config c;
   for (std::string s : {"model.type=siamese", "loss.type=triplet", "loss.margin=1", "comparator.type=sq_euclidean",
                         "reg.max_norm=1", "sampler.negatives=1", "train.optimizer=adagrad", "train.lr=0.05",
                         "train.valid_share=0"})
     c.set_override(s);
   c.set_override("train.engine=" + engine);
+  c.set_override("train.update=" + update);
   c.set_override("train.batch_size=" + std::to_string(batch));
   c.set_override("tower.dim=" + std::to_string(dim));
   c.set_override("train.epochs=" + std::to_string(epochs));
@@ -76,6 +78,12 @@ int main(int argc, char** argv) {
     std::printf("  d=64 torch engine, 1 thread : %10.0f\n", torch1);
     std::printf("  d=64 fused engine, 1 thread : %10.0f   (%.1fx torch; target >= 10x)\n", fused1, fused1 / torch1);
     std::printf("  d=64 fused engine, 2 threads: %10.0f   (%.2fx 1 thread; target >= 1.7x)\n", fused2, fused2 / fused1);
+    double ex1 = tuples_per_s(p, "fused", 1, 64, epochs, 4096, "example");
+    double ex2 = tuples_per_s(p, "fused", 2, 64, epochs, 4096, "example");
+    std::printf("  per-example Hogwild updates (train.update example, as StarSpace/LightFM):\n");
+    std::printf("  d=64 fused per-example, 1 thread : %10.0f   (%.1fx torch engine at batch 4096, %.1fx at batch 1024)\n", ex1,
+                ex1 / torch1, ex1 / torch1k);
+    std::printf("  d=64 fused per-example, 2 threads: %10.0f   (%.2fx 1 thread)\n", ex2, ex2 / ex1);
     for (int d : dims)
       if (d != 64) std::printf("  d=%-3d fused engine, 1 thread: %10.0f\n", d, tuples_per_s(p, "fused", 1, d, epochs));
   } catch (const Error& e) {

@@ -220,3 +220,21 @@ TEST(FusedEngine, UnsupportedConfigsAreNamed) {
   Prepared p = test::all_train(ds);
   EXPECT_THROW(fit_model(p, cfg({"train.engine=fused", "train.optimizer=adam"}), RunOptions{}), ConfigError);
 }
+
+// Per-example Hogwild updates (train.update example) learn the planted groups like mini-batches,
+// for id and bag towers; the mode refuses determinism and the LibTorch engine.
+TEST(FusedEngine, PerExampleUpdatesLearnPlantedGroups) {
+  Dataset ds = planted();
+  Prepared p = test::all_train(ds);
+  for (std::string tower : {"id", "bag"}) {
+    Config c = cfg({"loss.type=bpr", "comparator.type=dot", "tower.type=" + tower, "train.epochs=20", "train.lr=0.05",
+                    "train.valid_share=0", "train.engine=fused", "train.update=example"});
+    RunOptions ro;
+    ro.threads = 2;
+    TrainedModel m = fit_model(p, c, ro);
+    EXPECT_GT(group_auc(m, ds, p.train_by_user), 0.8) << tower;
+  }
+  EXPECT_THROW(fit_model(p, cfg({"train.engine=fused", "train.update=example", "train.deterministic=true"}), RunOptions{}),
+               ConfigError);
+  EXPECT_THROW(fit_model(p, cfg({"train.engine=torch", "train.update=example"}), RunOptions{}), ConfigError);
+}

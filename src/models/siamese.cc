@@ -231,6 +231,9 @@ class SiameseModel : public Model {
       t.set_runner(fused.get());
       spdlog::info("engine: fused ({} threads{})", std::max(1, d.threads), c.flag("train.deterministic") ? ", deterministic" : ", Hogwild");
     } else {
+      if (c.str("train.update") == "example")
+        throw ConfigError("train.update 'example' needs the fused engine, which cannot train this model" +
+                          (why.empty() ? std::string(" with train.engine torch") : ": " + why));
       spdlog::info("engine: torch{}", engine == "auto" ? " (fused cannot: " + why + ")" : "");
     }
     TrainReport rep = t.run(d, offset_);
@@ -271,6 +274,9 @@ class SiameseModel : public Model {
     f.batch = c.integer("train.batch_size");
     f.threads = std::max(1, d.threads);
     f.deterministic = c.flag("train.deterministic");
+    f.per_example = c.str("train.update") == "example";
+    if (f.per_example && f.deterministic)
+      throw ConfigError("train.update 'example' (Hogwild per-example updates) cannot be train.deterministic");
     f.seed = static_cast<uint64_t>(c.integer("train.seed"));
     f.label_offset = offset;
     return f;

@@ -169,7 +169,8 @@ inline double sigmoid(double x) { return 1.0 / (1.0 + std::exp(-x)); }
 }  // namespace
 
 // One example: loss value (already scaled) and its gradient accumulated into g.
-double FusedEngine::example(int64_t a, int64_t p, const int64_t* negs, float y, float scale, Grad& g) const {
+double FusedEngine::example(int64_t a, int64_t p, const int64_t* negs, float y, float scale, Grad& g, bool direct,
+                            double adam_step) const {
   const int64_t d = s_.dim;
   const int k = s_.k;
   const bool want_dist = want_dist_;
@@ -297,6 +298,25 @@ double FusedEngine::example(int64_t a, int64_t p, const int64_t* negs, float y, 
       axpy(f / k, vn[j], gn + j * d, d);
     }
   }
+  if (direct) {  // per-example mode: update the rows now (Hogwild)
+    auto* self = const_cast<FusedEngine*>(this);
+    auto upd = [&](FusedSpace& sp, Opt& o, int64_t e, const float* gr) {
+      if (!sp.bag) return self->update_row(sp, o, e, gr, adam_step);
+      int64_t b = sp.feats->bag_ptr[e], end = sp.feats->bag_ptr[e + 1];
+      if (end == b) return;
+      float f = sp.sum ? 1.0f : 1.0f / static_cast<float>(end - b);
+      float* tmp = g.va.data();  // the anchor vector is no longer needed
+      for (int64_t i = 0; i < d; ++i) tmp[i] = f * gr[i];
+      for (int64_t q = b; q < end; ++q) self->update_row(sp, o, sp.feats->bag_tok[q], tmp, adam_step);
+    };
+    const bool user_space = s_.user_anchor && !s_.joint;
+    // Copy the anchor gradient first: bag updates reuse g.va as scratch.
+    upd(self->s_.items, self->opt_items_, p, gp);
+    for (int j = 0; j < k; ++j) upd(self->s_.items, self->opt_items_, negs[j], gn + j * d);
+    if (user_space) upd(self->s_.users, self->opt_users_, ae, ga);
+    else upd(self->s_.items, self->opt_items_, ae, ga);
+    return L;
+  }
   // Into the row gradients.
   if (s_.user_anchor && !s_.joint) backprop(nullptr, s_.users, ae, ga, d, &g.users);
   else backprop(nullptr, s_.items, ae, ga, d, &g.items);
@@ -375,6 +395,34 @@ double FusedEngine::run_examples(Grad& g, const Positive* ex, int64_t n, float s
   return L;
 }
 
+// Per-example Hogwild (StarSpace / LightFM / fastText style): sample, compute and update one
+// example at a time; no gradient tables. Lazy Adam's bias correction is refreshed every 256 steps.
+double FusedEngine::run_per_example(Grad& g, const Positive* ex, int64_t n) {
+  const int k = s_.k;
+  const int64_t d = s_.dim;
+  g.negs.resize(static_cast<size_t>(std::max(1, k)) * 2);
+  double L = 0, step = 0;
+  for (int64_t r = 0; r < n; ++r) {
+    if (opt_ == Opz::LazyAdam && (r & 255) == 0) {
+      double t = static_cast<double>(adam_step_ += 256);
+      step = s_.lr * std::sqrt(1 - std::pow(0.999, t)) / (1 - std::pow(0.9, t));
+    }
+    int64_t* negs = g.negs.data();
+    for (int j = 0; j < k; ++j) {
+      int32_t x = sampler_.map(g.next());
+      for (int tries = 0; tries < 50 && (x == ex[r].p || builder_.is_positive(ex[r].a, x) || builder_.heldout(x)); ++tries)
+        x = sampler_.map(g.next());
+      negs[j] = x;
+    }
+    if (r + 2 < n && !s_.items.bag) {
+      const Positive& f = ex[r + 2];
+      __builtin_prefetch(s_.items.w + static_cast<int64_t>(f.p) * d);
+    }
+    L += example(ex[r].a, ex[r].p, negs, ex[r].y, 1.0f, g, /*direct=*/true, step);
+  }
+  return L;
+}
+
 double FusedEngine::epoch(int epoch_index) {
   const auto& pos = builder_.positives();
   const int64_t N = static_cast<int64_t>(pos.size());
@@ -402,7 +450,11 @@ double FusedEngine::epoch(int epoch_index) {
       std::vector<int64_t> idx(perm_.begin() + lo, perm_.begin() + hi);
       for (int64_t k = static_cast<int64_t>(idx.size()); k > 1; --k) std::swap(idx[k - 1], idx[rng() % k]);
       for (size_t r = 0; r < idx.size(); ++r) ep[r] = pos[idx[r]];
-      for (int64_t b0 = 0; b0 < hi - lo; b0 += B) {
+      if (s_.per_example) {
+        g.rng = mix64(s_.seed ^ mix64(static_cast<uint64_t>(epoch_index) * 1000003ULL + static_cast<uint64_t>(lo)));
+        loss[t] += run_per_example(g, ep.data(), hi - lo);
+      }
+      for (int64_t b0 = 0; b0 < (s_.per_example ? 0 : hi - lo); b0 += B) {
         int64_t b1 = std::min(hi - lo, b0 + B);
         g.rng = mix64(s_.seed ^ mix64(static_cast<uint64_t>(epoch_index) * 1000003ULL + static_cast<uint64_t>(lo + b0)));
         loss[t] += run_examples(g, ep.data() + b0, b1 - b0, 1.0f / static_cast<float>(b1 - b0)) * (b1 - b0);

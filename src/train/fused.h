@@ -48,6 +48,7 @@ struct FusedSpec {
   int64_t batch = 1024;
   int threads = 1;
   bool deterministic = false;
+  bool per_example = false;  // Hogwild updates after every example (StarSpace/LightFM), no mini-batch
   uint64_t seed = 42;
   float label_offset = 0;
 };
@@ -89,7 +90,11 @@ class FusedEngine : public EpochRunner {
   struct Opt {
     std::vector<float> s1, s2;   // adagrad: s1 = accumulator; lazy_adam: m, v
   };
-  double example(int64_t a, int64_t p, const int64_t* negs, float y, float scale, Grad& g) const;
+  // direct: apply the example's update to the rows at once (per-example mode) instead of
+  // accumulating it into the thread's mini-batch gradient.
+  double example(int64_t a, int64_t p, const int64_t* negs, float y, float scale, Grad& g, bool direct = false,
+                 double adam_step = 0) const;
+  double run_per_example(Grad& g, const Positive* ex, int64_t n);
   double run_examples(Grad& g, const Positive* ex, int64_t n, float scale);
   void apply(Grad& g);
   void update_row(FusedSpace& sp, Opt& o, int64_t row, const float* g, double adam_step);

@@ -258,6 +258,7 @@ TrainReport Trainer::run(const FitData& d, float label_offset) {
     std::mt19937_64 rng(mix64(seed_ ^ mix64(static_cast<uint64_t>(epoch))));
     for (size_t k = order.size(); k > 1; --k) std::swap(order[k - 1], order[rng() % k]);
     auto t0 = Clock::now();
+    double prep = 0;  // batch preparation (tuples, negatives, in-batch masks) outside the network
     auto last_print = t0;
     double loss_sum = 0;
     int64_t seen = 0;
@@ -276,18 +277,22 @@ TrainReport Trainer::run(const FitData& d, float label_offset) {
         n = static_cast<int64_t>(a.size());
         y.assign(static_cast<size_t>(n), 1.0f);
       } else {
+        auto tp0 = Clock::now();
         a.resize(n), p.resize(n), y.resize(n);
         for (int64_t r = 0; r < n; ++r) {
           const Positive& t = pos[order[lo + r]];
           a[r] = t.a, p[r] = t.p, y[r] = t.y - label_offset;
         }
+        prep += std::chrono::duration<double>(Clock::now() - tp0).count();
       }
       auto ta = torch::from_blob(a.data(), {n}, torch::kInt64).clone();
       auto tp = torch::from_blob(p.data(), {n}, torch::kInt64).clone();
       if (!sequential) ea = net_.anchors(ta);
       torch::Tensor tn;
       if (k_ > 0 && mining_ != "in_batch") {
+        auto tp0 = Clock::now();
         make_negatives(a, p, n, mix64(seed_ ^ mix64(static_cast<uint64_t>(epoch) * 1000003ULL + b)), negs);
+        prep += std::chrono::duration<double>(Clock::now() - tp0).count();
         int per = (mining_ == "hard" || mining_ == "semi_hard") ? candidates_ : k_;
         tn = torch::from_blob(negs.data(), {n, per}, torch::kInt64).clone();
         if (per != k_) tn = mine(ea, tp, tn);
@@ -299,11 +304,13 @@ TrainReport Trainer::run(const FitData& d, float label_offset) {
       torch::Tensor en;
       if (mining_ == "in_batch" && loss_.min_negatives() > 0) {
         li.neg = dist ? comp->distance_matrix(ea, ep) : comp->similarity_matrix(ea, ep);
+        auto tp0 = Clock::now();
         std::vector<uint8_t> mask(static_cast<size_t>(n * n), 1);
         for (int64_t i = 0; i < n; ++i)
           for (int64_t j = 0; j < n; ++j)
             if (i == j || p[j] == p[i] || builder_.is_positive(static_cast<int32_t>(a[i]), static_cast<int32_t>(p[j])))
               mask[i * n + j] = 0;
+        prep += std::chrono::duration<double>(Clock::now() - tp0).count();
         li.neg_mask = torch::from_blob(mask.data(), {n, n}, torch::kUInt8).to(torch::kBool);
         if (batch_mining_ != "all") li.neg_mask = mine_in_batch(li.pos, li.neg, li.neg_mask, dist);
       } else if (tn.defined()) {
@@ -363,7 +370,7 @@ TrainReport Trainer::run(const FitData& d, float label_offset) {
       var = e.var(0).mean().item<double>();
     }
     nlohmann::json j = {{"epoch", epoch}, {"loss", rep.last_loss}, {"seconds", secs},
-                        {"tuples_per_s", seen / std::max(secs, 1e-9)}, {"emb_mean_norm", mean_norm}, {"emb_var", var}};
+                        {"tuples_per_s", seen / std::max(secs, 1e-9)}, {"prep_seconds", prep}, {"emb_mean_norm", mean_norm}, {"emb_var", var}};
     if (var < 1e-8 || mean_norm < 1e-6)
       spdlog::warn("epoch {}: item embeddings look collapsed (mean norm {:.3g}, per-dimension variance {:.3g})", epoch,
                    mean_norm, var);
