@@ -70,6 +70,8 @@ static std::vector<Variant> variants() {
                                          "train.optimizer=adagrad", "loss.type=bpr", "comparator.type=dot", "train.lr=0.1"}},
       {"rating_mse_dot", {"model.task=rating", "loss.type=mse", "comparator.type=dot", "train.optimizer=sgd", "train.lr=0.01"}},
       {"lightgcn_bpr", {"tower.type=gcn", "tower.layers=2", "loss.type=bpr", "comparator.type=dot"}},
+      {"lightgcn_epoch_cache_infonce", {"tower.type=gcn", "tower.propagate=epoch", "loss.type=infonce", "comparator.type=cosine",
+                                        "sampler.negatives=4"}},
       {"gcn_weights_torch_spmm_triplet", {"tower.type=gcn", "tower.propagation=gcn", "tower.layer_combine=weights",
                                           "tower.spmm=torch", "loss.type=triplet", "comparator.type=sq_euclidean"}},
       {"sasrec_bce", {"model.shared=false", "user_tower.type=transformer", "user_tower.bag=history", "sampler.builder=sequence",

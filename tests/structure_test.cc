@@ -105,6 +105,31 @@ TEST(GcnTower, CachedWithinAStepAndRefreshedAfterAnUpdate) {
   EXPECT_GT((a - b).abs().max().item<double>(), 0.5);
 }
 
+TEST(GcnTower, PerEpochPropagationHoldsNeighbourLayersUntilTheNextEpoch) {
+  EntityFeatures f = tiny_graph();
+  TowerSpec s = gcn_spec(&f, 2);
+  s.propagate = "epoch";
+  auto t = make_tower(s);
+  auto all = torch::arange(f.n, torch::kInt64);
+  auto exact = [&] {
+    torch::NoGradGuard ng;  // evaluation is always exact
+    return t->forward(all).clone();
+  };
+  t->begin_epoch();
+  auto first = t->forward(all).detach().clone();
+  EXPECT_LT((first - exact()).abs().max().item<double>(), 1e-6);  // fresh epoch: same as exact
+  {
+    torch::NoGradGuard ng;
+    t->tables()[0].add_(0.5);  // a training step
+  }
+  auto stale = t->forward(all).detach();
+  // Only the ego term moved: + 0.5 / (K + 1) everywhere; the exact propagation moved more.
+  EXPECT_LT((stale - first - 0.5 / 3.0).abs().max().item<double>(), 1e-5);
+  EXPECT_GT((exact() - stale).abs().max().item<double>(), 1e-3);
+  t->begin_epoch();
+  EXPECT_LT((t->forward(all).detach() - exact()).abs().max().item<double>(), 1e-6);
+}
+
 TEST(GcnTower, FoldInOfAKnownUserIsHerEmbeddingWithoutTheEgoTerm) {
   EntityFeatures f = tiny_graph();
   const int64_t K = 2;

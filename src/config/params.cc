@@ -103,6 +103,7 @@ const std::vector<ParamDef>& param_table() {
       {"tower.layer_combine", T::String, "mean", "gcn: combination of the layer outputs E(0..K): mean (LightGCN) or learned softmax weights", {"mean", "weights"}},
       {"tower.propagation", T::String, "lightgcn", "gcn: lightgcn (E(k+1) = A E(k)) or gcn (E(k+1) = LeakyReLU(A E(k) W_k))", {"lightgcn", "gcn"}},
       {"tower.spmm", T::String, "csr", "gcn: sparse product: csr (siamrec's multithreaded kernel, faster: see docs/benchmarks.md) or torch (LibTorch sparse mm)", {"csr", "torch"}},
+      {"tower.propagate", T::String, "step", "gcn: step = exact propagation in every training step; epoch = the neighbour layers E(1..K) are propagated once per epoch and held fixed (gradients reach the ego embeddings only: cheaper steps, an approximation); evaluation is always exact", {"step", "epoch"}},
       {"tower.heads", T::Int, "2", "transformer: attention heads (must divide tower.dim)", {}, nullptr, 1, 1024},
       {"tower.max_len", T::Int, "50", "gru/lstm/transformer/text_cnn: tokens read per entity (the latest items of a history)", {}, nullptr, 1, 100000},
       {"tower.bidirectional", T::Bool, "false", "gru/lstm over content tokens: read both directions"},

@@ -69,6 +69,9 @@ class FusionTower : public Tower {
     return combine(outs);
   }
   int64_t dim() const override { return dim_; }
+  void begin_epoch() override {
+    for (auto& p : parts_) p->begin_epoch();
+  }
   void set_sparse(bool s) override {
     for (auto& p : parts_) p->set_sparse(s);
   }

@@ -44,7 +44,10 @@ struct CsrSpmm : public torch::autograd::Function<CsrSpmm> {
 class GcnTower : public Tower {
  public:
   explicit GcnTower(const TowerSpec& s) : dim_(s.dim), layers_(s.layers), combine_(s.layer_combine),
-                                          variant_(s.propagation), use_torch_(s.spmm == "torch") {
+                                          variant_(s.propagation), use_torch_(s.spmm == "torch"),
+                                          per_epoch_(s.propagate == "epoch") {
+    if (per_epoch_ && variant_ == "gcn")
+      throw ConfigError("tower.propagate 'epoch' needs tower.propagation lightgcn (gcn layers have weights to train)");
     const EntityFeatures& f = *s.feats;
     if (f.graph_ptr.empty())
       throw ConfigError(fmt::format("{}.type 'gcn' needs the user-item graph: use sampler.builder user_item with "
@@ -121,6 +124,7 @@ class GcnTower : public Tower {
     if (use_torch_) return torch::mm(sparse_, x);
     return CsrSpmm::apply(x, reinterpret_cast<int64_t>(&adj_));
   }
+  void begin_epoch() override { stale_.clear(); }
   int64_t params_version() {
     int64_t v = 0;
     for (auto& p : parameters()) v += static_cast<int64_t>(p._version());
@@ -130,6 +134,19 @@ class GcnTower : public Tower {
     const bool grad = torch::GradMode::is_enabled();
     const int64_t ver = params_version();
     if (cache_.defined() && ver == cache_ver_ && grad == cache_grad_) return cache_;
+    if (grad && per_epoch_) {  // neighbour layers fixed for the epoch; gradients reach E(0) only
+      if (stale_.empty()) {
+        torch::NoGradGuard ng;
+        std::vector<torch::Tensor> e{weight_.detach()};
+        for (int64_t k = 0; k < layers_; ++k) e.push_back(propagate_once(e.back()));
+        stale_.assign(e.begin() + 1, e.end());
+      }
+      std::vector<torch::Tensor> e{weight_};
+      for (auto& x : stale_) e.push_back(x);
+      cache_ = combine(e);
+      cache_ver_ = ver, cache_grad_ = grad;
+      return cache_;
+    }
     std::vector<torch::Tensor> e{weight_};
     for (int64_t k = 0; k < layers_; ++k) e.push_back(transform(k, propagate_once(e.back())));
     cache_layers_.clear();
@@ -141,7 +158,8 @@ class GcnTower : public Tower {
 
   int64_t dim_, layers_;
   std::string combine_, variant_;
-  bool use_torch_;
+  bool use_torch_, per_epoch_;
+  std::vector<torch::Tensor> stale_;  // propagate: epoch — E(1..K) of this epoch
   CsrMatrix adj_;
   std::vector<int64_t> deg_;
   torch::Tensor weight_, layer_w_, sparse_;

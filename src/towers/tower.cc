@@ -24,6 +24,7 @@ TowerSpec TowerSpec::from_config(const Config& c, const std::string& section, co
   s.layer_combine = c.str("tower.layer_combine");
   s.propagation = c.str("tower.propagation");
   s.spmm = c.str("tower.spmm");
+  s.propagate = c.str("tower.propagate");
   s.heads = c.integer(section + ".heads");
   s.max_len = c.integer(section + ".max_len");
   s.bidirectional = c.flag(section + ".bidirectional");

@@ -32,6 +32,7 @@ struct TowerSpec {
   std::string layer_combine = "mean";   // gcn: mean | weights (learned softmax weights)
   std::string propagation = "lightgcn"; // gcn: lightgcn (linear) | gcn (per-layer weights + nonlinearity)
   std::string spmm = "csr";             // gcn: csr (siamrec's kernel) | torch (LibTorch sparse mm)
+  std::string propagate = "step";       // gcn: step (exact, every step) | epoch (neighbour layers cached per epoch)
   int64_t heads = 2;               // transformer: attention heads
   int64_t max_len = 50;            // sequence encoders: tokens (or history items) read, the latest kept
   bool bidirectional = false;      // gru/lstm over content tokens
@@ -57,6 +58,8 @@ class Tower : public torch::nn::Module {
   // padded, lengths int64 [B] (>= 1) -> float [B, L, dim]; state t has read items 0..t only.
   virtual bool sequential() const { return false; }
   virtual torch::Tensor forward_positions(const torch::Tensor& seq, const torch::Tensor& lengths);
+  // Called by the trainer at the start of every epoch (towers that cache per epoch refresh).
+  virtual void begin_epoch() {}
   // Embedding tables (for unit-ball clipping and lazy optimizers).
   virtual std::vector<torch::Tensor> tables() { return {}; }
   // Sparse gradients for embedding tables (lazy optimizers).

@@ -302,6 +302,11 @@ std::vector<torch::Tensor> SiameseNet::tables() {
   return t;
 }
 
+void SiameseNet::begin_epoch() {
+  item_tower_->begin_epoch();
+  if (user_tower_) user_tower_->begin_epoch();
+}
+
 void SiameseNet::set_sparse(bool s) {
   item_tower_->set_sparse(s);
   if (user_tower_) user_tower_->set_sparse(s);

@@ -62,6 +62,7 @@ class SiameseNet : public torch::nn::Module {
   void set_user_histories(const struct Csr& histories) { set_user_bags(layout_.users, histories); }
   std::vector<torch::Tensor> tables();
   void set_sparse(bool s);
+  void begin_epoch();
   const NetLayout& layout() const { return layout_; }
   void set_history(const struct Csr* h) { history_ = h; }
   int64_t dim() const { return dim_; }

@@ -254,6 +254,7 @@ TrainReport Trainer::run(const FitData& d, float label_offset) {
       else opt_->set_lr(lr_e);
     }
     net_.train(true);
+    net_.begin_epoch();
     std::iota(order.begin(), order.end(), 0);
     std::mt19937_64 rng(mix64(seed_ ^ mix64(static_cast<uint64_t>(epoch))));
     for (size_t k = order.size(); k > 1; --k) std::swap(order[k - 1], order[rng() % k]);
