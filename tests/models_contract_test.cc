@@ -25,7 +25,11 @@ static Dataset planted() {
       raw.users.push_back("u" + std::to_string(100 + u));
       raw.items.push_back("i" + std::to_string(100 + base + (u + k * 3) % 10));
     }
-  return dataset_from_raw(raw, "planted");
+  Dataset ds = dataset_from_raw(raw, "planted");
+  ds.item_side.title.resize(ds.n_items());  // text for content baselines (tfidf)
+  for (int32_t i = 0; i < ds.n_items(); ++i)
+    ds.item_side.title[i] = std::string(std::stoi(ds.items.original(i).substr(1)) < 110 ? "alpha " : "beta ") + ds.items.original(i);
+  return ds;
 }
 
 class Contract : public ::testing::TestWithParam<std::string> {};

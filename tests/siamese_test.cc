@@ -250,6 +250,16 @@ TEST(SiameseConfig, BadCombinationsFailBeforeTraining) {
   EXPECT_NE(msg({"loss.type=contrastive", "comparator.type=dot"}).find("is not a metric"), std::string::npos);
   EXPECT_NE(msg({"loss.type=quadruplet", "sampler.negatives=1"}).find("sampler.negatives >= 2"), std::string::npos);
   EXPECT_NE(msg({"tower.type=fusion", "tower.parts=id"}).find("at least two"), std::string::npos);
+  // Structure and content towers name what they need.
+  EXPECT_NE(msg({"tower.type=gcn", "model.shared=false"}).find("user-item graph"), std::string::npos);
+  EXPECT_NE(msg({"sampler.builder=sequence"}).find("needs a sequence user tower"), std::string::npos);
+  EXPECT_NE(msg({"model.shared=false", "user_tower.type=gru", "user_tower.bag=history,features"}).find("history only"),
+            std::string::npos);
+  EXPECT_NE(msg({"tower.type=text_cnn"}).find("users have none"), std::string::npos);
+  EXPECT_NE(msg({"tower.type=image_cnn", "sampler.builder=label"}).find("content"), std::string::npos);
+  EXPECT_NE(msg({"model.shared=false", "user_tower.type=transformer", "user_tower.heads=3", "sampler.builder=sequence"})
+                .find("must divide"),
+            std::string::npos);
   // Without side data and ratings: an mlp tower has no input, mse has no target.
   Dataset bare = dataset_from_raw(RawLog{{"u1", "u2"}, {"i1", "i2"}, {}, {}}, "bare");
   p = test::all_train(bare);
@@ -260,7 +270,7 @@ TEST(SiameseConfig, BadCombinationsFailBeforeTraining) {
     c.set_override("tower.type=resnet");
     FAIL();
   } catch (const ConfigError& e) {
-    EXPECT_NE(std::string(e.what()).find("allowed values: bag, fusion, id, mlp"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("allowed values: audio_cnn, bag, fusion, gcn, gru, id"), std::string::npos) << e.what();
   }
   try {
     c.set_override("loss.type=hinge");
@@ -309,7 +319,7 @@ TEST(SiameseQuality, ShortLightGcnRunBeatsPopOnMl100k) {
   Config c;
   for (auto s : {"data.dataset=ml-100k", "split.type=fixed", "split.name=ua", "eval.k=10", "model.type=siamese",
                  "tower.type=gcn", "tower.layers=2", "comparator.type=cosine", "loss.type=infonce", "loss.temperature=0.2",
-                 "sampler.negatives=50", "train.lr=0.002", "train.batch_size=2048", "train.epochs=12", "train.valid_share=0"})
+                 "sampler.negatives=20", "train.lr=0.002", "train.batch_size=2048", "train.epochs=8", "train.valid_share=0"})
     c.set_override(s);
   Prepared p = prepare(c, ro);
   EvalResult r = evaluate_model(fit_model(p, c, ro), p, c, ro);

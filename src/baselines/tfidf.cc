@@ -22,12 +22,7 @@ class TfidfModel : public Model {
     n_users_ = d.ds->n_users();
     n_items_ = d.ds->n_items();
     const Config& c = *d.cfg;
-    TokenizerOptions to;
-    to.lower = c.flag("text.lower");
-    to.min_count = static_cast<int>(c.integer("text.min_count"));
-    to.char_ngrams = static_cast<int>(c.integer("text.char_ngrams"));
-    to.max_vocab = static_cast<int>(c.integer("text.max_vocab"));
-    ItemText t = item_text(*d.ds, c.strs("tower.text"), to);
+    ItemText t = item_text(*d.ds, c);
     vocab_ = t.vocab();
     std::vector<double> df(vocab_, 0.0);
     for (int32_t i = 0; i < n_items_; ++i) {

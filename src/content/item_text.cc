@@ -1,5 +1,6 @@
 #include "content/item_text.h"
 
+#include "config/config.h"
 #include "data/dataset.h"
 #include "util/error.h"
 
@@ -33,6 +34,15 @@ ItemText item_text(const Dataset& ds, const std::vector<std::string>& sources, c
     out.ptr.push_back(static_cast<int64_t>(out.tok.size()));
   }
   return out;
+}
+
+ItemText item_text(const Dataset& ds, const Config& c) {
+  TokenizerOptions to;
+  to.lower = c.flag("text.lower");
+  to.min_count = static_cast<int>(c.integer("text.min_count"));
+  to.char_ngrams = static_cast<int>(c.integer("text.char_ngrams"));
+  to.max_vocab = static_cast<int>(c.integer("text.max_vocab"));
+  return item_text(ds, c.strs("tower.text"), to);
 }
 
 }  // namespace siamrec

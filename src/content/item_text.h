@@ -10,6 +10,7 @@
 namespace siamrec {
 
 struct Dataset;
+class Config;
 
 struct ItemText {
   std::vector<int64_t> ptr{0};  // CSR: item -> token ids (in document order)
@@ -21,5 +22,7 @@ struct ItemText {
 // sources: any of "title", "genres", "tags". Throws ConfigError on an unknown source and when the
 // dataset has none of the asked text.
 ItemText item_text(const Dataset& ds, const std::vector<std::string>& sources, const TokenizerOptions& opt);
+// The same from the config: sources tower.text, tokenizer text.* (text towers and the tfidf baseline).
+ItemText item_text(const Dataset& ds, const Config& c);
 
 }  // namespace siamrec

@@ -158,12 +158,7 @@ NetLayout build_layout(const Config& c, const Dataset& ds, const Csr& hist, bool
     if (joint)
       throw ConfigError("text towers (text_cnn, gru, lstm, transformer as tower.type) encode item text; users have none: set "
                         "model.shared false with a user_tower (id or bag of history)");
-    TokenizerOptions to;
-    to.lower = c.flag("text.lower");
-    to.min_count = static_cast<int>(c.integer("text.min_count"));
-    to.char_ngrams = static_cast<int>(c.integer("text.char_ngrams"));
-    to.max_vocab = static_cast<int>(c.integer("text.max_vocab"));
-    ItemText t = item_text(ds, c.strs("tower.text"), to);
+    ItemText t = item_text(ds, c);
     it.text_ptr = std::move(t.ptr);
     it.text_tok = std::move(t.tok);
     it.text_vocab = t.vocab();
