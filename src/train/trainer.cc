@@ -6,7 +6,9 @@
 #include <torch/utils.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
+#include <future>
 #include <cmath>
 #include <fstream>
 #include <limits>
@@ -33,6 +35,7 @@ Trainer::Trainer(SiameseNet& net, const Config& c, TupleBuilder& b, NegativeSamp
   candidates_ = static_cast<int>(c.integer("sampler.candidates"));
   max_len_ = c.integer("user_tower.max_len");
   batch_mining_ = c.str("sampler.batch_mining");
+  prefetch_ = c.flag("train.prefetch");
   mining_ = sampler_.mining();
   seed_ = static_cast<uint64_t>(c.integer("train.seed"));
   if (loss_.min_negatives() > k_ && mining_ != "in_batch")
@@ -259,7 +262,7 @@ TrainReport Trainer::run(const FitData& d, float label_offset) {
     std::mt19937_64 rng(mix64(seed_ ^ mix64(static_cast<uint64_t>(epoch))));
     for (size_t k = order.size(); k > 1; --k) std::swap(order[k - 1], order[rng() % k]);
     auto t0 = Clock::now();
-    double prep = 0;  // batch preparation (tuples, negatives, in-batch masks) outside the network
+    double prep_wait = 0;  // time the training loop waited for a prepared batch
     auto last_print = t0;
     double loss_sum = 0;
     int64_t seen = 0;
@@ -269,6 +272,47 @@ TrainReport Trainer::run(const FitData& d, float label_offset) {
       loss_sum = runner_->run_epoch(epoch) * static_cast<double>(order.size());
       seen = static_cast<int64_t>(order.size());
     }
+    // Batch preparation (tuples, negative draws, in-batch masks) needs no model: the next batch is
+    // prepared on a helper thread while the current one trains (not for sequence builders, whose
+    // rows come out of the network).
+    struct Batch {
+      std::vector<int64_t> a, p, negs;
+      std::vector<float> y;
+      std::vector<uint8_t> mask;
+    };
+    const bool in_batch_mask = mining_ == "in_batch" && loss_.min_negatives() > 0;
+    const int per = (mining_ == "hard" || mining_ == "semi_hard") ? candidates_ : k_;
+    std::atomic<double> prep_work{0.0};
+    auto prepare_batch = [&, epoch](size_t b, Batch& out) {
+      auto tp0 = Clock::now();
+      size_t lo = b * B, hi = std::min(order.size(), lo + static_cast<size_t>(B));
+      int64_t n = static_cast<int64_t>(hi - lo);
+      out.a.resize(n), out.p.resize(n), out.y.resize(n);
+      for (int64_t r = 0; r < n; ++r) {
+        const Positive& t = pos[order[lo + r]];
+        out.a[r] = t.a, out.p[r] = t.p, out.y[r] = t.y - label_offset;
+      }
+      if (k_ > 0 && mining_ != "in_batch")
+        make_negatives(out.a, out.p, n, mix64(seed_ ^ mix64(static_cast<uint64_t>(epoch) * 1000003ULL + b)), out.negs);
+      if (in_batch_mask) {
+        out.mask.assign(static_cast<size_t>(n * n), 1);
+        for (int64_t i = 0; i < n; ++i)
+          for (int64_t j = 0; j < n; ++j)
+            if (i == j || out.p[j] == out.p[i] ||
+                builder_.is_positive(static_cast<int32_t>(out.a[i]), static_cast<int32_t>(out.p[j])))
+              out.mask[i * n + j] = 0;
+      }
+      double t = std::chrono::duration<double>(Clock::now() - tp0).count();
+      for (double cur = prep_work.load(); !prep_work.compare_exchange_weak(cur, cur + t);) {
+      }
+    };
+    Batch bufs[2];
+    std::vector<uint8_t> mask;
+    std::future<void> next;
+    // train.prefetch false: the same preparation, run in the loop when the batch is needed.
+    const auto policy = prefetch_ ? std::launch::async : std::launch::deferred;
+    auto launch = [&](size_t b) { next = std::async(policy, [&, b] { prepare_batch(b, bufs[b & 1]); }); };
+    if (!sequential && nb > 0) launch(0);
     for (size_t b = 0; b < nb; ++b) {
       size_t lo = b * B, hi = std::min(order.size(), lo + static_cast<size_t>(B));
       int64_t n = static_cast<int64_t>(hi - lo);
@@ -277,24 +321,28 @@ TrainReport Trainer::run(const FitData& d, float label_offset) {
         ea = sequence_rows(order, lo, hi, a, p);
         n = static_cast<int64_t>(a.size());
         y.assign(static_cast<size_t>(n), 1.0f);
-      } else {
-        auto tp0 = Clock::now();
-        a.resize(n), p.resize(n), y.resize(n);
-        for (int64_t r = 0; r < n; ++r) {
-          const Positive& t = pos[order[lo + r]];
-          a[r] = t.a, p[r] = t.p, y[r] = t.y - label_offset;
+        if (k_ > 0 && mining_ != "in_batch")
+          make_negatives(a, p, n, mix64(seed_ ^ mix64(static_cast<uint64_t>(epoch) * 1000003ULL + b)), negs);
+        if (in_batch_mask) {
+          mask.assign(static_cast<size_t>(n * n), 1);
+          for (int64_t i = 0; i < n; ++i)
+            for (int64_t j = 0; j < n; ++j)
+              if (i == j || p[j] == p[i] || builder_.is_positive(static_cast<int32_t>(a[i]), static_cast<int32_t>(p[j])))
+                mask[i * n + j] = 0;
         }
-        prep += std::chrono::duration<double>(Clock::now() - tp0).count();
+      } else {
+        auto tw = Clock::now();
+        next.get();  // the prepared batch b
+        prep_wait += std::chrono::duration<double>(Clock::now() - tw).count();
+        Batch& cur = bufs[b & 1];
+        std::swap(a, cur.a), std::swap(p, cur.p), std::swap(y, cur.y), std::swap(negs, cur.negs), std::swap(mask, cur.mask);
+        if (b + 1 < nb) launch(b + 1);
       }
       auto ta = torch::from_blob(a.data(), {n}, torch::kInt64).clone();
       auto tp = torch::from_blob(p.data(), {n}, torch::kInt64).clone();
       if (!sequential) ea = net_.anchors(ta);
       torch::Tensor tn;
       if (k_ > 0 && mining_ != "in_batch") {
-        auto tp0 = Clock::now();
-        make_negatives(a, p, n, mix64(seed_ ^ mix64(static_cast<uint64_t>(epoch) * 1000003ULL + b)), negs);
-        prep += std::chrono::duration<double>(Clock::now() - tp0).count();
-        int per = (mining_ == "hard" || mining_ == "semi_hard") ? candidates_ : k_;
         tn = torch::from_blob(negs.data(), {n, per}, torch::kInt64).clone();
         if (per != k_) tn = mine(ea, tp, tn);
       }
@@ -305,13 +353,6 @@ TrainReport Trainer::run(const FitData& d, float label_offset) {
       torch::Tensor en;
       if (mining_ == "in_batch" && loss_.min_negatives() > 0) {
         li.neg = dist ? comp->distance_matrix(ea, ep) : comp->similarity_matrix(ea, ep);
-        auto tp0 = Clock::now();
-        std::vector<uint8_t> mask(static_cast<size_t>(n * n), 1);
-        for (int64_t i = 0; i < n; ++i)
-          for (int64_t j = 0; j < n; ++j)
-            if (i == j || p[j] == p[i] || builder_.is_positive(static_cast<int32_t>(a[i]), static_cast<int32_t>(p[j])))
-              mask[i * n + j] = 0;
-        prep += std::chrono::duration<double>(Clock::now() - tp0).count();
         li.neg_mask = torch::from_blob(mask.data(), {n, n}, torch::kUInt8).to(torch::kBool);
         if (batch_mining_ != "all") li.neg_mask = mine_in_batch(li.pos, li.neg, li.neg_mask, dist);
       } else if (tn.defined()) {
@@ -371,7 +412,7 @@ TrainReport Trainer::run(const FitData& d, float label_offset) {
       var = e.var(0).mean().item<double>();
     }
     nlohmann::json j = {{"epoch", epoch}, {"loss", rep.last_loss}, {"seconds", secs},
-                        {"tuples_per_s", seen / std::max(secs, 1e-9)}, {"prep_seconds", prep}, {"emb_mean_norm", mean_norm}, {"emb_var", var}};
+                        {"tuples_per_s", seen / std::max(secs, 1e-9)}, {"prep_seconds", prep_work.load()}, {"prep_wait_seconds", prep_wait}, {"emb_mean_norm", mean_norm}, {"emb_var", var}};
     if (var < 1e-8 || mean_norm < 1e-6)
       spdlog::warn("epoch {}: item embeddings look collapsed (mean norm {:.3g}, per-dimension variance {:.3g})", epoch,
                    mean_norm, var);

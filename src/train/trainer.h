@@ -62,6 +62,7 @@ class Trainer {
   int k_ = 1, candidates_ = 20;
   int64_t max_len_ = 50;  // sequence builders: inputs per window
   std::string batch_mining_ = "all";  // in_batch: all | hard | semi_hard
+  bool prefetch_ = false;             // prepare the next batch on a helper thread
   std::string mining_;
   int32_t n_items_ = 0;
   uint64_t seed_ = 42;
