@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <sndfile.h>
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <random>
@@ -285,6 +286,14 @@ TEST(ColdItemsSplit, HoldsOutWholeItems) {
   for (auto i : sp.test.item) EXPECT_TRUE(held.count(i));
   for (auto i : held) EXPECT_FALSE(train_items.count(i));
   EXPECT_EQ(sp.train.size() + sp.test.size(), ds.log.size());
+  EXPECT_TRUE(sp.valid_items.empty());
+  // With a validation share, validation items are held out too (and disjoint from test items).
+  s.ratios = {0.6, 0.2, 0.2};
+  SplitData sv = make_split(ds, FilterSpec{}, s);
+  EXPECT_EQ(sv.valid_items.size(), 8u);
+  for (auto i : sv.valid_items) EXPECT_FALSE(std::count(sv.heldout_items.begin(), sv.heldout_items.end(), i));
+  for (auto i : sv.valid.item) EXPECT_TRUE(std::count(sv.valid_items.begin(), sv.valid_items.end(), i));
+  for (auto i : sv.train.item) EXPECT_FALSE(std::count(sv.valid_items.begin(), sv.valid_items.end(), i));
   Config c = make_config({"eval.candidates=heldout"});
   Prepared p;
   p.ds = ds;

@@ -256,6 +256,7 @@ TEST(SiameseConfig, BadCombinationsFailBeforeTraining) {
   EXPECT_NE(msg({"model.shared=false", "user_tower.type=gru", "user_tower.bag=history,features"}).find("history only"),
             std::string::npos);
   EXPECT_NE(msg({"tower.type=text_cnn"}).find("users have none"), std::string::npos);
+  EXPECT_NE(msg({"model.shared=false", "user_tower.type=gru"}).find("needs sampler.builder sequence"), std::string::npos);
   EXPECT_NE(msg({"tower.type=image_cnn", "sampler.builder=label"}).find("content"), std::string::npos);
   EXPECT_NE(msg({"model.shared=false", "user_tower.type=transformer", "user_tower.heads=3", "sampler.builder=sequence"})
                 .find("must divide"),

@@ -274,8 +274,10 @@ SplitData make_split(const Dataset& ds, const FilterSpec& f, const SplitSpec& s)
       std::vector<int64_t> tr, va, te;
       for (size_t r = 0; r < log.size(); ++r) (part[log.item[r]] == 0 ? tr : part[log.item[r]] == 1 ? va : te).push_back(r);
       out.train = log.rows(tr), out.valid = log.rows(va), out.test = log.rows(te);
-      for (int32_t i = 0; i < ds.n_items(); ++i)
+      for (int32_t i = 0; i < ds.n_items(); ++i) {
         if (part[i] == 2) out.heldout_items.push_back(i);
+        if (part[i] == 1) out.valid_items.push_back(i);
+      }
     } else {
       throw ConfigError(fmt::format("split.type '{}' is not allowed; allowed: ratio, loo, temporal, fixed, cold_items", s.type));
     }

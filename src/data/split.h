@@ -37,6 +37,8 @@ struct SplitData {
   // Items held out entirely (cold-start test items, Fashion-MNIST test images): never trained on,
   // never drawn as negatives; the candidates of eval.candidates heldout and of retrieval.
   std::vector<int32_t> heldout_items;
+  // cold_items: the validation items (also never trained on; early stopping ranks within them).
+  std::vector<int32_t> valid_items;
   std::string protocol;  // "dataset | filters | split"
 };
 

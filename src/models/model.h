@@ -25,6 +25,7 @@ struct FitData {
   const Interactions* valid = nullptr;
   const Csr* train_by_user = nullptr;  // user -> train items
   const std::vector<int32_t>* heldout_items = nullptr;  // items never trained on nor drawn as negatives
+  const std::vector<int32_t>* valid_items = nullptr;    // cold validation items (same; validation ranks within them)
   const Config* cfg = nullptr;
   int threads = 1;
   std::string protocol;              // of the split, for logs

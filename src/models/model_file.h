@@ -22,7 +22,7 @@ struct TrainedModel {
   std::unique_ptr<Model> model;
 };
 
-inline constexpr uint32_t kModelFormatVersion = 2;  // 2: entity graphs (gcn), user sequences
+inline constexpr uint32_t kModelFormatVersion = 3;  // 2: entity graphs (gcn); 3: text, warm flags, content
 void save_model_file(const TrainedModel& m, const std::string& path);
 TrainedModel load_model_file(const std::string& path);
 

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <memory>
 #include <random>
 
@@ -174,14 +175,20 @@ class SiameseModel : public Model {
     hist_.indices = by_user.indices;
     auto builder = make_builder(c.str("sampler.builder"));
     heldout_mask_.assign(n_items_, 0);
-    if (d.heldout_items)
-      for (auto i : *d.heldout_items) heldout_mask_[i] = 1;
+    for (const auto* held : {d.heldout_items, d.valid_items})
+      if (held)
+        for (auto i : *held) heldout_mask_[i] = 1;
     builder->set_heldout(&heldout_mask_);
     builder->build(*d.ds, train, by_user, c);
     spdlog::info("tuples: {} positives from {}; negatives: {} x{}", builder->positives().size(), builder->describe(),
                  c.str("sampler.type"), c.integer("sampler.negatives"));
     Csr ordered = sequences_by_user(train, n_users_);
     layout_ = build_layout(c, *d.ds, by_user, builder->anchor_is_user(), &ordered);
+    if (!builder->anchor_is_user()) {  // item-anchored: warm = items the builder trains on
+      auto& warm = layout_.items.warm;
+      for (const auto& t : builder->positives())
+        if (t.a >= 0 && t.a < static_cast<int32_t>(warm.size()) && t.p < static_cast<int32_t>(warm.size())) warm[t.a] = warm[t.p] = 1;
+    }
     torch::manual_seed(static_cast<uint64_t>(c.integer("train.seed")));
     net_ = std::make_shared<SiameseNet>(c, layout_);
     net_->set_history(&hist_);
@@ -214,7 +221,22 @@ class SiameseModel : public Model {
         ctx.data_protocol = "validation";
         EvalSpec s;
         s.ks = {K};
-        EvalResult r = evaluate_ranking([this](const int32_t* u, int n, float* out) { score(u, n, out); }, ctx, s);
+        // Cold validation items: rank within them, as the test ranks within the held-out items.
+        const bool cold = d.valid_items && !d.valid_items->empty();
+        std::vector<char> cand;
+        if (cold) {
+          cand.assign(n_items_, 0);
+          for (auto i : *d.valid_items) cand[i] = 1;
+        }
+        EvalResult r = evaluate_ranking(
+            [&](const int32_t* u, int n, float* out) {
+              score(u, n, out);
+              if (cold)
+                for (int q = 0; q < n; ++q)
+                  for (int64_t i = 0; i < n_items_; ++i)
+                    if (!cand[i]) out[q * n_items_ + i] = -std::numeric_limits<float>::infinity();
+            },
+            ctx, s);
         net_->train(true);
         return r.get(m);
       };

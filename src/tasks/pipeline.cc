@@ -127,6 +127,7 @@ TrainedModel fit_model(const Prepared& p, const Config& c, const RunOptions& o) 
   d.valid = &p.split.valid;
   d.train_by_user = &p.train_by_user;
   d.heldout_items = &p.split.heldout_items;
+  d.valid_items = &p.split.valid_items;
   d.cfg = &c;
   d.threads = o.threads;
   d.protocol = p.split.protocol;

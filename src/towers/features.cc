@@ -37,6 +37,8 @@ void EntityFeatures::load(BinReader& r) {
   if (r.version() >= 2) {  // format 2 added the graph
     r.get_vec(graph_ptr);
     r.get_vec(graph_idx);
+  }
+  if (r.version() >= 3) {  // format 3: content, text, warm flags
     r.get_vec(content_shape);
     r.get_vec(content);
     r.get_vec(text_ptr);

@@ -10,6 +10,7 @@
 #include <torch/nn/modules/linear.h>
 #include <torch/nn/functional/activation.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "towers/spmm.h"
@@ -83,8 +84,8 @@ class GcnTower : public Tower {
   // embedding is propagated from the neighbours' layer k-1 embeddings exactly as for a node of the
   // graph (normalized by its own and their degrees); its unknown ego embedding counts as zero.
   torch::Tensor forward_bags(const torch::Tensor& tokens, const torch::Tensor& offsets) override {
+    torch::NoGradGuard ng;  // exact layers (also in propagate: epoch mode)
     propagated();
-    torch::NoGradGuard ng;
     auto tk = tokens.contiguous();
     auto of = offsets.contiguous();
     const int64_t* t = tk.data_ptr<int64_t>();
@@ -95,11 +96,14 @@ class GcnTower : public Tower {
       auto agg = torch::zeros({nb, dim_});
       for (int64_t b = 0; b < nb; ++b) {
         int64_t lo = o[b], hi = b + 1 < nb ? o[b + 1] : T;
-        double du = static_cast<double>(hi - lo);
-        for (int64_t p = lo; p < hi; ++p) {
-          if (t[p] < 0 || t[p] >= adj_.n || deg_[t[p]] == 0) continue;
-          agg[b] += cache_layers_[k][t[p]] * static_cast<float>(1.0 / std::sqrt(du * static_cast<double>(deg_[t[p]])));
-        }
+        // Her neighbours as in the graph: distinct, valid, connected nodes.
+        std::vector<int64_t> nbr;
+        for (int64_t p = lo; p < hi; ++p)
+          if (t[p] >= 0 && t[p] < adj_.n && deg_[t[p]] > 0) nbr.push_back(t[p]);
+        std::sort(nbr.begin(), nbr.end());
+        nbr.erase(std::unique(nbr.begin(), nbr.end()), nbr.end());
+        const double du = static_cast<double>(nbr.size());
+        for (auto x : nbr) agg[b] += cache_layers_[k][x] * static_cast<float>(1.0 / std::sqrt(du * static_cast<double>(deg_[x])));
       }
       per_layer.push_back(transform(k, agg));
     }
@@ -134,6 +138,8 @@ class GcnTower : public Tower {
     const bool grad = torch::GradMode::is_enabled();
     const int64_t ver = params_version();
     if (cache_.defined() && ver == cache_ver_ && grad == cache_grad_) return cache_;
+    // A no-grad read (mining, health checks) within a step reuses the step's exact propagation.
+    if (!grad && cache_grad_ && !per_epoch_ && cache_.defined() && ver == cache_ver_) return cache_.detach();
     if (grad && per_epoch_) {  // neighbour layers fixed for the epoch; gradients reach E(0) only
       if (stale_.empty()) {
         torch::NoGradGuard ng;

@@ -113,7 +113,8 @@ torch::Tensor Trainer::mine(const torch::Tensor& ea_in, const torch::Tensor& p, 
     auto dc = comp->distance(ea.unsqueeze(1), ec);
     double margin = cfg_.real("loss.margin");
     auto semi = (dc > dp).logical_and(dc < dp + margin);
-    key = torch::where(semi, 1e9 - dc, -dc);
+    auto big = dc.max() + margin + 1.0;  // semi-hard first (closest first), then the rest by distance
+    key = torch::where(semi, big - dc, -dc - big);
   }
   auto idx = std::get<1>(key.topk(k_, 1));
   return cand.gather(1, idx);
@@ -247,6 +248,9 @@ TrainReport Trainer::run(const FitData& d, float label_offset) {
   std::vector<int64_t> a(B), p(B);
   std::vector<float> y(B);
   const bool sequential = builder_.sequences() != nullptr;
+  if (!sequential && net_.sequential())
+    throw ConfigError("user_tower.type gru/lstm/transformer reads a history causally and needs sampler.builder sequence "
+                      "(with user_item her history would contain the item to predict)");
   if (sequential && !net_.sequential())
     throw ConfigError("sampler.builder 'sequence' needs a sequence user tower: model.shared false and user_tower.type gru, "
                       "lstm or transformer");
