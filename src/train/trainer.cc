@@ -66,6 +66,15 @@ void Trainer::make_negatives(const std::vector<int64_t>& a, const std::vector<in
   }
 }
 
+void Trainer::in_batch_negatives(const std::vector<int64_t>& a, const std::vector<int64_t>& p, int64_t n,
+                                 std::vector<uint8_t>& mask) const {
+  mask.assign(static_cast<size_t>(n * n), 1);
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t j = 0; j < n; ++j)
+      if (i == j || p[j] == p[i] || builder_.is_positive(static_cast<int32_t>(a[i]), static_cast<int32_t>(p[j])))
+        mask[i * n + j] = 0;
+}
+
 torch::Tensor Trainer::sequence_rows(const std::vector<int64_t>& order, size_t lo, size_t hi, std::vector<int64_t>& a,
                                      std::vector<int64_t>& p) {
   const Csr& S = *builder_.sequences();
@@ -298,14 +307,7 @@ TrainReport Trainer::run(const FitData& d, float label_offset) {
       }
       if (k_ > 0 && mining_ != "in_batch")
         make_negatives(out.a, out.p, n, mix64(seed_ ^ mix64(static_cast<uint64_t>(epoch) * 1000003ULL + b)), out.negs);
-      if (in_batch_mask) {
-        out.mask.assign(static_cast<size_t>(n * n), 1);
-        for (int64_t i = 0; i < n; ++i)
-          for (int64_t j = 0; j < n; ++j)
-            if (i == j || out.p[j] == out.p[i] ||
-                builder_.is_positive(static_cast<int32_t>(out.a[i]), static_cast<int32_t>(out.p[j])))
-              out.mask[i * n + j] = 0;
-      }
+      if (in_batch_mask) in_batch_negatives(out.a, out.p, n, out.mask);
       double t = std::chrono::duration<double>(Clock::now() - tp0).count();
       for (double cur = prep_work.load(); !prep_work.compare_exchange_weak(cur, cur + t);) {
       }
@@ -327,13 +329,7 @@ TrainReport Trainer::run(const FitData& d, float label_offset) {
         y.assign(static_cast<size_t>(n), 1.0f);
         if (k_ > 0 && mining_ != "in_batch")
           make_negatives(a, p, n, mix64(seed_ ^ mix64(static_cast<uint64_t>(epoch) * 1000003ULL + b)), negs);
-        if (in_batch_mask) {
-          mask.assign(static_cast<size_t>(n * n), 1);
-          for (int64_t i = 0; i < n; ++i)
-            for (int64_t j = 0; j < n; ++j)
-              if (i == j || p[j] == p[i] || builder_.is_positive(static_cast<int32_t>(a[i]), static_cast<int32_t>(p[j])))
-                mask[i * n + j] = 0;
-        }
+        if (in_batch_mask) in_batch_negatives(a, p, n, mask);
       } else {
         auto tw = Clock::now();
         next.get();  // the prepared batch b

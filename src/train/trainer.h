@@ -38,6 +38,10 @@ class Trainer {
   // Negatives for rows (a[r], p[r]), r < n: never a known positive of the anchor.
   void make_negatives(const std::vector<int64_t>& a, const std::vector<int64_t>& p, int64_t n, uint64_t batch_seed,
                       std::vector<int64_t>& negs);
+  // in_batch: mask[i*n+j] = 1 when row j's positive is a valid negative for row i (not the same
+  // row, not the same item, not a known positive of i's anchor).
+  void in_batch_negatives(const std::vector<int64_t>& a, const std::vector<int64_t>& p, int64_t n,
+                          std::vector<uint8_t>& mask) const;
   // in_batch with sampler.batch_mining hard / semi_hard: a one-negative-per-anchor mask.
   torch::Tensor mine_in_batch(const torch::Tensor& pos, const torch::Tensor& neg, const torch::Tensor& mask, bool dist);
   // Hard / semi-hard selection among candidates, given the anchors' embeddings.
