@@ -19,6 +19,7 @@
 #include "content/tokenizer.h"
 #include "util/error.h"
 #include "util/io.h"
+#include "testutil.h"
 
 namespace siamrec {
 namespace {
@@ -52,16 +53,7 @@ class Tmp {
   std::string path_;
 };
 
-// The message of the siamrec::Error `f` throws, or "" when it throws none.
-template <typename E = Error, typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const E& e) {
-    return e.what();
-  }
-  return "";
-}
+using test::error_of;
 
 #define EXPECT_HAS(msg, part) EXPECT_NE(std::string(msg).find(part), std::string::npos) << (msg)
 

@@ -30,12 +30,12 @@ struct RunResult {
 };
 RunResult run_cli(const std::string& args, const std::string& env = "");
 
-// The message of the siamrec::Error `f` throws, or "" when it throws none.
-template <typename F>
+// The message of the siamrec::Error (or the given subclass) `f` throws, or "" when it throws none.
+template <typename E = Error, typename F>
 std::string error_of(F&& f) {
   try {
     f();
-  } catch (const Error& e) {
+  } catch (const E& e) {
     return e.what();
   }
   return "";

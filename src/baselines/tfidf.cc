@@ -51,7 +51,6 @@ class TfidfModel : public Model {
     hist_ = *d.train_by_user;
   }
   void score(const int32_t* users, int n, float* out) const override {
-    std::vector<float> prof;
     for (int r = 0; r < n; ++r) {
       std::vector<int32_t> h(hist_.indices.begin() + hist_.begin(users[r]), hist_.indices.begin() + hist_.end(users[r]));
       score_history(h, out + static_cast<size_t>(r) * n_items_);

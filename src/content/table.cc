@@ -44,7 +44,7 @@ FileTable FileTable::read(const std::string& csv_path, const FileTableFormat& f,
   LineReader lr(text);
   std::string_view line;
   std::vector<std::string> fields;
-  int id_col = -1, path_col = -1;
+  int id_col = -1, path_col = -1, label_col = -1;
   size_t n_cols = 0;
   while (lr.next(line)) {
     if (trim(line).empty()) continue;
@@ -56,6 +56,7 @@ FileTable FileTable::read(const std::string& csv_path, const FileTableFormat& f,
         std::string_view name = trim(fields[c]);
         if (name == f.id_column && id_col < 0) id_col = static_cast<int>(c);
         if (name == f.path_column && path_col < 0) path_col = static_cast<int>(c);
+        if (!f.label_column.empty() && name == f.label_column && label_col < 0) label_col = static_cast<int>(c);
       }
       if (id_col < 0 || path_col < 0)
         throw DataError(fmt::format("{}:{}: the header needs columns '{}' and '{}' (found: {})", csv_path, ln,
@@ -84,6 +85,7 @@ FileTable FileTable::read(const std::string& csv_path, const FileTableFormat& f,
     }
     t.ids_.push_back(std::move(id));
     t.paths_.push_back(std::move(resolved));
+    if (label_col >= 0) t.labels_.emplace_back(trim(fields[label_col]));
     t.lines_.push_back(ln);
   }
   if (id_col < 0) throw DataError(fmt::format("file table '{}' is empty (no header)", csv_path));

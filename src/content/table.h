@@ -15,6 +15,7 @@ namespace siamrec {
 struct FileTableFormat {
   std::string id_column = "item_id";
   std::string path_column = "path";
+  std::string label_column;   // optional category column ("" or absent from the header: none)
   char delimiter = ',';       // fields may be double-quoted (RFC 4180 within a line)
   bool check_files = true;    // a listed file that does not exist is a malformed line
 };
@@ -29,6 +30,8 @@ class FileTable {
   size_t size() const { return ids_.size(); }
   const std::string& id(size_t i) const { return ids_.at(i); }
   const std::string& path(size_t i) const { return paths_.at(i); }  // resolved
+  bool has_labels() const { return !labels_.empty(); }
+  const std::string& label(size_t i) const { return labels_.at(i); }  // needs has_labels()
   int64_t line(size_t i) const { return lines_.at(i); }
   std::string where(size_t i) const;           // "CSV:LINE" of entry i, for messages
   int64_t find(std::string_view id) const;     // entry of an item id, or -1
@@ -36,7 +39,7 @@ class FileTable {
 
  private:
   std::string csv_;
-  std::vector<std::string> ids_, paths_;
+  std::vector<std::string> ids_, paths_, labels_;
   std::vector<int64_t> lines_;
   std::unordered_map<std::string, size_t> index_;
 };

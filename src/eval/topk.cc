@@ -87,4 +87,24 @@ void gemm_scores(const float* U, const int32_t* users, int n, const float* I, in
   }
 }
 
+void normalize_rows(float* m, int64_t rows, int64_t dim) {
+  for (int64_t r = 0; r < rows; ++r) {
+    float* x = m + r * dim;
+    double s = 0;
+    for (int64_t k = 0; k < dim; ++k) s += x[k] * x[k];
+    float inv = s > 0 ? static_cast<float>(1 / std::sqrt(s)) : 0.0f;
+    for (int64_t k = 0; k < dim; ++k) x[k] *= inv;
+  }
+}
+
+BlockScorer restrict_to(BlockScorer inner, const std::vector<char>& candidates) {
+  return [inner = std::move(inner), &candidates](const int32_t* users, int n, float* out) {
+    inner(users, n, out);
+    const size_t I = candidates.size();
+    for (int r = 0; r < n; ++r)
+      for (size_t i = 0; i < I; ++i)
+        if (!candidates[i]) out[static_cast<size_t>(r) * I + i] = -std::numeric_limits<float>::infinity();
+  };
+}
+
 }  // namespace siamrec

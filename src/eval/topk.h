@@ -33,6 +33,13 @@ void rank_users(const std::vector<int32_t>& users, int32_t n_items, const BlockS
 // Returns how many were written (< k when fewer finite scores exist).
 int topk_row(const float* scores, int32_t n, int k, int32_t* out);
 
+// Scales each of `rows` rows of m (row-major, `dim` wide) to unit L2 norm; zero rows stay zero.
+void normalize_rows(float* m, int64_t rows, int64_t dim);
+
+// A scorer that gives -inf to every item whose candidates[item] is 0 (ranking within a subset of
+// the catalogue, e.g. cold items). `candidates` (one flag per item) must outlive the scorer.
+BlockScorer restrict_to(BlockScorer inner, const std::vector<char>& candidates);
+
 // Embedding scorer: score(u, i) by a comparator over user and item vectors, through GEMM.
 enum class Similarity { Dot, Cosine, NegSqEuclidean, NegEuclidean };
 // U: n_users x dim, I: n_items x dim (row-major). For cosine, pass unit-normalized rows.

@@ -84,7 +84,6 @@ class SiameseModel : public Model {
       Interactions all = *d.train;
       for (size_t r = 0; r < valid.size(); ++r) all.append_row(valid, r);
       Csr ordered = sequences_by_user(all, n_users_);
-      set_user_bags(layout_.users, ordered);
       net_->set_user_histories(ordered);
       refresh_cache();
       spdlog::info("sequence model: test-time histories include the {} validation items", valid.size());
@@ -142,7 +141,7 @@ class SiameseModel : public Model {
 
   void save(BinWriter& w) const override {
     w.put_str(cfg_.to_yaml());
-    layout_.save(w);
+    net_->layout().save(w);
     w.put_vec(hist_.indptr);
     w.put_vec(hist_.indices);
     w.put<float>(offset_);
@@ -155,7 +154,8 @@ class SiameseModel : public Model {
 
   void load(BinReader& r) override {
     cfg_ = Config::from_yaml_text(r.get_str(), "model file config");
-    layout_.load(r);
+    NetLayout layout;
+    layout.load(r);
     r.get_vec(hist_.indptr);
     r.get_vec(hist_.indices);
     if (hist_.indptr.size() != static_cast<size_t>(n_users_) + 1 || hist_.indptr.back() != static_cast<int64_t>(hist_.indices.size()))
@@ -163,7 +163,7 @@ class SiameseModel : public Model {
     for (auto i : hist_.indices)
       if (i < 0 || i >= n_items_) throw Error("model file is malformed (siamese history item out of range)");
     offset_ = r.get<float>();
-    net_ = std::make_shared<SiameseNet>(cfg_, layout_);
+    net_ = std::make_shared<SiameseNet>(cfg_, layout);
     net_->set_history(&hist_);
     read_state(r, *net_, "model file");
     net_->train(false);
@@ -196,14 +196,14 @@ class SiameseModel : public Model {
     spdlog::info("tuples: {} positives from {}; negatives: {} x{}", builder->positives().size(), builder->describe(),
                  c.str("sampler.type"), c.integer("sampler.negatives"));
     Csr ordered = sequences_by_user(train, n_users_);
-    layout_ = build_layout(c, *d.ds, by_user, builder->anchor_is_user(), &ordered);
+    NetLayout layout = build_layout(c, *d.ds, by_user, builder->anchor_is_user(), &ordered);
     if (!builder->anchor_is_user()) {  // item-anchored: warm = items the builder trains on
-      auto& warm = layout_.items.warm;
+      auto& warm = layout.items.warm;
       for (const auto& t : builder->positives())
         if (t.a >= 0 && t.a < static_cast<int32_t>(warm.size()) && t.p < static_cast<int32_t>(warm.size())) warm[t.a] = warm[t.p] = 1;
     }
     torch::manual_seed(static_cast<uint64_t>(c.integer("train.seed")));
-    net_ = std::make_shared<SiameseNet>(c, layout_);
+    net_ = std::make_shared<SiameseNet>(c, layout);
     net_->set_history(&hist_);
     std::vector<int64_t> pop(n_items_, 0);
     for (auto i : train.item) ++pop[i];
@@ -241,15 +241,8 @@ class SiameseModel : public Model {
           cand.assign(n_items_, 0);
           for (auto i : *d.valid_items) cand[i] = 1;
         }
-        EvalResult r = evaluate_ranking(
-            [&](const int32_t* u, int n, float* out) {
-              score(u, n, out);
-              if (cold)
-                for (int q = 0; q < n; ++q)
-                  for (int64_t i = 0; i < n_items_; ++i)
-                    if (!cand[i]) out[q * n_items_ + i] = -std::numeric_limits<float>::infinity();
-            },
-            ctx, s);
+        BlockScorer scorer = [this](const int32_t* u, int n, float* out) { score(u, n, out); };
+        EvalResult r = evaluate_ranking(cold ? restrict_to(scorer, cand) : scorer, ctx, s);
         net_->train(true);
         return r.get(m);
       };
@@ -344,29 +337,21 @@ class SiameseModel : public Model {
     Similarity kind = Similarity::Dot;
     net_->comparator()->gemm(&kind);
     if (kind == Similarity::Cosine) {
-      normalize(item_emb_);
-      normalize(user_emb_);
+      normalize_rows(item_emb_.data(), n_items_, dim_);
+      normalize_rows(user_emb_.data(), n_users_, dim_);
     }
     item_sq_.assign(n_items_, 0.0f);
     for (int64_t i = 0; i < n_items_; ++i)
       for (int64_t k = 0; k < dim_; ++k) item_sq_[i] += item_emb_[i * dim_ + k] * item_emb_[i * dim_ + k];
   }
 
-  void normalize(std::vector<float>& m) const {
-    for (size_t r = 0; r < m.size() / dim_; ++r) {
-      double s = 0;
-      for (int64_t k = 0; k < dim_; ++k) s += m[r * dim_ + k] * m[r * dim_ + k];
-      float inv = s > 0 ? static_cast<float>(1 / std::sqrt(s)) : 0.0f;
-      for (int64_t k = 0; k < dim_; ++k) m[r * dim_ + k] *= inv;
-    }
-  }
 
   // Scores every item for one query vector (a user vector, or an item's raw embedding).
   void score_vector(const float* q, float* out, bool raw_query = false) const {
     Similarity kind;
     if (net_->comparator()->gemm(&kind)) {
       std::vector<float> v(q, q + dim_);
-      if (kind == Similarity::Cosine) normalize(v);
+      if (kind == Similarity::Cosine) normalize_rows(v.data(), 1, dim_);
       int32_t zero = 0;
       gemm_scores(v.data(), &zero, 1, item_emb_.data(), n_items_, dim_, kind, item_sq_.data(), out);
       return;
@@ -379,7 +364,6 @@ class SiameseModel : public Model {
   }
 
   Config cfg_;
-  NetLayout layout_;
   Csr hist_;
   std::shared_ptr<SiameseNet> net_;
   float offset_ = 0;

@@ -15,35 +15,6 @@
 
 namespace siamrec {
 
-// id -> label of the table's label column (empty map when the header has no such column).
-static std::map<std::string, std::string> read_labels(const std::string& csv, const std::string& col) {
-  std::map<std::string, std::string> out;
-  if (col.empty()) return out;
-  std::string text = read_file(csv);
-  LineReader lr(text);
-  std::string_view line;
-  std::vector<std::string> f;
-  if (!lr.next(line)) return out;
-  std::string head(line);
-  if (head.size() >= 3 && head.compare(0, 3, "\xEF\xBB\xBF") == 0) head = head.substr(3);
-  split_csv_line(head, ',', f);
-  int id_col = -1, lab = -1;
-  for (size_t k = 0; k < f.size(); ++k) {
-    auto h = std::string(trim(f[k]));
-    if (h == "item_id") id_col = static_cast<int>(k);
-    if (h == col) lab = static_cast<int>(k);
-  }
-  if (id_col < 0 || lab < 0) return out;
-  while (lr.next(line)) {
-    if (trim(line).empty()) continue;
-    split_csv_line(line, ',', f);
-    if (static_cast<int>(f.size()) <= std::max(id_col, lab))
-      throw DataError(fmt::format("{}:{}: expected at least {} fields", csv, lr.lineno(), std::max(id_col, lab) + 1));
-    out[std::string(trim(f[id_col]))] = std::string(trim(f[lab]));
-  }
-  return out;
-}
-
 void attach_content_table(const Config& c, Dataset& ds, const ReadOptions& ro) {
   const std::string& csv = c.str("data.content_table");
   const std::string& kind = c.str("data.content");
@@ -54,12 +25,14 @@ void attach_content_table(const Config& c, Dataset& ds, const ReadOptions& ro) {
   int64_t per = 0;
   std::vector<int64_t> shape;
   const FileTable* files = nullptr;
+  FileTableFormat ff;
+  ff.label_column = c.str("data.content_label_col");
   if (kind == "image") {
     ImageOptions io;
     io.size = static_cast<int>(c.integer("data.image_size"));
     io.channels = static_cast<int>(c.integer("data.image_channels"));
     check_image_options(io);
-    images = std::make_unique<ImageTable>(csv, io, FileTableFormat{}, ro);
+    images = std::make_unique<ImageTable>(csv, io, ff, ro);
     files = &images->files();
     shape = {io.channels, io.size, io.size};
   } else {
@@ -69,28 +42,24 @@ void attach_content_table(const Config& c, Dataset& ds, const ReadOptions& ro) {
     mo.hop = static_cast<int>(c.integer("audio.hop"));
     mo.n_mels = static_cast<int>(c.integer("audio.n_mels"));
     mo.frames = static_cast<int>(c.integer("audio.frames"));
-    audio = std::make_unique<AudioTable>(csv, mo, FileTableFormat{}, ro);
+    audio = std::make_unique<AudioTable>(csv, mo, ff, ro);
     files = &audio->files();
     shape = {1, mo.frames, mo.n_mels};
   }
   per = shape[0] * shape[1] * shape[2];
-  auto labels = read_labels(csv, c.str("data.content_label_col"));
   if (ds.n_items() == 0) {  // item-only dataset: the table's items, categories from the labels
     std::vector<std::string> ids;
     for (size_t k = 0; k < files->size(); ++k) ids.push_back(files->id(k));
     ds.items = IdMap::from_ids(ids);
     ds.name = csv;
     ds.description = fmt::format("{} items of content table {}", kind, csv);
-    if (!labels.empty()) {
+    if (files->has_labels()) {
       std::map<std::string, int32_t> vocab;
-      for (auto& [id, l] : labels) vocab.emplace(l, 0);
-      int32_t k = 0;
-      for (auto& [l, v] : vocab) v = k++, ds.item_side.genre_vocab.push_back(l);
+      for (size_t k = 0; k < files->size(); ++k) vocab.emplace(files->label(k), 0);
+      int32_t n = 0;
+      for (auto& [l, v] : vocab) v = n++, ds.item_side.genre_vocab.push_back(l);
       ds.item_side.genres.assign(ds.n_items(), {});
-      for (auto& [id, l] : labels) {
-        int32_t i = ds.items.find(id);
-        if (i >= 0) ds.item_side.genres[i] = {vocab[l]};
-      }
+      for (size_t k = 0; k < files->size(); ++k) ds.item_side.genres[ds.items.find(files->id(k))] = {vocab[files->label(k)]};
     }
     ds.item_side.title.assign(ds.n_items(), "");
     for (int32_t i = 0; i < ds.n_items(); ++i) ds.item_side.title[i] = files->path(files->at(ds.items.original(i)));

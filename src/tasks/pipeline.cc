@@ -229,13 +229,7 @@ EvalResult evaluate_model(const TrainedModel& m, const Prepared& p, const Config
     const int32_t I = p.ds.n_items();
     spec.candidates = "full";
     EvalResult r = evaluate_ranking(
-        [&](const int32_t* users, int n, float* out) {
-          model.score(users, n, out);
-          for (int r = 0; r < n; ++r)
-            for (int32_t i = 0; i < I; ++i)
-              if (!cand[i]) out[static_cast<size_t>(r) * I + i] = -std::numeric_limits<float>::infinity();
-        },
-        ctx, spec);
+        restrict_to([&](const int32_t* users, int n, float* out) { model.score(users, n, out); }, cand), ctx, spec);
     auto pos = r.protocol.find(fmt::format("full ranking over all {} items", I));
     if (pos != std::string::npos)
       r.protocol.replace(pos, fmt::format("full ranking over all {} items", I).size(),
@@ -268,12 +262,7 @@ EvalResult evaluate_item_retrieval(const TrainedModel& m, const Prepared& p, con
   std::vector<float> unit;
   if (kind == Similarity::Cosine) {  // gemm_scores expects unit rows for cosine
     unit.assign(emb, emb + static_cast<size_t>(p.ds.n_items()) * dim);
-    for (int32_t i = 0; i < p.ds.n_items(); ++i) {
-      double s = 0;
-      for (int k = 0; k < dim; ++k) s += unit[static_cast<size_t>(i) * dim + k] * unit[static_cast<size_t>(i) * dim + k];
-      float inv = s > 0 ? static_cast<float>(1 / std::sqrt(s)) : 0.0f;
-      for (int k = 0; k < dim; ++k) unit[static_cast<size_t>(i) * dim + k] *= inv;
-    }
+    normalize_rows(unit.data(), p.ds.n_items(), dim);
     emb = unit.data();
   }
   RetrievalSpec rs;

@@ -28,8 +28,7 @@ class SequenceTower : public Tower {
   explicit SequenceTower(const TowerSpec& s)
       : dim_(s.dim), max_len_(s.max_len), layers_(std::max<int64_t>(1, s.layers)), feats_(s.feats), items_(s.item_tower) {
     if (!items_) {  // content: item text (or, without text, the bag tokens)
-      text_ = !feats_->text_ptr.empty();
-      int64_t vocab = text_ ? feats_->text_vocab : feats_->bag_vocab;
+      int64_t vocab = content_vocab(*feats_);
       if (vocab <= 0) throw ConfigError(fmt::format("{}.type '{}' reads item text, but the items have none", s.key, s.type));
       double std = s.init_std > 0 ? s.init_std : 1.0 / std::sqrt(static_cast<double>(s.dim));
       tokens_ = register_parameter("tokens", torch::randn({vocab, s.dim}) * std);
@@ -42,8 +41,7 @@ class SequenceTower : public Tower {
 
   torch::Tensor forward(const torch::Tensor& ids) override {
     torch::Tensor tok, off;
-    if (text_) gather_tokens(feats_->text_ptr, feats_->text_tok, ids, tok, off);
-    else gather_bags(*feats_, ids, tok, off);
+    gather_content_tokens(*feats_, ids, tok, off);
     return forward_bags(tok, off);
   }
 
@@ -102,7 +100,6 @@ class SequenceTower : public Tower {
   int64_t dim_, max_len_, layers_;
   const EntityFeatures* feats_;
   Tower* items_;
-  bool text_ = false;
   torch::Tensor tokens_;
 };
 
@@ -169,7 +166,7 @@ class TransformerTower : public SequenceTower {
 
  protected:
   torch::Tensor encode(const torch::Tensor& x, const torch::Tensor& lengths, bool causal) override {
-    const int64_t B = x.size(0), L = x.size(1);
+    const int64_t L = x.size(1);
     auto h = x * std::sqrt(static_cast<double>(dim_)) + pos_.slice(0, 0, L).unsqueeze(0);
     h = torch::dropout(h, dropout_, is_training());
     auto valid = torch::arange(L, torch::kInt64).unsqueeze(0) < lengths.unsqueeze(1);  // [B, L]
@@ -186,7 +183,6 @@ class TransformerTower : public SequenceTower {
       auto f = ff2_[k]->forward(torch::relu(ff1_[k]->forward(h)));
       h = ln2_[k]->forward(h + torch::dropout(f, dropout_, is_training()));
     }
-    (void)B;
     return h.transpose(0, 1);
   }
   torch::Tensor pool(const torch::Tensor& x, const torch::Tensor& lengths) override {

@@ -15,8 +15,7 @@ namespace siamrec {
 class TextCnnTower : public Tower {
  public:
   explicit TextCnnTower(const TowerSpec& s) : dim_(s.dim), max_len_(s.max_len), feats_(s.feats) {
-    text_ = !feats_->text_ptr.empty();
-    vocab_ = text_ ? feats_->text_vocab : feats_->bag_vocab;
+    vocab_ = content_vocab(*feats_);
     if (vocab_ <= 0) throw ConfigError(fmt::format("{}.type 'text_cnn' reads item text, but the items have none", s.key));
     widths_ = s.kernel_sizes.empty() ? std::vector<int64_t>{2, 3, 4} : s.kernel_sizes;
     const int64_t F = s.hidden.empty() ? s.dim : s.hidden[0];
@@ -31,8 +30,7 @@ class TextCnnTower : public Tower {
 
   torch::Tensor forward(const torch::Tensor& ids) override {
     torch::Tensor tok, off;
-    if (text_) gather_tokens(feats_->text_ptr, feats_->text_tok, ids, tok, off);
-    else gather_bags(*feats_, ids, tok, off);
+    gather_content_tokens(*feats_, ids, tok, off);
     auto tk = tok.contiguous(), of = off.contiguous();
     const int64_t* t = tk.data_ptr<int64_t>();
     const int64_t* o = of.data_ptr<int64_t>();
@@ -70,7 +68,6 @@ class TextCnnTower : public Tower {
 
  private:
   int64_t dim_, max_len_, vocab_ = 0;
-  bool text_ = false;
   const EntityFeatures* feats_;
   std::vector<int64_t> widths_;
   torch::Tensor tokens_;

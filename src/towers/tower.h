@@ -75,6 +75,10 @@ std::shared_ptr<Tower> make_tower(const TowerSpec& spec);
 
 // Bags of the given entities as (tokens, offsets) tensors.
 void gather_bags(const EntityFeatures& f, const torch::Tensor& ids, torch::Tensor& tokens, torch::Tensor& offsets);
+// Content towers' tokens: the entity's text when it has one (tower.text), else its bag; and the
+// size of that token space.
+void gather_content_tokens(const EntityFeatures& f, const torch::Tensor& ids, torch::Tensor& tokens, torch::Tensor& offsets);
+int64_t content_vocab(const EntityFeatures& f);
 // Any CSR token lists (bags or text) of the given entities as (tokens, offsets) tensors.
 void gather_tokens(const std::vector<int64_t>& ptr, const std::vector<int64_t>& tok, const torch::Tensor& ids,
                    torch::Tensor& tokens, torch::Tensor& offsets);

@@ -6,7 +6,6 @@
 #include <torch/utils.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <chrono>
 #include <future>
 #include <cmath>
@@ -295,7 +294,7 @@ TrainReport Trainer::run(const FitData& d, float label_offset) {
     };
     const bool in_batch_mask = mining_ == "in_batch" && loss_.min_negatives() > 0;
     const int per = (mining_ == "hard" || mining_ == "semi_hard") ? candidates_ : k_;
-    std::atomic<double> prep_work{0.0};
+    double prep_work = 0;  // written by one preparation at a time; read after the last get()
     auto prepare_batch = [&, epoch](size_t b, Batch& out) {
       auto tp0 = Clock::now();
       size_t lo = b * B, hi = std::min(order.size(), lo + static_cast<size_t>(B));
@@ -308,9 +307,7 @@ TrainReport Trainer::run(const FitData& d, float label_offset) {
       if (k_ > 0 && mining_ != "in_batch")
         make_negatives(out.a, out.p, n, mix64(seed_ ^ mix64(static_cast<uint64_t>(epoch) * 1000003ULL + b)), out.negs);
       if (in_batch_mask) in_batch_negatives(out.a, out.p, n, out.mask);
-      double t = std::chrono::duration<double>(Clock::now() - tp0).count();
-      for (double cur = prep_work.load(); !prep_work.compare_exchange_weak(cur, cur + t);) {
-      }
+      prep_work += std::chrono::duration<double>(Clock::now() - tp0).count();
     };
     Batch bufs[2];
     std::vector<uint8_t> mask;
@@ -412,7 +409,7 @@ TrainReport Trainer::run(const FitData& d, float label_offset) {
       var = e.var(0).mean().item<double>();
     }
     nlohmann::json j = {{"epoch", epoch}, {"loss", rep.last_loss}, {"seconds", secs},
-                        {"tuples_per_s", seen / std::max(secs, 1e-9)}, {"prep_seconds", prep_work.load()}, {"prep_wait_seconds", prep_wait}, {"emb_mean_norm", mean_norm}, {"emb_var", var}};
+                        {"tuples_per_s", seen / std::max(secs, 1e-9)}, {"prep_seconds", prep_work}, {"prep_wait_seconds", prep_wait}, {"emb_mean_norm", mean_norm}, {"emb_var", var}};
     if (var < 1e-8 || mean_norm < 1e-6)
       spdlog::warn("epoch {}: item embeddings look collapsed (mean norm {:.3g}, per-dimension variance {:.3g})", epoch,
                    mean_norm, var);
