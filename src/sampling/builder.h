@@ -28,6 +28,13 @@ class TupleBuilder {
   virtual bool anchor_is_user() const = 0;
   // Is item j a known positive of anchor a?
   virtual bool is_positive(int32_t a, int32_t j) const = 0;
+  // The same answer as a bitmap, bit a * stride + j, when the builder keeps one (the fused
+  // engine tests it inline and prefetches its words); bits == nullptr otherwise.
+  struct PositiveBits {
+    const uint64_t* bits = nullptr;
+    uint64_t stride = 0;
+  };
+  virtual PositiveBits positive_bits() const { return {}; }
   const std::vector<Positive>& positives() const { return pos_; }
   // Sequence builders: each user's training items in time order; a positive is then a window
   // (a = user, p = end of the window in her sequence, exclusive). nullptr for pair builders.
@@ -55,6 +62,8 @@ class NegativeSampler {
   virtual void init(int32_t n_items, const std::vector<int64_t>& item_pop, const Config& c) = 0;
   // Maps 64 uniformly random bits to an item (the hot path of the fused engine).
   virtual int32_t map(uint64_t bits) const = 0;
+  // n when map() is uniform over [0, n) by multiply-shift (the fused engine then inlines it), else 0.
+  virtual int32_t uniform_range() const { return 0; }
   int32_t draw(std::mt19937_64& rng) const { return map(rng()); }
   virtual std::string mining() const { return "none"; }  // none | in_batch | hard | semi_hard
   virtual std::string describe() const = 0;

@@ -15,6 +15,7 @@ class UniformSampler : public NegativeSampler {
   int32_t map(uint64_t bits) const override {  // multiply-shift: uniform in [0, n) without a division
     return static_cast<int32_t>((static_cast<unsigned __int128>(bits) * static_cast<uint64_t>(n_)) >> 64);
   }
+  int32_t uniform_range() const override { return n_; }
   std::string describe() const override { return "uniform"; }
 
  protected:

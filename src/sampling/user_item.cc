@@ -33,6 +33,11 @@ class UserItemBuilder : public TupleBuilder {
     }
     return by_user_->contains(u, j);
   }
+  PositiveBits positive_bits() const override {
+    PositiveBits b;
+    if (!bitmap_.empty()) b.bits = bitmap_.data(), b.stride = n_items_;
+    return b;
+  }
   std::string describe() const override { return "user_item (user anchors her items)"; }
 
  private:

@@ -11,6 +11,7 @@
 #include "config/config.h"
 #include "data/split.h"
 #include "util/error.h"
+#include "train/vec.h"
 
 namespace siamrec {
 
@@ -37,23 +38,8 @@ std::string fused_unsupported(const Config& c) {
   return "";
 }
 
-// ---- small vector kernels (auto-vectorized at -O2 -march=native) ------------------------------
-static inline float dotv(const float* __restrict a, const float* __restrict b, int64_t d) {
-  float s = 0;
-#pragma omp simd reduction(+ : s)
-  for (int64_t i = 0; i < d; ++i) s += a[i] * b[i];
-  return s;
-}
-static inline float sqdist(const float* __restrict a, const float* __restrict b, int64_t d) {
-  float s = 0;
-#pragma omp simd reduction(+ : s)
-  for (int64_t i = 0; i < d; ++i) s += (a[i] - b[i]) * (a[i] - b[i]);
-  return s;
-}
-static inline void axpy(float alpha, const float* __restrict x, float* __restrict y, int64_t d) {
-#pragma omp simd
-  for (int64_t i = 0; i < d; ++i) y[i] += alpha * x[i];
-}
+using vec::axpy;
+static inline float dotv(const float* a, const float* b, int64_t d) { return vec::dot(a, b, d); }
 
 // ---- per-thread sparse gradient ---------------------------------------------------------------
 struct FusedEngine::Grad {
@@ -61,16 +47,21 @@ struct FusedEngine::Grad {
     std::vector<int32_t> slot;
     std::vector<int64_t> rows;
     std::vector<float> g;
-    float* row(int64_t r, int64_t dim) {
+    // Offset of row r's gradient in g (a new zero row when r has none yet). Adding rows may move
+    // g: take pointers after the last offset() of an example.
+    size_t offset(int64_t r, int64_t dim) {
       if (slot[r] < 0) {
         slot[r] = static_cast<int32_t>(rows.size());
         rows.push_back(r);
         size_t off = g.size();
         if (off + dim > g.capacity()) g.reserve(std::max(2 * g.capacity(), off + dim));
-        g.resize(off + dim);  // within capacity: no reallocation
-        std::memset(g.data() + off, 0, dim * sizeof(float));
+        g.resize(off + dim, 0.0f);
       }
-      return g.data() + static_cast<size_t>(slot[r]) * dim;
+      return static_cast<size_t>(slot[r]) * dim;
+    }
+    float* row(int64_t r, int64_t dim) {
+      size_t off = offset(r, dim);  // before g.data(): offset() may move g
+      return g.data() + off;
     }
     void clear() {
       for (auto r : rows) slot[r] = -1;
@@ -82,6 +73,9 @@ struct FusedEngine::Grad {
   std::vector<float> va, vp, vn, ga, gp, gn;  // scratch
   std::vector<double> vals, upn;
   std::vector<const float*> vn_ptr;
+  std::vector<float*> rows;  // fast kernels: the example's item rows and their dL/draw
+  std::vector<float> coef;
+  std::vector<size_t> offs;
   std::vector<int64_t> negs;
   std::vector<Positive> batch;  // the mini-batch's positives, contiguous
   uint64_t rng = 0;             // splitmix64 state
@@ -108,6 +102,13 @@ FusedEngine::FusedEngine(const FusedSpec& s, const TupleBuilder& b, const Negati
     if (opt_ == Opz::LazyAdam) o.s1.assign(n, 0.0f), o.s2.assign(n, 0.0f);
   };
   init_opt(opt_items_, s_.items);
+  {
+    const bool anchor_bag = s_.user_anchor && !s_.joint ? s_.users.bag : s_.items.bag;
+    // The fast kernels: id tables, dot / sq_euclidean, AVX-512 rows of at most 256 floats; per
+    // example also SGD or Adagrad (lazy Adam's moments decay on rows with a zero gradient).
+    fast_ok_ = !s_.items.bag && !anchor_bag && (cmp_ == Cmp::Dot || cmp_ == Cmp::SqEuclidean) && vec::wide(s_.dim) &&
+               s_.dim <= 256 && (!s_.per_example || opt_ == Opz::Sgd || opt_ == Opz::Adagrad);
+  }
   init_opt(opt_users_, s_.users);
   int T = std::max(1, s_.threads);
   for (int t = 0; t < T; ++t) {
@@ -118,12 +119,14 @@ FusedEngine::FusedEngine(const FusedSpec& s, const TupleBuilder& b, const Negati
     g->va.resize(s_.dim), g->vp.resize(s_.dim), g->vn.resize(static_cast<size_t>(k) * s_.dim);
     g->ga.resize(s_.dim), g->gp.resize(s_.dim), g->gn.resize(static_cast<size_t>(k) * s_.dim);
     g->vals.resize(k + 1), g->upn.resize(k + 1), g->vn_ptr.resize(k + 1);
+    g->rows.resize(k + 1), g->coef.resize(k + 1), g->offs.resize(k + 1);
     // A mini-batch touches at most batch x (k + 2) rows of id tables: reserve once.
     size_t reserve_rows = static_cast<size_t>(std::min<int64_t>(s_.items.rows, s_.batch * (k + 2)));
     g->items.g.reserve(reserve_rows * s_.dim);
     g->items.rows.reserve(reserve_rows);
     grads_.push_back(std::move(g));
   }
+  if (!s_.deterministic || T == 1) split_shares();
   // The LibTorch engine clips every row after each step; start from clipped tables so that rows
   // the fused engine never touches agree too.
   if (s_.max_norm > 0)
@@ -168,69 +171,12 @@ inline double softplus(double x) { return x > 30 ? x : std::log1p(std::exp(x)); 
 inline double sigmoid(double x) { return 1.0 / (1.0 + std::exp(-x)); }
 }  // namespace
 
-// One example: loss value (already scaled) and its gradient accumulated into g.
-double FusedEngine::example(int64_t a, int64_t p, const int64_t* negs, float y, float scale, Grad& g, bool direct,
-                            double adam_step) const {
-  const int64_t d = s_.dim;
+// The loss of one example from its comparator values (vpv: positive, vnv: k negatives) and its
+// derivatives up_p = dL/dvpv, upn[j] = dL/dvnv[j] (averaged over negatives as the LibTorch losses).
+__attribute__((always_inline)) inline double FusedEngine::coefs(double vpv, const double* vnv, float y, double& up_p, double* upn) const {
   const int k = s_.k;
-  const bool want_dist = want_dist_;
-  // Anchor space and entity.
-  const FusedSpace& asp = s_.user_anchor && !s_.joint ? s_.users : s_.items;
-  int64_t ae = s_.user_anchor && s_.joint ? s_.n_items + a : a;
-  const float* va = encode(asp, ae, d, g.va.data());
-  const float* vp = encode(s_.items, p, d, g.vp.data());
-  const float** vn = g.vn_ptr.data();
-  for (int j = 0; j < k; ++j) vn[j] = encode(s_.items, negs[j], d, g.vn.data() + j * d);
-  // Comparator values: distance when the loss wants one (-similarity for dot), else similarity.
-  auto value = [&](const float* x, const float* b) -> double {
-    if (cmp_ == Cmp::Dot) return want_dist ? -dotv(x, b, d) : dotv(x, b, d);
-    if (cmp_ == Cmp::SqEuclidean) return want_dist ? sqdist(x, b, d) : -sqdist(x, b, d);
-    if (cmp_ == Cmp::Euclidean) {
-      double e = std::sqrt(sqdist(x, b, d) + 1e-12);
-      return want_dist ? e : -e;
-    }
-    double na = std::max(std::sqrt(static_cast<double>(dotv(x, x, d))), 1e-8);
-    double nb = std::max(std::sqrt(static_cast<double>(dotv(b, b, d))), 1e-8);
-    double c = dotv(x, b, d) / (na * nb);
-    return want_dist ? 1 - c : c;
-  };
-  // d value / d x and d value / d b, times up, accumulated into gx, gb.
-  auto back = [&](const float* x, const float* b, double v, double up, float* gx, float* gb) {
-    if (up == 0) return;
-    if (cmp_ == Cmp::Dot) {
-      float u = static_cast<float>(want_dist ? -up : up);
-      axpy(u, b, gx, d), axpy(u, x, gb, d);
-    } else if (cmp_ == Cmp::SqEuclidean || cmp_ == Cmp::Euclidean) {
-      double f = cmp_ == Cmp::SqEuclidean ? 2.0 : 1.0 / (want_dist ? v : -v);
-      float u = static_cast<float>((want_dist ? up : -up) * f);
-      float* __restrict gxr = gx;
-      float* __restrict gbr = gb;
-#pragma omp simd
-      for (int64_t i = 0; i < d; ++i) {
-        float diff = x[i] - b[i];
-        gxr[i] += u * diff, gbr[i] -= u * diff;
-      }
-    } else {  // cosine
-      double na = std::max(std::sqrt(static_cast<double>(dotv(x, x, d))), 1e-8);
-      double nb = std::max(std::sqrt(static_cast<double>(dotv(b, b, d))), 1e-8);
-      double c = want_dist ? 1 - v : v;
-      double u = want_dist ? -up : up;
-      float f1 = static_cast<float>(u / (na * nb)), fa = static_cast<float>(u * c / (na * na)), fb = static_cast<float>(u * c / (nb * nb));
-      float* __restrict gxr = gx;
-      float* __restrict gbr = gb;
-#pragma omp simd
-      for (int64_t i = 0; i < d; ++i) {
-        gxr[i] += f1 * b[i] - fa * x[i];
-        gbr[i] += f1 * x[i] - fb * b[i];
-      }
-    }
-  };
-  double vpv = value(va, vp);
-  double* vnv = g.vals.data();
-  for (int j = 0; j < k; ++j) vnv[j] = value(va, vn[j]);
-  // Loss and dL/dvalue (already divided as the LibTorch losses average).
-  double L = 0, up_p = 0;
-  double* upn = g.upn.data();
+  double L = 0;
+  up_p = 0;
   std::fill(upn, upn + k, 0.0);
   const double m = s_.margin;
   const double inv_k = k > 0 ? 1.0 / k : 0.0;
@@ -280,13 +226,76 @@ double FusedEngine::example(int64_t a, int64_t p, const int64_t* negs, float y, 
     double r = vpv - (y - s_.label_offset);
     L = r * r, up_p = 2 * r;
   }
+  return L;
+}
+
+// One example: loss value (already scaled) and its gradient accumulated into g.
+double FusedEngine::example(int64_t a, int64_t p, const int64_t* negs, float y, float scale, Grad& g, bool direct,
+                            double adam_step) const {
+  const int64_t d = s_.dim;
+  const int k = s_.k;
+  const bool want_dist = want_dist_;
+  // Anchor space and entity.
+  const FusedSpace& asp = s_.user_anchor && !s_.joint ? s_.users : s_.items;
+  int64_t ae = s_.user_anchor && s_.joint ? s_.n_items + a : a;
+  const float* va = encode(asp, ae, d, g.va.data());
+  const float* vp = encode(s_.items, p, d, g.vp.data());
+  const float** vn = g.vn_ptr.data();
+  for (int j = 0; j < k; ++j) vn[j] = encode(s_.items, negs[j], d, g.vn.data() + j * d);
+  // Comparator values: distance when the loss wants one (-similarity for dot), else similarity.
+  auto value = [&](const float* x, const float* b) -> double {
+    if (cmp_ == Cmp::Dot) return want_dist ? -dotv(x, b, d) : dotv(x, b, d);
+    if (cmp_ == Cmp::SqEuclidean) return want_dist ? vec::sqdist(x, b, d) : -vec::sqdist(x, b, d);
+    if (cmp_ == Cmp::Euclidean) {
+      double e = std::sqrt(vec::sqdist(x, b, d) + 1e-12);
+      return want_dist ? e : -e;
+    }
+    double na = std::max(std::sqrt(static_cast<double>(dotv(x, x, d))), 1e-8);
+    double nb = std::max(std::sqrt(static_cast<double>(dotv(b, b, d))), 1e-8);
+    double c = dotv(x, b, d) / (na * nb);
+    return want_dist ? 1 - c : c;
+  };
+  // d value / d x and d value / d b, times up, accumulated into gx, gb.
+  auto back = [&](const float* x, const float* b, double v, double up, float* gx, float* gb) {
+    if (up == 0) return;
+    if (cmp_ == Cmp::Dot) {
+      float u = static_cast<float>(want_dist ? -up : up);
+      axpy(u, b, gx, d), axpy(u, x, gb, d);
+    } else if (cmp_ == Cmp::SqEuclidean || cmp_ == Cmp::Euclidean) {
+      double f = cmp_ == Cmp::SqEuclidean ? 2.0 : 1.0 / (want_dist ? v : -v);
+      vec::diff_pair(static_cast<float>((want_dist ? up : -up) * f), x, b, gx, gb, d);
+    } else {  // cosine
+      double na = std::max(std::sqrt(static_cast<double>(dotv(x, x, d))), 1e-8);
+      double nb = std::max(std::sqrt(static_cast<double>(dotv(b, b, d))), 1e-8);
+      double c = want_dist ? 1 - v : v;
+      double u = want_dist ? -up : up;
+      float f1 = static_cast<float>(u / (na * nb)), fa = static_cast<float>(u * c / (na * na)), fb = static_cast<float>(u * c / (nb * nb));
+      float* __restrict gxr = gx;
+      float* __restrict gbr = gb;
+#pragma omp simd
+      for (int64_t i = 0; i < d; ++i) {
+        gxr[i] += f1 * b[i] - fa * x[i];
+        gbr[i] += f1 * x[i] - fb * b[i];
+      }
+    }
+  };
+  double vpv = value(va, vp);
+  double* vnv = g.vals.data();
+  for (int j = 0; j < k; ++j) vnv[j] = value(va, vn[j]);
+  double up_p = 0;
+  double* upn = g.upn.data();
+  double L = coefs(vpv, vnv, y, up_p, upn);
   L *= scale, up_p *= scale;
-  for (int j = 0; j < k; ++j) upn[j] *= scale;
+  bool any = up_p != 0;
+  for (int j = 0; j < k; ++j) any |= (upn[j] *= scale) != 0;
+  // Nothing to learn from this example (e.g. a satisfied hinge): SGD and Adagrad steps with a zero
+  // gradient leave rows and state unchanged, so they are skipped (lazy Adam's moments would decay).
+  if (!any && s_.l2 <= 0 && opt_ != Opz::LazyAdam) return L;
   // Vector gradients.
   float* ga = g.ga.data();
   float* gp = g.gp.data();
   float* gn = g.gn.data();
-  std::fill(ga, ga + d, 0.0f), std::fill(gp, gp + d, 0.0f), std::fill(gn, gn + static_cast<size_t>(k) * d, 0.0f);
+  vec::zero(ga, d), vec::zero(gp, d), vec::zero(gn, static_cast<int64_t>(k) * d);
   back(va, vp, vpv, up_p, ga, gp);
   for (int j = 0; j < k; ++j) back(va, vn[j], vnv[j], upn[j], ga, gn + j * d);
   if (s_.l2 > 0) {
@@ -311,8 +320,10 @@ double FusedEngine::example(int64_t a, int64_t p, const int64_t* negs, float y, 
     };
     const bool user_space = s_.user_anchor && !s_.joint;
     // Copy the anchor gradient first: bag updates reuse g.va as scratch.
+    const bool skip_zero = s_.l2 <= 0 && opt_ != Opz::LazyAdam;
     upd(self->s_.items, self->opt_items_, p, gp);
-    for (int j = 0; j < k; ++j) upd(self->s_.items, self->opt_items_, negs[j], gn + j * d);
+    for (int j = 0; j < k; ++j)
+      if (!(skip_zero && upn[j] == 0)) upd(self->s_.items, self->opt_items_, negs[j], gn + j * d);
     if (user_space) upd(self->s_.users, self->opt_users_, ae, ga);
     else upd(self->s_.items, self->opt_items_, ae, ga);
     return L;
@@ -321,40 +332,249 @@ double FusedEngine::example(int64_t a, int64_t p, const int64_t* negs, float y, 
   if (s_.user_anchor && !s_.joint) backprop(nullptr, s_.users, ae, ga, d, &g.users);
   else backprop(nullptr, s_.items, ae, ga, d, &g.items);
   backprop(nullptr, s_.items, p, gp, d, &g.items);
-  for (int j = 0; j < k; ++j) backprop(nullptr, s_.items, negs[j], gn + j * d, d, &g.items);
+  const bool skip_zero = s_.l2 <= 0 && opt_ != Opz::LazyAdam;
+  for (int j = 0; j < k; ++j)
+    if (!(skip_zero && upn[j] == 0)) backprop(nullptr, s_.items, negs[j], gn + j * d, d, &g.items);
   return L;
 }
 
 void FusedEngine::update_row(FusedSpace& sp, Opt& o, int64_t r, const float* __restrict g, double step) {
   const int64_t d = s_.dim;
-  float* __restrict w = sp.w + r * d;
+  float* w = sp.w + r * d;
   const float lr = static_cast<float>(s_.lr);
-  if (opt_ == Opz::Sgd) {
-    axpy(-lr, g, w, d);
-  } else if (opt_ == Opz::Adagrad) {
-    float* __restrict acc = o.s1.data() + r * d;
-#pragma omp simd
-    for (int64_t i = 0; i < d; ++i) {
-      acc[i] += g[i] * g[i];
-      w[i] -= lr * g[i] / (std::sqrt(acc[i]) + 1e-10f);
+  float sq;
+  if (opt_ == Opz::Sgd) sq = vec::sgd(w, g, lr, d);
+  else if (opt_ == Opz::Adagrad) sq = vec::adagrad(w, o.s1.data() + r * d, g, lr, d);
+  else  // lazy_adam: bias correction by the global step (in `step`), as the LibTorch LazyAdam
+    sq = vec::lazy_adam(w, o.s1.data() + r * d, o.s2.data() + r * d, g, static_cast<float>(step), d);
+  if (s_.max_norm > 0) vec::clip(w, sq, static_cast<float>(s_.max_norm), d);
+}
+
+// The per-example hot path for id tables with a dot or squared-euclidean comparator and SGD or
+// Adagrad (AVX-512, rows of d = 16 C floats, d <= 256). The anchor row stays in registers; each
+// positive/negative row is read once: its gradient (from the old values), its update, its new
+// squared norm for clipping, and its share of the anchor's gradient; the anchor is updated last.
+// The same arithmetic as example() + update_row(), up to float rounding (Adagrad's 1/sqrt is
+// rsqrt14 plus one Newton step: relative error ~1e-7). C = 0: chunk count known at run time.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"  // GCC 12's own _mm512 intrinsics (false positive)
+// The shared forward of the fast kernels: the anchor row (wa, entity ae), the item rows
+// (g.rows: positive, then negatives), the loss, and c[j] = dL/draw_j in g.coef, where raw is
+// |a - b|^2 or a.b (the comparator value is +-raw: a distance when the loss wants one, else a
+// similarity). Returns the loss; `any` is false when no row gets a gradient.
+template <bool kSq>
+__attribute__((always_inline)) inline double FusedEngine::fast_forward(int64_t a, int64_t p, const int64_t* negs, float y, Grad& g, float*& wa, int64_t& ae,
+                                 bool& any) const {
+  const int64_t d = s_.dim;
+  const int k = s_.k;
+  const bool user_space = s_.user_anchor && !s_.joint;
+  ae = s_.user_anchor && s_.joint ? s_.n_items + a : a;
+  wa = (user_space ? s_.users : s_.items).w + ae * d;
+  float** wb = g.rows.data();
+  double* val = g.vals.data();
+  wb[0] = s_.items.w + p * d;
+  for (int j = 0; j < k; ++j) wb[j + 1] = s_.items.w + negs[j] * d;
+  const double sign = kSq ? (want_dist_ ? 1.0 : -1.0) : (want_dist_ ? -1.0 : 1.0);
+  for (int j = 0; j <= k; ++j) val[j] = sign * (kSq ? vec::sqdist(wa, wb[j], d) : vec::dot(wa, wb[j], d));
+  double up_p = 0;
+  double* upn = g.upn.data();
+  double L = coefs(val[0], val + 1, y, up_p, upn);
+  if (s_.l2 > 0) {
+    L += s_.l2 * (vec::dot(wa, wa, d) + vec::dot(wb[0], wb[0], d));
+    for (int j = 1; j <= k; ++j) L += s_.l2 * vec::dot(wb[j], wb[j], d) / k;
+  }
+  const double f = sign * (kSq ? 2.0 : 1.0);  // the factor 2 of squared distances folded in
+  float* c = g.coef.data();
+  c[0] = static_cast<float>(up_p * f);
+  any = c[0] != 0 || s_.l2 > 0;
+  for (int j = 0; j < k; ++j) any |= (c[j + 1] = static_cast<float>(upn[j] * f)) != 0;
+  return L;
+}
+
+template <int C, bool kSq, bool kAdagrad>
+double FusedEngine::fast_example(int64_t a, int64_t p, const int64_t* negs, float y, Grad& g) {
+#if defined(__AVX512F__)
+  const int64_t d = C ? 16 * C : s_.dim;
+  const int nc = C ? C : static_cast<int>(d / 16);
+  const int k = s_.k;
+  float* wa;
+  int64_t ae;
+  bool any;
+  const double L = fast_forward<kSq>(a, p, negs, y, g, wa, ae, any);
+  // Rows with c = 0 and no L2 get no gradient and are left alone (SGD/Adagrad with a zero
+  // gradient change nothing).
+  if (!any) return L;
+  float** wb = g.rows.data();
+  const float* cf = g.coef.data();
+  const float l2 = static_cast<float>(s_.l2);
+  Opt& aopt = s_.user_anchor && !s_.joint ? opt_users_ : opt_items_;
+  const float mn = static_cast<float>(s_.max_norm);
+  const bool clip = mn > 0;
+  const __m512 nlr = _mm512_set1_ps(-static_cast<float>(s_.lr)), tiny = _mm512_set1_ps(1e-20f),
+               half = _mm512_set1_ps(0.5f), three_halves = _mm512_set1_ps(1.5f);
+  // One optimizer step on 16 lanes of a row; returns the new values.
+  auto step = [&](float* acc, __m512 W, __m512 G) {
+    if (kAdagrad) {
+      __m512 s2 = _mm512_fmadd_ps(G, G, _mm512_loadu_ps(acc));
+      _mm512_storeu_ps(acc, s2);
+      __m512 e = _mm512_add_ps(s2, tiny);
+      __m512 r = _mm512_rsqrt14_ps(e);
+      r = _mm512_mul_ps(r, _mm512_fnmadd_ps(_mm512_mul_ps(half, e), _mm512_mul_ps(r, r), three_halves));
+      G = _mm512_mul_ps(G, r);
     }
-  } else {  // lazy_adam: bias correction by the global step (in `step`), as the LibTorch LazyAdam
-    float* __restrict mm = o.s1.data() + r * d;
-    float* __restrict vv = o.s2.data() + r * d;
-    const float st = static_cast<float>(step);
-#pragma omp simd
-    for (int64_t i = 0; i < d; ++i) {
-      mm[i] = 0.9f * mm[i] + 0.1f * g[i];
-      vv[i] = 0.999f * vv[i] + 0.001f * g[i] * g[i];
-      w[i] -= st * mm[i] / (std::sqrt(vv[i]) + 1e-8f);
+    return _mm512_fmadd_ps(nlr, G, W);
+  };
+  // Stores a row's new values X[0..nc) (squared norm in the lanes of q), scaled into the ball of
+  // radius max_norm: branch-free, factor min(1, max_norm / |x|) from an all-lanes sum and rsqrt.
+  const __m512 one = _mm512_set1_ps(1.0f), mnv = _mm512_set1_ps(mn);
+  auto store_row = [&](float* w, __m512* X, __m512 q) {
+    if (clip) {
+      __m512 t = _mm512_add_ps(q, _mm512_shuffle_f32x4(q, q, 0x4e));
+      t = _mm512_add_ps(t, _mm512_shuffle_f32x4(t, t, 0xb1));
+      t = _mm512_add_ps(t, _mm512_permute_ps(t, 0x4e));
+      t = _mm512_add_ps(t, _mm512_permute_ps(t, 0xb1));
+      __m512 r = _mm512_rsqrt14_ps(t);
+      r = _mm512_mul_ps(r, _mm512_fnmadd_ps(_mm512_mul_ps(half, t), _mm512_mul_ps(r, r), three_halves));
+      const __m512 sc = _mm512_min_ps(one, _mm512_mul_ps(mnv, r));
+      for (int c = 0; c < nc; ++c) X[c] = _mm512_mul_ps(sc, X[c]);
+    }
+    for (int c = 0; c < nc; ++c) _mm512_storeu_ps(w + 16 * c, X[c]);
+  };
+  constexpr int kMax = C ? C : 16;
+  __m512 A[kMax], GA[kMax], X[kMax];
+  const __m512 l2a = _mm512_set1_ps(2 * l2);
+  for (int c = 0; c < nc; ++c) {
+    A[c] = _mm512_loadu_ps(wa + 16 * c);
+    GA[c] = l2 > 0 ? _mm512_mul_ps(l2a, A[c]) : _mm512_setzero_ps();
+  }
+  for (int j = 0; j <= k; ++j) {
+    const float cj = cf[j];
+    const float l2j = 2 * l2 * (j == 0 ? 1.0f : 1.0f / static_cast<float>(k));
+    if (cj == 0 && l2 <= 0) continue;
+    float* w = wb[j];
+    float* acc = kAdagrad ? opt_items_.s1.data() + (w - s_.items.w) : nullptr;
+    const __m512 cv = _mm512_set1_ps(cj), lv = _mm512_set1_ps(l2j);
+    __m512 q = _mm512_setzero_ps();
+    for (int c = 0; c < nc; ++c) {
+      const __m512 B = _mm512_loadu_ps(w + 16 * c);
+      __m512 GB = l2 > 0 ? _mm512_mul_ps(lv, B) : _mm512_setzero_ps();
+      if (kSq) {  // d raw/da = 2 (a - b), d raw/db = -2 (a - b)
+        const __m512 D = _mm512_sub_ps(A[c], B);
+        GA[c] = _mm512_fmadd_ps(cv, D, GA[c]);
+        GB = _mm512_fnmadd_ps(cv, D, GB);
+      } else {  // d raw/da = b, d raw/db = a
+        GA[c] = _mm512_fmadd_ps(cv, B, GA[c]);
+        GB = _mm512_fmadd_ps(cv, A[c], GB);
+      }
+      X[c] = step(kAdagrad ? acc + 16 * c : nullptr, B, GB);
+      q = _mm512_fmadd_ps(X[c], X[c], q);
+    }
+    store_row(w, X, q);
+  }
+  float* acca = kAdagrad ? aopt.s1.data() + ae * d : nullptr;
+  __m512 q = _mm512_setzero_ps();
+  for (int c = 0; c < nc; ++c) {
+    X[c] = step(kAdagrad ? acca + 16 * c : nullptr, A[c], GA[c]);
+    q = _mm512_fmadd_ps(X[c], X[c], q);
+  }
+  store_row(wa, X, q);
+  return L;
+#else
+  return example(a, p, negs, y, 1.0f, g, /*direct=*/true, 0.0);
+#endif
+}
+#pragma GCC diagnostic pop
+
+// The mini-batch hot path (same configurations as fast_example): the example's gradient, times
+// `scale`, accumulated into the thread's gradient rows in one pass.
+template <int C, bool kSq>
+double FusedEngine::fast_gradient(int64_t a, int64_t p, const int64_t* negs, float y, float scale, Grad& g) {
+#if defined(__AVX512F__)
+  const int64_t d = C ? 16 * C : s_.dim;
+  const int nc = C ? C : static_cast<int>(d / 16);
+  const int k = s_.k;
+  float* wa;
+  int64_t ae;
+  bool any;
+  const double L = fast_forward<kSq>(a, p, negs, y, g, wa, ae, any) * scale;
+  // Zero-gradient rows matter to lazy Adam (the LibTorch engine's sparse step decays their moments).
+  const bool all_rows = opt_ == Opz::LazyAdam;
+  if (!any && !all_rows) return L;
+  float** wb = g.rows.data();
+  const float* cf = g.coef.data();
+  const float l2 = static_cast<float>(s_.l2);
+  // Gradient rows first (adding rows may move a table's storage), then pointers.
+  auto& ta = s_.user_anchor && !s_.joint ? g.users : g.items;
+  size_t* off = g.offs.data();
+  for (int j = 0; j <= k; ++j)
+    if (cf[j] != 0 || l2 > 0 || all_rows) off[j] = g.items.offset((wb[j] - s_.items.w) / d, d);
+  float* ga = ta.row(ae, d);
+  constexpr int kMax = C ? C : 16;
+  __m512 A[kMax], GA[kMax];
+  const __m512 l2a = _mm512_set1_ps(2 * l2 * scale);
+  for (int c = 0; c < nc; ++c) {
+    A[c] = _mm512_loadu_ps(wa + 16 * c);
+    GA[c] = _mm512_loadu_ps(ga + 16 * c);
+    if (l2 > 0) GA[c] = _mm512_fmadd_ps(l2a, A[c], GA[c]);
+  }
+  for (int j = 0; j <= k; ++j) {
+    if (cf[j] == 0 && l2 <= 0 && !all_rows) continue;
+    float* gb = g.items.g.data() + off[j];
+    const float* w = wb[j];
+    const __m512 cv = _mm512_set1_ps(cf[j] * scale);
+    const __m512 lv = _mm512_set1_ps(2 * l2 * scale * (j == 0 ? 1.0f : 1.0f / static_cast<float>(k)));
+    for (int c = 0; c < nc; ++c) {
+      const __m512 B = _mm512_loadu_ps(w + 16 * c);
+      __m512 GB = _mm512_loadu_ps(gb + 16 * c);
+      if (l2 > 0) GB = _mm512_fmadd_ps(lv, B, GB);
+      if (kSq) {
+        const __m512 D = _mm512_sub_ps(A[c], B);
+        GA[c] = _mm512_fmadd_ps(cv, D, GA[c]);
+        GB = _mm512_fnmadd_ps(cv, D, GB);
+      } else {
+        GA[c] = _mm512_fmadd_ps(cv, B, GA[c]);
+        GB = _mm512_fmadd_ps(cv, A[c], GB);
+      }
+      _mm512_storeu_ps(gb + 16 * c, GB);
     }
   }
-  if (s_.max_norm > 0) {
-    float n = std::sqrt(dotv(w, w, d));
-    if (n > s_.max_norm) {
-      float f = static_cast<float>(s_.max_norm / n);
-      for (int64_t i = 0; i < d; ++i) w[i] *= f;
-    }
+  // Re-read the anchor's gradient pointer: it may share the items table with the rows above.
+  ga = ta.g.data() + ta.offset(ae, d);
+  for (int c = 0; c < nc; ++c) _mm512_storeu_ps(ga + 16 * c, GA[c]);
+  return L;
+#else
+  return example(a, p, negs, y, scale, g);
+#endif
+}
+
+// The mini-batch step of one example: the fast kernel for its configurations, else the general one.
+double FusedEngine::batch_example(const Positive& e, const int64_t* negs, float scale, Grad& g) {
+  if (!fast_ok_) return example(e.a, e.p, negs, e.y, scale, g);
+  const bool sq = cmp_ == Cmp::SqEuclidean;
+  switch (s_.dim) {
+    case 32: return sq ? fast_gradient<2, true>(e.a, e.p, negs, e.y, scale, g) : fast_gradient<2, false>(e.a, e.p, negs, e.y, scale, g);
+    case 64: return sq ? fast_gradient<4, true>(e.a, e.p, negs, e.y, scale, g) : fast_gradient<4, false>(e.a, e.p, negs, e.y, scale, g);
+    case 128: return sq ? fast_gradient<8, true>(e.a, e.p, negs, e.y, scale, g) : fast_gradient<8, false>(e.a, e.p, negs, e.y, scale, g);
+    default: return sq ? fast_gradient<0, true>(e.a, e.p, negs, e.y, scale, g) : fast_gradient<0, false>(e.a, e.p, negs, e.y, scale, g);
+  }
+}
+
+// The per-example step: the fast kernel for its configurations, else the general one.
+double FusedEngine::direct_example(const Positive& e, const int64_t* negs, Grad& g, double adam_step) {
+  if (!fast_ok_) return example(e.a, e.p, negs, e.y, 1.0f, g, /*direct=*/true, adam_step);
+  const bool sq = cmp_ == Cmp::SqEuclidean, ada = opt_ == Opz::Adagrad;
+  switch (s_.dim) {
+#define SIAMREC_FAST(C)                                                                                   \
+  case 16 * C:                                                                                          \
+    return sq ? (ada ? fast_example<C, true, true>(e.a, e.p, negs, e.y, g) : fast_example<C, true, false>(e.a, e.p, negs, e.y, g)) \
+              : (ada ? fast_example<C, false, true>(e.a, e.p, negs, e.y, g) : fast_example<C, false, false>(e.a, e.p, negs, e.y, g));
+    SIAMREC_FAST(2)
+    SIAMREC_FAST(4)
+    SIAMREC_FAST(8)
+#undef SIAMREC_FAST
+    default:
+      return sq ? (ada ? fast_example<0, true, true>(e.a, e.p, negs, e.y, g) : fast_example<0, true, false>(e.a, e.p, negs, e.y, g))
+                : (ada ? fast_example<0, false, true>(e.a, e.p, negs, e.y, g) : fast_example<0, false, false>(e.a, e.p, negs, e.y, g));
   }
 }
 
@@ -367,60 +587,128 @@ void FusedEngine::apply(Grad& g) {
   g.users.clear();
 }
 
-// Negatives for a mini-batch in one pass (the known-positive lookups of different examples are
-// independent, so their cache misses overlap), then the examples with their rows prefetched.
-double FusedEngine::run_examples(Grad& g, const Positive* ex, int64_t n, float scale) {
+// Negatives for n examples into g.negs (n x k): candidates are drawn a few examples ahead, with the
+// word of the known-positive bitmap that tests them prefetched, then checked (and redrawn when
+// they are known positives, the positive itself or held out). The lookups of different examples
+// are independent, so their cache misses overlap instead of adding up.
+void FusedEngine::sample_negatives(Grad& g, const Positive* ex, int64_t n) const {
   const int k = s_.k;
   g.negs.resize(static_cast<size_t>(n) * std::max(1, k));
-  for (int64_t r = 0; r < n; ++r)
-    for (int j = 0; j < k; ++j) {
-      int32_t x = sampler_.map(g.next());
-      for (int tries = 0; tries < 50 && (x == ex[r].p || builder_.is_positive(ex[r].a, x) || builder_.heldout(x)); ++tries) x = sampler_.map(g.next());
-      g.negs[r * k + j] = x;
+  if (k == 0) return;
+  const uint64_t range = static_cast<uint64_t>(sampler_.uniform_range());
+  const TupleBuilder::PositiveBits pb = builder_.positive_bits();
+  auto draw = [&]() -> int32_t {
+    if (range) return static_cast<int32_t>((static_cast<unsigned __int128>(g.next()) * range) >> 64);
+    return sampler_.map(g.next());
+  };
+  auto bad = [&](int32_t a, int32_t p, int32_t x) {
+    if (x == p || builder_.heldout(x)) return true;
+    if (pb.bits) {
+      uint64_t b = static_cast<uint64_t>(a) * pb.stride + static_cast<uint64_t>(x);
+      return ((pb.bits[b >> 6] >> (b & 63)) & 1) != 0;
     }
+    return builder_.is_positive(a, x);
+  };
+  int64_t* out = g.negs.data();
+  // Draw example r + kAhead's candidates (prefetching their bitmap words) while checking example r's.
+  constexpr int64_t kAhead = 12;
+  auto draw_row = [&](int64_t r) {
+    for (int j = 0; j < k; ++j) {
+      int32_t x = draw();
+      out[r * k + j] = x;
+      if (pb.bits) __builtin_prefetch(pb.bits + ((static_cast<uint64_t>(ex[r].a) * pb.stride + static_cast<uint64_t>(x)) >> 6));
+    }
+  };
+  for (int64_t r = 0; r < std::min(n, kAhead); ++r) draw_row(r);
+  for (int64_t r = 0; r < n; ++r) {
+    if (r + kAhead < n) draw_row(r + kAhead);
+    for (int j = 0; j < k; ++j) {
+      int32_t x = static_cast<int32_t>(out[r * k + j]);
+      for (int tries = 0; tries < 50 && bad(ex[r].a, ex[r].p, x); ++tries) x = draw();
+      out[r * k + j] = x;
+    }
+  }
+}
+
+// Prefetches the rows example r will read (and, per example, write with their optimizer state).
+void FusedEngine::prefetch_example(const Positive& f, const int64_t* negs, bool state) const {
   const int64_t d = s_.dim;
-  const bool anchor_items = !(s_.user_anchor && !s_.joint);
-  const FusedSpace& asp = anchor_items ? s_.items : s_.users;
+  const bool user_space = s_.user_anchor && !s_.joint;
+  const FusedSpace& asp = user_space ? s_.users : s_.items;
+  const Opt& aopt = user_space ? opt_users_ : opt_items_;
+  int64_t ae = s_.user_anchor && s_.joint ? s_.n_items + f.a : f.a;
+  auto row = [&](const FusedSpace& sp, const Opt& o, int64_t e) {
+    if (sp.bag) return;
+    vec::prefetch_row(sp.w + e * d, d);
+    if (state && !o.s1.empty()) vec::prefetch_row(o.s1.data() + e * d, d);
+    if (state && !o.s2.empty()) vec::prefetch_row(o.s2.data() + e * d, d);
+  };
+  row(asp, aopt, ae);
+  row(s_.items, opt_items_, f.p);
+  for (int j = 0; j < s_.k; ++j) row(s_.items, opt_items_, negs[j]);
+}
+
+double FusedEngine::run_examples(Grad& g, const Positive* ex, int64_t n, float scale) {
+  sample_negatives(g, ex, n);
+  const int k = s_.k;
+  constexpr int64_t kAhead = 4;
   double L = 0;
   for (int64_t r = 0; r < n; ++r) {
-    if (r + 3 < n && !s_.items.bag) {  // prefetch the rows of a later example
-      const Positive& f = ex[r + 3];
-      int64_t ae = s_.user_anchor && s_.joint ? s_.n_items + f.a : f.a;
-      if (!asp.bag) __builtin_prefetch(asp.w + ae * d);
-      __builtin_prefetch(s_.items.w + static_cast<int64_t>(f.p) * d);
-      for (int j = 0; j < k; ++j) __builtin_prefetch(s_.items.w + g.negs[(r + 3) * k + j] * d);
-    }
-    L += example(ex[r].a, ex[r].p, g.negs.data() + r * k, ex[r].y, scale, g);
+    if (r + kAhead < n) prefetch_example(ex[r + kAhead], g.negs.data() + (r + kAhead) * k, false);
+    L += batch_example(ex[r], g.negs.data() + r * k, scale, g);
   }
   return L;
 }
 
-// Per-example Hogwild (StarSpace / LightFM / fastText style): sample, compute and update one
-// example at a time; no gradient tables. Lazy Adam's bias correction is refreshed every 256 steps.
+// Per-example Hogwild (StarSpace / LightFM / fastText style): each example's update is applied at
+// once, no gradient tables. Negatives are drawn a chunk at a time; each example's rows and their
+// optimizer state are prefetched a few examples ahead. Lazy Adam's bias correction is refreshed
+// every 256 steps.
 double FusedEngine::run_per_example(Grad& g, const Positive* ex, int64_t n) {
   const int k = s_.k;
-  const int64_t d = s_.dim;
-  g.negs.resize(static_cast<size_t>(std::max(1, k)) * 2);
+  constexpr int64_t kChunk = 1024;
+  constexpr int64_t kAhead = 4;
   double L = 0, step = 0;
-  for (int64_t r = 0; r < n; ++r) {
-    if (opt_ == Opz::LazyAdam && (r & 255) == 0) {
-      double t = static_cast<double>(adam_step_ += 256);
-      step = s_.lr * std::sqrt(1 - std::pow(0.999, t)) / (1 - std::pow(0.9, t));
+  for (int64_t c0 = 0; c0 < n; c0 += kChunk) {
+    int64_t m = std::min(kChunk, n - c0);
+    const Positive* e = ex + c0;
+    sample_negatives(g, e, m);
+    const int64_t* negs = g.negs.data();
+    for (int64_t r = 0; r < m; ++r) {
+      if (opt_ == Opz::LazyAdam && ((c0 + r) & 255) == 0) {
+        double t = static_cast<double>(adam_step_ += 256);
+        step = s_.lr * std::sqrt(1 - std::pow(0.999, t)) / (1 - std::pow(0.9, t));
+      }
+      if (r + kAhead < m) prefetch_example(e[r + kAhead], negs + (r + kAhead) * k, true);
+      L += direct_example(e[r], negs + r * k, g, step);
     }
-    int64_t* negs = g.negs.data();
-    for (int j = 0; j < k; ++j) {
-      int32_t x = sampler_.map(g.next());
-      for (int tries = 0; tries < 50 && (x == ex[r].p || builder_.is_positive(ex[r].a, x) || builder_.heldout(x)); ++tries)
-        x = sampler_.map(g.next());
-      negs[j] = x;
-    }
-    if (r + 2 < n && !s_.items.bag) {
-      const Positive& f = ex[r + 2];
-      __builtin_prefetch(s_.items.w + static_cast<int64_t>(f.p) * d);
-    }
-    L += example(ex[r].a, ex[r].p, negs, ex[r].y, 1.0f, g, /*direct=*/true, step);
   }
   return L;
+}
+
+// Hogwild: the positives are split once between threads by anchor (contiguous anchor ranges of
+// about N / T positives each), so a user's row is only ever written by one thread; each thread
+// keeps its share in its own buffer (Grad::batch) and reshuffles it in place every epoch.
+void FusedEngine::split_shares() {
+  const auto& pos = builder_.positives();
+  const int64_t N = static_cast<int64_t>(pos.size());
+  const int T = static_cast<int>(grads_.size());
+  std::vector<int64_t> count;
+  for (const Positive& q : pos) {
+    if (q.a >= static_cast<int32_t>(count.size())) count.resize(static_cast<size_t>(q.a) + 1, 0);
+    ++count[q.a];
+  }
+  std::vector<int> owner(count.size(), 0);
+  int64_t run = 0;
+  for (size_t a = 0; a < count.size(); ++a) {
+    owner[a] = static_cast<int>(std::min<int64_t>(T - 1, run * T / std::max<int64_t>(1, N)));
+    run += count[a];
+  }
+  std::vector<int64_t> size(T, 0);
+  for (const Positive& q : pos) ++size[owner[q.a]];
+  for (int t = 0; t < T; ++t) grads_[t]->batch.clear(), grads_[t]->batch.reserve(size[t]);
+  for (const Positive& q : pos) grads_[owner[q.a]]->batch.push_back(q);
+  share_size_ = pos.size();
 }
 
 double FusedEngine::epoch(int epoch_index) {
@@ -430,35 +718,36 @@ double FusedEngine::epoch(int epoch_index) {
   const int64_t B = std::max<int64_t>(1, s_.batch);
   std::vector<double> loss(T, 0.0);
   if (!s_.deterministic || T == 1) {
-    // Hogwild: one global permutation (drawn once) gives each thread a fixed share of the
-    // positives; every epoch each thread reshuffles its own share in parallel into a contiguous
-    // buffer, so the epoch has no serial shuffle and the hot loop no random access.
-    if (static_cast<int64_t>(perm_.size()) != N) {
-      perm_.resize(N);
-      std::iota(perm_.begin(), perm_.end(), 0);
-      std::mt19937_64 rng(mix64(s_.seed ^ 0x5eedULL));
-      for (int64_t k = N; k > 1; --k) std::swap(perm_[k - 1], perm_[rng() % k]);
-    }
+    // Hogwild: each thread trains its share (split_shares), reshuffled in place every epoch.
+    if (share_size_ != pos.size()) split_shares();
 #pragma omp parallel num_threads(T)
     {
       int t = omp_get_thread_num();
       Grad& g = *grads_[t];
-      int64_t lo = N * t / T, hi = N * (t + 1) / T;
       std::vector<Positive>& ep = g.batch;
-      ep.resize(hi - lo);
-      std::mt19937_64 rng(mix64(s_.seed ^ mix64(static_cast<uint64_t>(epoch_index) * 7919ULL + static_cast<uint64_t>(t))));
-      std::vector<int64_t> idx(perm_.begin() + lo, perm_.begin() + hi);
-      for (int64_t k = static_cast<int64_t>(idx.size()); k > 1; --k) std::swap(idx[k - 1], idx[rng() % k]);
-      for (size_t r = 0; r < idx.size(); ++r) ep[r] = pos[idx[r]];
-      if (s_.per_example) {
-        g.rng = mix64(s_.seed ^ mix64(static_cast<uint64_t>(epoch_index) * 1000003ULL + static_cast<uint64_t>(lo)));
-        loss[t] += run_per_example(g, ep.data(), hi - lo);
+      const int64_t n = static_cast<int64_t>(ep.size());
+      g.rng = mix64(s_.seed ^ mix64(static_cast<uint64_t>(epoch_index) * 7919ULL + static_cast<uint64_t>(t)));
+      {  // Fisher-Yates with multiply-shift ranges; the swap partners are drawn 16 steps ahead and
+         // prefetched (the swaps are random accesses into a buffer far larger than the caches).
+        constexpr int64_t W = 16;
+        int64_t ring[W];
+        auto pick = [&](int64_t q) { return static_cast<int64_t>((static_cast<unsigned __int128>(g.next()) * static_cast<uint64_t>(q)) >> 64); };
+        for (int64_t q = n; q > 1 && q > n - W; --q) ring[q % W] = pick(q), __builtin_prefetch(&ep[ring[q % W]], 1);
+        for (int64_t q = n; q > 1; --q) {
+          int64_t j = ring[q % W];
+          if (q - W > 1) ring[(q - W) % W] = pick(q - W), __builtin_prefetch(&ep[ring[(q - W) % W]], 1);
+          std::swap(ep[q - 1], ep[j]);
+        }
       }
-      for (int64_t b0 = 0; b0 < (s_.per_example ? 0 : hi - lo); b0 += B) {
-        int64_t b1 = std::min(hi - lo, b0 + B);
-        g.rng = mix64(s_.seed ^ mix64(static_cast<uint64_t>(epoch_index) * 1000003ULL + static_cast<uint64_t>(lo + b0)));
-        loss[t] += run_examples(g, ep.data() + b0, b1 - b0, 1.0f / static_cast<float>(b1 - b0)) * (b1 - b0);
-        apply(g);
+      g.rng = mix64(s_.seed ^ mix64(static_cast<uint64_t>(epoch_index) * 1000003ULL + static_cast<uint64_t>(t) * 0x632be5abULL));
+      if (s_.per_example) {
+        loss[t] += run_per_example(g, ep.data(), n);
+      } else {
+        for (int64_t b0 = 0; b0 < n; b0 += B) {
+          int64_t b1 = std::min(n, b0 + B);
+          loss[t] += run_examples(g, ep.data() + b0, b1 - b0, 1.0f / static_cast<float>(b1 - b0)) * (b1 - b0);
+          apply(g);
+        }
       }
     }
   } else {

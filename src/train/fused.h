@@ -7,8 +7,8 @@
 // Semantics match the LibTorch engine: the gradient of a mini-batch is the gradient of the mean
 // loss over its examples, and one optimizer step (sgd, adagrad or lazy_adam; rows without gradient
 // are untouched, as with LibTorch's sparse/row-wise updates) follows each mini-batch.
-//  - Hogwild mode (default): each thread trains its own share of the epoch in mini-batches and
-//    updates the shared tables without locks.
+//  - Hogwild mode (default): each thread trains its own share of the positives (split by anchor,
+//    so a user row has one writer) in mini-batches and updates the shared tables without locks.
 //  - Deterministic mode (train.deterministic): each global mini-batch is split statically across
 //    threads, per-thread gradients are reduced in thread order, one update is applied; identical
 //    results run to run for a seed and thread count.
@@ -94,7 +94,19 @@ class FusedEngine : public EpochRunner {
   // accumulating it into the thread's mini-batch gradient.
   double example(int64_t a, int64_t p, const int64_t* negs, float y, float scale, Grad& g, bool direct = false,
                  double adam_step = 0) const;
+  double coefs(double vpv, const double* vnv, float y, double& up_p, double* upn) const;
+  template <bool kSq>
+  double fast_forward(int64_t a, int64_t p, const int64_t* negs, float y, Grad& g, float*& wa, int64_t& ae, bool& any) const;
+  template <int C, bool kSq>
+  double fast_gradient(int64_t a, int64_t p, const int64_t* negs, float y, float scale, Grad& g);
+  template <int C, bool kSq, bool kAdagrad>
+  double fast_example(int64_t a, int64_t p, const int64_t* negs, float y, Grad& g);
+  double direct_example(const Positive& e, const int64_t* negs, Grad& g, double adam_step);
+  double batch_example(const Positive& e, const int64_t* negs, float scale, Grad& g);
+  bool fast_ok_ = false;  // fast_example applies (id tables, dot/sq_euclidean, sgd/adagrad, AVX-512 rows)
   double run_per_example(Grad& g, const Positive* ex, int64_t n);
+  void sample_negatives(Grad& g, const Positive* ex, int64_t n) const;
+  void prefetch_example(const Positive& f, const int64_t* negs, bool state) const;
   double run_examples(Grad& g, const Positive* ex, int64_t n, float scale);
   void apply(Grad& g);
   void update_row(FusedSpace& sp, Opt& o, int64_t row, const float* g, double adam_step);
@@ -111,7 +123,8 @@ class FusedEngine : public EpochRunner {
   Opt opt_items_, opt_users_;
   int64_t seen_ = 0;
   std::atomic<int64_t> adam_step_{0};
-  std::vector<int64_t> perm_;  // Hogwild: fixed assignment of positives to threads
+  size_t share_size_ = 0;       // Hogwild: positives split between threads (in each Grad::batch)
+  void split_shares();
   std::vector<std::unique_ptr<Grad>> grads_;
 };
 

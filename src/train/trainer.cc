@@ -270,9 +270,11 @@ TrainReport Trainer::run(const FitData& d, float label_offset) {
     }
     net_.train(true);
     net_.begin_epoch();
-    std::iota(order.begin(), order.end(), 0);
-    std::mt19937_64 rng(mix64(seed_ ^ mix64(static_cast<uint64_t>(epoch))));
-    for (size_t k = order.size(); k > 1; --k) std::swap(order[k - 1], order[rng() % k]);
+    if (!runner_) {  // the fused engine orders its own epoch
+      std::iota(order.begin(), order.end(), 0);
+      std::mt19937_64 rng(mix64(seed_ ^ mix64(static_cast<uint64_t>(epoch))));
+      for (size_t k = order.size(); k > 1; --k) std::swap(order[k - 1], order[rng() % k]);
+    }
     auto t0 = Clock::now();
     double prep_wait = 0;  // time the training loop waited for a prepared batch
     auto last_print = t0;
