@@ -2,6 +2,7 @@
 // same quality on a planted fixture, and deterministic mode.
 #include <gtest/gtest.h>
 #include <torch/autograd.h>
+#include <torch/optim/adagrad.h>
 #include <torch/optim/sgd.h>
 
 #include <cmath>
@@ -48,75 +49,107 @@ struct Case {
 
 static void PrintTo(const Case& v, std::ostream* os) { *os << v.name; }
 
+// Both engines on one model: the LibTorch engine's forward and loss (the trainer's computation)
+// and a fused engine on the very same tables.
+struct Engines {
+  Dataset ds = planted();
+  Config c;
+  Csr hist;
+  std::unique_ptr<TupleBuilder> builder;
+  NetLayout L;
+  std::unique_ptr<SiameseNet> net;
+  std::unique_ptr<Loss> loss;
+  std::unique_ptr<NegativeSampler> sampler;
+  int k = 0;
+  float offset = 0;
+  explicit Engines(const std::vector<std::string>& sets) : c(cfg(sets)) {
+    hist = Csr::from_interactions(ds.log, ds.n_users(), false);
+    builder = make_builder(c.str("sampler.builder"));
+    builder->build(ds, ds.log, hist, c);
+    L = build_layout(c, ds, hist, builder->anchor_is_user());
+    torch::manual_seed(1);
+    net = std::make_unique<SiameseNet>(c, L);
+    net->set_history(&hist);
+    loss = make_loss(LossSpec::from_config(c));
+    k = loss->min_negatives() == 0 ? 0 : static_cast<int>(c.integer("sampler.negatives"));
+    offset = loss->uses_labels() ? 3.0f : 0.0f;
+    sampler = make_sampler("uniform");
+    std::vector<int64_t> pop(ds.n_items(), 1);
+    sampler->init(ds.n_items(), pop, c);
+  }
+  // Batch: positives first, first + 5, ...; negatives (r * 7 + j * 3 + 1) % n_items.
+  void batch(int n, int first, std::vector<int64_t>& a, std::vector<int64_t>& p, std::vector<int64_t>& negs,
+             std::vector<float>& y) const {
+    for (int r = 0; r < n; ++r) {
+      const Positive& t = builder->positives()[first + r * 5];
+      a.push_back(t.a), p.push_back(t.p), y.push_back(t.y);
+      for (int j = 0; j < k; ++j) negs.push_back((r * 7 + j * 3 + 1) % ds.n_items());
+    }
+  }
+  torch::Tensor torch_loss(const std::vector<int64_t>& a, const std::vector<int64_t>& p, const std::vector<int64_t>& negs,
+                           const std::vector<float>& y) {
+    const int64_t n = static_cast<int64_t>(a.size());
+    auto comp = net->comparator();
+    auto ea = net->anchors(torch::tensor(a)), ep = net->items(torch::tensor(p));
+    LossInputs li;
+    li.n_items = ds.n_items();
+    bool dist = loss->wants_distance();
+    li.pos = dist ? comp->distance(ea, ep) : comp->similarity(ea, ep);
+    torch::Tensor en;
+    if (k > 0) {
+      en = net->items(torch::tensor(negs)).view({n, k, -1});
+      li.neg = dist ? comp->distance(ea.unsqueeze(1), en) : comp->similarity(ea.unsqueeze(1), en);
+    }
+    if (loss->uses_labels()) li.labels = torch::tensor(y) - offset;
+    auto L_t = loss->forward(li);
+    double l2 = c.real("reg.l2");
+    if (l2 > 0) {
+      auto r = ea.pow(2).sum(1).mean() + ep.pow(2).sum(1).mean();
+      if (en.defined()) r = r + en.pow(2).sum(2).mean();
+      L_t = L_t + l2 * r;
+    }
+    return L_t;
+  }
+  FusedSpec spec(const std::string& optimizer, bool per_example) {
+    auto tables = net->tables();
+    FusedSpec f;
+    f.user_anchor = L.user_anchor;
+    f.joint = L.user_anchor && L.shared;
+    f.n_items = L.n_items;
+    f.dim = net->dim();
+    f.items = {tables[0].data_ptr<float>(), tables[0].size(0), c.str("tower.type") == "bag", false, &L.items};
+    if (tables.size() > 1) f.users = {tables[1].data_ptr<float>(), tables[1].size(0), c.str("user_tower.type") == "bag", false, &L.users};
+    f.comparator = c.str("comparator.type");
+    f.loss = c.str("loss.type");
+    f.optimizer = optimizer;
+    f.margin = c.real("loss.margin");
+    f.temperature = c.real("loss.temperature");
+    f.lr = c.real("train.lr");
+    f.l2 = c.real("reg.l2");
+    f.max_norm = c.real("reg.max_norm");
+    f.k = k;
+    f.label_offset = offset;
+    f.per_example = per_example;
+    return f;
+  }
+};
+
 class FusedVsTorch : public ::testing::TestWithParam<Case> {};
 
 // The same mini-batch through both engines: gradients of every table row, then one SGD step.
+// Rows of 32 floats take the AVX-512 kernels, rows of 6 the general code.
 TEST_P(FusedVsTorch, SameGradientAndUpdate) {
-  Dataset ds = planted();
-  Config c = cfg(GetParam().sets);
-  ASSERT_EQ(fused_unsupported(c), "") << GetParam().name;
-  Csr hist = Csr::from_interactions(ds.log, ds.n_users(), false);
-  auto builder = make_builder(c.str("sampler.builder"));
-  builder->build(ds, ds.log, hist, c);
-  NetLayout L = build_layout(c, ds, hist, builder->anchor_is_user());
-  torch::manual_seed(1);
-  SiameseNet net(c, L);
-  net.set_history(&hist);
-  auto loss = make_loss(LossSpec::from_config(c));
-  const int k = loss->min_negatives() == 0 ? 0 : static_cast<int>(c.integer("sampler.negatives"));
-  // A fixed batch: the first 8 positives, negatives i -> (i * 7 + j) % n_items.
+  Engines S(GetParam().sets);
+  ASSERT_EQ(fused_unsupported(S.c), "") << GetParam().name;
   std::vector<int64_t> a, p, negs;
   std::vector<float> y;
-  float offset = loss->uses_labels() ? 3.0f : 0.0f;
-  for (int r = 0; r < 8; ++r) {
-    const Positive& t = builder->positives()[r * 5];
-    a.push_back(t.a), p.push_back(t.p), y.push_back(t.y);
-    for (int j = 0; j < k; ++j) negs.push_back((r * 7 + j * 3 + 1) % ds.n_items());
-  }
-  // LibTorch: the trainer's forward.
-  auto comp = net.comparator();
-  auto ta = torch::tensor(a), tp = torch::tensor(p);
-  auto ea = net.anchors(ta), ep = net.items(tp);
-  LossInputs li;
-  li.n_items = ds.n_items();
-  bool dist = loss->wants_distance();
-  li.pos = dist ? comp->distance(ea, ep) : comp->similarity(ea, ep);
-  torch::Tensor en;
-  if (k > 0) {
-    en = net.items(torch::tensor(negs)).view({8, k, -1});
-    li.neg = dist ? comp->distance(ea.unsqueeze(1), en) : comp->similarity(ea.unsqueeze(1), en);
-  }
-  if (loss->uses_labels()) li.labels = torch::tensor(y) - offset;
-  auto L_t = loss->forward(li);
-  double l2 = c.real("reg.l2");
-  if (l2 > 0) {
-    auto r = ea.pow(2).sum(1).mean() + ep.pow(2).sum(1).mean();
-    if (en.defined()) r = r + en.pow(2).sum(2).mean();
-    L_t = L_t + l2 * r;
-  }
+  S.batch(8, 0, a, p, negs, y);
+  auto L_t = S.torch_loss(a, p, negs, y);
   L_t.backward();
-  auto tables = net.tables();
-  // Fused on the same storage.
-  FusedSpec f;
-  f.user_anchor = L.user_anchor;
-  f.joint = L.user_anchor && L.shared;
-  f.n_items = L.n_items;
-  f.dim = net.dim();
-  f.items = {tables[0].data_ptr<float>(), tables[0].size(0), c.str("tower.type") == "bag", false, &L.items};
-  if (tables.size() > 1) f.users = {tables[1].data_ptr<float>(), tables[1].size(0), c.str("user_tower.type") == "bag", false, &L.users};
-  f.comparator = c.str("comparator.type");
-  f.loss = c.str("loss.type");
-  f.optimizer = "sgd";  // Adagrad's first step is sign-like and would amplify 1e-9 rounding residues
-  f.margin = c.real("loss.margin");
-  f.temperature = c.real("loss.temperature");
-  f.lr = c.real("train.lr");
-  f.l2 = l2;
-  f.k = k;
-  f.label_offset = offset;
-  auto sampler = make_sampler("uniform");
-  std::vector<int64_t> pop(ds.n_items(), 1);
-  sampler->init(ds.n_items(), pop, c);
-  FusedEngine fe(f, *builder, *sampler);
+  auto tables = S.net->tables();
+  // Adagrad's first step is sign-like and would amplify 1e-9 rounding residues: SGD here.
+  FusedSpec f = S.spec("sgd", false);
+  FusedEngine fe(f, *S.builder, *S.sampler);
   std::vector<float> gi, gu;
   double L_f = fe.batch_gradient(a, p, negs, y, gi, gu);
   EXPECT_NEAR(L_f, L_t.item<double>(), 1e-5 * std::max(1.0, std::abs(L_f))) << GetParam().name;
@@ -152,7 +185,78 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{"ccl_cosine", {"loss.type=ccl", "comparator.type=cosine", "loss.margin=-0.5"}},
                       Case{"mse_dot", {"loss.type=mse", "comparator.type=dot"}},
                       Case{"triplet_item_item_bag", {"sampler.builder=item_item", "loss.type=triplet", "tower.type=bag",
-                                                     "comparator.type=euclidean", "loss.margin=2"}}),
+                                                     "comparator.type=euclidean", "loss.margin=2"}},
+                      // AVX-512 kernels (rows of 32 floats):
+                      Case{"triplet_sq_euclidean_d32", {"tower.dim=32", "loss.type=triplet", "comparator.type=sq_euclidean", "loss.margin=2"}},
+                      Case{"bpr_dot_two_tower_l2_d32", {"tower.dim=32", "loss.type=bpr", "comparator.type=dot", "model.shared=false",
+                                                         "reg.l2=0.05"}},
+                      Case{"bce_dot_item_item_d32", {"tower.dim=32", "sampler.builder=item_item", "loss.type=bce", "comparator.type=dot"}},
+                      Case{"warp_sq_euclidean_d32", {"tower.dim=32", "loss.type=warp", "comparator.type=sq_euclidean", "loss.margin=1.5"}},
+                      Case{"mse_dot_d32", {"tower.dim=32", "loss.type=mse", "comparator.type=dot"}}),
+    [](const auto& i) { return i.param.name; });
+
+// Per-example updates (train.update example): two examples, one optimizer step each, against
+// the LibTorch engine stepping on batches of one (plus its unit-ball clipping of every row).
+struct StepCase {
+  std::string name;
+  std::vector<std::string> sets;
+  std::string optimizer;
+};
+static void PrintTo(const StepCase& v, std::ostream* os) { *os << v.name; }
+class FusedPerExample : public ::testing::TestWithParam<StepCase> {};
+
+TEST_P(FusedPerExample, TwoStepsMatchTorchOnBatchesOfOne) {
+  Engines S(GetParam().sets);
+  const bool ada = GetParam().optimizer == "adagrad";
+  FusedSpec f = S.spec(GetParam().optimizer, true);
+  FusedEngine fe(f, *S.builder, *S.sampler);  // clips the tables first, as the LibTorch engine keeps them
+  auto tables = S.net->tables();
+  std::vector<torch::Tensor> params(tables.begin(), tables.end()), start;
+  for (auto& t : tables) start.push_back(t.detach().clone());
+  std::unique_ptr<torch::optim::Optimizer> opt;
+  if (ada) opt = std::make_unique<torch::optim::Adagrad>(params, torch::optim::AdagradOptions(f.lr));
+  else opt = std::make_unique<torch::optim::SGD>(params, torch::optim::SGDOptions(f.lr));
+  std::vector<std::vector<int64_t>> A(2), P(2), N(2);
+  std::vector<std::vector<float>> Y(2);
+  std::vector<double> L_t;
+  for (int step = 0; step < 2; ++step) {
+    S.batch(1, 2 + 7 * step, A[step], P[step], N[step], Y[step]);
+    opt->zero_grad();
+    auto L = S.torch_loss(A[step], P[step], N[step], Y[step]);
+    L.backward();
+    opt->step();
+    L_t.push_back(L.item<double>());
+    if (f.max_norm > 0) {
+      torch::NoGradGuard ng;
+      for (auto& t : tables) t.mul_(f.max_norm / t.norm(2, 1, true).clamp_min(f.max_norm));
+    }
+  }
+  std::vector<torch::Tensor> torch_after;
+  {
+    torch::NoGradGuard ng;
+    for (size_t q = 0; q < tables.size(); ++q) torch_after.push_back(tables[q].detach().clone()), tables[q].copy_(start[q]);
+  }
+  for (int step = 0; step < 2; ++step) {
+    double L_f = fe.example_step(A[step][0], P[step][0], N[step], Y[step][0]);
+    EXPECT_NEAR(L_f, L_t[step], 1e-5 * std::max(1.0, std::abs(L_t[step]))) << GetParam().name << " step " << step;
+  }
+  for (size_t q = 0; q < tables.size(); ++q) {
+    EXPECT_LT((tables[q] - torch_after[q]).abs().max().item<double>(), 2e-5) << GetParam().name << " table " << q;
+    EXPECT_GT((tables[q] - start[q]).abs().max().item<double>(), 1e-3) << GetParam().name << " table " << q << " did not move";
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Kernels, FusedPerExample,
+    ::testing::Values(
+        StepCase{"triplet_sq_euclidean_unit_ball_d32_adagrad",
+                 {"tower.dim=32", "loss.type=triplet", "comparator.type=sq_euclidean", "loss.margin=2", "reg.max_norm=1"}, "adagrad"},
+        StepCase{"bpr_dot_two_tower_l2_d32_sgd",
+                 {"tower.dim=32", "loss.type=bpr", "comparator.type=dot", "model.shared=false", "reg.l2=0.05", "train.lr=0.5"}, "sgd"},
+        StepCase{"bce_dot_k3_d64_adagrad", {"tower.dim=64", "loss.type=bce", "comparator.type=dot"}, "adagrad"},
+        StepCase{"triplet_sq_euclidean_unit_ball_d6_adagrad_general",
+                 {"loss.type=triplet", "comparator.type=sq_euclidean", "loss.margin=2", "reg.max_norm=1"}, "adagrad"},
+        StepCase{"infonce_cosine_d32_sgd_general", {"tower.dim=32", "loss.type=infonce", "comparator.type=cosine", "train.lr=0.5"}, "sgd"}),
     [](const auto& i) { return i.param.name; });
 
 static double group_auc(const TrainedModel& m, const Dataset& ds, const Csr& train) {

@@ -104,10 +104,10 @@ FusedEngine::FusedEngine(const FusedSpec& s, const TupleBuilder& b, const Negati
   init_opt(opt_items_, s_.items);
   {
     const bool anchor_bag = s_.user_anchor && !s_.joint ? s_.users.bag : s_.items.bag;
-    // The fast kernels: id tables, dot / sq_euclidean, AVX-512 rows of at most 256 floats; per
-    // example also SGD or Adagrad (lazy Adam's moments decay on rows with a zero gradient).
+    // The fast kernels: id tables, dot / sq_euclidean, AVX-512 rows of at most 256 floats (per
+    // example also SGD or Adagrad: see direct_example).
     fast_ok_ = !s_.items.bag && !anchor_bag && (cmp_ == Cmp::Dot || cmp_ == Cmp::SqEuclidean) && vec::wide(s_.dim) &&
-               s_.dim <= 256 && (!s_.per_example || opt_ == Opz::Sgd || opt_ == Opz::Adagrad);
+               s_.dim <= 256;
   }
   init_opt(opt_users_, s_.users);
   int T = std::max(1, s_.threads);
@@ -561,7 +561,7 @@ double FusedEngine::batch_example(const Positive& e, const int64_t* negs, float 
 
 // The per-example step: the fast kernel for its configurations, else the general one.
 double FusedEngine::direct_example(const Positive& e, const int64_t* negs, Grad& g, double adam_step) {
-  if (!fast_ok_) return example(e.a, e.p, negs, e.y, 1.0f, g, /*direct=*/true, adam_step);
+  if (!fast_ok_ || opt_ == Opz::LazyAdam) return example(e.a, e.p, negs, e.y, 1.0f, g, /*direct=*/true, adam_step);
   const bool sq = cmp_ == Cmp::SqEuclidean, ada = opt_ == Opz::Adagrad;
   switch (s_.dim) {
 #define SIAMREC_FAST(C)                                                                                   \
@@ -829,7 +829,10 @@ double FusedEngine::batch_gradient(const std::vector<int64_t>& a, const std::vec
   Grad& g = *grads_[0];
   double L = 0;
   float scale = 1.0f / static_cast<float>(a.size());
-  for (size_t r = 0; r < a.size(); ++r) L += example(a[r], p[r], negs.data() + r * s_.k, y.empty() ? 1.0f : y[r], scale, g);
+  for (size_t r = 0; r < a.size(); ++r) {
+    Positive e{static_cast<int32_t>(a[r]), static_cast<int32_t>(p[r]), y.empty() ? 1.0f : y[r]};
+    L += batch_example(e, negs.data() + r * s_.k, scale, g);
+  }
   gi.assign(static_cast<size_t>(s_.items.rows * s_.dim), 0.0f);
   gu.assign(static_cast<size_t>(std::max<int64_t>(0, s_.users.rows) * s_.dim), 0.0f);
   for (size_t q = 0; q < g.items.rows.size(); ++q)
@@ -846,9 +849,17 @@ double FusedEngine::batch_step(const std::vector<int64_t>& a, const std::vector<
   Grad& g = *grads_[0];
   double L = 0;
   float scale = 1.0f / static_cast<float>(a.size());
-  for (size_t r = 0; r < a.size(); ++r) L += example(a[r], p[r], negs.data() + r * s_.k, y.empty() ? 1.0f : y[r], scale, g);
+  for (size_t r = 0; r < a.size(); ++r) {
+    Positive e{static_cast<int32_t>(a[r]), static_cast<int32_t>(p[r]), y.empty() ? 1.0f : y[r]};
+    L += batch_example(e, negs.data() + r * s_.k, scale, g);
+  }
   apply(g);
   return L;
+}
+
+double FusedEngine::example_step(int64_t a, int64_t p, const std::vector<int64_t>& negs, float y) {
+  Positive e{static_cast<int32_t>(a), static_cast<int32_t>(p), y};
+  return direct_example(e, negs.data(), *grads_[0], 0.0);
 }
 
 }  // namespace siamrec

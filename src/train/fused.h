@@ -83,6 +83,8 @@ class FusedEngine : public EpochRunner {
   // Tests: one optimizer step with the gradient of this mini-batch.
   double batch_step(const std::vector<int64_t>& a, const std::vector<int64_t>& p, const std::vector<int64_t>& negs,
                     const std::vector<float>& y);
+  // Tests: one per-example update (train.update example) with this example; sgd or adagrad.
+  double example_step(int64_t a, int64_t p, const std::vector<int64_t>& negs, float y);
   int64_t examples_seen() const { return seen_; }
   struct Grad;  // per-thread sparse gradient accumulator
 
@@ -103,7 +105,7 @@ class FusedEngine : public EpochRunner {
   double fast_example(int64_t a, int64_t p, const int64_t* negs, float y, Grad& g);
   double direct_example(const Positive& e, const int64_t* negs, Grad& g, double adam_step);
   double batch_example(const Positive& e, const int64_t* negs, float scale, Grad& g);
-  bool fast_ok_ = false;  // fast_example applies (id tables, dot/sq_euclidean, sgd/adagrad, AVX-512 rows)
+  bool fast_ok_ = false;  // the fast kernels apply (id tables, dot/sq_euclidean, AVX-512 rows)
   double run_per_example(Grad& g, const Positive* ex, int64_t n);
   void sample_negatives(Grad& g, const Positive* ex, int64_t n) const;
   void prefetch_example(const Positive& f, const int64_t* negs, bool state) const;
