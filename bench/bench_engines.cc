@@ -1,13 +1,18 @@
-// Training-engine benchmark on the NCF ML-1M train set (994,169 positives): one epoch of the CML
-// triplet model (uniform negative, squared euclidean, unit-ball clipping, Adagrad, batch 4096)
-// with the LibTorch engine and the fused engine, in the same process; prints triplets/s and ratios.
+// Training-engine benchmark on the NCF ML-1M train set (994,169 positives): the CML triplet model
+// of ../shared/bench/torch_ref.py (1 uniform negative, squared euclidean, margin 1, unit-ball
+// clipping, Adagrad lr 0.05) trained by the LibTorch engine, the fused engine (per-example and
+// mini-batch updates, 1 and 2 threads) and, when it is there, the PyTorch reference itself, all in
+// one command. Every row trains a fresh model for --epochs epochs; the rows are interleaved over
+// --rounds rounds (this VM's clock drifts by up to 2x within minutes) and each figure is the
+// median over rounds. Prints triplets/s and the ratios the fused engine is held to.
 //
-//   bench_engines [--epochs 1] [--dims 32,64,128]
+//   bench_engines [--epochs 3] [--rounds 3] [--dims 32,64,128] [--torch-ref PATH | --torch-ref none]
 #include <malloc.h>
 
-#include <chrono>
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -16,12 +21,17 @@
 #include "tasks/pipeline.h"
 #include "util/error.h"
 #include "util/io.h"
+#include "util/paths.h"
 #include "util/strings.h"
 
 using namespace siamrec;
 
-static double tuples_per_s(const Prepared& p, const std::string& engine, int threads, int dim, int epochs, int batch = 4096,
-                           const std::string& update = "minibatch") {
+struct Rate {
+  double first = 0, mean = 0;  // epoch 1; all epochs (triplets / seconds)
+};
+
+static Rate train_rate(const Prepared& p, const std::string& engine, const std::string& update, int threads, int dim,
+                       int batch, int epochs) {
   Config c;
   for (std::string s : {"model.type=siamese", "loss.type=triplet", "loss.margin=1", "comparator.type=sq_euclidean",
                         "reg.max_norm=1", "sampler.negatives=1", "train.optimizer=adagrad", "train.lr=0.05",
@@ -37,27 +47,63 @@ static double tuples_per_s(const Prepared& p, const std::string& engine, int thr
   ro.threads = threads;
   ro.log_path = log;
   fit_model(p, c, ro);
-  double best = 0;
   std::string text = read_file(log);
+  std::remove(log.c_str());
   LineReader lr(text);
   std::string_view line;
-  while (lr.next(line))
-    if (!line.empty()) best = std::max(best, nlohmann::json::parse(line)["tuples_per_s"].get<double>());
-  std::remove(log.c_str());
-  return best;
+  Rate r;
+  double seen = 0, secs = 0;
+  while (lr.next(line)) {
+    if (line.empty()) continue;
+    auto j = nlohmann::json::parse(line);
+    double tps = j["tuples_per_s"].get<double>(), s = j["seconds"].get<double>();
+    if (r.first == 0) r.first = tps;
+    seen += tps * s, secs += s;
+  }
+  r.mean = seen / std::max(secs, 1e-9);
+  return r;
+}
+
+// The PyTorch reference, 1 thread: its own mean triplets/s over `epochs` (0 when unavailable).
+static double torch_ref_rate(const std::string& ref, int epochs) {
+  std::string cmd = "OMP_NUM_THREADS=1 /usr/bin/python3 " + ref + " '" + resolve_data_dir() +
+                    "' --loss triplet --dim 64 --batch 4096 --threads 1 --epochs " + std::to_string(epochs) + " 2>/dev/null";
+  FILE* f = popen(cmd.c_str(), "r");
+  if (!f) return 0;
+  char buf[512];
+  double rate = 0;
+  while (std::fgets(buf, sizeof buf, f))
+    if (const char* q = std::strstr(buf, "triplets_per_s=")) rate = std::atof(q + std::strlen("triplets_per_s="));
+  pclose(f);
+  return rate;
+}
+
+static double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? 0 : v[v.size() / 2];
 }
 
 int main(int argc, char** argv) {
   mallopt(M_MMAP_THRESHOLD, 256 << 20);
   mallopt(M_TRIM_THRESHOLD, 512 << 20);
-  int epochs = 1;
+  int epochs = 3, rounds = 3;
   std::vector<int> dims = {32, 64, 128};
+  std::string ref = "../shared/bench/torch_ref.py";
   for (int a = 1; a + 1 < argc; a += 2) {
-    if (!std::strcmp(argv[a], "--epochs")) epochs = std::atoi(argv[a + 1]);
-    if (!std::strcmp(argv[a], "--dims")) {
+    if (!std::strcmp(argv[a], "--epochs")) epochs = std::max(1, std::atoi(argv[a + 1]));
+    else if (!std::strcmp(argv[a], "--rounds")) rounds = std::max(1, std::atoi(argv[a + 1]));
+    else if (!std::strcmp(argv[a], "--torch-ref")) ref = argv[a + 1];
+    else if (!std::strcmp(argv[a], "--dims")) {
       dims.clear();
       for (auto& d : split_list(argv[a + 1])) dims.push_back(std::stoi(d));
+    } else {
+      std::fprintf(stderr, "bench_engines: unknown option %s\n", argv[a]);
+      return 2;
     }
+  }
+  if (ref != "none" && !file_exists(ref)) {
+    std::fprintf(stderr, "bench_engines: %s not found; the PyTorch reference row is skipped\n", ref.c_str());
+    ref = "none";
   }
   try {
     Config c;
@@ -65,27 +111,52 @@ int main(int argc, char** argv) {
     c.set_override("split.type=fixed");
     c.set_override("split.name=ncf");
     Prepared p = prepare(c, RunOptions{});
-    std::printf("engine benchmark: NCF ML-1M train set (%zu positives), CML triplet as ../shared/bench/torch_ref.py\n"
-                "(1 uniform negative, sq_euclidean, margin 1, unit ball, Adagrad lr 0.05), best epoch of %d, triplets/s\n",
-                p.split.train.size(), epochs);
-    double torch1 = tuples_per_s(p, "torch", 1, 64, epochs);
-    double fused1 = tuples_per_s(p, "fused", 1, 64, epochs);
-    double fused2 = tuples_per_s(p, "fused", 2, 64, epochs);
-    double torch1k = tuples_per_s(p, "torch", 1, 64, epochs, 1024);
-    double fused1k = tuples_per_s(p, "fused", 1, 64, epochs, 1024);
-    std::printf("  batch 1024: d=64 torch engine 1 thread %10.0f, fused 1 thread %10.0f (%.1fx)\n", torch1k, fused1k, fused1k / torch1k);
-    std::printf("  batch 4096:\n");
-    std::printf("  d=64 torch engine, 1 thread : %10.0f\n", torch1);
-    std::printf("  d=64 fused engine, 1 thread : %10.0f   (%.1fx torch; target >= 10x)\n", fused1, fused1 / torch1);
-    std::printf("  d=64 fused engine, 2 threads: %10.0f   (%.2fx 1 thread; target >= 1.7x)\n", fused2, fused2 / fused1);
-    double ex1 = tuples_per_s(p, "fused", 1, 64, epochs, 4096, "example");
-    double ex2 = tuples_per_s(p, "fused", 2, 64, epochs, 4096, "example");
-    std::printf("  per-example Hogwild updates (train.update example, as StarSpace/LightFM):\n");
-    std::printf("  d=64 fused per-example, 1 thread : %10.0f   (%.1fx torch engine at batch 4096, %.1fx at batch 1024)\n", ex1,
-                ex1 / torch1, ex1 / torch1k);
-    std::printf("  d=64 fused per-example, 2 threads: %10.0f   (%.2fx 1 thread)\n", ex2, ex2 / ex1);
+    struct Row {
+      std::string name, engine, update;
+      int threads, dim, batch;
+    };
+    std::vector<Row> rows = {
+        {"LibTorch engine, batch 1024, 1 thread", "torch", "minibatch", 1, 64, 1024},
+        {"LibTorch engine, batch 4096, 1 thread", "torch", "minibatch", 1, 64, 4096},
+        {"fused, per-example, 1 thread", "fused", "example", 1, 64, 4096},
+        {"fused, per-example, 2 threads", "fused", "example", 2, 64, 4096},
+        {"fused, mini-batch 4096, 1 thread", "fused", "minibatch", 1, 64, 4096},
+        {"fused, mini-batch 4096, 2 threads", "fused", "minibatch", 2, 64, 4096},
+    };
     for (int d : dims)
-      if (d != 64) std::printf("  d=%-3d fused engine, 1 thread: %10.0f\n", d, tuples_per_s(p, "fused", 1, d, epochs));
+      if (d != 64) rows.push_back({"fused, per-example, 1 thread, d=" + std::to_string(d), "fused", "example", 1, d, 4096});
+    std::map<std::string, std::vector<double>> first, mean;
+    std::vector<double> ref_rates;
+    for (int r = 0; r < rounds; ++r) {
+      std::fprintf(stderr, "round %d/%d\n", r + 1, rounds);
+      for (const Row& row : rows) {
+        Rate x = train_rate(p, row.engine, row.update, row.threads, row.dim, row.batch, epochs);
+        first[row.name].push_back(x.first), mean[row.name].push_back(x.mean);
+      }
+      if (ref != "none") ref_rates.push_back(torch_ref_rate(ref, epochs));
+    }
+    auto M = [&](const std::string& n) { return median(mean[n]); };
+    std::printf("engine benchmark: NCF ML-1M train set (%zu positives), CML triplet as ../shared/bench/torch_ref.py\n"
+                "(1 uniform negative, sq_euclidean, margin 1, unit ball, Adagrad lr 0.05, d=64 unless said), triplets/s;\n"
+                "each row trains a fresh model for %d epochs; median of %d interleaved rounds\n",
+                p.split.train.size(), epochs, rounds);
+    std::printf("  %-46s %12s %14s\n", "", "epoch 1", "mean, all epochs");
+    for (const Row& row : rows) std::printf("  %-46s %12.0f %14.0f\n", row.name.c_str(), median(first[row.name]), M(row.name));
+    double tr = median(ref_rates);
+    if (tr > 0) std::printf("  %-46s %12s %14.0f\n", "PyTorch reference torch_ref.py, batch 4096, 1 thread", "-", tr);
+    const double ex1 = M("fused, per-example, 1 thread"), ex2 = M("fused, per-example, 2 threads");
+    const double mb1 = M("fused, mini-batch 4096, 1 thread"), mb2 = M("fused, mini-batch 4096, 2 threads");
+    const double t1k = M("LibTorch engine, batch 1024, 1 thread"), t4k = M("LibTorch engine, batch 4096, 1 thread");
+    std::printf("ratios (means over all epochs):\n");
+    std::printf("  fused per-example 1 thread / LibTorch engine 1 thread: %.1fx at batch 4096, %.1fx at batch 1024 (target >= 10x)\n",
+                ex1 / t4k, ex1 / t1k);
+    std::printf("  fused mini-batch 1 thread / LibTorch engine 1 thread at batch 4096: %.1fx\n", mb1 / t4k);
+    if (tr > 0) std::printf("  fused per-example 1 thread / PyTorch reference 1 thread: %.1fx (target >= 15x)\n", ex1 / tr);
+    std::printf("  2 threads / 1 thread: per-example %.2fx, mini-batch %.2fx (target >= 1.7x)\n", ex2 / ex1, mb2 / mb1);
+    std::printf("  epoch 1 only: per-example / LibTorch batch 4096 %.1fx; 2 threads / 1 thread per-example %.2fx, mini-batch %.2fx\n",
+                median(first["fused, per-example, 1 thread"]) / median(first["LibTorch engine, batch 4096, 1 thread"]),
+                median(first["fused, per-example, 2 threads"]) / median(first["fused, per-example, 1 thread"]),
+                median(first["fused, mini-batch 4096, 2 threads"]) / median(first["fused, mini-batch 4096, 1 thread"]));
   } catch (const Error& e) {
     std::fprintf(stderr, "bench_engines: %s\n", e.what());
     return e.exit_code();

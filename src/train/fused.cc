@@ -587,14 +587,19 @@ void FusedEngine::apply(Grad& g) {
   g.users.clear();
 }
 
-// Negatives for n examples into g.negs (n x k): candidates are drawn a few examples ahead, with the
-// word of the known-positive bitmap that tests them prefetched, then checked (and redrawn when
-// they are known positives, the positive itself or held out). The lookups of different examples
-// are independent, so their cache misses overlap instead of adding up.
-void FusedEngine::sample_negatives(Grad& g, const Positive* ex, int64_t n) const {
+// The example loop of both modes, software-pipelined: example r + 16's negatives are drawn and
+// the words of the known-positive bitmap that test them prefetched; example r + 8's are checked
+// (and redrawn when they are known positives, the positive itself or held out); example r + 4's
+// rows (and, with `state`, their optimizer state) are prefetched; then body(r, negatives of r)
+// runs. The memory accesses of later examples are thus in flight while r computes.
+template <class Body>
+double FusedEngine::pipeline(Grad& g, const Positive* ex, int64_t n, bool state, Body&& body) const {
   const int k = s_.k;
-  g.negs.resize(static_cast<size_t>(n) * std::max(1, k));
-  if (k == 0) return;
+  constexpr int64_t kDraw = 16, kCheck = 8, kRows = 4, kRing = 32;  // kRing > kDraw, a power of 2
+  const int kk = std::max(1, k);
+  g.negs.resize(static_cast<size_t>(kRing) * kk);
+  int64_t* ring = g.negs.data();
+  auto slot = [&](int64_t r) { return ring + (r & (kRing - 1)) * kk; };
   const uint64_t range = static_cast<uint64_t>(sampler_.uniform_range());
   const TupleBuilder::PositiveBits pb = builder_.positive_bits();
   auto draw = [&]() -> int32_t {
@@ -609,25 +614,33 @@ void FusedEngine::sample_negatives(Grad& g, const Positive* ex, int64_t n) const
     }
     return builder_.is_positive(a, x);
   };
-  int64_t* out = g.negs.data();
-  // Draw example r + kAhead's candidates (prefetching their bitmap words) while checking example r's.
-  constexpr int64_t kAhead = 12;
   auto draw_row = [&](int64_t r) {
+    int64_t* o = slot(r);
     for (int j = 0; j < k; ++j) {
       int32_t x = draw();
-      out[r * k + j] = x;
+      o[j] = x;
       if (pb.bits) __builtin_prefetch(pb.bits + ((static_cast<uint64_t>(ex[r].a) * pb.stride + static_cast<uint64_t>(x)) >> 6));
     }
   };
-  for (int64_t r = 0; r < std::min(n, kAhead); ++r) draw_row(r);
-  for (int64_t r = 0; r < n; ++r) {
-    if (r + kAhead < n) draw_row(r + kAhead);
+  auto check_row = [&](int64_t r) {
+    int64_t* o = slot(r);
     for (int j = 0; j < k; ++j) {
-      int32_t x = static_cast<int32_t>(out[r * k + j]);
+      int32_t x = static_cast<int32_t>(o[j]);
       for (int tries = 0; tries < 50 && bad(ex[r].a, ex[r].p, x); ++tries) x = draw();
-      out[r * k + j] = x;
+      o[j] = x;
     }
+  };
+  for (int64_t r = 0; r < std::min(n, kDraw); ++r) draw_row(r);
+  for (int64_t r = 0; r < std::min(n, kCheck); ++r) check_row(r);
+  for (int64_t r = 0; r < std::min(n, kRows); ++r) prefetch_example(ex[r], slot(r), state);
+  double L = 0;
+  for (int64_t r = 0; r < n; ++r) {
+    if (r + kDraw < n) draw_row(r + kDraw);
+    if (r + kCheck < n) check_row(r + kCheck);
+    if (r + kRows < n) prefetch_example(ex[r + kRows], slot(r + kRows), state);
+    L += body(r, slot(r));
   }
+  return L;
 }
 
 // Prefetches the rows example r will read (and, per example, write with their optimizer state).
@@ -649,41 +662,20 @@ void FusedEngine::prefetch_example(const Positive& f, const int64_t* negs, bool 
 }
 
 double FusedEngine::run_examples(Grad& g, const Positive* ex, int64_t n, float scale) {
-  sample_negatives(g, ex, n);
-  const int k = s_.k;
-  constexpr int64_t kAhead = 4;
-  double L = 0;
-  for (int64_t r = 0; r < n; ++r) {
-    if (r + kAhead < n) prefetch_example(ex[r + kAhead], g.negs.data() + (r + kAhead) * k, false);
-    L += batch_example(ex[r], g.negs.data() + r * k, scale, g);
-  }
-  return L;
+  return pipeline(g, ex, n, false, [&](int64_t r, const int64_t* negs) { return batch_example(ex[r], negs, scale, g); });
 }
 
 // Per-example Hogwild (StarSpace / LightFM / fastText style): each example's update is applied at
-// once, no gradient tables. Negatives are drawn a chunk at a time; each example's rows and their
-// optimizer state are prefetched a few examples ahead. Lazy Adam's bias correction is refreshed
-// every 256 steps.
+// once, no gradient tables. Lazy Adam's bias correction is refreshed every 256 steps.
 double FusedEngine::run_per_example(Grad& g, const Positive* ex, int64_t n) {
-  const int k = s_.k;
-  constexpr int64_t kChunk = 1024;
-  constexpr int64_t kAhead = 4;
-  double L = 0, step = 0;
-  for (int64_t c0 = 0; c0 < n; c0 += kChunk) {
-    int64_t m = std::min(kChunk, n - c0);
-    const Positive* e = ex + c0;
-    sample_negatives(g, e, m);
-    const int64_t* negs = g.negs.data();
-    for (int64_t r = 0; r < m; ++r) {
-      if (opt_ == Opz::LazyAdam && ((c0 + r) & 255) == 0) {
-        double t = static_cast<double>(adam_step_ += 256);
-        step = s_.lr * std::sqrt(1 - std::pow(0.999, t)) / (1 - std::pow(0.9, t));
-      }
-      if (r + kAhead < m) prefetch_example(e[r + kAhead], negs + (r + kAhead) * k, true);
-      L += direct_example(e[r], negs + r * k, g, step);
+  double step = 0;
+  return pipeline(g, ex, n, true, [&](int64_t r, const int64_t* negs) {
+    if (opt_ == Opz::LazyAdam && (r & 255) == 0) {
+      double t = static_cast<double>(adam_step_ += 256);
+      step = s_.lr * std::sqrt(1 - std::pow(0.999, t)) / (1 - std::pow(0.9, t));
     }
-  }
-  return L;
+    return direct_example(ex[r], negs, g, step);
+  });
 }
 
 // Hogwild: the positives are split once between threads by anchor (contiguous anchor ranges of
@@ -790,7 +782,7 @@ double FusedEngine::epoch(int epoch_index) {
 
 std::string FusedEngine::save_state() const {
   std::string out;
-  auto put = [&](const std::vector<float>& v) {
+  auto put = [&](const AlignedFloats& v) {
     uint64_t n = v.size();
     out.append(reinterpret_cast<const char*>(&n), 8);
     out.append(reinterpret_cast<const char*>(v.data()), n * sizeof(float));
@@ -806,7 +798,7 @@ void FusedEngine::load_state(const std::string& b) {
   auto need = [&](size_t n) {
     if (pos + n > b.size()) throw Error("checkpoint is malformed (fused optimizer state)");
   };
-  auto get = [&](std::vector<float>& v) {
+  auto get = [&](AlignedFloats& v) {
     need(8);
     uint64_t n;
     std::memcpy(&n, b.data() + pos, 8);

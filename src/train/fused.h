@@ -17,6 +17,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <new>
 #include <random>
 #include <string>
 #include <vector>
@@ -66,6 +67,21 @@ class EpochRunner {
   virtual void load_state(const std::string& bytes) = 0;
 };
 
+// 64-byte aligned storage: optimizer-state rows of 16k floats then start on cache lines, so two
+// Hogwild threads updating neighbouring rows never write the same line.
+template <class T>
+struct CacheLineAllocator {
+  using value_type = T;
+  CacheLineAllocator() = default;
+  template <class U>
+  CacheLineAllocator(const CacheLineAllocator<U>&) {}
+  T* allocate(size_t n) { return static_cast<T*>(::operator new(n * sizeof(T), std::align_val_t(64))); }
+  void deallocate(T* p, size_t) { ::operator delete(p, std::align_val_t(64)); }
+  bool operator==(const CacheLineAllocator&) const { return true; }
+  bool operator!=(const CacheLineAllocator&) const { return false; }
+};
+using AlignedFloats = std::vector<float, CacheLineAllocator<float>>;
+
 class FusedEngine : public EpochRunner {
  public:
   FusedEngine(const FusedSpec& s, const TupleBuilder& builder, const NegativeSampler& sampler);
@@ -90,7 +106,7 @@ class FusedEngine : public EpochRunner {
 
  private:
   struct Opt {
-    std::vector<float> s1, s2;   // adagrad: s1 = accumulator; lazy_adam: m, v
+    AlignedFloats s1, s2;        // adagrad: s1 = accumulator; lazy_adam: m, v
   };
   // direct: apply the example's update to the rows at once (per-example mode) instead of
   // accumulating it into the thread's mini-batch gradient.
@@ -107,7 +123,8 @@ class FusedEngine : public EpochRunner {
   double batch_example(const Positive& e, const int64_t* negs, float scale, Grad& g);
   bool fast_ok_ = false;  // the fast kernels apply (id tables, dot/sq_euclidean, AVX-512 rows)
   double run_per_example(Grad& g, const Positive* ex, int64_t n);
-  void sample_negatives(Grad& g, const Positive* ex, int64_t n) const;
+  template <class Body>
+  double pipeline(Grad& g, const Positive* ex, int64_t n, bool state, Body&& body) const;
   void prefetch_example(const Positive& f, const int64_t* negs, bool state) const;
   double run_examples(Grad& g, const Positive* ex, int64_t n, float scale);
   void apply(Grad& g);
