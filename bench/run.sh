@@ -8,20 +8,12 @@ cd "$(dirname "$0")/.."
 echo
 "$BUILD/bench/bench_gcn" --reps 15
 echo
-"$BUILD/bench/bench_engines" --epochs 1 | tee /tmp/siamrec-bench-engines.txt
-# Against the PyTorch reference (../shared/bench/torch_ref.py), same loss/optimizer, 1 thread each.
+# Engines: LibTorch, fused (per-example and mini-batch, 1 and 2 threads) and the PyTorch reference
+# (../shared/bench/torch_ref.py, needs python3-torch), interleaved in one command.
 REF=${SIAMREC_TORCH_REF:-../shared/bench/torch_ref.py}
-if [ -f "$REF" ]; then
-  bash scripts/install-deps.sh bench >/dev/null
-  echo
-  echo "PyTorch reference ($REF, triplet, d=64, batch 4096, Adagrad lr 0.05, 1 thread, 1 epoch):"
-  ref=$(OMP_NUM_THREADS=1 /usr/bin/python3 "$REF" "$SIAMREC_DATA_DIR" --loss triplet --dim 64 --batch 4096 --epochs 1 --threads 1 2>/dev/null | tail -1)
-  echo "  $ref"
-  ours=$(awk '/d=64 fused engine, 1 thread/{print $7; exit}' /tmp/siamrec-bench-engines.txt)
-  theirs=$(echo "$ref" | sed -n 's/.*triplets_per_s=\([0-9]*\).*/\1/p')
-  awk -v a="$ours" -v b="$theirs" 'BEGIN{printf "  fused engine 1 thread: %.0f triplets/s = %.1fx the PyTorch reference (target >= 15x)\n", a, a/b}'
-fi
-# Serving and ANN need a trained ML-1M model: train one (fused engine, ~3.5 min) unless given.
+if [ -f "$REF" ]; then bash scripts/install-deps.sh bench >/dev/null; else REF=none; fi
+"$BUILD/bench/bench_engines" --epochs 3 --rounds 3 --torch-ref "$REF"
+# Serving and ANN need a trained ML-1M model: train one (fused engine, ~2 min) unless given.
 MODEL=${SIAMREC_BENCH_MODEL:-}
 if [ -z "$MODEL" ]; then
   MODEL=$(mktemp -d)/ncf.model

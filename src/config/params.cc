@@ -149,7 +149,7 @@ const std::vector<ParamDef>& param_table() {
       // ---- training ----
       {"train.engine", T::String, "auto", "auto: the fused kernel whenever the model allows it (id/bag towers, dot/cosine/euclidean/sq_euclidean, no mining, sgd/adagrad/lazy_adam), else LibTorch; fused; torch", {"auto", "fused", "torch"}},
       {"train.deterministic", T::Bool, "false", "fused engine: synchronous mini-batches with ordered reductions (identical results for a seed and thread count) instead of Hogwild"},
-      {"train.update", T::String, "minibatch", "fused engine: minibatch (average the gradient of train.batch_size examples, then update) or example (update after every example, lock-free across threads, as StarSpace/LightFM/fastText; lr is per example)", {"minibatch", "example"}},
+      {"train.update", T::String, "minibatch", "fused engine: minibatch (average the gradient of train.batch_size examples, then update; the LibTorch engine's semantics) or example (update after every example, lock-free across threads, as StarSpace/LightFM/fastText; lr is per example; the fastest mode with sgd/adagrad: docs/benchmarks.md)", {"minibatch", "example"}},
       {"train.prefetch", T::Bool, "false", "LibTorch engine: prepare the next batch (tuples, negatives, in-batch masks) on a helper thread while the current one trains. Off by default: on a 2-core machine preparation is 0.2-6% of an epoch and the extra thread competes with LibTorch's threads (no gain measured, docs/towers.md); turn it on when cores are spare"},
       {"train.optimizer", T::String, "adam", "optimizer", {}, names("optimizer")},
       {"train.lr", T::Float, "0.001", "learning rate", {}, nullptr, 0, 1e3},

@@ -39,7 +39,7 @@ std::string fused_unsupported(const Config& c) {
 }
 
 using vec::axpy;
-static inline float dotv(const float* a, const float* b, int64_t d) { return vec::dot(a, b, d); }
+using vec::dot;
 
 // ---- per-thread sparse gradient ---------------------------------------------------------------
 struct FusedEngine::Grad {
@@ -77,7 +77,7 @@ struct FusedEngine::Grad {
   std::vector<float> coef;
   std::vector<size_t> offs;
   std::vector<int64_t> negs;
-  std::vector<Positive> batch;  // the mini-batch's positives, contiguous
+  std::vector<Positive> batch;  // Hogwild: this thread's share of the positives (split_shares)
   uint64_t rng = 0;             // splitmix64 state
   uint64_t next() {
     uint64_t z = (rng += 0x9e3779b97f4a7c15ULL);
@@ -102,6 +102,7 @@ FusedEngine::FusedEngine(const FusedSpec& s, const TupleBuilder& b, const Negati
     if (opt_ == Opz::LazyAdam) o.s1.assign(n, 0.0f), o.s2.assign(n, 0.0f);
   };
   init_opt(opt_items_, s_.items);
+  init_opt(opt_users_, s_.users);
   {
     const bool anchor_bag = s_.user_anchor && !s_.joint ? s_.users.bag : s_.items.bag;
     // The fast kernels: id tables, dot / sq_euclidean, AVX-512 rows of at most 256 floats (per
@@ -109,7 +110,6 @@ FusedEngine::FusedEngine(const FusedSpec& s, const TupleBuilder& b, const Negati
     fast_ok_ = !s_.items.bag && !anchor_bag && (cmp_ == Cmp::Dot || cmp_ == Cmp::SqEuclidean) && vec::wide(s_.dim) &&
                s_.dim <= 256;
   }
-  init_opt(opt_users_, s_.users);
   int T = std::max(1, s_.threads);
   for (int t = 0; t < T; ++t) {
     auto g = std::make_unique<Grad>();
@@ -133,7 +133,7 @@ FusedEngine::FusedEngine(const FusedSpec& s, const TupleBuilder& b, const Negati
     for (FusedSpace* sp : {&s_.items, &s_.users})
       for (int64_t r = 0; r < sp->rows; ++r) {
         float* w = sp->w + r * s_.dim;
-        float n = std::sqrt(dotv(w, w, s_.dim));
+        float n = std::sqrt(dot(w, w, s_.dim));
         if (n > s_.max_norm) {
           float f = static_cast<float>(s_.max_norm / n);
           for (int64_t i = 0; i < s_.dim; ++i) w[i] *= f;
@@ -244,15 +244,15 @@ double FusedEngine::example(int64_t a, int64_t p, const int64_t* negs, float y, 
   for (int j = 0; j < k; ++j) vn[j] = encode(s_.items, negs[j], d, g.vn.data() + j * d);
   // Comparator values: distance when the loss wants one (-similarity for dot), else similarity.
   auto value = [&](const float* x, const float* b) -> double {
-    if (cmp_ == Cmp::Dot) return want_dist ? -dotv(x, b, d) : dotv(x, b, d);
+    if (cmp_ == Cmp::Dot) return want_dist ? -dot(x, b, d) : dot(x, b, d);
     if (cmp_ == Cmp::SqEuclidean) return want_dist ? vec::sqdist(x, b, d) : -vec::sqdist(x, b, d);
     if (cmp_ == Cmp::Euclidean) {
       double e = std::sqrt(vec::sqdist(x, b, d) + 1e-12);
       return want_dist ? e : -e;
     }
-    double na = std::max(std::sqrt(static_cast<double>(dotv(x, x, d))), 1e-8);
-    double nb = std::max(std::sqrt(static_cast<double>(dotv(b, b, d))), 1e-8);
-    double c = dotv(x, b, d) / (na * nb);
+    double na = std::max(std::sqrt(static_cast<double>(dot(x, x, d))), 1e-8);
+    double nb = std::max(std::sqrt(static_cast<double>(dot(b, b, d))), 1e-8);
+    double c = dot(x, b, d) / (na * nb);
     return want_dist ? 1 - c : c;
   };
   // d value / d x and d value / d b, times up, accumulated into gx, gb.
@@ -265,8 +265,8 @@ double FusedEngine::example(int64_t a, int64_t p, const int64_t* negs, float y, 
       double f = cmp_ == Cmp::SqEuclidean ? 2.0 : 1.0 / (want_dist ? v : -v);
       vec::diff_pair(static_cast<float>((want_dist ? up : -up) * f), x, b, gx, gb, d);
     } else {  // cosine
-      double na = std::max(std::sqrt(static_cast<double>(dotv(x, x, d))), 1e-8);
-      double nb = std::max(std::sqrt(static_cast<double>(dotv(b, b, d))), 1e-8);
+      double na = std::max(std::sqrt(static_cast<double>(dot(x, x, d))), 1e-8);
+      double nb = std::max(std::sqrt(static_cast<double>(dot(b, b, d))), 1e-8);
       double c = want_dist ? 1 - v : v;
       double u = want_dist ? -up : up;
       float f1 = static_cast<float>(u / (na * nb)), fa = static_cast<float>(u * c / (na * na)), fb = static_cast<float>(u * c / (nb * nb));
@@ -300,10 +300,10 @@ double FusedEngine::example(int64_t a, int64_t p, const int64_t* negs, float y, 
   for (int j = 0; j < k; ++j) back(va, vn[j], vnv[j], upn[j], ga, gn + j * d);
   if (s_.l2 > 0) {
     float f = static_cast<float>(2 * s_.l2 * scale);
-    L += s_.l2 * scale * (dotv(va, va, d) + dotv(vp, vp, d));
+    L += s_.l2 * scale * (dot(va, va, d) + dot(vp, vp, d));
     axpy(f, va, ga, d), axpy(f, vp, gp, d);
     for (int j = 0; j < k; ++j) {
-      L += s_.l2 * scale * dotv(vn[j], vn[j], d) / k;
+      L += s_.l2 * scale * dot(vn[j], vn[j], d) / k;
       axpy(f / k, vn[j], gn + j * d, d);
     }
   }
