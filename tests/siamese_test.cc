@@ -183,39 +183,46 @@ TEST(SiamesePlanted, RecoversTwoGroups) {
   }
 }
 
-// An interrupted run resumed from its checkpoint ends exactly where an uninterrupted run ends.
+// An interrupted run resumed from its checkpoint ends exactly where an uninterrupted run ends: the
+// LibTorch engine, and the fused engine with mini-batch and per-example updates.
 TEST(SiameseTraining, ResumeAfterInterruptionMatchesUninterrupted) {
   Dataset ds = planted();
   Prepared p = test::all_train(ds);
-  Config c = siamese({"loss.type=triplet", "train.epochs=6", "train.valid_share=0.2", "train.patience=100"});
-  test::TempDir t;
-  RunOptions full;
-  full.threads = 1;
-  TrainedModel a = fit_model(p, c, full);
-  RunOptions first = full;
-  first.checkpoint = t.path() + "/run.ckpt";
-  // Interrupt after epoch 3 through the fit path: FitData is built by fit_model, so go direct.
-  {
-    TrainedModel tmp;
-    tmp.model = create_model("siamese");
-    FitData d;
-    d.ds = &p.ds, d.train = &p.split.train, d.valid = &p.split.valid, d.train_by_user = &p.train_by_user;
-    d.cfg = &c, d.threads = 1, d.checkpoint = first.checkpoint, d.stop_after_epoch = 3;
-    tmp.model->fit(d);
+  for (std::vector<std::string> engine : {std::vector<std::string>{"train.engine=torch"},
+                                          {"train.engine=fused", "train.optimizer=adagrad", "train.lr=0.05"},
+                                          {"train.engine=fused", "train.optimizer=adagrad", "train.lr=0.05", "train.update=example", "tower.dim=16"}}) {
+    std::vector<std::string> sets = {"loss.type=triplet", "train.epochs=6", "train.valid_share=0.2", "train.patience=100"};
+    sets.insert(sets.end(), engine.begin(), engine.end());
+    Config c = siamese(sets);
+    test::TempDir t;
+    RunOptions full;
+    full.threads = 1;
+    TrainedModel a = fit_model(p, c, full);
+    RunOptions first = full;
+    first.checkpoint = t.path() + "/run.ckpt";
+    // Interrupt after epoch 3 through the fit path: FitData is built by fit_model, so go direct.
+    {
+      TrainedModel tmp;
+      tmp.model = create_model("siamese");
+      FitData d;
+      d.ds = &p.ds, d.train = &p.split.train, d.valid = &p.split.valid, d.train_by_user = &p.train_by_user;
+      d.cfg = &c, d.threads = 1, d.checkpoint = first.checkpoint, d.stop_after_epoch = 3;
+      tmp.model->fit(d);
+    }
+    ASSERT_TRUE(file_exists(first.checkpoint)) << engine.back();
+    RunOptions second = first;
+    second.resume = true;
+    TrainedModel b = fit_model(p, c, second);
+    std::vector<int32_t> users(ds.n_users());
+    for (int32_t u = 0; u < ds.n_users(); ++u) users[u] = u;
+    std::vector<float> sa(users.size() * ds.n_items()), sb(sa.size());
+    a.model->score(users.data(), ds.n_users(), sa.data());
+    b.model->score(users.data(), ds.n_users(), sb.data());
+    EXPECT_EQ(sa, sb) << engine.back();
+    // A checkpoint from another config is refused.
+    Config other = siamese({"loss.type=bpr", "comparator.type=dot", "train.epochs=6", "train.valid_share=0.2"});
+    EXPECT_THROW(fit_model(p, other, second), ConfigError) << engine.back();
   }
-  ASSERT_TRUE(file_exists(first.checkpoint));
-  RunOptions second = first;
-  second.resume = true;
-  TrainedModel b = fit_model(p, c, second);
-  std::vector<int32_t> users(ds.n_users());
-  for (int32_t u = 0; u < ds.n_users(); ++u) users[u] = u;
-  std::vector<float> sa(users.size() * ds.n_items()), sb(sa.size());
-  a.model->score(users.data(), ds.n_users(), sa.data());
-  b.model->score(users.data(), ds.n_users(), sb.data());
-  EXPECT_EQ(sa, sb);
-  // A checkpoint from another config is refused.
-  Config other = siamese({"loss.type=bpr", "comparator.type=dot", "train.epochs=6", "train.valid_share=0.2"});
-  EXPECT_THROW(fit_model(p, other, second), ConfigError);
 }
 
 TEST(SiameseTraining, JsonLogHasEpochsAndEmbeddingHealth) {

@@ -77,7 +77,8 @@ struct FusedEngine::Grad {
   std::vector<float> coef;
   std::vector<size_t> offs;
   std::vector<int64_t> negs;
-  std::vector<Positive> batch;  // Hogwild: this thread's share of the positives (split_shares)
+  std::vector<Positive> share;  // Hogwild: this thread's share of the positives (split_shares)
+  std::vector<Positive> batch;  // the share in this epoch's order
   uint64_t rng = 0;             // splitmix64 state
   uint64_t next() {
     uint64_t z = (rng += 0x9e3779b97f4a7c15ULL);
@@ -319,7 +320,7 @@ double FusedEngine::example(int64_t a, int64_t p, const int64_t* negs, float y, 
       for (int64_t q = b; q < end; ++q) self->update_row(sp, o, sp.feats->bag_tok[q], tmp, adam_step);
     };
     const bool user_space = s_.user_anchor && !s_.joint;
-    // Copy the anchor gradient first: bag updates reuse g.va as scratch.
+    // Bag updates use g.va (the anchor's pooled vector, no longer needed) as scratch.
     const bool skip_zero = s_.l2 <= 0 && opt_ != Opz::LazyAdam;
     upd(self->s_.items, self->opt_items_, p, gp);
     for (int j = 0; j < k; ++j)
@@ -355,7 +356,9 @@ void FusedEngine::update_row(FusedSpace& sp, Opt& o, int64_t r, const float* __r
 // positive/negative row is read once: its gradient (from the old values), its update, its new
 // squared norm for clipping, and its share of the anchor's gradient; the anchor is updated last.
 // The same arithmetic as example() + update_row(), up to float rounding (Adagrad's 1/sqrt is
-// rsqrt14 plus one Newton step: relative error ~1e-7). C = 0: chunk count known at run time.
+// rsqrt14 plus one Newton step: relative error ~1e-7 once the accumulator is >> 1e-20), except
+// that a negative drawn twice sees its first update (Hogwild-style); an anchor that is also one of
+// the example's item rows takes the general code (fast_aliased). C = 0: chunk count known at run time.
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"  // GCC 12's own _mm512 intrinsics (false positive)
 // The shared forward of the fast kernels: the anchor row (wa, entity ae), the item rows
@@ -435,7 +438,7 @@ double FusedEngine::fast_example(int64_t a, int64_t p, const int64_t* negs, floa
       t = _mm512_add_ps(t, _mm512_permute_ps(t, 0xb1));
       __m512 r = _mm512_rsqrt14_ps(t);
       r = _mm512_mul_ps(r, _mm512_fnmadd_ps(_mm512_mul_ps(half, t), _mm512_mul_ps(r, r), three_halves));
-      const __m512 sc = _mm512_min_ps(one, _mm512_mul_ps(mnv, r));
+      const __m512 sc = _mm512_min_ps(_mm512_mul_ps(mnv, r), one);  // 1 when NaN (an all-zero row)
       for (int c = 0; c < nc; ++c) X[c] = _mm512_mul_ps(sc, X[c]);
     }
     for (int c = 0; c < nc; ++c) _mm512_storeu_ps(w + 16 * c, X[c]);
@@ -549,7 +552,7 @@ double FusedEngine::fast_gradient(int64_t a, int64_t p, const int64_t* negs, flo
 
 // The mini-batch step of one example: the fast kernel for its configurations, else the general one.
 double FusedEngine::batch_example(const Positive& e, const int64_t* negs, float scale, Grad& g) {
-  if (!fast_ok_) return example(e.a, e.p, negs, e.y, scale, g);
+  if (!fast_ok_ || fast_aliased(e, negs)) return example(e.a, e.p, negs, e.y, scale, g);
   const bool sq = cmp_ == Cmp::SqEuclidean;
   switch (s_.dim) {
     case 32: return sq ? fast_gradient<2, true>(e.a, e.p, negs, e.y, scale, g) : fast_gradient<2, false>(e.a, e.p, negs, e.y, scale, g);
@@ -559,9 +562,19 @@ double FusedEngine::batch_example(const Positive& e, const int64_t* negs, float 
   }
 }
 
+// Item anchors (item_item, label builders) live in the item table: when the anchor is also the
+// positive or a negative of its example, the fast kernels would overwrite one of its two updates.
+bool FusedEngine::fast_aliased(const Positive& e, const int64_t* negs) const {
+  if (s_.user_anchor) return false;  // user rows are never item rows
+  if (e.a == e.p) return true;
+  for (int j = 0; j < s_.k; ++j)
+    if (negs[j] == e.a) return true;
+  return false;
+}
+
 // The per-example step: the fast kernel for its configurations, else the general one.
 double FusedEngine::direct_example(const Positive& e, const int64_t* negs, Grad& g, double adam_step) {
-  if (!fast_ok_ || opt_ == Opz::LazyAdam) return example(e.a, e.p, negs, e.y, 1.0f, g, /*direct=*/true, adam_step);
+  if (!fast_ok_ || opt_ == Opz::LazyAdam || fast_aliased(e, negs)) return example(e.a, e.p, negs, e.y, 1.0f, g, /*direct=*/true, adam_step);
   const bool sq = cmp_ == Cmp::SqEuclidean, ada = opt_ == Opz::Adagrad;
   switch (s_.dim) {
 #define SIAMREC_FAST(C)                                                                                   \
@@ -679,8 +692,8 @@ double FusedEngine::run_per_example(Grad& g, const Positive* ex, int64_t n) {
 }
 
 // Hogwild: the positives are split once between threads by anchor (contiguous anchor ranges of
-// about N / T positives each), so a user's row is only ever written by one thread; each thread
-// keeps its share in its own buffer (Grad::batch) and reshuffles it in place every epoch.
+// about N / T positives each), so with user anchors a user's row is only ever written by one
+// thread; each thread keeps its share (Grad::share) and trains a shuffled copy every epoch.
 void FusedEngine::split_shares() {
   const auto& pos = builder_.positives();
   const int64_t N = static_cast<int64_t>(pos.size());
@@ -698,8 +711,8 @@ void FusedEngine::split_shares() {
   }
   std::vector<int64_t> size(T, 0);
   for (const Positive& q : pos) ++size[owner[q.a]];
-  for (int t = 0; t < T; ++t) grads_[t]->batch.clear(), grads_[t]->batch.reserve(size[t]);
-  for (const Positive& q : pos) grads_[owner[q.a]]->batch.push_back(q);
+  for (int t = 0; t < T; ++t) grads_[t]->share.clear(), grads_[t]->share.reserve(size[t]);
+  for (const Positive& q : pos) grads_[owner[q.a]]->share.push_back(q);
   share_size_ = pos.size();
 }
 
@@ -716,7 +729,9 @@ double FusedEngine::epoch(int epoch_index) {
     {
       int t = omp_get_thread_num();
       Grad& g = *grads_[t];
+      // The epoch's order depends on (seed, epoch, thread) only, so a resumed run repeats it.
       std::vector<Positive>& ep = g.batch;
+      ep = g.share;
       const int64_t n = static_cast<int64_t>(ep.size());
       g.rng = mix64(s_.seed ^ mix64(static_cast<uint64_t>(epoch_index) * 7919ULL + static_cast<uint64_t>(t)));
       {  // Fisher-Yates with multiply-shift ranges; the swap partners are drawn 16 steps ahead and

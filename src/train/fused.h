@@ -7,8 +7,9 @@
 // Semantics match the LibTorch engine: the gradient of a mini-batch is the gradient of the mean
 // loss over its examples, and one optimizer step (sgd, adagrad or lazy_adam; rows without gradient
 // are untouched, as with LibTorch's sparse/row-wise updates) follows each mini-batch.
-//  - Hogwild mode (default): each thread trains its own share of the positives (split by anchor,
-//    so a user row has one writer) in mini-batches and updates the shared tables without locks.
+//  - Hogwild mode (default): each thread trains its own share of the positives (split by anchor:
+//    with user anchors a user row has one writer) in mini-batches, or example by example
+//    (train.update example), and updates the shared tables without locks.
 //  - Deterministic mode (train.deterministic): each global mini-batch is split statically across
 //    threads, per-thread gradients are reduced in thread order, one update is applied; identical
 //    results run to run for a seed and thread count.
@@ -121,6 +122,7 @@ class FusedEngine : public EpochRunner {
   double fast_example(int64_t a, int64_t p, const int64_t* negs, float y, Grad& g);
   double direct_example(const Positive& e, const int64_t* negs, Grad& g, double adam_step);
   double batch_example(const Positive& e, const int64_t* negs, float scale, Grad& g);
+  bool fast_aliased(const Positive& e, const int64_t* negs) const;
   bool fast_ok_ = false;  // the fast kernels apply (id tables, dot/sq_euclidean, AVX-512 rows)
   double run_per_example(Grad& g, const Positive* ex, int64_t n);
   template <class Body>

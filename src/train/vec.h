@@ -5,7 +5,8 @@
 // of 16 take an intrinsic path: reductions use several accumulators and a tree sum, and Adagrad
 // uses rsqrt14 plus one Newton step instead of a sqrt and a division (measured: the in-order
 // scalar reduction and the sqrt/div pair were the top of the profile, docs/benchmarks.md). Any
-// other length or machine takes the plain loops, which compute the same values up to rounding.
+// other length or machine takes the plain loops, which compute the same values up to rounding
+// (and, for Adagrad, the epsilon's form: see adagrad()).
 // Private to the fused engine; no torch.
 #pragma once
 #include <cmath>
@@ -136,7 +137,7 @@ inline float sgd(float* __restrict w, const float* __restrict g, float lr, int64
 
 // Adagrad (LibTorch's, eps 1e-10): acc += g^2; w -= lr g / (sqrt(acc) + eps); returns |w|^2.
 // The wide path computes g / sqrt(acc + eps^2) with rsqrt14 and one Newton step (relative error
-// about 1e-7 against the exact form, far below the update's own size).
+// about 1e-7 against the exact form once acc >> 1e-20, far below the update's own size).
 inline float adagrad(float* __restrict w, float* __restrict acc, const float* __restrict g, float lr, int64_t d) {
 #if defined(__AVX512F__)
   if (wide(d)) {
