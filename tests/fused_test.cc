@@ -137,13 +137,8 @@ struct Engines {
 class FusedVsTorch : public ::testing::TestWithParam<Case> {};
 
 // The same mini-batch through both engines: gradients of every table row, then one SGD step.
-// Rows of 32 floats take the AVX-512 kernels, rows of 6 the general code.
-TEST_P(FusedVsTorch, SameGradientAndUpdate) {
-  Engines S(GetParam().sets);
-  ASSERT_EQ(fused_unsupported(S.c), "") << GetParam().name;
-  std::vector<int64_t> a, p, negs;
-  std::vector<float> y;
-  S.batch(8, 0, a, p, negs, y);
+static void same_gradient_and_update(Engines& S, const std::vector<int64_t>& a, const std::vector<int64_t>& p,
+                                     const std::vector<int64_t>& negs, const std::vector<float>& y, const std::string& name) {
   auto L_t = S.torch_loss(a, p, negs, y);
   L_t.backward();
   auto tables = S.net->tables();
@@ -152,13 +147,13 @@ TEST_P(FusedVsTorch, SameGradientAndUpdate) {
   FusedEngine fe(f, *S.builder, *S.sampler);
   std::vector<float> gi, gu;
   double L_f = fe.batch_gradient(a, p, negs, y, gi, gu);
-  EXPECT_NEAR(L_f, L_t.item<double>(), 1e-5 * std::max(1.0, std::abs(L_f))) << GetParam().name;
+  EXPECT_NEAR(L_f, L_t.item<double>(), 1e-5 * std::max(1.0, std::abs(L_f))) << name;
   auto check = [&](const torch::Tensor& t, const std::vector<float>& g, const char* what) {
     auto grad = t.grad().to_dense().contiguous();
     ASSERT_EQ(static_cast<size_t>(grad.numel()), g.size()) << what;
     const float* tg = grad.data_ptr<float>();
     for (size_t q = 0; q < g.size(); ++q)
-      ASSERT_NEAR(g[q], tg[q], 1e-5 + 1e-4 * std::abs(tg[q])) << GetParam().name << " " << what << " entry " << q;
+      ASSERT_NEAR(g[q], tg[q], 1e-5 + 1e-4 * std::abs(tg[q])) << name << " " << what << " entry " << q;
   };
   check(tables[0], gi, "item table");
   if (tables.size() > 1) check(tables[1], gu, "user table");
@@ -170,7 +165,30 @@ TEST_P(FusedVsTorch, SameGradientAndUpdate) {
   auto torch_after = tables[0].detach().clone();
   tables[0].copy_(before);
   fe.batch_step(a, p, negs, y);
-  EXPECT_LT((tables[0] - torch_after).abs().max().item<double>(), 1e-5) << GetParam().name;
+  EXPECT_LT((tables[0] - torch_after).abs().max().item<double>(), 1e-5) << name;
+}
+
+// Rows of 32 floats take the AVX-512 kernels, rows of 6 the general code.
+TEST_P(FusedVsTorch, SameGradientAndUpdate) {
+  Engines S(GetParam().sets);
+  ASSERT_EQ(fused_unsupported(S.c), "") << GetParam().name;
+  std::vector<int64_t> a, p, negs;
+  std::vector<float> y;
+  S.batch(8, 0, a, p, negs, y);
+  same_gradient_and_update(S, a, p, negs, y, GetParam().name);
+}
+
+// Item anchors live in the item table: an anchor that is also a negative (or the positive) of its
+// own example gets both gradients.
+TEST(FusedEngine, AnchorThatIsAlsoANegativeGetsBothGradients) {
+  for (std::string dim : {"tower.dim=32", "tower.dim=6"}) {
+    Engines S({dim, "sampler.builder=item_item", "loss.type=bpr", "comparator.type=dot", "sampler.negatives=2"});
+    std::vector<int64_t> a, p, negs;
+    std::vector<float> y;
+    S.batch(4, 0, a, p, negs, y);
+    negs[1] = a[0], negs[2] = a[1];  // example 0's second negative and example 1's first are their anchors
+    same_gradient_and_update(S, a, p, negs, y, dim);
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(
