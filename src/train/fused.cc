@@ -344,8 +344,8 @@ void FusedEngine::update_row(FusedSpace& sp, Opt& o, int64_t r, const float* __r
   float* w = sp.w + r * d;
   const float lr = static_cast<float>(s_.lr);
   float sq;
-  if (opt_ == Opz::Sgd) sq = vec::sgd(w, g, lr, d);
-  else if (opt_ == Opz::Adagrad) sq = vec::adagrad(w, o.s1.data() + r * d, g, lr, d);
+  if (opt_ == Opz::Sgd) sq = vec::step<false>(w, nullptr, g, lr, d);
+  else if (opt_ == Opz::Adagrad) sq = vec::step<true>(w, o.s1.data() + r * d, g, lr, d);
   else  // lazy_adam: bias correction by the global step (in `step`), as the LibTorch LazyAdam
     sq = vec::lazy_adam(w, o.s1.data() + r * d, o.s2.data() + r * d, g, static_cast<float>(step), d);
   if (s_.max_norm > 0) vec::clip(w, sq, static_cast<float>(s_.max_norm), d);
@@ -364,15 +364,16 @@ void FusedEngine::update_row(FusedSpace& sp, Opt& o, int64_t r, const float* __r
 // The shared forward of the fast kernels: the anchor row (wa, entity ae), the item rows
 // (g.rows: positive, then negatives), the loss, and c[j] = dL/draw_j in g.coef, where raw is
 // |a - b|^2 or a.b (the comparator value is +-raw: a distance when the loss wants one, else a
-// similarity). Returns the loss; `any` is false when no row gets a gradient.
+// similarity); `any` is false when no row gets a gradient.
 template <bool kSq>
-__attribute__((always_inline)) inline double FusedEngine::fast_forward(int64_t a, int64_t p, const int64_t* negs, float y, Grad& g, float*& wa, int64_t& ae,
-                                 bool& any) const {
+__attribute__((always_inline)) inline FusedEngine::Fwd FusedEngine::fast_forward(int64_t a, int64_t p, const int64_t* negs,
+                                                                                 float y, Grad& g) const {
   const int64_t d = s_.dim;
   const int k = s_.k;
   const bool user_space = s_.user_anchor && !s_.joint;
-  ae = s_.user_anchor && s_.joint ? s_.n_items + a : a;
-  wa = (user_space ? s_.users : s_.items).w + ae * d;
+  Fwd r;
+  r.ae = s_.user_anchor && s_.joint ? s_.n_items + a : a;
+  float* wa = r.wa = (user_space ? s_.users : s_.items).w + r.ae * d;
   float** wb = g.rows.data();
   double* val = g.vals.data();
   wb[0] = s_.items.w + p * d;
@@ -389,9 +390,10 @@ __attribute__((always_inline)) inline double FusedEngine::fast_forward(int64_t a
   const double f = sign * (kSq ? 2.0 : 1.0);  // the factor 2 of squared distances folded in
   float* c = g.coef.data();
   c[0] = static_cast<float>(up_p * f);
-  any = c[0] != 0 || s_.l2 > 0;
-  for (int j = 0; j < k; ++j) any |= (c[j + 1] = static_cast<float>(upn[j] * f)) != 0;
-  return L;
+  r.any = c[0] != 0 || s_.l2 > 0;
+  for (int j = 0; j < k; ++j) r.any |= (c[j + 1] = static_cast<float>(upn[j] * f)) != 0;
+  r.L = L;
+  return r;
 }
 
 template <int C, bool kSq, bool kAdagrad>
@@ -400,30 +402,25 @@ double FusedEngine::fast_example(int64_t a, int64_t p, const int64_t* negs, floa
   const int64_t d = C ? 16 * C : s_.dim;
   const int nc = C ? C : static_cast<int>(d / 16);
   const int k = s_.k;
-  float* wa;
-  int64_t ae;
-  bool any;
-  const double L = fast_forward<kSq>(a, p, negs, y, g, wa, ae, any);
+  const Fwd fw = fast_forward<kSq>(a, p, negs, y, g);
   // Rows with c = 0 and no L2 get no gradient and are left alone (SGD/Adagrad with a zero
   // gradient change nothing).
-  if (!any) return L;
+  if (!fw.any) return fw.L;
+  float* const wa = fw.wa;
+  const int64_t ae = fw.ae;
   float** wb = g.rows.data();
   const float* cf = g.coef.data();
   const float l2 = static_cast<float>(s_.l2);
   Opt& aopt = s_.user_anchor && !s_.joint ? opt_users_ : opt_items_;
   const float mn = static_cast<float>(s_.max_norm);
   const bool clip = mn > 0;
-  const __m512 nlr = _mm512_set1_ps(-static_cast<float>(s_.lr)), tiny = _mm512_set1_ps(1e-20f),
-               half = _mm512_set1_ps(0.5f), three_halves = _mm512_set1_ps(1.5f);
-  // One optimizer step on 16 lanes of a row; returns the new values.
+  const __m512 nlr = _mm512_set1_ps(-static_cast<float>(s_.lr)), tiny = _mm512_set1_ps(1e-20f);
+  // One optimizer step on 16 lanes of a row (as vec::step); returns the new values.
   auto step = [&](float* acc, __m512 W, __m512 G) {
     if (kAdagrad) {
       __m512 s2 = _mm512_fmadd_ps(G, G, _mm512_loadu_ps(acc));
       _mm512_storeu_ps(acc, s2);
-      __m512 e = _mm512_add_ps(s2, tiny);
-      __m512 r = _mm512_rsqrt14_ps(e);
-      r = _mm512_mul_ps(r, _mm512_fnmadd_ps(_mm512_mul_ps(half, e), _mm512_mul_ps(r, r), three_halves));
-      G = _mm512_mul_ps(G, r);
+      G = _mm512_mul_ps(G, vec::rsqrt(_mm512_add_ps(s2, tiny)));
     }
     return _mm512_fmadd_ps(nlr, G, W);
   };
@@ -436,9 +433,7 @@ double FusedEngine::fast_example(int64_t a, int64_t p, const int64_t* negs, floa
       t = _mm512_add_ps(t, _mm512_shuffle_f32x4(t, t, 0xb1));
       t = _mm512_add_ps(t, _mm512_permute_ps(t, 0x4e));
       t = _mm512_add_ps(t, _mm512_permute_ps(t, 0xb1));
-      __m512 r = _mm512_rsqrt14_ps(t);
-      r = _mm512_mul_ps(r, _mm512_fnmadd_ps(_mm512_mul_ps(half, t), _mm512_mul_ps(r, r), three_halves));
-      const __m512 sc = _mm512_min_ps(_mm512_mul_ps(mnv, r), one);  // 1 when NaN (an all-zero row)
+      const __m512 sc = _mm512_min_ps(_mm512_mul_ps(mnv, vec::rsqrt(t)), one);  // 1 when NaN (an all-zero row)
       for (int c = 0; c < nc; ++c) X[c] = _mm512_mul_ps(sc, X[c]);
     }
     for (int c = 0; c < nc; ++c) _mm512_storeu_ps(w + 16 * c, X[c]);
@@ -481,7 +476,7 @@ double FusedEngine::fast_example(int64_t a, int64_t p, const int64_t* negs, floa
     q = _mm512_fmadd_ps(X[c], X[c], q);
   }
   store_row(wa, X, q);
-  return L;
+  return fw.L;
 #else
   return example(a, p, negs, y, 1.0f, g, /*direct=*/true, 0.0);
 #endif
@@ -496,13 +491,13 @@ double FusedEngine::fast_gradient(int64_t a, int64_t p, const int64_t* negs, flo
   const int64_t d = C ? 16 * C : s_.dim;
   const int nc = C ? C : static_cast<int>(d / 16);
   const int k = s_.k;
-  float* wa;
-  int64_t ae;
-  bool any;
-  const double L = fast_forward<kSq>(a, p, negs, y, g, wa, ae, any) * scale;
+  const Fwd fw = fast_forward<kSq>(a, p, negs, y, g);
+  const double L = fw.L * scale;
   // Zero-gradient rows matter to lazy Adam (the LibTorch engine's sparse step decays their moments).
   const bool all_rows = opt_ == Opz::LazyAdam;
-  if (!any && !all_rows) return L;
+  if (!fw.any && !all_rows) return L;
+  float* const wa = fw.wa;
+  const int64_t ae = fw.ae;
   float** wb = g.rows.data();
   const float* cf = g.coef.data();
   const float l2 = static_cast<float>(s_.l2);

@@ -114,8 +114,14 @@ class FusedEngine : public EpochRunner {
   double example(int64_t a, int64_t p, const int64_t* negs, float y, float scale, Grad& g, bool direct = false,
                  double adam_step = 0) const;
   double coefs(double vpv, const double* vnv, float y, double& up_p, double* upn) const;
+  struct Fwd {
+    double L = 0;         // the example's loss
+    float* wa = nullptr;  // the anchor's row
+    int64_t ae = 0;       // and its entity in that table
+    bool any = false;     // some row gets a gradient
+  };
   template <bool kSq>
-  double fast_forward(int64_t a, int64_t p, const int64_t* negs, float y, Grad& g, float*& wa, int64_t& ae, bool& any) const;
+  Fwd fast_forward(int64_t a, int64_t p, const int64_t* negs, float y, Grad& g) const;
   template <int C, bool kSq>
   double fast_gradient(int64_t a, int64_t p, const int64_t* negs, float y, float scale, Grad& g);
   template <int C, bool kSq, bool kAdagrad>

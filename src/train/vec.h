@@ -114,45 +114,32 @@ inline void clip(float* w, float sq, float max_norm, int64_t d) {
   }
 }
 
-// SGD: w -= lr g; returns |w|^2 after the update (for clipping).
-inline float sgd(float* __restrict w, const float* __restrict g, float lr, int64_t d) {
 #if defined(__AVX512F__)
-  if (wide(d)) {
-    __m512 nl = _mm512_set1_ps(-lr), s = _mm512_setzero_ps();
-    for (int64_t i = 0; i < d; i += 16) {
-      __m512 x = _mm512_fmadd_ps(nl, _mm512_loadu_ps(g + i), _mm512_loadu_ps(w + i));
-      _mm512_storeu_ps(w + i, x);
-      s = _mm512_fmadd_ps(x, x, s);
-    }
-    return _mm512_reduce_add_ps(s);
-  }
-#endif
-  float s = 0;
-  for (int64_t i = 0; i < d; ++i) {
-    w[i] -= lr * g[i];
-    s += w[i] * w[i];
-  }
-  return s;
+// 1/sqrt(x) on 16 lanes: rsqrt14 and one Newton step, r (1.5 - 0.5 x r^2) (relative error ~1e-7).
+inline __m512 rsqrt(__m512 x) {
+  const __m512 r = _mm512_rsqrt14_ps(x);
+  return _mm512_mul_ps(r, _mm512_fnmadd_ps(_mm512_mul_ps(_mm512_set1_ps(0.5f), x), _mm512_mul_ps(r, r), _mm512_set1_ps(1.5f)));
 }
+#endif
 
-// Adagrad (LibTorch's, eps 1e-10): acc += g^2; w -= lr g / (sqrt(acc) + eps); returns |w|^2.
-// The wide path computes g / sqrt(acc + eps^2) with rsqrt14 and one Newton step (relative error
-// about 1e-7 against the exact form once acc >> 1e-20, far below the update's own size).
-inline float adagrad(float* __restrict w, float* __restrict acc, const float* __restrict g, float lr, int64_t d) {
+// One SGD (kAdagrad false: w -= lr g) or Adagrad step on a row; returns |w|^2 after it (for
+// clipping). Adagrad is LibTorch's (eps 1e-10): acc += g^2; w -= lr g / (sqrt(acc) + eps). The
+// wide path computes g / sqrt(acc + eps^2) with rsqrt() (relative error about 1e-7 against the
+// exact form once acc >> 1e-20, far below the update's own size).
+template <bool kAdagrad>
+inline float step(float* __restrict w, float* __restrict acc, const float* __restrict g, float lr, int64_t d) {
 #if defined(__AVX512F__)
   if (wide(d)) {
-    const __m512 nl = _mm512_set1_ps(-lr), tiny = _mm512_set1_ps(1e-20f), half = _mm512_set1_ps(0.5f),
-                 three_halves = _mm512_set1_ps(1.5f);
+    const __m512 nl = _mm512_set1_ps(-lr), tiny = _mm512_set1_ps(1e-20f);
     __m512 s = _mm512_setzero_ps();
     for (int64_t i = 0; i < d; i += 16) {
       __m512 gi = _mm512_loadu_ps(g + i);
-      __m512 a = _mm512_fmadd_ps(gi, gi, _mm512_loadu_ps(acc + i));
-      _mm512_storeu_ps(acc + i, a);
-      __m512 ae = _mm512_add_ps(a, tiny);
-      __m512 r = _mm512_rsqrt14_ps(ae);
-      // Newton: r (1.5 - 0.5 a r^2)
-      r = _mm512_mul_ps(r, _mm512_fnmadd_ps(_mm512_mul_ps(half, ae), _mm512_mul_ps(r, r), three_halves));
-      __m512 x = _mm512_fmadd_ps(nl, _mm512_mul_ps(gi, r), _mm512_loadu_ps(w + i));
+      if (kAdagrad) {
+        __m512 a = _mm512_fmadd_ps(gi, gi, _mm512_loadu_ps(acc + i));
+        _mm512_storeu_ps(acc + i, a);
+        gi = _mm512_mul_ps(gi, rsqrt(_mm512_add_ps(a, tiny)));
+      }
+      __m512 x = _mm512_fmadd_ps(nl, gi, _mm512_loadu_ps(w + i));
       _mm512_storeu_ps(w + i, x);
       s = _mm512_fmadd_ps(x, x, s);
     }
@@ -161,8 +148,12 @@ inline float adagrad(float* __restrict w, float* __restrict acc, const float* __
 #endif
   float s = 0;
   for (int64_t i = 0; i < d; ++i) {
-    acc[i] += g[i] * g[i];
-    w[i] -= lr * g[i] / (std::sqrt(acc[i]) + 1e-10f);
+    if (kAdagrad) {
+      acc[i] += g[i] * g[i];
+      w[i] -= lr * g[i] / (std::sqrt(acc[i]) + 1e-10f);
+    } else {
+      w[i] -= lr * g[i];
+    }
     s += w[i] * w[i];
   }
   return s;
