@@ -42,7 +42,9 @@ using vec::axpy;
 using vec::dot;
 
 // ---- per-thread sparse gradient ---------------------------------------------------------------
-struct FusedEngine::Grad {
+// Per-thread state, cache-line aligned so that one thread's writes (rng, scratch) never touch a
+// line another thread reads.
+struct alignas(64) FusedEngine::Grad {
   struct Table {
     std::vector<int32_t> slot;
     std::vector<int64_t> rows;
@@ -79,7 +81,7 @@ struct FusedEngine::Grad {
   std::vector<int64_t> negs;
   std::vector<Positive> share;  // Hogwild: this thread's share of the positives (split_shares)
   std::vector<Positive> batch;  // the share in this epoch's order
-  uint64_t rng = 0;             // splitmix64 state
+  alignas(64) uint64_t rng = 0;  // splitmix64 state
   uint64_t next() {
     uint64_t z = (rng += 0x9e3779b97f4a7c15ULL);
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
