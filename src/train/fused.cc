@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cmath>
 #include <numeric>
+#include <type_traits>
 
 #include "config/config.h"
 #include "data/split.h"
@@ -64,6 +65,14 @@ struct alignas(64) FusedEngine::Grad {
     float* row(int64_t r, int64_t dim) {
       size_t off = offset(r, dim);  // before g.data(): offset() may move g
       return g.data() + off;
+    }
+    // Adds an entity's vector gradient to its row, or to its bag's rows (pooled: mean or sum).
+    void add(const FusedSpace& sp, int64_t e, const float* grad, int64_t dim) {
+      if (!sp.bag) return axpy(1.0f, grad, row(e, dim), dim);
+      int64_t b = sp.feats->bag_ptr[e], end = sp.feats->bag_ptr[e + 1];
+      if (end == b) return;
+      float f = sp.sum ? 1.0f : 1.0f / static_cast<float>(end - b);
+      for (int64_t q = b; q < end; ++q) axpy(f, grad, row(sp.feats->bag_tok[q], dim), dim);
     }
     void clear() {
       for (auto r : rows) slot[r] = -1;
@@ -136,11 +145,7 @@ FusedEngine::FusedEngine(const FusedSpec& s, const TupleBuilder& b, const Negati
     for (FusedSpace* sp : {&s_.items, &s_.users})
       for (int64_t r = 0; r < sp->rows; ++r) {
         float* w = sp->w + r * s_.dim;
-        float n = std::sqrt(dot(w, w, s_.dim));
-        if (n > s_.max_norm) {
-          float f = static_cast<float>(s_.max_norm / n);
-          for (int64_t i = 0; i < s_.dim; ++i) w[i] *= f;
-        }
+        vec::clip(w, dot(w, w, s_.dim), static_cast<float>(s_.max_norm), s_.dim);
       }
 }
 
@@ -158,17 +163,6 @@ const float* encode(const FusedSpace& sp, int64_t e, int64_t dim, float* tmp) {
     for (int64_t i = 0; i < dim; ++i) tmp[i] *= inv;
   }
   return tmp;
-}
-void backprop(FusedEngine* /*unused*/, const FusedSpace& sp, int64_t e, const float* g, int64_t dim, void* table) {
-  auto* t = static_cast<decltype(FusedEngine::Grad::items)*>(table);
-  if (!sp.bag) {
-    axpy(1.0f, g, t->row(e, dim), dim);
-    return;
-  }
-  int64_t b = sp.feats->bag_ptr[e], end = sp.feats->bag_ptr[e + 1];
-  if (end == b) return;
-  float f = sp.sum ? 1.0f : 1.0f / static_cast<float>(end - b);
-  for (int64_t q = b; q < end; ++q) axpy(f, g, t->row(sp.feats->bag_tok[q], dim), dim);
 }
 inline double softplus(double x) { return x > 30 ? x : std::log1p(std::exp(x)); }
 inline double sigmoid(double x) { return 1.0 / (1.0 + std::exp(-x)); }
@@ -332,12 +326,12 @@ double FusedEngine::example(int64_t a, int64_t p, const int64_t* negs, float y, 
     return L;
   }
   // Into the row gradients.
-  if (s_.user_anchor && !s_.joint) backprop(nullptr, s_.users, ae, ga, d, &g.users);
-  else backprop(nullptr, s_.items, ae, ga, d, &g.items);
-  backprop(nullptr, s_.items, p, gp, d, &g.items);
+  if (s_.user_anchor && !s_.joint) g.users.add(s_.users, ae, ga, d);
+  else g.items.add(s_.items, ae, ga, d);
+  g.items.add(s_.items, p, gp, d);
   const bool skip_zero = s_.l2 <= 0 && opt_ != Opz::LazyAdam;
   for (int j = 0; j < k; ++j)
-    if (!(skip_zero && upn[j] == 0)) backprop(nullptr, s_.items, negs[j], gn + j * d, d, &g.items);
+    if (!(skip_zero && upn[j] == 0)) g.items.add(s_.items, negs[j], gn + j * d, d);
   return L;
 }
 
@@ -547,16 +541,28 @@ double FusedEngine::fast_gradient(int64_t a, int64_t p, const int64_t* negs, flo
 #endif
 }
 
+namespace {
+// Calls f(C, kSq, kAdagrad) with compile-time constants: the row's chunk count (2, 4, 8, or 0 for
+// any other multiple of 16), the comparator (squared euclidean or dot) and the optimizer.
+template <class F>
+double fast_dispatch(int64_t dim, bool sq, bool ada, F&& f) {
+  auto by_opt = [&](auto c, auto s) { return ada ? f(c, s, std::true_type{}) : f(c, s, std::false_type{}); };
+  auto by_cmp = [&](auto c) { return sq ? by_opt(c, std::true_type{}) : by_opt(c, std::false_type{}); };
+  switch (dim) {
+    case 32: return by_cmp(std::integral_constant<int, 2>{});
+    case 64: return by_cmp(std::integral_constant<int, 4>{});
+    case 128: return by_cmp(std::integral_constant<int, 8>{});
+    default: return by_cmp(std::integral_constant<int, 0>{});
+  }
+}
+}  // namespace
+
 // The mini-batch step of one example: the fast kernel for its configurations, else the general one.
 double FusedEngine::batch_example(const Positive& e, const int64_t* negs, float scale, Grad& g) {
   if (!fast_ok_ || fast_aliased(e, negs)) return example(e.a, e.p, negs, e.y, scale, g);
-  const bool sq = cmp_ == Cmp::SqEuclidean;
-  switch (s_.dim) {
-    case 32: return sq ? fast_gradient<2, true>(e.a, e.p, negs, e.y, scale, g) : fast_gradient<2, false>(e.a, e.p, negs, e.y, scale, g);
-    case 64: return sq ? fast_gradient<4, true>(e.a, e.p, negs, e.y, scale, g) : fast_gradient<4, false>(e.a, e.p, negs, e.y, scale, g);
-    case 128: return sq ? fast_gradient<8, true>(e.a, e.p, negs, e.y, scale, g) : fast_gradient<8, false>(e.a, e.p, negs, e.y, scale, g);
-    default: return sq ? fast_gradient<0, true>(e.a, e.p, negs, e.y, scale, g) : fast_gradient<0, false>(e.a, e.p, negs, e.y, scale, g);
-  }
+  return fast_dispatch(s_.dim, cmp_ == Cmp::SqEuclidean, false, [&](auto c, auto sq, auto) {
+    return fast_gradient<decltype(c)::value, decltype(sq)::value>(e.a, e.p, negs, e.y, scale, g);
+  });
 }
 
 // Item anchors (item_item, label builders) live in the item table: when the anchor is also the
@@ -572,20 +578,9 @@ bool FusedEngine::fast_aliased(const Positive& e, const int64_t* negs) const {
 // The per-example step: the fast kernel for its configurations, else the general one.
 double FusedEngine::direct_example(const Positive& e, const int64_t* negs, Grad& g, double adam_step) {
   if (!fast_ok_ || opt_ == Opz::LazyAdam || fast_aliased(e, negs)) return example(e.a, e.p, negs, e.y, 1.0f, g, /*direct=*/true, adam_step);
-  const bool sq = cmp_ == Cmp::SqEuclidean, ada = opt_ == Opz::Adagrad;
-  switch (s_.dim) {
-#define SIAMREC_FAST(C)                                                                                   \
-  case 16 * C:                                                                                          \
-    return sq ? (ada ? fast_example<C, true, true>(e.a, e.p, negs, e.y, g) : fast_example<C, true, false>(e.a, e.p, negs, e.y, g)) \
-              : (ada ? fast_example<C, false, true>(e.a, e.p, negs, e.y, g) : fast_example<C, false, false>(e.a, e.p, negs, e.y, g));
-    SIAMREC_FAST(2)
-    SIAMREC_FAST(4)
-    SIAMREC_FAST(8)
-#undef SIAMREC_FAST
-    default:
-      return sq ? (ada ? fast_example<0, true, true>(e.a, e.p, negs, e.y, g) : fast_example<0, true, false>(e.a, e.p, negs, e.y, g))
-                : (ada ? fast_example<0, false, true>(e.a, e.p, negs, e.y, g) : fast_example<0, false, false>(e.a, e.p, negs, e.y, g));
-  }
+  return fast_dispatch(s_.dim, cmp_ == Cmp::SqEuclidean, opt_ == Opz::Adagrad, [&](auto c, auto sq, auto ada) {
+    return fast_example<decltype(c)::value, decltype(sq)::value, decltype(ada)::value>(e.a, e.p, negs, e.y, g);
+  });
 }
 
 void FusedEngine::apply(Grad& g) {

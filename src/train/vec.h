@@ -28,46 +28,34 @@ inline bool wide(int64_t d) { return (d & 15) == 0; }
 inline bool wide(int64_t) { return false; }
 #endif
 
-inline float dot(const float* __restrict a, const float* __restrict b, int64_t d) {
+// sum a_i b_i (kDiff false) or sum (a_i - b_i)^2 (kDiff true); the wide path keeps two
+// accumulators and ends with a tree sum.
+template <bool kDiff>
+inline float reduce(const float* __restrict a, const float* __restrict b, int64_t d) {
 #if defined(__AVX512F__)
   if (wide(d)) {
+    auto term = [&](int64_t i, __m512 s) {
+      __m512 x = _mm512_loadu_ps(a + i), y = _mm512_loadu_ps(b + i);
+      if (kDiff) x = y = _mm512_sub_ps(x, y);
+      return _mm512_fmadd_ps(x, y, s);
+    };
     __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
     int64_t i = 0;
-    for (; i + 32 <= d; i += 32) {
-      s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), s0);
-      s1 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 16), _mm512_loadu_ps(b + i + 16), s1);
-    }
-    if (i < d) s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), s0);
+    for (; i + 32 <= d; i += 32) s0 = term(i, s0), s1 = term(i + 16, s1);
+    if (i < d) s0 = term(i, s0);
     return _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
   }
 #endif
   float s = 0;
-  for (int64_t i = 0; i < d; ++i) s += a[i] * b[i];
-  return s;
-}
-
-inline float sqdist(const float* __restrict a, const float* __restrict b, int64_t d) {
-#if defined(__AVX512F__)
-  if (wide(d)) {
-    __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
-    int64_t i = 0;
-    for (; i + 32 <= d; i += 32) {
-      __m512 x0 = _mm512_sub_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i));
-      __m512 x1 = _mm512_sub_ps(_mm512_loadu_ps(a + i + 16), _mm512_loadu_ps(b + i + 16));
-      s0 = _mm512_fmadd_ps(x0, x0, s0);
-      s1 = _mm512_fmadd_ps(x1, x1, s1);
-    }
-    if (i < d) {
-      __m512 x0 = _mm512_sub_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i));
-      s0 = _mm512_fmadd_ps(x0, x0, s0);
-    }
-    return _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
+  for (int64_t i = 0; i < d; ++i) {
+    float x = a[i], y = b[i];
+    if (kDiff) x = y = x - y;
+    s += x * y;
   }
-#endif
-  float s = 0;
-  for (int64_t i = 0; i < d; ++i) s += (a[i] - b[i]) * (a[i] - b[i]);
   return s;
 }
+inline float dot(const float* a, const float* b, int64_t d) { return reduce<false>(a, b, d); }
+inline float sqdist(const float* a, const float* b, int64_t d) { return reduce<true>(a, b, d); }
 
 // y += alpha x
 inline void axpy(float alpha, const float* __restrict x, float* __restrict y, int64_t d) {
