@@ -10,6 +10,7 @@
 #include "content/item_text.h"
 #include "data/dataset.h"
 #include "models/model.h"
+#include "eval/topk.h"
 #include "util/error.h"
 #include "util/io.h"
 
@@ -61,13 +62,11 @@ class TfidfModel : public Model {
     for (auto i : items)
       if (i >= 0 && i < n_items_)
         for (int64_t p = ptr_[i]; p < ptr_[i + 1]; ++p) prof[tok_[p]] += w_[p];
-    double norm = 0;
-    for (float v : prof) norm += static_cast<double>(v) * v;
-    float inv = norm > 0 ? static_cast<float>(1 / std::sqrt(norm)) : 0.0f;
+    normalize_rows(prof.data(), 1, vocab_);
     for (int32_t i = 0; i < n_items_; ++i) {
       float s = 0;
       for (int64_t p = ptr_[i]; p < ptr_[i + 1]; ++p) s += prof[tok_[p]] * w_[p];
-      out[i] = s * inv;
+      out[i] = s;
     }
   }
   void save(BinWriter& w) const override {

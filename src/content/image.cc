@@ -54,7 +54,7 @@ void check_image_options(const ImageOptions& o) {
 }
 
 std::vector<float> decode_image(const std::string& bytes, const ImageOptions& o, const std::string& source) {
-  check_image_options(o);
+  check_image_options(o);  // the one check on every path (load_image and ImageTable decode through here)
   if (bytes.empty()) throw DataError(fmt::format("image '{}' is empty", source));
   if (bytes.size() > static_cast<size_t>(INT_MAX)) throw DataError(fmt::format("image '{}' is too large", source));
   auto* buf = reinterpret_cast<const stbi_uc*>(bytes.data());
@@ -98,7 +98,6 @@ std::vector<float> decode_image(const std::string& bytes, const ImageOptions& o,
 }
 
 std::vector<float> load_image(const std::string& path, const ImageOptions& o) {
-  check_image_options(o);
   if (!file_exists(path)) throw DataError(fmt::format("image file '{}' does not exist", path));
   return decode_image(read_file(path), o, path);
 }

@@ -25,6 +25,8 @@ EvalResult evaluate_retrieval(const float* emb, int dim, Similarity sim, const s
     for (int k = 0; k < dim; ++k) sq[q] += E[q * dim + k] * E[q * dim + k];
     count[label[q]]++;
   }
+  std::vector<int64_t> relevant(n);  // per query: the other items of its label
+  for (int64_t q = 0; q < n; ++q) relevant[q] = count[label[q]] - 1;
   const int kmax = *std::max_element(spec.ks.begin(), spec.ks.end());
   std::vector<std::vector<double>> rec(spec.ks.size(), std::vector<double>(n, 0.0));
   std::vector<double> mapr(n, 0.0);
@@ -42,25 +44,23 @@ EvalResult evaluate_retrieval(const float* emb, int dim, Similarity sim, const s
     for (int64_t q = lo; q < hi; ++q) {
       float* s = S.data() + (q - lo) * n;
       s[q] = -std::numeric_limits<float>::infinity();  // the query itself
-      const int64_t R = count[label[q]] - 1;
+      const int64_t R = relevant[q];
       const int64_t need = std::min<int64_t>(n - 1, std::max<int64_t>(R, std::max(kmax, spec.keep_top)));
-      std::iota(order.begin(), order.end(), 0);
-      auto better = [&](int32_t a, int32_t c) { return s[a] > s[c] || (s[a] == s[c] && a < c); };
-      std::partial_sort(order.begin(), order.begin() + need, order.end(), better);
+      const int got = topk_row(s, static_cast<int32_t>(n), static_cast<int>(need), order.data());  // ties: smaller index
       for (size_t ki = 0; ki < spec.ks.size(); ++ki)
-        for (int j = 0; j < spec.ks[ki] && j < need; ++j)
+        for (int j = 0; j < spec.ks[ki] && j < got; ++j)
           if (label[order[j]] == label[q]) {
             rec[ki][q] = 1.0;
             break;
           }
       if (R > 0) {
         double hits = 0, ap = 0;
-        for (int64_t j = 0; j < R; ++j)
+        for (int64_t j = 0; j < std::min<int64_t>(R, got); ++j)
           if (label[order[j]] == label[q]) hits += 1, ap += hits / static_cast<double>(j + 1);
         mapr[q] = ap / static_cast<double>(R);
       }
       if (tops && q < static_cast<int64_t>(tops->size()))
-        (*tops)[q].assign(order.begin(), order.begin() + std::min<int64_t>(spec.keep_top, need));
+        (*tops)[q].assign(order.begin(), order.begin() + std::min<int64_t>(spec.keep_top, got));
     }
   }
   EvalResult r;

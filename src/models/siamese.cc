@@ -187,10 +187,12 @@ class SiameseModel : public Model {
     hist_.indptr = by_user.indptr;
     hist_.indices = by_user.indices;
     auto builder = make_builder(c.str("sampler.builder"));
-    heldout_mask_.assign(n_items_, 0);
+    heldout_mask_.clear();  // stays empty when nothing is held out: heldout() then returns at once
     for (const auto* held : {d.heldout_items, d.valid_items})
-      if (held)
+      if (held && !held->empty()) {
+        heldout_mask_.resize(n_items_, 0);
         for (auto i : *held) heldout_mask_[i] = 1;
+      }
     builder->set_heldout(&heldout_mask_);
     builder->build(*d.ds, train, by_user, c);
     spdlog::info("tuples: {} positives from {}; negatives: {} x{}", builder->positives().size(), builder->describe(),

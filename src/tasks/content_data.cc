@@ -31,7 +31,6 @@ void attach_content_table(const Config& c, Dataset& ds, const ReadOptions& ro) {
     ImageOptions io;
     io.size = static_cast<int>(c.integer("data.image_size"));
     io.channels = static_cast<int>(c.integer("data.image_channels"));
-    check_image_options(io);
     images = std::make_unique<ImageTable>(csv, io, ff, ro);
     files = &images->files();
     shape = {io.channels, io.size, io.size};

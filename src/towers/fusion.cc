@@ -42,10 +42,9 @@ class FusionTower : public Tower {
       auto o = parts_[k]->forward(ids);
       const bool is_id = static_cast<int>(k) == id_part_;
       if (is_id && !feats_->warm.empty()) {  // cold entities: their id embedding was never trained
-        auto idc = ids.reshape({-1}).contiguous();
-        std::vector<float> w(static_cast<size_t>(idc.numel()));
-        for (int64_t r = 0; r < idc.numel(); ++r) w[r] = feats_->warm[idc.data_ptr<int64_t>()[r]];
-        o = o * torch::from_blob(w.data(), {idc.numel(), 1}, torch::kFloat32).clone();
+        if (!warm_.defined())  // the flags are fixed before training: one [n, 1] float column
+          warm_ = torch::tensor(std::vector<float>(feats_->warm.begin(), feats_->warm.end())).unsqueeze(1);
+        o = o * warm_.index_select(0, ids.reshape({-1}));
       }
       const bool droppable = id_part_ >= 0 ? is_id : k > 0;
       if (droppable && is_training() && dropout_ > 0) {
@@ -83,6 +82,7 @@ class FusionTower : public Tower {
   }
 
  private:
+  torch::Tensor warm_;  // feats_->warm as floats, built at the first forward
   torch::Tensor combine(const std::vector<torch::Tensor>& outs) {
     torch::Tensor x = combine_ == "concat" ? torch::cat(outs, 1) : outs[0];
     if (combine_ == "sum")

@@ -175,7 +175,7 @@ NetLayout build_layout(const Config& c, const Dataset& ds, const Csr& hist, bool
     std::copy(src.begin(), src.end(), it.content.begin());
     it.description += fmt::format("; content {}", fmt::join(it.content_shape, "x"));
   }
-  if (c.str("tower.type") == "gcn" || (c.str("tower.type") == "fusion" && std::count(parts.begin(), parts.end(), "gcn"))) {
+  if (uses("gcn")) {
     if (!joint)
       throw ConfigError("tower.type 'gcn' needs the user-item graph in one joint space: use sampler.builder user_item "
                         "with model.shared true");
