@@ -197,8 +197,8 @@ class SiameseModel : public Model {
     builder->build(*d.ds, train, by_user, c);
     spdlog::info("tuples: {} positives from {}; negatives: {} x{}", builder->positives().size(), builder->describe(),
                  c.str("sampler.type"), c.integer("sampler.negatives"));
-    Csr ordered = sequences_by_user(train, n_users_);
-    NetLayout layout = build_layout(c, *d.ds, by_user, builder->anchor_is_user(), &ordered);
+    // Sequence builders already hold each user's items in time order (nullptr for pair builders).
+    NetLayout layout = build_layout(c, *d.ds, by_user, builder->anchor_is_user(), builder->sequences());
     if (!builder->anchor_is_user()) {  // item-anchored: warm = items the builder trains on
       auto& warm = layout.items.warm;
       for (const auto& t : builder->positives())

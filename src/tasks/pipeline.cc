@@ -239,19 +239,27 @@ EvalResult evaluate_model(const TrainedModel& m, const Prepared& p, const Config
   return evaluate_ranking(*m.model, ctx, spec);
 }
 
-EvalResult evaluate_item_retrieval(const TrainedModel& m, const Prepared& p, const Config& c, const RunOptions& o,
-                                   std::vector<std::vector<int32_t>>* tops, int keep_queries, int keep_top) {
+namespace {
+// The items of a retrieval evaluation: the held-out items, or every item.
+std::vector<int32_t> retrieval_set(const Prepared& p) {
+  std::vector<int32_t> set = p.split.heldout_items;
+  if (set.empty()) {
+    set.resize(p.ds.n_items());
+    std::iota(set.begin(), set.end(), 0);
+  }
+  return set;
+}
+
+// Each item of `set` queries the others; tops: the first keep_queries queries' top keep_top.
+EvalResult retrieval_over(const TrainedModel& m, const Prepared& p, const Config& c, const RunOptions& o,
+                          const std::vector<int32_t>& set, std::vector<std::vector<int32_t>>* tops, int keep_queries,
+                          int keep_top) {
   int dim = 0;
   const float* emb = m.model->item_embeddings(&dim);
   Similarity kind;
   if (!emb || !m.model->retrieval_kind(&kind))
     throw ConfigError(fmt::format("model.task 'retrieval' needs an embedding model with a dot, cosine or euclidean comparator "
                                   "(model '{}' has none)", m.model->type()));
-  std::vector<int32_t> set = p.split.heldout_items;
-  if (set.empty()) {
-    set.resize(p.ds.n_items());
-    std::iota(set.begin(), set.end(), 0);
-  }
   const auto& g = p.ds.item_side.genres;
   std::vector<int32_t> label;
   for (auto i : set) {
@@ -278,6 +286,12 @@ EvalResult evaluate_item_retrieval(const TrainedModel& m, const Prepared& p, con
                            p.split.protocol, set.size(), p.split.heldout_items.empty() ? "" : "held-out", set.size() - 1,
                            fmt::join(rs.ks, ","));
   return r;
+}
+}  // namespace
+
+EvalResult evaluate_item_retrieval(const TrainedModel& m, const Prepared& p, const Config& c, const RunOptions& o,
+                                   std::vector<std::vector<int32_t>>* tops, int keep_queries, int keep_top) {
+  return retrieval_over(m, p, c, o, retrieval_set(p), tops, keep_queries, keep_top);
 }
 
 void recommend_users(const TrainedModel& m, const std::vector<int32_t>& users, int k, int threads,
@@ -314,19 +328,14 @@ void write_retrieval_grid(const TrainedModel& m, const Prepared& p, const Config
     throw ConfigError("--grid needs square grey or RGB item images (e.g. data.dataset fashion-mnist)");
   // The first `queries` items of the retrieval set are the grid's queries: evaluate them with tops.
   std::vector<std::vector<int32_t>> tops;
-  Prepared q = p;
-  auto& set = q.split.heldout_items;
-  if (set.empty()) {
-    set.resize(p.ds.n_items());
-    std::iota(set.begin(), set.end(), 0);
-  }
+  std::vector<int32_t> set = retrieval_set(p);
   // Spread the queries over the set (every n/queries-th item) by rotating them to the front.
   std::vector<int32_t> front, rest;
   const size_t step = std::max<size_t>(1, set.size() / static_cast<size_t>(queries));
   for (size_t k = 0; k < set.size(); ++k) (k % step == 0 && front.size() < static_cast<size_t>(queries) ? front : rest).push_back(set[k]);
   front.insert(front.end(), rest.begin(), rest.end());
   set = front;
-  evaluate_item_retrieval(m, q, c, o, &tops, queries, 5);
+  retrieval_over(m, p, c, o, set, &tops, queries, 5);
   const int64_t C = side.content_shape[0], S = side.content_shape[1], per = C * S * S;
   auto image = [&](int32_t i) { return std::vector<float>(side.content.begin() + i * per, side.content.begin() + (i + 1) * per); };
   auto label = [&](int32_t i) { return side.genres[i].empty() ? -1 : side.genres[i][0]; };

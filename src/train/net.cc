@@ -206,7 +206,10 @@ NetLayout build_layout(const Config& c, const Dataset& ds, const Csr& hist, bool
       if (usrc != std::vector<std::string>{"history"})
         throw ConfigError(fmt::format("user_tower.type '{}' reads the user's history only: set user_tower.bag to [history]",
                                       c.str("user_tower.type")));
-      if (!ordered) throw ConfigError(fmt::format("user_tower.type '{}' needs sampler.builder sequence", c.str("user_tower.type")));
+      if (!ordered)
+        throw ConfigError(fmt::format("user_tower.type '{}' reads a history causally and needs sampler.builder sequence "
+                                      "(with user_item her history would contain the item to predict)",
+                                      c.str("user_tower.type")));
       us.n = L.n_users;
       us.bag_vocab = L.n_items;
       set_user_bags(us, *ordered);
