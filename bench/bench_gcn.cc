@@ -61,13 +61,13 @@ int main(int argc, char** argv) {
       idx.insert(idx.end(), a.begin(), a.end());
       ptr.push_back(static_cast<int64_t>(idx.size()));
     }
-    CsrMatrix m = normalized_adjacency(n, ptr, idx);
+    Csr m = normalized_adjacency(n, ptr, idx);
     std::vector<int64_t> rows;
     for (int64_t r = 0; r < n; ++r)
-      for (int64_t q = m.ptr[r]; q < m.ptr[r + 1]; ++q) rows.push_back(r);
+      for (int64_t q = m.indptr[r]; q < m.indptr[r + 1]; ++q) rows.push_back(r);
     auto coo = torch::sparse_coo_tensor(
-                   torch::stack({torch::tensor(rows), torch::from_blob(m.idx.data(), {m.nnz()}, torch::kInt32).to(torch::kInt64)}),
-                   torch::from_blob(m.val.data(), {m.nnz()}, torch::kFloat32).clone(), {n, n})
+                   torch::stack({torch::tensor(rows), torch::from_blob(m.indices.data(), {m.nnz()}, torch::kInt32).to(torch::kInt64)}),
+                   torch::from_blob(m.values.data(), {m.nnz()}, torch::kFloat32).clone(), {n, n})
                    .coalesce();
     auto x = torch::randn({n, dim});
     auto y = torch::empty({n, dim});

@@ -348,8 +348,9 @@ TEST_P(ContentTowerContract, ShapesGradientsDeterminism) {
   }
   t->train(false);
   torch::NoGradGuard ng;
-  if (GetParam() != "image_cnn" && GetParam() != "audio_cnn")  // text towers: empty text -> zeros
+  if (GetParam() != "image_cnn" && GetParam() != "audio_cnn") {  // text towers: empty text -> zeros
     EXPECT_EQ(t->forward(torch::tensor({3}, torch::kInt64)).abs().sum().item<double>(), 0.0) << GetParam();
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Towers, ContentTowerContract,

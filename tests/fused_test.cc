@@ -20,14 +20,7 @@
 using namespace siamrec;
 
 static Dataset planted() {
-  RawLog raw;
-  for (int u = 0; u < 20; ++u)
-    for (int k = 0; k < 6; ++k) {
-      raw.users.push_back("u" + std::to_string(100 + u));
-      raw.items.push_back("i" + std::to_string(100 + (u < 10 ? 0 : 10) + (u + k * 3) % 10));
-      raw.rating.push_back(static_cast<float>(1 + (u + k) % 5));
-    }
-  Dataset ds = dataset_from_raw(raw, "planted");
+  Dataset ds = dataset_from_raw(test::planted_log(/*ratings=*/true, /*times=*/false), "planted");
   ds.item_side.genre_vocab = {"a", "b", "c"};
   ds.item_side.genres.resize(ds.n_items());
   for (int32_t i = 0; i < ds.n_items(); ++i) ds.item_side.genres[i] = {i % 2, 2};

@@ -18,14 +18,7 @@ using namespace siamrec;
 
 // Two user groups with disjoint tastes: users 0..9 like items 0..9, users 10..19 like items 10..19.
 static Dataset planted() {
-  RawLog raw;
-  for (int u = 0; u < 20; ++u)
-    for (int k = 0; k < 6; ++k) {
-      int base = u < 10 ? 0 : 10;
-      raw.users.push_back("u" + std::to_string(100 + u));
-      raw.items.push_back("i" + std::to_string(100 + base + (u + k * 3) % 10));
-    }
-  Dataset ds = dataset_from_raw(raw, "planted");
+  Dataset ds = dataset_from_raw(test::planted_log(/*ratings=*/false, /*times=*/false), "planted");
   ds.item_side.title.resize(ds.n_items());  // text for content baselines (tfidf)
   for (int32_t i = 0; i < ds.n_items(); ++i)
     ds.item_side.title[i] = std::string(std::stoi(ds.items.original(i).substr(1)) < 110 ? "alpha " : "beta ") + ds.items.original(i);

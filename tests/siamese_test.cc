@@ -19,16 +19,7 @@ using namespace siamrec;
 // items i100..i109 (genre "a"), group B likes i110..i119 (genre "b"); each user has 6 of her
 // group's 10 items.
 static Dataset planted() {
-  RawLog raw;
-  for (int u = 0; u < 20; ++u)
-    for (int k = 0; k < 6; ++k) {
-      int base = u < 10 ? 0 : 10;
-      raw.users.push_back("u" + std::to_string(100 + u));
-      raw.items.push_back("i" + std::to_string(100 + base + (u + k * 3) % 10));
-      raw.rating.push_back(static_cast<float>(1 + (u + k) % 5));
-      raw.time.push_back(1000 + u * 10 + k);
-    }
-  Dataset ds = dataset_from_raw(raw, "planted");
+  Dataset ds = dataset_from_raw(test::planted_log(/*ratings=*/true, /*times=*/true), "planted");
   ds.item_side.genre_vocab = {"a", "b"};
   ds.item_side.genres.resize(ds.n_items());
   ds.item_side.title.resize(ds.n_items());

@@ -53,7 +53,7 @@ TowerSpec gcn_spec(const EntityFeatures* f, int64_t layers, const std::string& s
 
 TEST(Spmm, MatchesDenseProduct) {
   EntityFeatures f = tiny_graph();
-  CsrMatrix m = normalized_adjacency(f.n, f.graph_ptr, f.graph_idx);
+  Csr m = normalized_adjacency(f.n, f.graph_ptr, f.graph_idx);
   auto A = dense_adjacency(f);
   auto x = torch::randn({f.n, 3});
   std::vector<float> y(static_cast<size_t>(f.n * 3));

@@ -60,4 +60,17 @@ Prepared all_train(const Dataset& ds) {
   return p;
 }
 
+RawLog planted_log(bool ratings, bool times) {
+  RawLog raw;
+  for (int u = 0; u < 20; ++u)
+    for (int k = 0; k < 6; ++k) {
+      int base = u < 10 ? 0 : 10;
+      raw.users.push_back("u" + std::to_string(100 + u));
+      raw.items.push_back("i" + std::to_string(100 + base + (u + k * 3) % 10));
+      if (ratings) raw.rating.push_back(static_cast<float>(1 + (u + k) % 5));
+      if (times) raw.time.push_back(1000 + u * 10 + k);
+    }
+  return raw;
+}
+
 }  // namespace siamrec::test

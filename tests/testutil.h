@@ -23,6 +23,11 @@ class TempDir {
 // or "" when absent. With SIAMREC_REQUIRE_DATA=1 (CI) an absent directory fails the test.
 std::string shared_data_dir();
 
+// The planted fixture's log: two user groups with disjoint tastes, users u100..u109 each with 6 of
+// items i100..i109, users u110..u119 each with 6 of i110..i119; with ratings 1..5 and increasing
+// times when asked.
+RawLog planted_log(bool ratings, bool times);
+
 // Runs the siamrec CLI with arguments; returns exit code, captures stdout and stderr.
 struct RunResult {
   int code;

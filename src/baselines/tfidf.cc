@@ -4,12 +4,14 @@
 // Items never trained on are scored from their text alone.
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <map>
 
 #include "config/config.h"
 #include "content/item_text.h"
 #include "data/dataset.h"
 #include "models/model.h"
+#include "baselines/knn.h"
 #include "eval/topk.h"
 #include "util/error.h"
 #include "util/io.h"
@@ -32,8 +34,7 @@ class TfidfModel : public Model {
       seen.erase(std::unique(seen.begin(), seen.end()), seen.end());
       for (auto x : seen) df[x] += 1;
     }
-    ptr_.assign(1, 0);
-    tok_.clear(), w_.clear();
+    vec_ = Csr{};
     for (int32_t i = 0; i < n_items_; ++i) {
       std::map<int64_t, double> tf;
       for (int64_t p = t.ptr[i]; p < t.ptr[i + 1]; ++p)
@@ -46,8 +47,8 @@ class TfidfModel : public Model {
         norm += v * v;
       }
       norm = norm > 0 ? std::sqrt(norm) : 1;
-      for (auto [x, v] : row) tok_.push_back(static_cast<int32_t>(x)), w_.push_back(static_cast<float>(v / norm));
-      ptr_.push_back(static_cast<int64_t>(tok_.size()));
+      for (auto [x, v] : row) vec_.indices.push_back(static_cast<int32_t>(x)), vec_.values.push_back(static_cast<float>(v / norm));
+      vec_.indptr.push_back(vec_.nnz());
     }
     hist_ = *d.train_by_user;
   }
@@ -61,36 +62,34 @@ class TfidfModel : public Model {
     std::vector<float> prof(static_cast<size_t>(vocab_), 0.0f);
     for (auto i : items)
       if (i >= 0 && i < n_items_)
-        for (int64_t p = ptr_[i]; p < ptr_[i + 1]; ++p) prof[tok_[p]] += w_[p];
+        for (int64_t p = vec_.begin(i); p < vec_.end(i); ++p) prof[vec_.indices[p]] += vec_.values[p];
     normalize_rows(prof.data(), 1, vocab_);
     for (int32_t i = 0; i < n_items_; ++i) {
       float s = 0;
-      for (int64_t p = ptr_[i]; p < ptr_[i + 1]; ++p) s += prof[tok_[p]] * w_[p];
+      for (int64_t p = vec_.begin(i); p < vec_.end(i); ++p) s += prof[vec_.indices[p]] * vec_.values[p];
       out[i] = s;
     }
   }
   void save(BinWriter& w) const override {
     w.put<int64_t>(vocab_);
-    w.put_vec(ptr_), w.put_vec(tok_), w.put_vec(w_);
+    write_csr(w, vec_);
     w.put_vec(hist_.indptr), w.put_vec(hist_.indices);
   }
   void load(BinReader& r) override {
     vocab_ = r.get<int64_t>();
-    r.get_vec(ptr_), r.get_vec(tok_), r.get_vec(w_);
+    if (vocab_ < 0 || vocab_ > INT32_MAX) throw Error("model file is malformed (tfidf vocabulary size)");
+    vec_ = read_csr(r, n_items_, static_cast<int32_t>(vocab_), "tfidf vectors");
+    if (vec_.values.size() != vec_.indices.size()) throw Error("model file is malformed (tfidf vectors have no weights)");
     r.get_vec(hist_.indptr), r.get_vec(hist_.indices);
-    bool ok = ptr_.size() == static_cast<size_t>(n_items_) + 1 && ptr_.back() == static_cast<int64_t>(tok_.size()) &&
-              w_.size() == tok_.size() && hist_.indptr.size() == static_cast<size_t>(n_users_) + 1 &&
-              hist_.indptr.back() == static_cast<int64_t>(hist_.indices.size());
-    for (auto x : tok_) ok = ok && x >= 0 && x < vocab_;
+    bool ok = hist_.indptr.size() == static_cast<size_t>(n_users_) + 1 && hist_.indptr.front() == 0 && hist_.indptr.back() == static_cast<int64_t>(hist_.indices.size());
+    for (size_t k = 1; ok && k < hist_.indptr.size(); ++k) ok = hist_.indptr[k] >= hist_.indptr[k - 1];
     for (auto i : hist_.indices) ok = ok && i >= 0 && i < n_items_;
-    if (!ok) throw Error("model file is malformed (tfidf vectors)");
+    if (!ok) throw Error("model file is malformed (tfidf history section is inconsistent)");
   }
 
  private:
   int64_t vocab_ = 0;
-  std::vector<int64_t> ptr_;
-  std::vector<int32_t> tok_;
-  std::vector<float> w_;
+  Csr vec_;  // item -> its L2-normalized TF-IDF weights over the vocabulary
   Csr hist_;
 };
 

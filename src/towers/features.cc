@@ -66,4 +66,20 @@ void EntityFeatures::load(BinReader& r) {
   if (!ok) throw Error("model file is malformed (entity features are inconsistent)");
 }
 
+PaddedBags pad_bags(const int64_t* t, const int64_t* o, int64_t B, int64_t T, int64_t max_len, int64_t min_len, bool latest) {
+  PaddedBags p;
+  p.len.resize(static_cast<size_t>(B));
+  p.L = min_len;
+  for (int64_t b = 0; b < B; ++b) {
+    p.len[b] = std::min((b + 1 < B ? o[b + 1] : T) - o[b], max_len);
+    p.L = std::max(p.L, p.len[b]);
+  }
+  p.seq.assign(static_cast<size_t>(B * p.L), 0);
+  for (int64_t b = 0; b < B; ++b) {
+    const int64_t from = latest ? (b + 1 < B ? o[b + 1] : T) - p.len[b] : o[b];
+    std::copy_n(t + from, p.len[b], p.seq.data() + b * p.L);
+  }
+  return p;
+}
+
 }  // namespace siamrec

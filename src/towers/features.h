@@ -31,4 +31,13 @@ struct EntityFeatures {
   void load(BinReader& r);
 };
 
+// Bags (tokens t, offsets o of B bags, T tokens in all) as a right-padded B x L matrix for text and
+// sequence towers: each bag's first (or, `latest`, last) up to max_len tokens, token 0 after them;
+// L = the longest kept bag, at least min_len. len[b] = tokens kept of bag b.
+struct PaddedBags {
+  std::vector<int64_t> seq, len;
+  int64_t L = 0;
+};
+PaddedBags pad_bags(const int64_t* t, const int64_t* o, int64_t B, int64_t T, int64_t max_len, int64_t min_len, bool latest);
+
 }  // namespace siamrec

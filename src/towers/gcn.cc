@@ -25,14 +25,14 @@ namespace {
 struct CsrSpmm : public torch::autograd::Function<CsrSpmm> {
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx, torch::Tensor x, int64_t mat) {
     ctx->saved_data["mat"] = mat;
-    return apply_to(*reinterpret_cast<const CsrMatrix*>(mat), x);
+    return apply_to(*reinterpret_cast<const Csr*>(mat), x);
   }
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
                                                  torch::autograd::variable_list g) {
-    auto* m = reinterpret_cast<const CsrMatrix*>(ctx->saved_data["mat"].toInt());
+    auto* m = reinterpret_cast<const Csr*>(ctx->saved_data["mat"].toInt());
     return {apply_to(*m, g[0]), torch::Tensor()};
   }
-  static torch::Tensor apply_to(const CsrMatrix& m, const torch::Tensor& x) {
+  static torch::Tensor apply_to(const Csr& m, const torch::Tensor& x) {
     auto xc = x.contiguous();
     auto y = torch::empty_like(xc);
     spmm(m, xc.data_ptr<float>(), xc.size(1), y.data_ptr<float>());
@@ -65,13 +65,13 @@ class GcnTower : public Tower {
         lin_.push_back(register_module("layer" + std::to_string(k), torch::nn::Linear(s.dim, s.dim)));
     if (use_torch_) {  // the same matrix as a LibTorch sparse COO tensor (benchmarks compare the two)
       std::vector<int64_t> rows;
-      rows.reserve(adj_.idx.size());
-      for (int64_t r = 0; r < adj_.n; ++r)
-        for (int64_t p = adj_.ptr[r]; p < adj_.ptr[r + 1]; ++p) rows.push_back(r);
+      rows.reserve(adj_.indices.size());
+      for (int64_t r = 0; r < adj_.rows(); ++r)
+        for (int64_t p = adj_.indptr[r]; p < adj_.indptr[r + 1]; ++p) rows.push_back(r);
       auto ri = torch::tensor(rows, torch::kInt64);
-      auto ci = torch::from_blob(adj_.idx.data(), {adj_.nnz()}, torch::kInt32).to(torch::kInt64);
-      auto v = torch::from_blob(adj_.val.data(), {adj_.nnz()}, torch::kFloat32).clone();
-      sparse_ = torch::sparse_coo_tensor(torch::stack({ri, ci}), v, {adj_.n, adj_.n}).coalesce();
+      auto ci = torch::from_blob(adj_.indices.data(), {adj_.nnz()}, torch::kInt32).to(torch::kInt64);
+      auto v = torch::from_blob(adj_.values.data(), {adj_.nnz()}, torch::kFloat32).clone();
+      sparse_ = torch::sparse_coo_tensor(torch::stack({ri, ci}), v, {adj_.rows(), adj_.rows()}).coalesce();
     }
   }
 
@@ -99,7 +99,7 @@ class GcnTower : public Tower {
         // Her neighbours as in the graph: distinct, valid, connected nodes.
         std::vector<int64_t> nbr;
         for (int64_t p = lo; p < hi; ++p)
-          if (t[p] >= 0 && t[p] < adj_.n && deg_[t[p]] > 0) nbr.push_back(t[p]);
+          if (t[p] >= 0 && t[p] < adj_.rows() && deg_[t[p]] > 0) nbr.push_back(t[p]);
         std::sort(nbr.begin(), nbr.end());
         nbr.erase(std::unique(nbr.begin(), nbr.end()), nbr.end());
         const double du = static_cast<double>(nbr.size());
@@ -166,7 +166,7 @@ class GcnTower : public Tower {
   std::string combine_, variant_;
   bool use_torch_, per_epoch_;
   std::vector<torch::Tensor> stale_;  // propagate: epoch — E(1..K) of this epoch
-  CsrMatrix adj_;
+  Csr adj_;
   std::vector<int64_t> deg_;
   torch::Tensor weight_, layer_w_, sparse_;
   std::vector<torch::nn::Linear> lin_;

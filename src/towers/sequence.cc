@@ -51,25 +51,15 @@ class SequenceTower : public Tower {
     const int64_t* t = tk.data_ptr<int64_t>();
     const int64_t* o = of.data_ptr<int64_t>();
     const int64_t B = of.numel(), T = tk.numel();
-    // The latest max_len tokens of each bag, right-padded with token 0; empty bags get length 1
-    // (token 0) and a zero output.
-    std::vector<int64_t> len(B), seq;
-    int64_t L = 1;
-    for (int64_t b = 0; b < B; ++b) {
-      int64_t lo = o[b], hi = b + 1 < B ? o[b + 1] : T;
-      len[b] = std::min(hi - lo, max_len_);
-      L = std::max(L, len[b]);
-    }
-    seq.assign(static_cast<size_t>(B * L), 0);
+    // Histories: the latest max_len items; text: the first max_len tokens; right-padded with token
+    // 0. Empty bags get length 1 (token 0) and a zero output.
+    PaddedBags pb = pad_bags(t, o, B, T, max_len_, 1, /*latest=*/items_);
+    const int64_t L = pb.L;
+    std::vector<int64_t>& len = pb.len;
     std::vector<float> empty(B, 1.0f);
-    for (int64_t b = 0; b < B; ++b) {
-      int64_t hi = b + 1 < B ? o[b + 1] : T;
-      // Histories: the latest items; text: the first tokens.
-      const int64_t from = items_ ? hi - len[b] : o[b];
-      for (int64_t k = 0; k < len[b]; ++k) seq[b * L + k] = t[from + k];
+    for (int64_t b = 0; b < B; ++b)
       if (len[b] == 0) len[b] = 1, empty[b] = 0.0f;
-    }
-    auto S = torch::from_blob(seq.data(), {B, L}, torch::kInt64).clone();
+    auto S = torch::from_blob(pb.seq.data(), {B, L}, torch::kInt64).clone();
     auto N = torch::from_blob(len.data(), {B}, torch::kInt64).clone();
     torch::Tensor out;
     if (items_) {  // causal: the state after the last item

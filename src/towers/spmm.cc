@@ -9,14 +9,13 @@
 
 namespace siamrec {
 
-CsrMatrix normalized_adjacency(int64_t n, const std::vector<int64_t>& ptr, const std::vector<int64_t>& idx) {
+Csr normalized_adjacency(int64_t n, const std::vector<int64_t>& ptr, const std::vector<int64_t>& idx) {
   if (static_cast<int64_t>(ptr.size()) != n + 1 || ptr.back() != static_cast<int64_t>(idx.size()))
     throw Error("graph adjacency is malformed (row pointers do not match)");
-  CsrMatrix m;
-  m.n = n;
-  m.ptr = ptr;
-  m.idx.resize(idx.size());
-  m.val.resize(idx.size());
+  Csr m;
+  m.indptr = ptr;
+  m.indices.resize(idx.size());
+  m.values.resize(idx.size());
   std::vector<float> inv(static_cast<size_t>(n));
   for (int64_t r = 0; r < n; ++r) {
     int64_t deg = ptr[r + 1] - ptr[r];
@@ -26,18 +25,19 @@ CsrMatrix normalized_adjacency(int64_t n, const std::vector<int64_t>& ptr, const
     for (int64_t p = ptr[r]; p < ptr[r + 1]; ++p) {
       int64_t c = idx[p];
       if (c < 0 || c >= n) throw Error(fmt::format("graph adjacency is malformed (node {} has neighbour {} of {})", r, c, n));
-      m.idx[p] = static_cast<int32_t>(c);
-      m.val[p] = inv[r] * inv[c];
+      m.indices[p] = static_cast<int32_t>(c);
+      m.values[p] = inv[r] * inv[c];
     }
   return m;
 }
 
-void spmm(const CsrMatrix& m, const float* x, int64_t d, float* y) {
-  const int64_t* ptr = m.ptr.data();
-  const int32_t* idx = m.idx.data();
-  const float* val = m.val.data();
+void spmm(const Csr& m, const float* x, int64_t d, float* y) {
+  const int64_t* ptr = m.indptr.data();
+  const int32_t* idx = m.indices.data();
+  const float* val = m.values.data();
+  const int64_t n = m.rows();
 #pragma omp parallel for schedule(dynamic, 64)
-  for (int64_t r = 0; r < m.n; ++r) {
+  for (int64_t r = 0; r < n; ++r) {
     float* out = y + r * d;
     std::memset(out, 0, sizeof(float) * d);
     for (int64_t p = ptr[r]; p < ptr[r + 1]; ++p) {

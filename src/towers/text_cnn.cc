@@ -36,21 +36,14 @@ class TextCnnTower : public Tower {
     const int64_t* o = of.data_ptr<int64_t>();
     const int64_t B = of.numel(), T = tk.numel();
     const int64_t wmax = *std::max_element(widths_.begin(), widths_.end());
-    int64_t L = wmax;
-    std::vector<int64_t> len(B);
-    for (int64_t b = 0; b < B; ++b) {
-      len[b] = std::min((b + 1 < B ? o[b + 1] : T) - o[b], max_len_);
-      L = std::max(L, len[b]);
-    }
     // Padding token 0 (<pad>) embeds like any token; positions past the text are masked out of
     // the max-pool below, and texts shorter than a kernel keep their one window.
-    std::vector<int64_t> seq(static_cast<size_t>(B * L), 0);
+    PaddedBags pb = pad_bags(t, o, B, T, max_len_, wmax, /*latest=*/false);
+    const int64_t L = pb.L;
+    std::vector<int64_t>& len = pb.len;
     std::vector<float> nonempty(B, 0.0f);
-    for (int64_t b = 0; b < B; ++b) {
-      for (int64_t k = 0; k < len[b]; ++k) seq[b * L + k] = t[o[b] + k];
-      nonempty[b] = len[b] > 0;
-    }
-    auto S = torch::from_blob(seq.data(), {B, L}, torch::kInt64).clone();
+    for (int64_t b = 0; b < B; ++b) nonempty[b] = len[b] > 0;
+    auto S = torch::from_blob(pb.seq.data(), {B, L}, torch::kInt64).clone();
     auto x = torch::embedding(tokens_, S).transpose(1, 2);  // [B, d, L]
     auto lens = torch::from_blob(len.data(), {B}, torch::kInt64).clone();
     std::vector<torch::Tensor> pooled;

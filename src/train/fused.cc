@@ -823,8 +823,10 @@ void FusedEngine::load_state(const std::string& b) {
   get(opt_items_.s1), get(opt_items_.s2), get(opt_users_.s1), get(opt_users_.s2);
 }
 
-double FusedEngine::batch_gradient(const std::vector<int64_t>& a, const std::vector<int64_t>& p, const std::vector<int64_t>& negs,
-                                   const std::vector<float>& y, std::vector<float>& gi, std::vector<float>& gu) {
+// Tests: the mean gradient of a mini-batch of (anchor, positive, k negatives, label) into thread
+// 0's gradient tables; returns the mean loss.
+double FusedEngine::accumulate(const std::vector<int64_t>& a, const std::vector<int64_t>& p, const std::vector<int64_t>& negs,
+                               const std::vector<float>& y) {
   Grad& g = *grads_[0];
   double L = 0;
   float scale = 1.0f / static_cast<float>(a.size());
@@ -832,6 +834,13 @@ double FusedEngine::batch_gradient(const std::vector<int64_t>& a, const std::vec
     Positive e{static_cast<int32_t>(a[r]), static_cast<int32_t>(p[r]), y.empty() ? 1.0f : y[r]};
     L += batch_example(e, negs.data() + r * s_.k, scale, g);
   }
+  return L;
+}
+
+double FusedEngine::batch_gradient(const std::vector<int64_t>& a, const std::vector<int64_t>& p, const std::vector<int64_t>& negs,
+                                   const std::vector<float>& y, std::vector<float>& gi, std::vector<float>& gu) {
+  Grad& g = *grads_[0];
+  const double L = accumulate(a, p, negs, y);
   gi.assign(static_cast<size_t>(s_.items.rows * s_.dim), 0.0f);
   gu.assign(static_cast<size_t>(std::max<int64_t>(0, s_.users.rows) * s_.dim), 0.0f);
   for (size_t q = 0; q < g.items.rows.size(); ++q)
@@ -845,14 +854,8 @@ double FusedEngine::batch_gradient(const std::vector<int64_t>& a, const std::vec
 
 double FusedEngine::batch_step(const std::vector<int64_t>& a, const std::vector<int64_t>& p, const std::vector<int64_t>& negs,
                                const std::vector<float>& y) {
-  Grad& g = *grads_[0];
-  double L = 0;
-  float scale = 1.0f / static_cast<float>(a.size());
-  for (size_t r = 0; r < a.size(); ++r) {
-    Positive e{static_cast<int32_t>(a[r]), static_cast<int32_t>(p[r]), y.empty() ? 1.0f : y[r]};
-    L += batch_example(e, negs.data() + r * s_.k, scale, g);
-  }
-  apply(g);
+  const double L = accumulate(a, p, negs, y);
+  apply(*grads_[0]);
   return L;
 }
 

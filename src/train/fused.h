@@ -128,6 +128,8 @@ class FusedEngine : public EpochRunner {
   double fast_example(int64_t a, int64_t p, const int64_t* negs, float y, Grad& g);
   double direct_example(const Positive& e, const int64_t* negs, Grad& g, double adam_step);
   double batch_example(const Positive& e, const int64_t* negs, float scale, Grad& g);
+  double accumulate(const std::vector<int64_t>& a, const std::vector<int64_t>& p, const std::vector<int64_t>& negs,
+                    const std::vector<float>& y);
   bool fast_aliased(const Positive& e, const int64_t* negs) const;
   bool fast_ok_ = false;  // the fast kernels apply (id tables, dot/sq_euclidean, AVX-512 rows)
   double run_per_example(Grad& g, const Positive* ex, int64_t n);

@@ -297,7 +297,13 @@ TrainReport Trainer::run(const FitData& d, float label_offset) {
     const bool in_batch_mask = mining_ == "in_batch" && loss_.min_negatives() > 0;
     const int per = (mining_ == "hard" || mining_ == "semi_hard") ? candidates_ : k_;
     double prep_work = 0;  // written by one preparation at a time; read after the last get()
-    auto prepare_batch = [&, epoch](size_t b, Batch& out) {
+    // Batch b's negative draws (seeded by epoch and batch) and in-batch mask, for rows (a, p).
+    auto negatives = [&, epoch](size_t b, const std::vector<int64_t>& a, const std::vector<int64_t>& p, int64_t n,
+                                std::vector<int64_t>& negs, std::vector<uint8_t>& mask) {
+      if (k_ > 0 && mining_ != "in_batch") make_negatives(a, p, n, mix64(seed_ ^ mix64(static_cast<uint64_t>(epoch) * 1000003ULL + b)), negs);
+      if (in_batch_mask) in_batch_negatives(a, p, n, mask);
+    };
+    auto prepare_batch = [&](size_t b, Batch& out) {
       auto tp0 = Clock::now();
       size_t lo = b * B, hi = std::min(order.size(), lo + static_cast<size_t>(B));
       int64_t n = static_cast<int64_t>(hi - lo);
@@ -306,9 +312,7 @@ TrainReport Trainer::run(const FitData& d, float label_offset) {
         const Positive& t = pos[order[lo + r]];
         out.a[r] = t.a, out.p[r] = t.p, out.y[r] = t.y - label_offset;
       }
-      if (k_ > 0 && mining_ != "in_batch")
-        make_negatives(out.a, out.p, n, mix64(seed_ ^ mix64(static_cast<uint64_t>(epoch) * 1000003ULL + b)), out.negs);
-      if (in_batch_mask) in_batch_negatives(out.a, out.p, n, out.mask);
+      negatives(b, out.a, out.p, n, out.negs, out.mask);
       prep_work += std::chrono::duration<double>(Clock::now() - tp0).count();
     };
     Batch bufs[2];
@@ -326,9 +330,7 @@ TrainReport Trainer::run(const FitData& d, float label_offset) {
         ea = sequence_rows(order, lo, hi, a, p);
         n = static_cast<int64_t>(a.size());
         y.assign(static_cast<size_t>(n), 1.0f);
-        if (k_ > 0 && mining_ != "in_batch")
-          make_negatives(a, p, n, mix64(seed_ ^ mix64(static_cast<uint64_t>(epoch) * 1000003ULL + b)), negs);
-        if (in_batch_mask) in_batch_negatives(a, p, n, mask);
+        negatives(b, a, p, n, negs, mask);
       } else {
         auto tw = Clock::now();
         next.get();  // the prepared batch b
