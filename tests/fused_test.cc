@@ -2,7 +2,6 @@
 // same quality on a planted fixture, and deterministic mode.
 #include <gtest/gtest.h>
 #include <torch/autograd.h>
-#include <torch/optim/adagrad.h>
 #include <torch/optim/sgd.h>
 
 #include <cmath>
@@ -15,6 +14,7 @@
 #include "tasks/pipeline.h"
 #include "train/fused.h"
 #include "train/net.h"
+#include "train/optimizer.h"
 #include "testutil.h"
 
 using namespace siamrec;
@@ -216,22 +216,23 @@ struct StepCase {
 static void PrintTo(const StepCase& v, std::ostream* os) { *os << v.name; }
 class FusedPerExample : public ::testing::TestWithParam<StepCase> {};
 
-TEST_P(FusedPerExample, TwoStepsMatchTorchOnBatchesOfOne) {
-  Engines S(GetParam().sets);
-  const bool ada = GetParam().optimizer == "adagrad";
-  FusedSpec f = S.spec(GetParam().optimizer, true);
-  FusedEngine fe(f, *S.builder, *S.sampler);  // clips the tables first, as the LibTorch engine keeps them
+// Two optimizer steps of the LibTorch engine (its optimizer, then unit-ball clipping of every
+// row) on the batches of `n` examples starting at positives `first[0]`, `first[1]`, against the
+// fused engine's `fused_step` on the same batches from the same weights: losses and tables.
+template <class FusedStep>
+static void two_steps_match_torch(Engines& S, const FusedSpec& f, const std::string& optimizer, int n, const int first[2],
+                                  FusedStep&& fused_step, const std::string& name) {
   auto tables = S.net->tables();
   std::vector<torch::Tensor> params(tables.begin(), tables.end()), start;
   for (auto& t : tables) start.push_back(t.detach().clone());
-  std::unique_ptr<torch::optim::Optimizer> opt;
-  if (ada) opt = std::make_unique<torch::optim::Adagrad>(params, torch::optim::AdagradOptions(f.lr));
-  else opt = std::make_unique<torch::optim::SGD>(params, torch::optim::SGDOptions(f.lr));
+  // Lazy Adam steps the rows of a sparse gradient: every row the batch looked up.
+  auto opt = make_optimizer(optimizer, params, f.lr, 0.0);
+  S.net->set_sparse(opt->wants_sparse());
   std::vector<std::vector<int64_t>> A(2), P(2), N(2);
   std::vector<std::vector<float>> Y(2);
   std::vector<double> L_t;
   for (int step = 0; step < 2; ++step) {
-    S.batch(1, 2 + 7 * step, A[step], P[step], N[step], Y[step]);
+    S.batch(n, first[step], A[step], P[step], N[step], Y[step]);
     opt->zero_grad();
     auto L = S.torch_loss(A[step], P[step], N[step], Y[step]);
     L.backward();
@@ -248,12 +249,36 @@ TEST_P(FusedPerExample, TwoStepsMatchTorchOnBatchesOfOne) {
     for (size_t q = 0; q < tables.size(); ++q) torch_after.push_back(tables[q].detach().clone()), tables[q].copy_(start[q]);
   }
   for (int step = 0; step < 2; ++step) {
-    double L_f = fe.example_step(A[step][0], P[step][0], N[step], Y[step][0]);
-    EXPECT_NEAR(L_f, L_t[step], 1e-5 * std::max(1.0, std::abs(L_t[step]))) << GetParam().name << " step " << step;
+    double L_f = fused_step(A[step], P[step], N[step], Y[step]);
+    EXPECT_NEAR(L_f, L_t[step], 1e-5 * std::max(1.0, std::abs(L_t[step]))) << name << " step " << step;
   }
   for (size_t q = 0; q < tables.size(); ++q) {
-    EXPECT_LT((tables[q] - torch_after[q]).abs().max().item<double>(), 2e-5) << GetParam().name << " table " << q;
-    EXPECT_GT((tables[q] - start[q]).abs().max().item<double>(), 1e-3) << GetParam().name << " table " << q << " did not move";
+    EXPECT_LT((tables[q] - torch_after[q]).abs().max().item<double>(), 2e-5) << name << " table " << q;
+    EXPECT_GT((tables[q] - start[q]).abs().max().item<double>(), 1e-3) << name << " table " << q << " did not move";
+  }
+}
+
+TEST_P(FusedPerExample, TwoStepsMatchTorchOnBatchesOfOne) {
+  Engines S(GetParam().sets);
+  FusedSpec f = S.spec(GetParam().optimizer, true);
+  FusedEngine fe(f, *S.builder, *S.sampler);  // clips the tables first, as the LibTorch engine keeps them
+  const int first[2] = {2, 9};
+  two_steps_match_torch(S, f, GetParam().optimizer, 1, first,
+                        [&](const auto& a, const auto& p, const auto& negs, const auto& y) { return fe.example_step(a[0], p[0], negs, y[0]); },
+                        GetParam().name);
+}
+
+// Mini-batch lazy Adam: the vectorized row update (d = 32) and the plain loop (d = 6); margin 0.1
+// leaves some rows of the batch without a gradient, and lazy Adam steps them all the same.
+TEST(FusedEngine, MiniBatchLazyAdamStepsMatchTorch) {
+  for (std::string dim : {"tower.dim=32", "tower.dim=6"}) {
+    Engines S({dim, "loss.type=triplet", "comparator.type=sq_euclidean", "loss.margin=0.1", "reg.max_norm=1"});
+    FusedSpec f = S.spec("lazy_adam", false);
+    FusedEngine fe(f, *S.builder, *S.sampler);
+    const int first[2] = {1, 4};
+    two_steps_match_torch(S, f, "lazy_adam", 6, first,
+                          [&](const auto& a, const auto& p, const auto& negs, const auto& y) { return fe.batch_step(a, p, negs, y); },
+                          "minibatch lazy_adam " + dim);
   }
 }
 
@@ -267,7 +292,15 @@ INSTANTIATE_TEST_SUITE_P(
         StepCase{"bce_dot_k3_d64_adagrad", {"tower.dim=64", "loss.type=bce", "comparator.type=dot"}, "adagrad"},
         StepCase{"triplet_sq_euclidean_unit_ball_d6_adagrad_general",
                  {"loss.type=triplet", "comparator.type=sq_euclidean", "loss.margin=2", "reg.max_norm=1"}, "adagrad"},
-        StepCase{"infonce_cosine_d32_sgd_general", {"tower.dim=32", "loss.type=infonce", "comparator.type=cosine", "train.lr=0.5"}, "sgd"}),
+        StepCase{"infonce_cosine_d32_sgd_general", {"tower.dim=32", "loss.type=infonce", "comparator.type=cosine", "train.lr=0.5"}, "sgd"},
+        StepCase{"triplet_sq_euclidean_unit_ball_d32_lazy_adam",
+                 {"tower.dim=32", "loss.type=triplet", "comparator.type=sq_euclidean", "loss.margin=2", "reg.max_norm=1"}, "lazy_adam"},
+        StepCase{"bpr_dot_two_tower_l2_d64_lazy_adam",
+                 {"tower.dim=64", "loss.type=bpr", "comparator.type=dot", "model.shared=false", "reg.l2=0.05"}, "lazy_adam"},
+        // margin 0.1: some negatives give no gradient, and lazy Adam still steps their rows
+        StepCase{"triplet_sq_euclidean_margin_d32_lazy_adam",
+                 {"tower.dim=32", "loss.type=triplet", "comparator.type=sq_euclidean", "loss.margin=0.1"}, "lazy_adam"},
+        StepCase{"bce_dot_d6_lazy_adam_general", {"loss.type=bce", "comparator.type=dot"}, "lazy_adam"}),
     [](const auto& i) { return i.param.name; });
 
 static double group_auc(const TrainedModel& m, const Dataset& ds, const Csr& train) {

@@ -117,8 +117,7 @@ FusedEngine::FusedEngine(const FusedSpec& s, const TupleBuilder& b, const Negati
   init_opt(opt_users_, s_.users);
   {
     const bool anchor_bag = s_.user_anchor && !s_.joint ? s_.users.bag : s_.items.bag;
-    // The fast kernels: id tables, dot / sq_euclidean, AVX-512 rows of at most 256 floats (per
-    // example also SGD or Adagrad: see direct_example).
+    // The fast kernels: id tables, dot / sq_euclidean, AVX-512 rows of at most 256 floats.
     fast_ok_ = !s_.items.bag && !anchor_bag && (cmp_ == Cmp::Dot || cmp_ == Cmp::SqEuclidean) && vec::wide(s_.dim) &&
                s_.dim <= 256;
   }
@@ -347,8 +346,9 @@ void FusedEngine::update_row(FusedSpace& sp, Opt& o, int64_t r, const float* __r
   if (s_.max_norm > 0) vec::clip(w, sq, static_cast<float>(s_.max_norm), d);
 }
 
-// The per-example hot path for id tables with a dot or squared-euclidean comparator and SGD or
-// Adagrad (AVX-512, rows of d = 16 C floats, d <= 256). The anchor row stays in registers; each
+// The per-example hot path for id tables with a dot or squared-euclidean comparator and SGD,
+// Adagrad or lazy Adam (AVX-512, rows of d = 16 C floats, d <= 256; `adam_step` is lazy Adam's
+// bias-corrected step size). The anchor row stays in registers; each
 // positive/negative row is read once: its gradient (from the old values), its update, its new
 // squared norm for clipping, and its share of the anchor's gradient; the anchor is updated last.
 // The same arithmetic as example() + update_row(), up to float rounding (Adagrad's 1/sqrt is
@@ -357,6 +357,7 @@ void FusedEngine::update_row(FusedSpace& sp, Opt& o, int64_t r, const float* __r
 // the example's item rows takes the general code (fast_aliased). C = 0: chunk count known at run time.
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"  // GCC 12's own _mm512 intrinsics (false positive)
+#pragma GCC diagnostic ignored "-Wuninitialized"
 // The shared forward of the fast kernels: the anchor row (wa, entity ae), the item rows
 // (g.rows: positive, then negatives), the loss, and c[j] = dL/draw_j in g.coef, where raw is
 // |a - b|^2 or a.b (the comparator value is +-raw: a distance when the loss wants one, else a
@@ -392,16 +393,17 @@ __attribute__((always_inline)) inline FusedEngine::Fwd FusedEngine::fast_forward
   return r;
 }
 
-template <int C, bool kSq, bool kAdagrad>
-double FusedEngine::fast_example(int64_t a, int64_t p, const int64_t* negs, float y, Grad& g) {
+template <int C, bool kSq, FusedEngine::Opz kOpt>
+double FusedEngine::fast_example(int64_t a, int64_t p, const int64_t* negs, float y, Grad& g, float adam_step) {
 #if defined(__AVX512F__)
+  constexpr bool kAdagrad = kOpt == Opz::Adagrad, kAdam = kOpt == Opz::LazyAdam;
   const int64_t d = C ? 16 * C : s_.dim;
   const int nc = C ? C : static_cast<int>(d / 16);
   const int k = s_.k;
   const Fwd fw = fast_forward<kSq>(a, p, negs, y, g);
-  // Rows with c = 0 and no L2 get no gradient and are left alone (SGD/Adagrad with a zero
-  // gradient change nothing).
-  if (!fw.any) return fw.L;
+  // Rows with c = 0 and no L2 get no gradient and are left alone with SGD/Adagrad (a zero gradient
+  // changes nothing); lazy Adam steps every row of the example (its moments decay).
+  if (!fw.any && !kAdam) return fw.L;
   float* const wa = fw.wa;
   const int64_t ae = fw.ae;
   float** wb = g.rows.data();
@@ -410,13 +412,23 @@ double FusedEngine::fast_example(int64_t a, int64_t p, const int64_t* negs, floa
   Opt& aopt = s_.user_anchor && !s_.joint ? opt_users_ : opt_items_;
   const float mn = static_cast<float>(s_.max_norm);
   const bool clip = mn > 0;
-  const __m512 nlr = _mm512_set1_ps(-static_cast<float>(s_.lr)), tiny = _mm512_set1_ps(1e-20f);
-  // One optimizer step on 16 lanes of a row (as vec::step); returns the new values.
-  auto step = [&](float* acc, __m512 W, __m512 G) {
+  const __m512 nlr = _mm512_set1_ps(kAdam ? -adam_step : -static_cast<float>(s_.lr)), tiny = _mm512_set1_ps(1e-20f);
+  // One optimizer step on 16 lanes of a row (as vec::step, vec::lazy_adam) with the row's state
+  // s1 (Adagrad's accumulator, Adam's m) and s2 (Adam's v); returns the new values.
+  auto step = [&](float* s1, float* s2, int c, __m512 W, __m512 G) {
     if (kAdagrad) {
-      __m512 s2 = _mm512_fmadd_ps(G, G, _mm512_loadu_ps(acc));
-      _mm512_storeu_ps(acc, s2);
-      G = _mm512_mul_ps(G, vec::rsqrt(_mm512_add_ps(s2, tiny)));
+      s1 += 16 * c;
+      __m512 acc = _mm512_fmadd_ps(G, G, _mm512_loadu_ps(s1));
+      _mm512_storeu_ps(s1, acc);
+      G = _mm512_mul_ps(G, vec::rsqrt(_mm512_add_ps(acc, tiny)));
+    } else if (kAdam) {
+      s1 += 16 * c, s2 += 16 * c;
+      const __m512 M = _mm512_fmadd_ps(_mm512_set1_ps(0.9f), _mm512_loadu_ps(s1), _mm512_mul_ps(_mm512_set1_ps(0.1f), G));
+      const __m512 V = _mm512_fmadd_ps(_mm512_set1_ps(0.999f), _mm512_loadu_ps(s2),
+                                       _mm512_mul_ps(_mm512_set1_ps(0.001f), _mm512_mul_ps(G, G)));
+      _mm512_storeu_ps(s1, M);
+      _mm512_storeu_ps(s2, V);
+      G = _mm512_div_ps(M, _mm512_add_ps(_mm512_sqrt_ps(V), _mm512_set1_ps(1e-8f)));
     }
     return _mm512_fmadd_ps(nlr, G, W);
   };
@@ -444,9 +456,11 @@ double FusedEngine::fast_example(int64_t a, int64_t p, const int64_t* negs, floa
   for (int j = 0; j <= k; ++j) {
     const float cj = cf[j];
     const float l2j = 2 * l2 * (j == 0 ? 1.0f : 1.0f / static_cast<float>(k));
-    if (cj == 0 && l2 <= 0) continue;
+    if (cj == 0 && l2 <= 0 && !kAdam) continue;
     float* w = wb[j];
-    float* acc = kAdagrad ? opt_items_.s1.data() + (w - s_.items.w) : nullptr;
+    const int64_t off = w - s_.items.w;
+    float* s1 = kAdagrad || kAdam ? opt_items_.s1.data() + off : nullptr;
+    float* s2 = kAdam ? opt_items_.s2.data() + off : nullptr;
     const __m512 cv = _mm512_set1_ps(cj), lv = _mm512_set1_ps(l2j);
     __m512 q = _mm512_setzero_ps();
     for (int c = 0; c < nc; ++c) {
@@ -460,21 +474,22 @@ double FusedEngine::fast_example(int64_t a, int64_t p, const int64_t* negs, floa
         GA[c] = _mm512_fmadd_ps(cv, B, GA[c]);
         GB = _mm512_fmadd_ps(cv, A[c], GB);
       }
-      X[c] = step(kAdagrad ? acc + 16 * c : nullptr, B, GB);
+      X[c] = step(s1, s2, c, B, GB);
       q = _mm512_fmadd_ps(X[c], X[c], q);
     }
     store_row(w, X, q);
   }
-  float* acca = kAdagrad ? aopt.s1.data() + ae * d : nullptr;
+  float* s1 = kAdagrad || kAdam ? aopt.s1.data() + ae * d : nullptr;
+  float* s2 = kAdam ? aopt.s2.data() + ae * d : nullptr;
   __m512 q = _mm512_setzero_ps();
   for (int c = 0; c < nc; ++c) {
-    X[c] = step(kAdagrad ? acca + 16 * c : nullptr, A[c], GA[c]);
+    X[c] = step(s1, s2, c, A[c], GA[c]);
     q = _mm512_fmadd_ps(X[c], X[c], q);
   }
   store_row(wa, X, q);
   return fw.L;
 #else
-  return example(a, p, negs, y, 1.0f, g, /*direct=*/true, 0.0);
+  return example(a, p, negs, y, 1.0f, g, /*direct=*/true, adam_step);
 #endif
 }
 #pragma GCC diagnostic pop
@@ -542,11 +557,16 @@ double FusedEngine::fast_gradient(int64_t a, int64_t p, const int64_t* negs, flo
 }
 
 namespace {
-// Calls f(C, kSq, kAdagrad) with compile-time constants: the row's chunk count (2, 4, 8, or 0 for
-// any other multiple of 16), the comparator (squared euclidean or dot) and the optimizer.
+// Calls f(C, kSq, kOpt) with compile-time constants: the row's chunk count (2, 4, 8, or 0 for
+// any other multiple of 16), the comparator (squared euclidean or dot) and the optimizer (0 SGD,
+// 1 Adagrad, 2 lazy Adam: FusedEngine::Opz).
 template <class F>
-double fast_dispatch(int64_t dim, bool sq, bool ada, F&& f) {
-  auto by_opt = [&](auto c, auto s) { return ada ? f(c, s, std::true_type{}) : f(c, s, std::false_type{}); };
+double fast_dispatch(int64_t dim, bool sq, int opt, F&& f) {
+  auto by_opt = [&](auto c, auto s) {
+    if (opt == 1) return f(c, s, std::integral_constant<int, 1>{});
+    if (opt == 2) return f(c, s, std::integral_constant<int, 2>{});
+    return f(c, s, std::integral_constant<int, 0>{});
+  };
   auto by_cmp = [&](auto c) { return sq ? by_opt(c, std::true_type{}) : by_opt(c, std::false_type{}); };
   switch (dim) {
     case 32: return by_cmp(std::integral_constant<int, 2>{});
@@ -560,7 +580,7 @@ double fast_dispatch(int64_t dim, bool sq, bool ada, F&& f) {
 // The mini-batch step of one example: the fast kernel for its configurations, else the general one.
 double FusedEngine::batch_example(const Positive& e, const int64_t* negs, float scale, Grad& g) {
   if (!fast_ok_ || fast_aliased(e, negs)) return example(e.a, e.p, negs, e.y, scale, g);
-  return fast_dispatch(s_.dim, cmp_ == Cmp::SqEuclidean, false, [&](auto c, auto sq, auto) {
+  return fast_dispatch(s_.dim, cmp_ == Cmp::SqEuclidean, 0, [&](auto c, auto sq, auto) {
     return fast_gradient<decltype(c)::value, decltype(sq)::value>(e.a, e.p, negs, e.y, scale, g);
   });
 }
@@ -577,9 +597,10 @@ bool FusedEngine::fast_aliased(const Positive& e, const int64_t* negs) const {
 
 // The per-example step: the fast kernel for its configurations, else the general one.
 double FusedEngine::direct_example(const Positive& e, const int64_t* negs, Grad& g, double adam_step) {
-  if (!fast_ok_ || opt_ == Opz::LazyAdam || fast_aliased(e, negs)) return example(e.a, e.p, negs, e.y, 1.0f, g, /*direct=*/true, adam_step);
-  return fast_dispatch(s_.dim, cmp_ == Cmp::SqEuclidean, opt_ == Opz::Adagrad, [&](auto c, auto sq, auto ada) {
-    return fast_example<decltype(c)::value, decltype(sq)::value, decltype(ada)::value>(e.a, e.p, negs, e.y, g);
+  if (!fast_ok_ || fast_aliased(e, negs)) return example(e.a, e.p, negs, e.y, 1.0f, g, /*direct=*/true, adam_step);
+  return fast_dispatch(s_.dim, cmp_ == Cmp::SqEuclidean, static_cast<int>(opt_), [&](auto c, auto sq, auto o) {
+    return fast_example<decltype(c)::value, decltype(sq)::value, static_cast<Opz>(decltype(o)::value)>(e.a, e.p, negs, e.y, g,
+                                                                                                      static_cast<float>(adam_step));
   });
 }
 
@@ -861,7 +882,10 @@ double FusedEngine::batch_step(const std::vector<int64_t>& a, const std::vector<
 
 double FusedEngine::example_step(int64_t a, int64_t p, const std::vector<int64_t>& negs, float y) {
   Positive e{static_cast<int32_t>(a), static_cast<int32_t>(p), y};
-  return direct_example(e, negs.data(), *grads_[0], 0.0);
+  // Lazy Adam: this call is optimizer step t (exact bias correction, like LazyAdam::step).
+  const double t = static_cast<double>(++adam_step_);
+  const double st = opt_ == Opz::LazyAdam ? s_.lr * std::sqrt(1 - std::pow(0.999, t)) / (1 - std::pow(0.9, t)) : 0.0;
+  return direct_example(e, negs.data(), *grads_[0], st);
 }
 
 }  // namespace siamrec

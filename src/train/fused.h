@@ -100,7 +100,8 @@ class FusedEngine : public EpochRunner {
   // Tests: one optimizer step with the gradient of this mini-batch.
   double batch_step(const std::vector<int64_t>& a, const std::vector<int64_t>& p, const std::vector<int64_t>& negs,
                     const std::vector<float>& y);
-  // Tests: one per-example update (train.update example) with this example; sgd or adagrad.
+  // Tests: one per-example update (train.update example) with this example; lazy Adam counts it
+  // as one optimizer step.
   double example_step(int64_t a, int64_t p, const std::vector<int64_t>& negs, float y);
   int64_t examples_seen() const { return seen_; }
   struct Grad;  // per-thread sparse gradient accumulator
@@ -109,6 +110,7 @@ class FusedEngine : public EpochRunner {
   struct Opt {
     AlignedFloats s1, s2;        // adagrad: s1 = accumulator; lazy_adam: m, v
   };
+  enum class Opz { Sgd, Adagrad, LazyAdam } opt_;
   // direct: apply the example's update to the rows at once (per-example mode) instead of
   // accumulating it into the thread's mini-batch gradient.
   double example(int64_t a, int64_t p, const int64_t* negs, float y, float scale, Grad& g, bool direct = false,
@@ -124,8 +126,8 @@ class FusedEngine : public EpochRunner {
   Fwd fast_forward(int64_t a, int64_t p, const int64_t* negs, float y, Grad& g) const;
   template <int C, bool kSq>
   double fast_gradient(int64_t a, int64_t p, const int64_t* negs, float y, float scale, Grad& g);
-  template <int C, bool kSq, bool kAdagrad>
-  double fast_example(int64_t a, int64_t p, const int64_t* negs, float y, Grad& g);
+  template <int C, bool kSq, Opz kOpt>
+  double fast_example(int64_t a, int64_t p, const int64_t* negs, float y, Grad& g, float adam_step);
   double direct_example(const Positive& e, const int64_t* negs, Grad& g, double adam_step);
   double batch_example(const Positive& e, const int64_t* negs, float scale, Grad& g);
   double accumulate(const std::vector<int64_t>& a, const std::vector<int64_t>& p, const std::vector<int64_t>& negs,
@@ -144,7 +146,6 @@ class FusedEngine : public EpochRunner {
 
   enum class Cmp { Dot, Cosine, Euclidean, SqEuclidean } cmp_;
   enum class Lss { Triplet, Bpr, Contrastive, Bce, Warp, InfoNce, Ccl, Mse } loss_;
-  enum class Opz { Sgd, Adagrad, LazyAdam } opt_;
   bool want_dist_ = false;
   FusedSpec s_;
   const TupleBuilder& builder_;
