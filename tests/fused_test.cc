@@ -203,7 +203,12 @@ INSTANTIATE_TEST_SUITE_P(
                                                          "reg.l2=0.05"}},
                       Case{"bce_dot_item_item_d32", {"tower.dim=32", "sampler.builder=item_item", "loss.type=bce", "comparator.type=dot"}},
                       Case{"warp_sq_euclidean_d32", {"tower.dim=32", "loss.type=warp", "comparator.type=sq_euclidean", "loss.margin=1.5"}},
-                      Case{"mse_dot_d32", {"tower.dim=32", "loss.type=mse", "comparator.type=dot"}}),
+                      Case{"mse_dot_d32", {"tower.dim=32", "loss.type=mse", "comparator.type=dot"}},
+                      // one negative: the kernels' compile-time K = 1 path
+                      Case{"triplet_sq_euclidean_k1_d64", {"tower.dim=64", "sampler.negatives=1", "loss.type=triplet",
+                                                           "comparator.type=sq_euclidean", "loss.margin=0.3"}},
+                      Case{"bpr_dot_two_tower_l2_k1_d32", {"tower.dim=32", "sampler.negatives=1", "loss.type=bpr", "comparator.type=dot",
+                                                           "model.shared=false", "reg.l2=0.05"}}),
     [](const auto& i) { return i.param.name; });
 
 // Per-example updates (train.update example): two examples, one optimizer step each, against
@@ -300,7 +305,14 @@ INSTANTIATE_TEST_SUITE_P(
         // margin 0.1: some negatives give no gradient, and lazy Adam still steps their rows
         StepCase{"triplet_sq_euclidean_margin_d32_lazy_adam",
                  {"tower.dim=32", "loss.type=triplet", "comparator.type=sq_euclidean", "loss.margin=0.1"}, "lazy_adam"},
-        StepCase{"bce_dot_d6_lazy_adam_general", {"loss.type=bce", "comparator.type=dot"}, "lazy_adam"}),
+        StepCase{"bce_dot_d6_lazy_adam_general", {"loss.type=bce", "comparator.type=dot"}, "lazy_adam"},
+        // one negative (compile-time K = 1); margin 0.1 leaves an example without a gradient
+        StepCase{"triplet_sq_euclidean_unit_ball_k1_d64_adagrad",
+                 {"tower.dim=64", "sampler.negatives=1", "loss.type=triplet", "comparator.type=sq_euclidean", "loss.margin=2",
+                  "reg.max_norm=1"}, "adagrad"},
+        StepCase{"triplet_sq_euclidean_margin_k1_d32_lazy_adam",
+                 {"tower.dim=32", "sampler.negatives=1", "loss.type=triplet", "comparator.type=sq_euclidean", "loss.margin=0.1"},
+                 "lazy_adam"}),
     [](const auto& i) { return i.param.name; });
 
 static double group_auc(const TrainedModel& m, const Dataset& ds, const Csr& train) {

@@ -115,18 +115,18 @@ class FusedEngine : public EpochRunner {
   // accumulating it into the thread's mini-batch gradient.
   double example(int64_t a, int64_t p, const int64_t* negs, float y, float scale, Grad& g, bool direct = false,
                  double adam_step = 0) const;
-  double coefs(double vpv, const double* vnv, float y, double& up_p, double* upn) const;
+  double coefs(double vpv, const double* vnv, float y, double& up_p, double* upn, int k) const;
   struct Fwd {
     double L = 0;         // the example's loss
     float* wa = nullptr;  // the anchor's row
     int64_t ae = 0;       // and its entity in that table
     bool any = false;     // some row gets a gradient
   };
-  template <bool kSq>
+  template <int C, bool kSq, int K>
   Fwd fast_forward(int64_t a, int64_t p, const int64_t* negs, float y, Grad& g) const;
-  template <int C, bool kSq>
+  template <int C, bool kSq, int K>
   double fast_gradient(int64_t a, int64_t p, const int64_t* negs, float y, float scale, Grad& g);
-  template <int C, bool kSq, Opz kOpt>
+  template <int C, bool kSq, Opz kOpt, int K>
   double fast_example(int64_t a, int64_t p, const int64_t* negs, float y, Grad& g, float adam_step);
   double direct_example(const Positive& e, const int64_t* negs, Grad& g, double adam_step);
   double batch_example(const Positive& e, const int64_t* negs, float scale, Grad& g);
@@ -147,6 +147,7 @@ class FusedEngine : public EpochRunner {
   enum class Cmp { Dot, Cosine, Euclidean, SqEuclidean } cmp_;
   enum class Lss { Triplet, Bpr, Contrastive, Bce, Warp, InfoNce, Ccl, Mse } loss_;
   bool want_dist_ = false;
+  double inv_k_ = 0;  // 1 / k
   FusedSpec s_;
   const TupleBuilder& builder_;
   const NegativeSampler& sampler_;
