@@ -403,17 +403,23 @@ __attribute__((always_inline)) inline FusedEngine::Fwd FusedEngine::fast_forward
   for (int j = 0; j <= k; ++j) val[j] = sign * (kSq ? vec::sqdist(wa, wb[j], d) : vec::dot(wa, wb[j], d));
 #endif
   float* c = g.coef.data();
-  // A satisfied triplet hinge (no L2) gives nothing to learn: decided right after the forward
-  // (before the loss's coefficients), so that the branch on it, which the CPU cannot predict,
-  // resolves early (measured: 3-4% faster per example).
+  const double f = sign * (kSq ? 2.0 : 1.0);  // the factor 2 of squared distances folded in
+  // The triplet hinge without L2 (the common case) directly: coefs() and the coefficients in one
+  // pass, and whether anything is learnt decided right after the forward, so that the branch on
+  // it, which the CPU cannot predict, resolves early (measured: 3-4% faster per example).
   if (loss_ == Lss::Triplet && s_.l2 <= 0) {
-    bool active = false;
-    for (int j = 1; j <= k; ++j) active |= val[0] - val[j] + s_.margin > 0;
-    if (!active) {
-      if (opt_ == Opz::LazyAdam) std::fill(c, c + k + 1, 0.0f);  // lazy Adam still steps the rows
-      r.L = 0, r.any = false;
-      return r;
+    double L = 0, up_p = 0;
+    const double m = s_.margin, inv_k = inv_k_;
+    for (int j = 1; j <= k; ++j) {
+      const double h = val[0] - val[j] + m;
+      const bool on = h > 0;
+      L += on ? h * inv_k : 0.0;
+      up_p += on ? inv_k : 0.0;
+      c[j] = on ? static_cast<float>(-inv_k * f) : 0.0f;
     }
+    c[0] = static_cast<float>(up_p * f);
+    r.L = L, r.any = up_p > 0;
+    return r;
   }
   double up_p = 0;
   double* upn = g.upn.data();
@@ -422,7 +428,6 @@ __attribute__((always_inline)) inline FusedEngine::Fwd FusedEngine::fast_forward
     L += s_.l2 * (vec::dot(wa, wa, d) + vec::dot(wb[0], wb[0], d));
     for (int j = 1; j <= k; ++j) L += s_.l2 * vec::dot(wb[j], wb[j], d) / k;
   }
-  const double f = sign * (kSq ? 2.0 : 1.0);  // the factor 2 of squared distances folded in
   c[0] = static_cast<float>(up_p * f);
   r.any = c[0] != 0 || s_.l2 > 0;
   for (int j = 0; j < k; ++j) r.any |= (c[j + 1] = static_cast<float>(upn[j] * f)) != 0;
