@@ -157,6 +157,17 @@ int main(int argc, char** argv) {
                 median(first["fused, per-example, 1 thread"]) / median(first["LibTorch engine, batch 4096, 1 thread"]),
                 median(first["fused, per-example, 2 threads"]) / median(first["fused, per-example, 1 thread"]),
                 median(first["fused, mini-batch 4096, 2 threads"]) / median(first["fused, mini-batch 4096, 1 thread"]));
+    // A 2-thread row below its 1-thread row in the same round means the second core was taken
+    // by something else for that minute (seen on this VM): say so instead of printing a ratio
+    // as if it were the engine's.
+    int busy = 0;
+    for (int r = 0; r < rounds; ++r)
+      busy += mean["fused, per-example, 2 threads"][r] < mean["fused, per-example, 1 thread"][r] ||
+              mean["fused, mini-batch 4096, 2 threads"][r] < mean["fused, mini-batch 4096, 1 thread"][r];
+    if (busy > 0)
+      std::printf("warning: in %d of %d rounds a 2-thread row was slower than its 1-thread row: the second core was busy\n"
+                  "  (the 2-thread ratios above are not the engine's; rerun)\n",
+                  busy, rounds);
   } catch (const Error& e) {
     std::fprintf(stderr, "bench_engines: %s\n", e.what());
     return e.exit_code();
