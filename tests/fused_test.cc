@@ -204,6 +204,13 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{"bce_dot_item_item_d32", {"tower.dim=32", "sampler.builder=item_item", "loss.type=bce", "comparator.type=dot"}},
                       Case{"warp_sq_euclidean_d32", {"tower.dim=32", "loss.type=warp", "comparator.type=sq_euclidean", "loss.margin=1.5"}},
                       Case{"mse_dot_d32", {"tower.dim=32", "loss.type=mse", "comparator.type=dot"}},
+                      // the triplet hinge's one-pass coefficients with a dot comparator, and with L2 (coefs())
+                      Case{"triplet_dot_d32", {"tower.dim=32", "loss.type=triplet", "comparator.type=dot", "loss.margin=0.5"}},
+                      Case{"triplet_sq_euclidean_l2_d32", {"tower.dim=32", "loss.type=triplet", "comparator.type=sq_euclidean",
+                                                           "loss.margin=2", "reg.l2=0.05"}},
+                      // one negative with a run-time chunk count (d = 48)
+                      Case{"triplet_sq_euclidean_k1_d48", {"tower.dim=48", "sampler.negatives=1", "loss.type=triplet",
+                                                           "comparator.type=sq_euclidean", "loss.margin=0.3"}},
                       // one negative: the kernels' compile-time K = 1 path
                       Case{"triplet_sq_euclidean_k1_d64", {"tower.dim=64", "sampler.negatives=1", "loss.type=triplet",
                                                            "comparator.type=sq_euclidean", "loss.margin=0.3"}},

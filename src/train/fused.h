@@ -5,8 +5,9 @@
 // very tensors the LibTorch engine trains (same parameters, same model file).
 //
 // Semantics match the LibTorch engine: the gradient of a mini-batch is the gradient of the mean
-// loss over its examples, and one optimizer step (sgd, adagrad or lazy_adam; rows without gradient
-// are untouched, as with LibTorch's sparse/row-wise updates) follows each mini-batch.
+// loss over its examples, and one optimizer step follows each mini-batch (sgd and adagrad leave
+// rows without gradient untouched; lazy_adam steps every row the batch looked up, gradient or
+// not, as the LibTorch engine's LazyAdam does with its sparse gradients).
 //  - Hogwild mode (default): each thread trains its own share of the positives (split by anchor:
 //    with user anchors a user row has one writer) in mini-batches, or example by example
 //    (train.update example), and updates the shared tables without locks.
