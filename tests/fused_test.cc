@@ -5,6 +5,7 @@
 #include <torch/optim/sgd.h>
 
 #include <cmath>
+#include <set>
 
 #include "config/config.h"
 #include "data/dataset.h"
@@ -224,6 +225,7 @@ struct StepCase {
   std::string name;
   std::vector<std::string> sets;
   std::string optimizer;
+  bool stale_row = false;  // lazy Adam: some row must have a gradient at step 1 and none at step 2
 };
 static void PrintTo(const StepCase& v, std::ostream* os) { *os << v.name; }
 class FusedPerExample : public ::testing::TestWithParam<StepCase> {};
@@ -231,9 +233,12 @@ class FusedPerExample : public ::testing::TestWithParam<StepCase> {};
 // Two optimizer steps of the LibTorch engine (its optimizer, then unit-ball clipping of every
 // row) on the batches of `n` examples starting at positives `first[0]`, `first[1]`, against the
 // fused engine's `fused_step` on the same batches from the same weights: losses and tables.
+// Returns, for lazy Adam (sparse gradients), how many rows had a gradient at step 1 and were
+// looked up without one at step 2: the rows whose moments only lazy Adam's zero-gradient step
+// moves (-1 for the other optimizers).
 template <class FusedStep>
-static void two_steps_match_torch(Engines& S, const FusedSpec& f, const std::string& optimizer, int n, const int first[2],
-                                  FusedStep&& fused_step, const std::string& name) {
+static int two_steps_match_torch(Engines& S, const FusedSpec& f, const std::string& optimizer, int n, const int first[2],
+                                 FusedStep&& fused_step, const std::string& name) {
   auto tables = S.net->tables();
   std::vector<torch::Tensor> params(tables.begin(), tables.end()), start;
   for (auto& t : tables) start.push_back(t.detach().clone());
@@ -243,11 +248,25 @@ static void two_steps_match_torch(Engines& S, const FusedSpec& f, const std::str
   std::vector<std::vector<int64_t>> A(2), P(2), N(2);
   std::vector<std::vector<float>> Y(2);
   std::vector<double> L_t;
+  std::vector<std::set<int64_t>> had(tables.size());  // (table, row) with a step-1 gradient
+  int stale = opt->wants_sparse() ? 0 : -1;
   for (int step = 0; step < 2; ++step) {
     S.batch(n, first[step], A[step], P[step], N[step], Y[step]);
     opt->zero_grad();
     auto L = S.torch_loss(A[step], P[step], N[step], Y[step]);
     L.backward();
+    for (size_t q = 0; stale >= 0 && q < tables.size(); ++q) {
+      if (!tables[q].grad().defined()) continue;
+      auto gr = tables[q].grad().coalesce();
+      auto idx = gr.indices()[0];
+      auto norm = gr.values().abs().sum(1);
+      for (int64_t e = 0; e < idx.size(0); ++e) {
+        const int64_t row = idx[e].item<int64_t>();
+        const bool zero = norm[e].item<double>() == 0.0;
+        if (step == 0 && !zero) had[q].insert(row);
+        if (step == 1 && zero && had[q].count(row)) ++stale;
+      }
+    }
     opt->step();
     L_t.push_back(L.item<double>());
     if (f.max_norm > 0) {
@@ -268,6 +287,7 @@ static void two_steps_match_torch(Engines& S, const FusedSpec& f, const std::str
     EXPECT_LT((tables[q] - torch_after[q]).abs().max().item<double>(), 2e-5) << name << " table " << q;
     EXPECT_GT((tables[q] - start[q]).abs().max().item<double>(), 1e-3) << name << " table " << q << " did not move";
   }
+  return stale;
 }
 
 TEST_P(FusedPerExample, TwoStepsMatchTorchOnBatchesOfOne) {
@@ -275,9 +295,12 @@ TEST_P(FusedPerExample, TwoStepsMatchTorchOnBatchesOfOne) {
   FusedSpec f = S.spec(GetParam().optimizer, true);
   FusedEngine fe(f, *S.builder, *S.sampler);  // clips the tables first, as the LibTorch engine keeps them
   const int first[2] = {2, 9};
-  two_steps_match_torch(S, f, GetParam().optimizer, 1, first,
-                        [&](const auto& a, const auto& p, const auto& negs, const auto& y) { return fe.example_step(a[0], p[0], negs, y[0]); },
-                        GetParam().name);
+  const int stale = two_steps_match_torch(
+      S, f, GetParam().optimizer, 1, first,
+      [&](const auto& a, const auto& p, const auto& negs, const auto& y) { return fe.example_step(a[0], p[0], negs, y[0]); }, GetParam().name);
+  if (GetParam().stale_row) {
+    EXPECT_GT(stale, 0) << GetParam().name << ": no row for lazy Adam's zero-gradient step";
+  }
 }
 
 // Mini-batch lazy Adam: the vectorized row update (d = 32) and the plain loop (d = 6); margin 0.1
@@ -288,9 +311,10 @@ TEST(FusedEngine, MiniBatchLazyAdamStepsMatchTorch) {
     FusedSpec f = S.spec("lazy_adam", false);
     FusedEngine fe(f, *S.builder, *S.sampler);
     const int first[2] = {1, 4};
-    two_steps_match_torch(S, f, "lazy_adam", 6, first,
-                          [&](const auto& a, const auto& p, const auto& negs, const auto& y) { return fe.batch_step(a, p, negs, y); },
-                          "minibatch lazy_adam " + dim);
+    const int stale = two_steps_match_torch(
+        S, f, "lazy_adam", 6, first, [&](const auto& a, const auto& p, const auto& negs, const auto& y) { return fe.batch_step(a, p, negs, y); },
+        "minibatch lazy_adam " + dim);
+    EXPECT_GT(stale, 0) << dim << ": no row for lazy Adam's zero-gradient step";
   }
 }
 
@@ -311,7 +335,7 @@ INSTANTIATE_TEST_SUITE_P(
                  {"tower.dim=64", "loss.type=bpr", "comparator.type=dot", "model.shared=false", "reg.l2=0.05"}, "lazy_adam"},
         // margin 0.1: some negatives give no gradient, and lazy Adam still steps their rows
         StepCase{"triplet_sq_euclidean_margin_d32_lazy_adam",
-                 {"tower.dim=32", "loss.type=triplet", "comparator.type=sq_euclidean", "loss.margin=0.1"}, "lazy_adam"},
+                 {"tower.dim=32", "loss.type=triplet", "comparator.type=sq_euclidean", "loss.margin=0.1"}, "lazy_adam", true},
         StepCase{"bce_dot_d6_lazy_adam_general", {"loss.type=bce", "comparator.type=dot"}, "lazy_adam"},
         // one negative (compile-time K = 1); margin 0.1 leaves an example without a gradient
         StepCase{"triplet_sq_euclidean_unit_ball_k1_d64_adagrad",
@@ -319,7 +343,7 @@ INSTANTIATE_TEST_SUITE_P(
                   "reg.max_norm=1"}, "adagrad"},
         StepCase{"triplet_sq_euclidean_margin_k1_d32_lazy_adam",
                  {"tower.dim=32", "sampler.negatives=1", "loss.type=triplet", "comparator.type=sq_euclidean", "loss.margin=0.1"},
-                 "lazy_adam"}),
+                 "lazy_adam", true}),
     [](const auto& i) { return i.param.name; });
 
 static double group_auc(const TrainedModel& m, const Dataset& ds, const Csr& train) {
