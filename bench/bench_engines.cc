@@ -12,7 +12,6 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
-#include <map>
 #include <string>
 #include <vector>
 
@@ -114,6 +113,7 @@ int main(int argc, char** argv) {
     struct Row {
       std::string name, engine, update;
       int threads, dim, batch;
+      std::vector<double> first, mean;  // per round: epoch 1, all epochs
     };
     std::vector<Row> rows = {
         {"LibTorch engine, batch 1024, 1 thread", "torch", "minibatch", 1, 64, 1024},
@@ -125,45 +125,39 @@ int main(int argc, char** argv) {
     };
     for (int d : dims)
       if (d != 64) rows.push_back({"fused, per-example, 1 thread, d=" + std::to_string(d), "fused", "example", 1, d, 4096});
-    std::map<std::string, std::vector<double>> first, mean;
     std::vector<double> ref_rates;
     for (int r = 0; r < rounds; ++r) {
       std::fprintf(stderr, "round %d/%d\n", r + 1, rounds);
-      for (const Row& row : rows) {
+      for (Row& row : rows) {
         Rate x = train_rate(p, row.engine, row.update, row.threads, row.dim, row.batch, epochs);
-        first[row.name].push_back(x.first), mean[row.name].push_back(x.mean);
+        row.first.push_back(x.first), row.mean.push_back(x.mean);
       }
       if (ref != "none") ref_rates.push_back(torch_ref_rate(ref, epochs));
     }
-    auto M = [&](const std::string& n) { return median(mean[n]); };
+    const Row &t1k = rows[0], &t4k = rows[1], &ex1 = rows[2], &ex2 = rows[3], &mb1 = rows[4], &mb2 = rows[5];
+    auto M = [](const Row& r) { return median(r.mean); };
+    auto F = [](const Row& r) { return median(r.first); };
     std::printf("engine benchmark: NCF ML-1M train set (%zu positives), CML triplet as ../shared/bench/torch_ref.py\n"
                 "(1 uniform negative, sq_euclidean, margin 1, unit ball, Adagrad lr 0.05, d=64 unless said), triplets/s;\n"
                 "each row trains a fresh model for %d epochs; median of %d interleaved rounds\n",
                 p.split.train.size(), epochs, rounds);
     std::printf("  %-46s %12s %14s\n", "", "epoch 1", "mean, all epochs");
-    for (const Row& row : rows) std::printf("  %-46s %12.0f %14.0f\n", row.name.c_str(), median(first[row.name]), M(row.name));
+    for (const Row& row : rows) std::printf("  %-46s %12.0f %14.0f\n", row.name.c_str(), F(row), M(row));
     double tr = median(ref_rates);
     if (tr > 0) std::printf("  %-46s %12s %14.0f\n", "PyTorch reference torch_ref.py, batch 4096, 1 thread", "-", tr);
-    const double ex1 = M("fused, per-example, 1 thread"), ex2 = M("fused, per-example, 2 threads");
-    const double mb1 = M("fused, mini-batch 4096, 1 thread"), mb2 = M("fused, mini-batch 4096, 2 threads");
-    const double t1k = M("LibTorch engine, batch 1024, 1 thread"), t4k = M("LibTorch engine, batch 4096, 1 thread");
     std::printf("ratios (means over all epochs):\n");
     std::printf("  fused per-example 1 thread / LibTorch engine 1 thread: %.1fx at batch 4096, %.1fx at batch 1024 (target >= 10x)\n",
-                ex1 / t4k, ex1 / t1k);
-    std::printf("  fused mini-batch 1 thread / LibTorch engine 1 thread at batch 4096: %.1fx\n", mb1 / t4k);
-    if (tr > 0) std::printf("  fused per-example 1 thread / PyTorch reference 1 thread: %.1fx (target >= 15x)\n", ex1 / tr);
-    std::printf("  2 threads / 1 thread: per-example %.2fx, mini-batch %.2fx (target >= 1.7x)\n", ex2 / ex1, mb2 / mb1);
+                M(ex1) / M(t4k), M(ex1) / M(t1k));
+    std::printf("  fused mini-batch 1 thread / LibTorch engine 1 thread at batch 4096: %.1fx\n", M(mb1) / M(t4k));
+    if (tr > 0) std::printf("  fused per-example 1 thread / PyTorch reference 1 thread: %.1fx (target >= 15x)\n", M(ex1) / tr);
+    std::printf("  2 threads / 1 thread: per-example %.2fx, mini-batch %.2fx (target >= 1.7x)\n", M(ex2) / M(ex1), M(mb2) / M(mb1));
     std::printf("  epoch 1 only: per-example / LibTorch batch 4096 %.1fx; 2 threads / 1 thread per-example %.2fx, mini-batch %.2fx\n",
-                median(first["fused, per-example, 1 thread"]) / median(first["LibTorch engine, batch 4096, 1 thread"]),
-                median(first["fused, per-example, 2 threads"]) / median(first["fused, per-example, 1 thread"]),
-                median(first["fused, mini-batch 4096, 2 threads"]) / median(first["fused, mini-batch 4096, 1 thread"]));
+                F(ex1) / F(t4k), F(ex2) / F(ex1), F(mb2) / F(mb1));
     // A 2-thread row below its 1-thread row in the same round means the second core was taken
     // by something else for that minute (seen on this VM): say so instead of printing a ratio
     // as if it were the engine's.
     int busy = 0;
-    for (int r = 0; r < rounds; ++r)
-      busy += mean["fused, per-example, 2 threads"][r] < mean["fused, per-example, 1 thread"][r] ||
-              mean["fused, mini-batch 4096, 2 threads"][r] < mean["fused, mini-batch 4096, 1 thread"][r];
+    for (int r = 0; r < rounds; ++r) busy += ex2.mean[r] < ex1.mean[r] || mb2.mean[r] < mb1.mean[r];
     if (busy > 0)
       std::printf("warning: in %d of %d rounds a 2-thread row was slower than its 1-thread row: the second core was busy\n"
                   "  (the 2-thread ratios above are not the engine's; rerun)\n",

@@ -104,25 +104,11 @@ struct Engines {
     }
     return L_t;
   }
+  // The engine's spec as training builds it, with this optimizer and update mode.
   FusedSpec spec(const std::string& optimizer, bool per_example) {
-    auto tables = net->tables();
-    FusedSpec f;
-    f.user_anchor = L.user_anchor;
-    f.joint = L.user_anchor && L.shared;
-    f.n_items = L.n_items;
-    f.dim = net->dim();
-    f.items = {tables[0].data_ptr<float>(), tables[0].size(0), c.str("tower.type") == "bag", false, &L.items};
-    if (tables.size() > 1) f.users = {tables[1].data_ptr<float>(), tables[1].size(0), c.str("user_tower.type") == "bag", false, &L.users};
-    f.comparator = c.str("comparator.type");
-    f.loss = c.str("loss.type");
+    FusedSpec f = fused_spec(c, *net, 1, offset);
     f.optimizer = optimizer;
-    f.margin = c.real("loss.margin");
-    f.temperature = c.real("loss.temperature");
-    f.lr = c.real("train.lr");
-    f.l2 = c.real("reg.l2");
-    f.max_norm = c.real("reg.max_norm");
     f.k = k;
-    f.label_offset = offset;
     f.per_example = per_example;
     return f;
   }

@@ -101,13 +101,17 @@ Csr read_csr(BinReader& r, int32_t rows, int32_t cols, const char* what) {
   r.get_vec(m.indptr);
   r.get_vec(m.indices);
   r.get_vec(m.values);
+  check_csr(m, rows, cols, what);
+  return m;
+}
+
+void check_csr(const Csr& m, int32_t rows, int32_t cols, const char* what) {
   bool ok = m.indptr.size() == static_cast<size_t>(rows) + 1 && m.indptr.front() == 0 &&
             m.indptr.back() == static_cast<int64_t>(m.indices.size()) &&
             (m.values.empty() || m.values.size() == m.indices.size());
   for (size_t k = 1; ok && k < m.indptr.size(); ++k) ok = m.indptr[k] >= m.indptr[k - 1];
   for (size_t k = 0; ok && k < m.indices.size(); ++k) ok = m.indices[k] >= 0 && m.indices[k] < cols;
   if (!ok) throw Error(fmt::format("model file is malformed ({} section is inconsistent)", what));
-  return m;
 }
 
 }  // namespace siamrec

@@ -21,5 +21,7 @@ Csr binary_csr(const Csr& m);
 Csr transpose(const Csr& m, int32_t n_cols);
 void write_csr(BinWriter& w, const Csr& m);
 Csr read_csr(BinReader& r, int32_t rows, int32_t cols, const char* what);
+// Throws "model file is malformed (<what> section is inconsistent)" unless m is a rows x cols CSR.
+void check_csr(const Csr& m, int32_t rows, int32_t cols, const char* what);
 
 }  // namespace siamrec

@@ -80,11 +80,8 @@ class TfidfModel : public Model {
     if (vocab_ < 0 || vocab_ > INT32_MAX) throw Error("model file is malformed (tfidf vocabulary size)");
     vec_ = read_csr(r, n_items_, static_cast<int32_t>(vocab_), "tfidf vectors");
     if (vec_.values.size() != vec_.indices.size()) throw Error("model file is malformed (tfidf vectors have no weights)");
-    r.get_vec(hist_.indptr), r.get_vec(hist_.indices);
-    bool ok = hist_.indptr.size() == static_cast<size_t>(n_users_) + 1 && hist_.indptr.front() == 0 && hist_.indptr.back() == static_cast<int64_t>(hist_.indices.size());
-    for (size_t k = 1; ok && k < hist_.indptr.size(); ++k) ok = hist_.indptr[k] >= hist_.indptr[k - 1];
-    for (auto i : hist_.indices) ok = ok && i >= 0 && i < n_items_;
-    if (!ok) throw Error("model file is malformed (tfidf history section is inconsistent)");
+    r.get_vec(hist_.indptr), r.get_vec(hist_.indices);  // no values section (the file's layout)
+    check_csr(hist_, n_users_, n_items_, "tfidf history");
   }
 
  private:

@@ -257,7 +257,7 @@ class SiameseModel : public Model {
       throw ConfigError("train.engine 'fused' cannot train this model: " + why + "; use train.engine auto or torch");
     std::unique_ptr<FusedEngine> fused;
     if (engine == "fused" || (engine == "auto" && why.empty())) {
-      fused = std::make_unique<FusedEngine>(fused_spec(c, d, offset_), *builder, *sampler);
+      fused = std::make_unique<FusedEngine>(fused_spec(c, *net_, d.threads, offset_), *builder, *sampler);
       t.set_runner(fused.get());
       spdlog::info("engine: fused ({} threads{})", std::max(1, d.threads), c.flag("train.deterministic") ? ", deterministic" : ", Hogwild");
     } else {
@@ -271,45 +271,6 @@ class SiameseModel : public Model {
     spdlog::info("trained {} epochs in {:.1f}s{}", rep.epochs_run, rep.seconds,
                  validate ? fmt::format("; best {} {:.4f} at epoch {}", rep.valid_metric, rep.best_valid, rep.best_epoch) : "");
     return rep;
-  }
-
-  FusedSpec fused_spec(const Config& c, const FitData& d, float offset) {
-    FusedSpec f;
-    auto tables = net_->tables();
-    const NetLayout& L = net_->layout();
-    f.user_anchor = L.user_anchor;
-    f.joint = L.user_anchor && L.shared;
-    f.n_items = L.n_items;
-    f.dim = net_->dim();
-    auto space = [&](const std::string& type, const torch::Tensor& t, const EntityFeatures* feats, const std::string& pooling) {
-      FusedSpace sp;
-      sp.w = t.data_ptr<float>();
-      sp.rows = t.size(0);
-      sp.bag = type == "bag";
-      sp.sum = pooling == "sum";
-      sp.feats = feats;
-      return sp;
-    };
-    f.items = space(c.str("tower.type"), tables.at(0), &L.items, c.str("tower.pooling"));
-    if (L.user_anchor && !L.shared) f.users = space(c.str("user_tower.type"), tables.at(1), &L.users, c.str("user_tower.pooling"));
-    f.comparator = c.str("comparator.type");
-    f.loss = c.str("loss.type");
-    f.optimizer = c.str("train.optimizer");
-    f.margin = c.real("loss.margin");
-    f.temperature = c.real("loss.temperature");
-    f.lr = c.real("train.lr");
-    f.l2 = c.real("reg.l2");
-    f.max_norm = c.real("reg.max_norm");
-    f.k = f.loss == "mse" ? 0 : static_cast<int>(c.integer("sampler.negatives"));
-    f.batch = c.integer("train.batch_size");
-    f.threads = std::max(1, d.threads);
-    f.deterministic = c.flag("train.deterministic");
-    f.per_example = c.str("train.update") == "example";
-    if (f.per_example && f.deterministic)
-      throw ConfigError("train.update 'example' (Hogwild per-example updates) cannot be train.deterministic");
-    f.seed = static_cast<uint64_t>(c.integer("train.seed"));
-    f.label_offset = offset;
-    return f;
   }
 
   void refresh_cache() {

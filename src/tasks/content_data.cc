@@ -10,8 +10,6 @@
 #include "content/image.h"
 #include "data/readers.h"
 #include "util/error.h"
-#include "util/io.h"
-#include "util/strings.h"
 
 namespace siamrec {
 

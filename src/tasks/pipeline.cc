@@ -1,6 +1,5 @@
 #include "tasks/pipeline.h"
 
-#include <limits>
 #include <numeric>
 
 #include "content/image.h"

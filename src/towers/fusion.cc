@@ -35,17 +35,16 @@ class FusionTower : public Tower {
     }
     if (combine_ == "concat" || !s.hidden.empty()) head_->push_back(torch::nn::Linear(in, s.dim));
     register_module("head", head_);
+    // The warm flags are fixed before the network is built: one [n, 1] float column.
+    if (id_part_ >= 0 && feats_ && !feats_->warm.empty())
+      warm_ = torch::tensor(std::vector<float>(feats_->warm.begin(), feats_->warm.end())).unsqueeze(1);
   }
   torch::Tensor forward(const torch::Tensor& ids) override {
     std::vector<torch::Tensor> outs;
     for (size_t k = 0; k < parts_.size(); ++k) {
       auto o = parts_[k]->forward(ids);
       const bool is_id = static_cast<int>(k) == id_part_;
-      if (is_id && !feats_->warm.empty()) {  // cold entities: their id embedding was never trained
-        if (!warm_.defined())  // the flags are fixed before training: one [n, 1] float column
-          warm_ = torch::tensor(std::vector<float>(feats_->warm.begin(), feats_->warm.end())).unsqueeze(1);
-        o = o * warm_.index_select(0, ids.reshape({-1}));
-      }
+      if (is_id && warm_.defined()) o = o * warm_.index_select(0, ids.reshape({-1}));  // cold entities: untrained id part
       const bool droppable = id_part_ >= 0 ? is_id : k > 0;
       if (droppable && is_training() && dropout_ > 0) {
         auto keep = (torch::rand({o.size(0), 1}) >= dropout_).to(o.dtype());
@@ -82,7 +81,7 @@ class FusionTower : public Tower {
   }
 
  private:
-  torch::Tensor warm_;  // feats_->warm as floats, built at the first forward
+  torch::Tensor warm_;  // feats_->warm as floats (undefined: all warm)
   torch::Tensor combine(const std::vector<torch::Tensor>& outs) {
     torch::Tensor x = combine_ == "concat" ? torch::cat(outs, 1) : outs[0];
     if (combine_ == "sum")

@@ -59,6 +59,11 @@ struct FusedSpec {
 // Why a config cannot run on the fused engine ("" when it can).
 std::string fused_unsupported(const Config& c);
 
+class SiameseNet;
+// The fused engine's spec for training `net` under config c (its tables, comparator, loss,
+// optimizer, sampler and train keys) with `threads` threads; label_offset as the trainer's.
+FusedSpec fused_spec(const Config& c, SiameseNet& net, int threads, float label_offset);
+
 // What the training loop (train/trainer.h) needs from an engine other than LibTorch autograd.
 class EpochRunner {
  public:
@@ -117,6 +122,10 @@ class FusedEngine : public EpochRunner {
   double example(int64_t a, int64_t p, const int64_t* negs, float y, float scale, Grad& g, bool direct = false,
                  double adam_step = 0) const;
   double coefs(double vpv, const double* vnv, float y, double& up_p, double* upn, int k) const;
+  // Users have a table of their own unless they share the items' (the joint space, after the items).
+  bool user_space() const { return s_.user_anchor && !s_.joint; }
+  int64_t anchor_entity(int64_t a) const { return s_.user_anchor && s_.joint ? s_.n_items + a : a; }
+  double adam_step_size(double t) const;  // lazy Adam's bias-corrected step size at step t
   struct Fwd {
     double L = 0;         // the example's loss
     float* wa = nullptr;  // the anchor's row

@@ -10,6 +10,7 @@
 #include "content/item_text.h"
 #include "data/dataset.h"
 #include "util/error.h"
+#include "train/fused.h"
 #include "util/io.h"
 
 namespace siamrec {
@@ -358,6 +359,45 @@ void restore(torch::nn::Module& m, const std::vector<torch::Tensor>& s) {
   torch::NoGradGuard ng;
   auto ps = m.parameters();
   for (size_t k = 0; k < ps.size(); ++k) ps[k].copy_(s[k]);
+}
+
+FusedSpec fused_spec(const Config& c, SiameseNet& net, int threads, float label_offset) {
+  FusedSpec f;
+  auto tables = net.tables();
+  const NetLayout& L = net.layout();
+  f.user_anchor = L.user_anchor;
+  f.joint = L.user_anchor && L.shared;
+  f.n_items = L.n_items;
+  f.dim = net.dim();
+  auto space = [&](const std::string& type, const torch::Tensor& t, const EntityFeatures* feats, const std::string& pooling) {
+    FusedSpace sp;
+    sp.w = t.data_ptr<float>();
+    sp.rows = t.size(0);
+    sp.bag = type == "bag";
+    sp.sum = pooling == "sum";
+    sp.feats = feats;
+    return sp;
+  };
+  f.items = space(c.str("tower.type"), tables.at(0), &L.items, c.str("tower.pooling"));
+  if (L.user_anchor && !L.shared) f.users = space(c.str("user_tower.type"), tables.at(1), &L.users, c.str("user_tower.pooling"));
+  f.comparator = c.str("comparator.type");
+  f.loss = c.str("loss.type");
+  f.optimizer = c.str("train.optimizer");
+  f.margin = c.real("loss.margin");
+  f.temperature = c.real("loss.temperature");
+  f.lr = c.real("train.lr");
+  f.l2 = c.real("reg.l2");
+  f.max_norm = c.real("reg.max_norm");
+  f.k = f.loss == "mse" ? 0 : static_cast<int>(c.integer("sampler.negatives"));
+  f.batch = c.integer("train.batch_size");
+  f.threads = std::max(1, threads);
+  f.deterministic = c.flag("train.deterministic");
+  f.per_example = c.str("train.update") == "example";
+  if (f.per_example && f.deterministic)
+    throw ConfigError("train.update 'example' (Hogwild per-example updates) cannot be train.deterministic");
+  f.seed = static_cast<uint64_t>(c.integer("train.seed"));
+  f.label_offset = label_offset;
+  return f;
 }
 
 }  // namespace siamrec

@@ -6,7 +6,7 @@
 // uses rsqrt14 plus one Newton step instead of a sqrt and a division (measured: the in-order
 // scalar reduction and the sqrt/div pair were the top of the profile, docs/benchmarks.md). Any
 // other length or machine takes the plain loops, which compute the same values up to rounding
-// (and, for Adagrad, the epsilon's form: see adagrad()).
+// (and, for Adagrad, the epsilon's form: see step()).
 // Private to the fused engine; no torch.
 #pragma once
 #include <cmath>
@@ -110,6 +110,58 @@ inline __m512 rsqrt(__m512 x) {
   const __m512 r = _mm512_rsqrt14_ps(x);
   return _mm512_mul_ps(r, _mm512_fnmadd_ps(_mm512_mul_ps(_mm512_set1_ps(0.5f), x), _mm512_mul_ps(r, r), _mm512_set1_ps(1.5f)));
 }
+
+// One optimizer step on 16 lanes (chunk c of a row) with values W and gradient G: SGD (kOpt 0),
+// Adagrad (1: s1 = the row's accumulator) or lazy Adam (2: s1 = m, s2 = v); nlr = -lr (lazy
+// Adam: minus the bias-corrected step). Returns the new values. The lane form of step() and
+// lazy_adam(), shared with the fused engine's fast kernels.
+template <int kOpt>
+inline __m512 opt_step(float* s1, float* s2, int64_t c, __m512 W, __m512 G, __m512 nlr) {
+  if (kOpt == 1) {
+    s1 += 16 * c;
+    const __m512 acc = _mm512_fmadd_ps(G, G, _mm512_loadu_ps(s1));
+    _mm512_storeu_ps(s1, acc);
+    G = _mm512_mul_ps(G, rsqrt(_mm512_add_ps(acc, _mm512_set1_ps(1e-20f))));
+  } else if (kOpt == 2) {
+    s1 += 16 * c, s2 += 16 * c;
+    const __m512 M = _mm512_fmadd_ps(_mm512_set1_ps(0.9f), _mm512_loadu_ps(s1), _mm512_mul_ps(_mm512_set1_ps(0.1f), G));
+    const __m512 V = _mm512_fmadd_ps(_mm512_set1_ps(0.999f), _mm512_loadu_ps(s2),
+                                     _mm512_mul_ps(_mm512_set1_ps(0.001f), _mm512_mul_ps(G, G)));
+    _mm512_storeu_ps(s1, M);
+    _mm512_storeu_ps(s2, V);
+    G = _mm512_div_ps(M, _mm512_add_ps(_mm512_sqrt_ps(V), _mm512_set1_ps(1e-8f)));
+  }
+  return _mm512_fmadd_ps(nlr, G, W);
+}
+
+// Stores a row's new values X[0..nc) (their squared norm in the lanes of q), scaled into the ball
+// of radius max_norm when max_norm > 0: branch-free, factor min(1, max_norm / |x|) from an
+// all-lanes sum and rsqrt (1 when NaN: an all-zero row).
+inline void store_clipped(float* w, __m512* X, int nc, __m512 q, float max_norm) {
+  if (max_norm > 0) {
+    __m512 t = _mm512_add_ps(q, _mm512_shuffle_f32x4(q, q, 0x4e));
+    t = _mm512_add_ps(t, _mm512_shuffle_f32x4(t, t, 0xb1));
+    t = _mm512_add_ps(t, _mm512_permute_ps(t, 0x4e));
+    t = _mm512_add_ps(t, _mm512_permute_ps(t, 0xb1));
+    const __m512 sc = _mm512_min_ps(_mm512_mul_ps(_mm512_set1_ps(max_norm), rsqrt(t)), _mm512_set1_ps(1.0f));
+    for (int c = 0; c < nc; ++c) X[c] = _mm512_mul_ps(sc, X[c]);
+  }
+  for (int c = 0; c < nc; ++c) _mm512_storeu_ps(w + 16 * c, X[c]);
+}
+
+// The gradient terms of a raw comparator value r(a, b) times cv, added to the anchor's GA and the
+// row's GB: |a - b|^2 (kSq: dr/da = 2 (a - b), dr/db = -2 (a - b), the 2 folded into cv) or a.b.
+template <bool kSq>
+inline void pair_grad(__m512 A, __m512 B, __m512 cv, __m512& GA, __m512& GB) {
+  if (kSq) {
+    const __m512 D = _mm512_sub_ps(A, B);
+    GA = _mm512_fmadd_ps(cv, D, GA);
+    GB = _mm512_fnmadd_ps(cv, D, GB);
+  } else {
+    GA = _mm512_fmadd_ps(cv, B, GA);
+    GB = _mm512_fmadd_ps(cv, A, GB);
+  }
+}
 #endif
 
 // One SGD (kAdagrad false: w -= lr g) or Adagrad step on a row; returns |w|^2 after it (for
@@ -120,17 +172,11 @@ template <bool kAdagrad>
 inline float step(float* __restrict w, float* __restrict acc, const float* __restrict g, float lr, int64_t d) {
 #if defined(__AVX512F__)
   if (wide(d)) {
-    const __m512 nl = _mm512_set1_ps(-lr), tiny = _mm512_set1_ps(1e-20f);
+    const __m512 nl = _mm512_set1_ps(-lr);
     __m512 s = _mm512_setzero_ps();
-    for (int64_t i = 0; i < d; i += 16) {
-      __m512 gi = _mm512_loadu_ps(g + i);
-      if (kAdagrad) {
-        __m512 a = _mm512_fmadd_ps(gi, gi, _mm512_loadu_ps(acc + i));
-        _mm512_storeu_ps(acc + i, a);
-        gi = _mm512_mul_ps(gi, rsqrt(_mm512_add_ps(a, tiny)));
-      }
-      __m512 x = _mm512_fmadd_ps(nl, gi, _mm512_loadu_ps(w + i));
-      _mm512_storeu_ps(w + i, x);
+    for (int64_t c = 0; c < d / 16; ++c) {
+      const __m512 x = opt_step<kAdagrad ? 1 : 0>(acc, nullptr, c, _mm512_loadu_ps(w + 16 * c), _mm512_loadu_ps(g + 16 * c), nl);
+      _mm512_storeu_ps(w + 16 * c, x);
       s = _mm512_fmadd_ps(x, x, s);
     }
     return _mm512_reduce_add_ps(s);
@@ -154,18 +200,12 @@ inline float lazy_adam(float* __restrict w, float* __restrict m, float* __restri
                        int64_t d) {
 #if defined(__AVX512F__)
   if (wide(d)) {  // the same formula; |w|^2 by a tree sum (the plain loop's ends in a serial chain)
-    const __m512 b1 = _mm512_set1_ps(0.9f), c1 = _mm512_set1_ps(0.1f), b2 = _mm512_set1_ps(0.999f), c2 = _mm512_set1_ps(0.001f);
-    const __m512 nst = _mm512_set1_ps(-st), eps = _mm512_set1_ps(1e-8f);
+    const __m512 nst = _mm512_set1_ps(-st);
     __m512 s = _mm512_setzero_ps();
-    for (int64_t i = 0; i < d; i += 16) {
-      const __m512 G = _mm512_loadu_ps(g + i);
-      const __m512 M = _mm512_fmadd_ps(b1, _mm512_loadu_ps(m + i), _mm512_mul_ps(c1, G));
-      const __m512 V = _mm512_fmadd_ps(b2, _mm512_loadu_ps(v + i), _mm512_mul_ps(c2, _mm512_mul_ps(G, G)));
-      _mm512_storeu_ps(m + i, M);
-      _mm512_storeu_ps(v + i, V);
-      const __m512 X = _mm512_fmadd_ps(nst, _mm512_div_ps(M, _mm512_add_ps(_mm512_sqrt_ps(V), eps)), _mm512_loadu_ps(w + i));
-      _mm512_storeu_ps(w + i, X);
-      s = _mm512_fmadd_ps(X, X, s);
+    for (int64_t c = 0; c < d / 16; ++c) {
+      const __m512 x = opt_step<2>(m, v, c, _mm512_loadu_ps(w + 16 * c), _mm512_loadu_ps(g + 16 * c), nst);
+      _mm512_storeu_ps(w + 16 * c, x);
+      s = _mm512_fmadd_ps(x, x, s);
     }
     return _mm512_reduce_add_ps(s);
   }
