@@ -332,6 +332,46 @@ INSTANTIATE_TEST_SUITE_P(
                  "lazy_adam", true}),
     [](const auto& i) { return i.param.name; });
 
+// The CML family's own per-example loop (run_cml) against the general one: two epochs from the
+// same tables must give the same tables and losses to the bit, for each comparator and optimizer
+// it takes, with users in a table of their own or after the items.
+TEST(FusedEngine, CmlLoopIsTheGeneralLoopToTheBit) {
+  struct V {
+    std::vector<std::string> sets;
+    std::string optimizer;
+  };
+  const std::vector<V> cases = {
+      {{"tower.dim=32", "comparator.type=sq_euclidean", "model.shared=false"}, "adagrad"},
+      {{"tower.dim=64", "comparator.type=dot", "model.shared=false", "reg.max_norm=0"}, "sgd"},
+      {{"tower.dim=32", "comparator.type=sq_euclidean", "model.shared=false", "loss.margin=0.1"}, "lazy_adam"},
+      {{"tower.dim=128", "comparator.type=sq_euclidean", "model.shared=true"}, "adagrad"},
+  };
+  for (const V& v : cases) {
+    std::vector<float> tables[2];
+    double loss[2];
+    for (int cml = 0; cml < 2; ++cml) {
+      std::vector<std::string> sets = {"sampler.negatives=1", "loss.type=triplet", "reg.max_norm=1", "tower.type=id"};
+      sets.insert(sets.end(), v.sets.begin(), v.sets.end());
+      Engines S(sets);
+      FusedSpec f = S.spec(v.optimizer, /*per_example=*/true);
+      FusedEngine e(f, *S.builder, *S.sampler);
+      if (cml) ASSERT_TRUE(e.cml_loop()) << v.sets[0] << " " << v.optimizer;
+      else e.disable_cml_loop();
+      loss[cml] = e.epoch(0) + e.epoch(1);
+      tables[cml].assign(f.items.w, f.items.w + f.items.rows * f.dim);
+      if (f.users.rows > 0) tables[cml].insert(tables[cml].end(), f.users.w, f.users.w + f.users.rows * f.dim);
+    }
+    EXPECT_GT(loss[0], 0) << v.sets[0] << " " << v.optimizer;
+    EXPECT_EQ(loss[0], loss[1]) << v.sets[0] << " " << v.optimizer;
+    EXPECT_TRUE(tables[0] == tables[1]) << v.sets[0] << " " << v.optimizer;
+  }
+  // Outside the family the general loop runs.
+  for (auto extra : {"sampler.negatives=2", "reg.l2=0.01", "tower.dim=48"}) {
+    Engines S({"sampler.negatives=1", "loss.type=triplet", "tower.type=id", "tower.dim=32", "model.shared=false", extra});
+    EXPECT_FALSE(FusedEngine(S.spec("adagrad", true), *S.builder, *S.sampler).cml_loop()) << extra;
+  }
+}
+
 static double group_auc(const TrainedModel& m, const Dataset& ds, const Csr& train) {
   const int32_t U = ds.n_users(), I = ds.n_items();
   std::vector<int32_t> users(U);

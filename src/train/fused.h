@@ -110,6 +110,11 @@ class FusedEngine : public EpochRunner {
   // as one optimizer step.
   double example_step(int64_t a, int64_t p, const std::vector<int64_t>& negs, float y);
   int64_t examples_seen() const { return seen_; }
+  // Per-example training of the CML family (user anchors, one uniform negative, triplet hinge
+  // without L2, dot or squared euclidean, id tables of d = 32, 64 or 128) runs a loop of its own
+  // (run_cml), the same to the bit as the general one; tests can turn it off to compare.
+  bool cml_loop() const { return cml_ok_; }
+  void disable_cml_loop() { cml_ok_ = false; }
   struct Grad;  // per-thread sparse gradient accumulator
 
  private:
@@ -144,6 +149,9 @@ class FusedEngine : public EpochRunner {
                     const std::vector<float>& y);
   bool fast_aliased(const Positive& e, const int64_t* negs) const;
   bool fast_ok_ = false;  // the fast kernels apply (id tables, dot/sq_euclidean, AVX-512 rows)
+  bool cml_ok_ = false;   // run_cml applies
+  template <int C, bool kSq, Opz kOpt>
+  double run_cml(Grad& g, const Positive* ex, int64_t n);
   double run_per_example(Grad& g, const Positive* ex, int64_t n);
   template <class Body>
   double pipeline(Grad& g, const Positive* ex, int64_t n, bool state, Body&& body) const;
