@@ -3,8 +3,9 @@
 #include <omp.h>
 
 #include <algorithm>
-#include <cstring>
 #include <atomic>
+#include <cstring>
+#include <memory>
 #include <cmath>
 #include <numeric>
 #include <type_traits>
@@ -866,6 +867,7 @@ void FusedEngine::split_shares() {
   for (const Positive& q : pos) ++size[owner[q.a]];
   for (int t = 0; t < T; ++t) grads_[t]->share.clear(), grads_[t]->share.reserve(size[t]);
   for (const Positive& q : pos) grads_[owner[q.a]]->share.push_back(q);
+  for (int t = 0; t < T; ++t) grads_[t]->batch = grads_[t]->share;  // its pages, once, here rather than in epoch 1
   share_size_ = pos.size();
 }
 
@@ -876,8 +878,14 @@ double FusedEngine::epoch(int epoch_index) {
   const int64_t B = std::max<int64_t>(1, s_.batch);
   std::vector<double> loss(T, 0.0);
   if (!s_.deterministic || T == 1) {
-    // Hogwild: each thread trains its share (split_shares), a shuffled copy of it every epoch.
+    // Hogwild: each thread shuffles a copy of its share (split_shares), then trains it in blocks
+    // taken from a counter per share; a thread done with its own share takes the blocks left in
+    // the others' (so a core slowed by another process hands its tail over instead of holding
+    // the epoch up). One thread trains its share as one block.
     if (share_size_ != pos.size()) split_shares();
+    const int64_t block = T == 1 ? std::max<int64_t>(1, N) : s_.per_example ? 4096 : B;
+    std::unique_ptr<std::atomic<int64_t>[]> next(new std::atomic<int64_t>[T]);
+    for (int t = 0; t < T; ++t) next[t] = 0;
 #pragma omp parallel num_threads(T)
     {
       int t = omp_get_thread_num();
@@ -900,13 +908,18 @@ double FusedEngine::epoch(int epoch_index) {
         }
       }
       g.rng = mix64(s_.seed ^ mix64(static_cast<uint64_t>(epoch_index) * 1000003ULL + static_cast<uint64_t>(t) * 0x632be5abULL));
-      if (s_.per_example) {
-        loss[t] += run_per_example(g, ep.data(), n);
-      } else {
-        for (int64_t b0 = 0; b0 < n; b0 += B) {
-          int64_t b1 = std::min(n, b0 + B);
-          loss[t] += run_examples(g, ep.data() + b0, b1 - b0, 1.0f / static_cast<float>(b1 - b0)) * (b1 - b0);
-          apply(g);
+#pragma omp barrier
+      for (int v = 0; v < T; ++v) {
+        const std::vector<Positive>& share = grads_[(t + v) % T]->batch;
+        const int64_t ns = static_cast<int64_t>(share.size());
+        for (int64_t b0; (b0 = next[(t + v) % T].fetch_add(1) * block) < ns;) {
+          const int64_t len = std::min(ns - b0, block);
+          if (s_.per_example) {
+            loss[t] += run_per_example(g, share.data() + b0, len);
+          } else {
+            loss[t] += run_examples(g, share.data() + b0, len, 1.0f / static_cast<float>(len)) * len;
+            apply(g);
+          }
         }
       }
     }
