@@ -332,6 +332,24 @@ INSTANTIATE_TEST_SUITE_P(
                  "lazy_adam", true}),
     [](const auto& i) { return i.param.name; });
 
+// Hogwild mini-batches: one optimizer step per train.batch_size examples of a thread's share, on
+// one thread and on two (whose shares are trained in blocks that either thread may take).
+TEST(FusedEngine, MiniBatchEpochStepsOncePerBatch) {
+  for (int threads : {1, 2}) {
+    Engines S({"loss.type=triplet"});
+    FusedSpec f = S.spec("lazy_adam", /*per_example=*/false);
+    f.batch = 8;
+    f.threads = threads;
+    FusedEngine e(f, *S.builder, *S.sampler);
+    e.epoch(0);
+    const int64_t n = static_cast<int64_t>(S.builder->positives().size());
+    ASSERT_GT(n, 100);
+    EXPECT_GE(e.optimizer_steps(), (n + 7) / 8) << threads;
+    EXPECT_LE(e.optimizer_steps(), (n + 7) / 8 + threads - 1) << threads;
+    EXPECT_EQ(e.examples_seen(), n);
+  }
+}
+
 // The CML family's own per-example loop (run_cml) against the general one: two epochs from the
 // same tables must give the same tables and losses to the bit, for each comparator and optimizer
 // it takes, with users in a table of their own or after the items.

@@ -883,7 +883,7 @@ double FusedEngine::epoch(int epoch_index) {
     // the others' (so a core slowed by another process hands its tail over instead of holding
     // the epoch up). One thread trains its share as one block.
     if (share_size_ != pos.size()) split_shares();
-    const int64_t block = T == 1 ? std::max<int64_t>(1, N) : s_.per_example ? 4096 : B;
+    const int64_t block = !s_.per_example ? B : T == 1 ? std::max<int64_t>(1, N) : 4096;
     std::unique_ptr<std::atomic<int64_t>[]> next(new std::atomic<int64_t>[T]);
     for (int t = 0; t < T; ++t) next[t] = 0;
 #pragma omp parallel num_threads(T)

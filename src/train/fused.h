@@ -110,6 +110,8 @@ class FusedEngine : public EpochRunner {
   // as one optimizer step.
   double example_step(int64_t a, int64_t p, const std::vector<int64_t>& negs, float y);
   int64_t examples_seen() const { return seen_; }
+  // Optimizer steps so far: one per mini-batch; per example, lazy Adam's count (256 at a time).
+  int64_t optimizer_steps() const { return adam_step_.load(); }
   // Per-example training of the CML family (user anchors, one uniform negative, triplet hinge
   // without L2, dot or squared euclidean, id tables of d = 32, 64 or 128) runs a loop of its own
   // (run_cml), the same to the bit as the general one; tests can turn it off to compare.
