@@ -47,6 +47,23 @@ TEST(RankingMetrics, AucWithTies) {
   EXPECT_DOUBLE_EQ(metric::auc({3, 1}, {2, 1, 0}), 0.75);
   EXPECT_DOUBLE_EQ(metric::auc({1}, {1}), 0.5);
   EXPECT_DOUBLE_EQ(metric::auc({0}, {1, 2}), 0.0);
+  // More positives than negatives (the other side is sorted): 2 beats 1, both 1s tie -> 2 / 3
+  EXPECT_DOUBLE_EQ(metric::auc({2, 1, 1}, {1}), 2.0 / 3);
+}
+
+TEST(RankingMetrics, AucEqualsPairCountEitherSideSmaller) {
+  // Scores on a coarse grid (many ties); every (positive, negative) pair counted by hand.
+  uint64_t st = 7;
+  auto draw = [&] { return static_cast<float>((st = st * 6364136223846793005ULL + 1442695040888963407ULL) >> 60); };
+  for (auto [np, nn] : {std::pair{3, 40}, std::pair{40, 3}, std::pair{17, 17}}) {
+    std::vector<float> pos(np), neg(nn);
+    for (auto& x : pos) x = draw();
+    for (auto& x : neg) x = draw();
+    double s = 0;
+    for (float p : pos)
+      for (float n : neg) s += p > n ? 1.0 : p == n ? 0.5 : 0.0;
+    EXPECT_DOUBLE_EQ(metric::auc(pos, neg), s / (np * nn)) << np << " positives, " << nn << " negatives";
+  }
 }
 
 TEST(PairAndRatingMetrics, HandComputed) {
