@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 
 #include "eval/beyond.h"
 #include "eval/metrics.h"
@@ -63,6 +64,31 @@ TEST(RankingMetrics, AucEqualsPairCountEitherSideSmaller) {
     for (float p : pos)
       for (float n : neg) s += p > n ? 1.0 : p == n ? 0.5 : 0.0;
     EXPECT_DOUBLE_EQ(metric::auc(pos, neg), s / (np * nn)) << np << " positives, " << nn << " negatives";
+  }
+}
+
+// auc_in_row (the evaluator's full-ranking AUC) equals auc() over the row split into the
+// positives and the rest, skipping -inf and NaN, with few positives (counting) and many (sorting).
+TEST(RankingMetrics, AucInRowEqualsAucOfTheSplitRow) {
+  uint64_t st = 11;
+  auto next = [&] { return (st = st * 6364136223846793005ULL + 1442695040888963407ULL) >> 33; };
+  const float ninf = -std::numeric_limits<float>::infinity();
+  for (int n_pos : {0, 1, 5, 64, 65, 200}) {
+    std::vector<float> row(500);
+    for (auto& x : row) {
+      uint64_t r = next() % 20;
+      x = r == 0 ? ninf : r == 1 ? std::nanf("") : static_cast<float>(next() % 16);  // many ties
+    }
+    std::vector<char> is_pos(row.size(), 0);
+    std::vector<float> pos, neg;
+    for (int k = 0; k < n_pos; ++k) is_pos[next() % row.size()] = 1;
+    for (size_t i = 0; i < row.size(); ++i) {
+      if (!(row[i] > ninf)) continue;
+      (is_pos[i] ? pos : neg).push_back(row[i]);
+    }
+    EXPECT_DOUBLE_EQ(metric::auc_in_row(row.data(), static_cast<int64_t>(row.size()), pos.data(), static_cast<int>(pos.size())),
+                     metric::auc(pos, neg))
+        << n_pos << " positives drawn";
   }
 }
 

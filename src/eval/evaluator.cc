@@ -225,10 +225,11 @@ EvalResult evaluate_ranking(const BlockScorer& scorer, const EvalContext& ctx, c
     if (full) {
       hits.resize(ntop);
       for (int r = 0; r < ntop; ++r) hits[r] = is_rel(top[r]);
-      for (int32_t i = 0; i < ctx.n_items; ++i) {
-        if (!(row[i] > ninf)) continue;  // excluded (-inf) or undefined (NaN)
-        (is_rel(i) ? pos : neg).push_back(row[i]);
-      }
+      // AUC: the test items' scores against the rest of the row; excluded (-inf) or undefined
+      // (NaN) scores count nowhere.
+      for (const int32_t* p = tb; p < te; ++p)
+        if (row[*p] > ninf && (p == tb || p[-1] != *p)) pos.push_back(row[*p]);
+      auc[idx] = metric::auc_in_row(row, ctx.n_items, pos.data(), static_cast<int>(pos.size()));
     } else {
       // Candidates: test items + negatives; pessimistic ties (a tied negative ranks above).
       std::vector<int32_t> negs;
@@ -269,6 +270,7 @@ EvalResult evaluate_ranking(const BlockScorer& scorer, const EvalContext& ctx, c
       hits.resize(std::min<size_t>(cand.size(), K));
       for (size_t r = 0; r < hits.size(); ++r) hits[r] = cand[r].second;
       for (auto& [s, rel] : cand) (rel ? pos : neg).push_back(s);
+      auc[idx] = metric::auc(std::move(pos), std::move(neg));
     }
     for (size_t kk = 0; kk < ks.size(); ++kk) {
       int k = ks[kk];
@@ -281,7 +283,6 @@ EvalResult evaluate_ranking(const BlockScorer& scorer, const EvalContext& ctx, c
       acc[base + 5][idx] = metric::average_precision(hits, n_rel, k);
       acc[base + 6][idx] = metric::f1(hits, n_rel, k);
     }
-    auc[idx] = metric::auc(std::move(pos), std::move(neg));
     weight[idx] = n_rel;
   };
   rank_users(res.users, ctx.n_items, scorer, ro, visit);

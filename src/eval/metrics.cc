@@ -1,7 +1,9 @@
 #include "eval/metrics.h"
 
 #include <algorithm>
+#include <limits>
 #include <cmath>
+#include <iterator>
 
 namespace siamrec::metric {
 
@@ -72,6 +74,32 @@ double auc(std::vector<float> pos, std::vector<float> neg) {
     }
   }
   return s / pairs;
+}
+
+double auc_in_row(const float* row, int64_t n, const float* pos, int n_pos) {
+  const float ninf = -std::numeric_limits<float>::infinity();
+  if (n_pos > 64) {  // many positives: the finite scores minus the positives', then auc()
+    std::vector<float> all, p(pos, pos + n_pos), rest;
+    for (int64_t i = 0; i < n; ++i)
+      if (row[i] > ninf) all.push_back(row[i]);
+    std::sort(all.begin(), all.end());
+    std::sort(p.begin(), p.end());
+    std::set_difference(all.begin(), all.end(), p.begin(), p.end(), std::back_inserter(rest));
+    return auc(std::move(p), std::move(rest));
+  }
+  int64_t valid = 0;
+  for (int64_t i = 0; i < n; ++i) valid += row[i] > ninf;
+  const int64_t n_neg = valid - n_pos;
+  if (n_pos == 0 || n_neg <= 0) return 0.5;
+  double s = 0;
+  for (int k = 0; k < n_pos; ++k) {
+    const float x = pos[k];
+    int64_t lt = 0, eq = 0;  // finite scores of the row below x, equal to x
+    for (int64_t i = 0; i < n; ++i) lt += (row[i] < x) & (row[i] > ninf), eq += row[i] == x;
+    for (int q = 0; q < n_pos; ++q) lt -= pos[q] < x, eq -= pos[q] == x;  // not the positives themselves
+    s += static_cast<double>(lt) + 0.5 * static_cast<double>(eq);
+  }
+  return s / (static_cast<double>(n_pos) * static_cast<double>(n_neg));
 }
 
 PairMetrics pair_metrics(const std::vector<float>& scores, const std::vector<int>& labels, float threshold) {
