@@ -73,7 +73,12 @@ static double torch_ref_rate(const std::string& ref, int epochs) {
   double rate = 0;
   while (std::fgets(buf, sizeof buf, f))
     if (const char* q = std::strstr(buf, "triplets_per_s=")) rate = std::atof(q + std::strlen("triplets_per_s="));
-  pclose(f);
+  const int status = pclose(f);
+  if (rate <= 0)
+    std::fprintf(stderr,
+                 "bench_engines: %s printed no rate (exit status %d); its row is left out. It needs python3-torch and "
+                 "python3-numpy (scripts/install-deps.sh bench)\n",
+                 ref.c_str(), status);
   return rate;
 }
 
