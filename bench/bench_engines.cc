@@ -6,7 +6,7 @@
 // --rounds rounds (this VM's clock drifts by up to 2x within minutes) and each figure is the
 // median over rounds. Prints triplets/s and the ratios the fused engine is held to.
 //
-//   bench_engines [--epochs 3] [--rounds 3] [--dims 32,64,128] [--torch-ref PATH | --torch-ref none]
+//   bench_engines [--epochs 3] [--rounds 5] [--dims 32,64,128] [--torch-ref PATH | --torch-ref none]
 #include <malloc.h>
 
 #include <algorithm>
@@ -90,7 +90,7 @@ static double median(std::vector<double> v) {
 int main(int argc, char** argv) {
   mallopt(M_MMAP_THRESHOLD, 256 << 20);
   mallopt(M_TRIM_THRESHOLD, 512 << 20);
-  int epochs = 3, rounds = 3;
+  int epochs = 3, rounds = 5;
   std::vector<int> dims = {32, 64, 128};
   std::string ref = "../shared/bench/torch_ref.py";
   for (int a = 1; a + 1 < argc; a += 2) {

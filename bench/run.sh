@@ -12,7 +12,7 @@ echo
 # (../shared/bench/torch_ref.py, needs python3-torch), interleaved in one command.
 REF=${SIAMREC_TORCH_REF:-../shared/bench/torch_ref.py}
 if [ -f "$REF" ]; then bash scripts/install-deps.sh bench >/dev/null; else REF=none; fi
-"$BUILD/bench/bench_engines" --epochs 3 --rounds 3 --torch-ref "$REF"
+"$BUILD/bench/bench_engines" --epochs 3 --rounds 5 --torch-ref "$REF"
 # Serving and ANN need a trained ML-1M model: train one (fused engine, ~2 min) unless given.
 MODEL=${SIAMREC_BENCH_MODEL:-}
 if [ -z "$MODEL" ]; then

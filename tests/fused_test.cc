@@ -46,7 +46,7 @@ static void PrintTo(const Case& v, std::ostream* os) { *os << v.name; }
 // Both engines on one model: the LibTorch engine's forward and loss (the trainer's computation)
 // and a fused engine on the very same tables.
 struct Engines {
-  Dataset ds = planted();
+  Dataset ds;
   Config c;
   Csr hist;
   std::unique_ptr<TupleBuilder> builder;
@@ -56,9 +56,12 @@ struct Engines {
   std::unique_ptr<NegativeSampler> sampler;
   int k = 0;
   float offset = 0;
-  explicit Engines(const std::vector<std::string>& sets) : c(cfg(sets)) {
+  // On the planted fixture unless given a dataset; `heldout` (by item id) as the model sets it.
+  explicit Engines(const std::vector<std::string>& sets, Dataset d = planted(), const std::vector<char>* heldout = nullptr)
+      : ds(std::move(d)), c(cfg(sets)) {
     hist = Csr::from_interactions(ds.log, ds.n_users(), false);
     builder = make_builder(c.str("sampler.builder"));
+    if (heldout) builder->set_heldout(heldout);
     builder->build(ds, ds.log, hist, c);
     L = build_layout(c, ds, hist, builder->anchor_is_user());
     torch::manual_seed(1);
@@ -352,8 +355,23 @@ TEST(FusedEngine, MiniBatchEpochStepsOncePerBatch) {
 
 // The CML family's own per-example loop (run_cml) against the general one: two epochs from the
 // same tables must give the same tables and losses to the bit, for each comparator and optimizer
-// it takes, with users in a table of their own or after the items.
+// it takes, with users in a table of their own or after the items. The fixture: 60 users with
+// 12 random items each out of 40 (720 positives: lazy Adam's step refresh every 256 examples
+// runs inside the loop), two items held out (never drawn as negatives).
 TEST(FusedEngine, CmlLoopIsTheGeneralLoopToTheBit) {
+  RawLog raw;
+  uint64_t st = 5;
+  auto next = [&] { return (st = st * 6364136223846793005ULL + 1442695040888963407ULL) >> 33; };
+  for (int u = 0; u < 60; ++u) {
+    std::set<int> items;
+    while (items.size() < 12) items.insert(static_cast<int>(next() % 38));  // i38, i39: held out
+    for (int i : items) raw.users.push_back("u" + std::to_string(u)), raw.items.push_back("i" + std::to_string(i));
+  }
+  raw.users.push_back("u0"), raw.items.push_back("i38");  // so that the held-out items have ids
+  raw.users.push_back("u1"), raw.items.push_back("i39");
+  const Dataset ds = dataset_from_raw(raw, "random");
+  std::vector<char> heldout(ds.n_items(), 0);
+  heldout[ds.items.find("i38")] = heldout[ds.items.find("i39")] = 1;
   struct V {
     std::vector<std::string> sets;
     std::string optimizer;
@@ -362,29 +380,37 @@ TEST(FusedEngine, CmlLoopIsTheGeneralLoopToTheBit) {
       {{"tower.dim=32", "comparator.type=sq_euclidean", "model.shared=false"}, "adagrad"},
       {{"tower.dim=64", "comparator.type=dot", "model.shared=false", "reg.max_norm=0"}, "sgd"},
       {{"tower.dim=32", "comparator.type=sq_euclidean", "model.shared=false", "loss.margin=0.1"}, "lazy_adam"},
+      {{"tower.dim=32", "comparator.type=dot", "model.shared=false"}, "lazy_adam"},
       {{"tower.dim=128", "comparator.type=sq_euclidean", "model.shared=true"}, "adagrad"},
+      {{"tower.dim=64", "comparator.type=sq_euclidean", "model.shared=true", "loss.margin=0.1"}, "lazy_adam"},
+      {{"tower.dim=32", "comparator.type=dot", "model.shared=true"}, "sgd"},
   };
   for (const V& v : cases) {
+    const std::string name = v.sets[0] + " " + v.sets[1] + " " + v.sets[2] + " " + v.optimizer;
     std::vector<float> tables[2];
     double loss[2];
     for (int cml = 0; cml < 2; ++cml) {
       std::vector<std::string> sets = {"sampler.negatives=1", "loss.type=triplet", "reg.max_norm=1", "tower.type=id"};
       sets.insert(sets.end(), v.sets.begin(), v.sets.end());
-      Engines S(sets);
+      Engines S(sets, ds, &heldout);
+      ASSERT_GT(S.builder->positives().size(), 700u);
       FusedSpec f = S.spec(v.optimizer, /*per_example=*/true);
       FusedEngine e(f, *S.builder, *S.sampler);
-      if (cml) ASSERT_TRUE(e.cml_loop()) << v.sets[0] << " " << v.optimizer;
+      if (cml) ASSERT_TRUE(e.cml_loop()) << name;
       else e.disable_cml_loop();
       loss[cml] = e.epoch(0) + e.epoch(1);
       tables[cml].assign(f.items.w, f.items.w + f.items.rows * f.dim);
       if (f.users.rows > 0) tables[cml].insert(tables[cml].end(), f.users.w, f.users.w + f.users.rows * f.dim);
+      if (v.optimizer == "lazy_adam") {
+        EXPECT_GE(e.optimizer_steps(), 1536) << name;  // 3 refreshes an epoch
+      }
     }
-    EXPECT_GT(loss[0], 0) << v.sets[0] << " " << v.optimizer;
-    EXPECT_EQ(loss[0], loss[1]) << v.sets[0] << " " << v.optimizer;
-    EXPECT_TRUE(tables[0] == tables[1]) << v.sets[0] << " " << v.optimizer;
+    EXPECT_GT(loss[0], 0) << name;
+    EXPECT_EQ(loss[0], loss[1]) << name;
+    EXPECT_TRUE(tables[0] == tables[1]) << name;
   }
   // Outside the family the general loop runs.
-  for (auto extra : {"sampler.negatives=2", "reg.l2=0.01", "tower.dim=48"}) {
+  for (auto extra : {"sampler.negatives=2", "reg.l2=0.01", "tower.dim=48", "sampler.builder=item_item", "tower.type=bag"}) {
     Engines S({"sampler.negatives=1", "loss.type=triplet", "tower.type=id", "tower.dim=32", "model.shared=false", extra});
     EXPECT_FALSE(FusedEngine(S.spec("adagrad", true), *S.builder, *S.sampler).cml_loop()) << extra;
   }

@@ -16,8 +16,9 @@ double average_precision(const std::vector<char>& hits, int n_rel, int K);  // s
 double f1(const std::vector<char>& hits, int n_rel, int K);         // 2PR / (P + R), 0 when both are 0
 // P(score of a positive > score of a negative), ties count one half. Sorted inputs not required.
 double auc(std::vector<float> pos, std::vector<float> neg);
-// The same AUC over a full score row: the n_pos scores in pos (taken from row) against every
-// other score of row[0, n) above -inf; NaN counts nowhere. Pure counting, no copies.
+// The same AUC over a full score row: the n_pos scores in pos (the caller's positives, finite,
+// each taken once from row) against every other score of row[0, n) above -inf; NaN counts
+// nowhere. Up to 64 positives by counting over the row (no copies), else by sorting.
 double auc_in_row(const float* row, int64_t n, const float* pos, int n_pos);
 
 // Pair classification (labels 0/1, scores thresholded at `threshold`) and regression.

@@ -822,7 +822,8 @@ double FusedEngine::run_per_example(Grad& g, const Positive* ex, int64_t n) {
   const bool sq = cmp_ == Cmp::SqEuclidean;
   if (cml_ok_)
     return fast_dispatch(s_.dim, sq, static_cast<int>(opt_), 1, [&](auto c, auto q, auto o, auto) {
-      return run_cml<decltype(c)::value, decltype(q)::value, static_cast<Opz>(decltype(o)::value)>(g, ex, n);
+      if constexpr (decltype(c)::value == 0) return 0.0;  // not reached: cml_ok_ needs d = 32, 64 or 128
+      else return run_cml<decltype(c)::value, decltype(q)::value, static_cast<Opz>(decltype(o)::value)>(g, ex, n);
     });
   double step = 0;
   auto adam = [&](int64_t r) {
@@ -846,8 +847,9 @@ double FusedEngine::run_per_example(Grad& g, const Positive* ex, int64_t n) {
 }
 
 // Hogwild: the positives are split once between threads by anchor (contiguous anchor ranges of
-// about N / T positives each), so with user anchors a user's row is only ever written by one
-// thread; each thread keeps its share (Grad::share) and trains a shuffled copy every epoch.
+// about N / T positives each), so with user anchors a user's row is written by one thread (until
+// that thread's share is done and another takes its last blocks: epoch()); each thread keeps its
+// share (Grad::share) and trains a shuffled copy every epoch.
 void FusedEngine::split_shares() {
   const auto& pos = builder_.positives();
   const int64_t N = static_cast<int64_t>(pos.size());
@@ -879,9 +881,11 @@ double FusedEngine::epoch(int epoch_index) {
   std::vector<double> loss(T, 0.0);
   if (!s_.deterministic || T == 1) {
     // Hogwild: each thread shuffles a copy of its share (split_shares), then trains it in blocks
-    // taken from a counter per share; a thread done with its own share takes the blocks left in
-    // the others' (so a core slowed by another process hands its tail over instead of holding
-    // the epoch up). One thread trains its share as one block.
+    // (mini-batches, or 4,096 examples per example) taken from a counter per share; a thread done
+    // with its own share takes the blocks left in the others' (so a core slowed by another
+    // process hands its tail over instead of holding the epoch up; the user rows of such a block
+    // then have two lock-free writers, as item rows always do). One thread training per example
+    // takes its share as one block.
     if (share_size_ != pos.size()) split_shares();
     const int64_t block = !s_.per_example ? B : T == 1 ? std::max<int64_t>(1, N) : 4096;
     std::unique_ptr<std::atomic<int64_t>[]> next(new std::atomic<int64_t>[T]);

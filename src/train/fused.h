@@ -9,8 +9,9 @@
 // rows without gradient untouched; lazy_adam steps every row the batch looked up, gradient or
 // not, as the LibTorch engine's LazyAdam does with its sparse gradients).
 //  - Hogwild mode (default): each thread trains its own share of the positives (split by anchor:
-//    with user anchors a user row has one writer) in mini-batches, or example by example
-//    (train.update example), and updates the shared tables without locks.
+//    with user anchors a user row has one writer until a thread done with its share takes blocks
+//    left in another's) in mini-batches, or example by example (train.update example), and
+//    updates the shared tables without locks.
 //  - Deterministic mode (train.deterministic): each global mini-batch is split statically across
 //    threads, per-thread gradients are reduced in thread order, one update is applied; identical
 //    results run to run for a seed and thread count.
