@@ -94,8 +94,13 @@ double auc_in_row(const float* row, int64_t n, const float* pos, int n_pos) {
   double s = 0;
   for (int k = 0; k < n_pos; ++k) {
     const float x = pos[k];
-    int64_t lt = 0, eq = 0;  // finite scores of the row below x, equal to x
-    for (int64_t i = 0; i < n; ++i) lt += (row[i] < x) & (row[i] > ninf), eq += row[i] == x;
+    int32_t lt = 0, eq = 0;  // finite scores of the row below x, equal to x (n < 2^31 items)
+#pragma omp simd reduction(+ : lt, eq)
+    for (int64_t i = 0; i < n; ++i) {  // no && (a branch): vectorized compares
+      const float v = row[i];
+      lt += static_cast<int32_t>(v < x) & static_cast<int32_t>(v > ninf);
+      eq += static_cast<int32_t>(v == x);
+    }
     for (int q = 0; q < n_pos; ++q) lt -= pos[q] < x, eq -= pos[q] == x;  // not the positives themselves
     s += static_cast<double>(lt) + 0.5 * static_cast<double>(eq);
   }
