@@ -355,7 +355,8 @@ TEST(FusedEngine, MiniBatchEpochStepsOncePerBatch) {
 
 // The CML family's own per-example loop (run_cml) against the general one: two epochs from the
 // same tables must give the same tables and losses to the bit, for each comparator and optimizer
-// it takes, with users in a table of their own or after the items. The fixture: 60 users with
+// it takes, one negative (compile time) or several, with users in a table of their own or after
+// the items. The fixture: 60 users with
 // 12 random items each out of 40 (720 positives: lazy Adam's step refresh every 256 examples
 // runs inside the loop), two items held out (never drawn as negatives).
 TEST(FusedEngine, CmlLoopIsTheGeneralLoopToTheBit) {
@@ -384,6 +385,10 @@ TEST(FusedEngine, CmlLoopIsTheGeneralLoopToTheBit) {
       {{"tower.dim=128", "comparator.type=sq_euclidean", "model.shared=true"}, "adagrad"},
       {{"tower.dim=64", "comparator.type=sq_euclidean", "model.shared=true", "loss.margin=0.1"}, "lazy_adam"},
       {{"tower.dim=32", "comparator.type=dot", "model.shared=true"}, "sgd"},
+      {{"tower.dim=64", "comparator.type=sq_euclidean", "model.shared=false", "sampler.negatives=3"}, "adagrad"},
+      {{"tower.dim=32", "comparator.type=sq_euclidean", "model.shared=true", "sampler.negatives=10", "loss.margin=0.5"},
+       "adagrad"},
+      {{"tower.dim=32", "comparator.type=dot", "model.shared=false", "sampler.negatives=5"}, "lazy_adam"},
   };
   for (const V& v : cases) {
     const std::string name = v.sets[0] + " " + v.sets[1] + " " + v.sets[2] + " " + v.optimizer;
@@ -410,7 +415,7 @@ TEST(FusedEngine, CmlLoopIsTheGeneralLoopToTheBit) {
     EXPECT_TRUE(tables[0] == tables[1]) << name;
   }
   // Outside the family the general loop runs.
-  for (auto extra : {"sampler.negatives=2", "reg.l2=0.01", "tower.dim=48", "sampler.builder=item_item", "tower.type=bag"}) {
+  for (auto extra : {"sampler.negatives=33", "reg.l2=0.01", "tower.dim=48", "sampler.builder=item_item", "tower.type=bag"}) {
     Engines S({"sampler.negatives=1", "loss.type=triplet", "tower.type=id", "tower.dim=32", "model.shared=false", extra});
     EXPECT_FALSE(FusedEngine(S.spec("adagrad", true), *S.builder, *S.sampler).cml_loop()) << extra;
   }

@@ -122,7 +122,7 @@ FusedEngine::FusedEngine(const FusedSpec& s, const TupleBuilder& b, const Negati
     // The fast kernels: id tables, dot / sq_euclidean, AVX-512 rows of at most 256 floats.
     fast_ok_ = !s_.items.bag && !anchor_bag && (cmp_ == Cmp::Dot || cmp_ == Cmp::SqEuclidean) && vec::wide(s_.dim) &&
                s_.dim <= 256;
-    cml_ok_ = fast_ok_ && s_.user_anchor && s_.k == 1 && loss_ == Lss::Triplet && s_.l2 <= 0 && (s_.dim == 32 || s_.dim == 64 || s_.dim == 128) &&
+    cml_ok_ = fast_ok_ && s_.user_anchor && s_.k >= 1 && s_.k <= kCmlMaxK && loss_ == Lss::Triplet && s_.l2 <= 0 && (s_.dim == 32 || s_.dim == 64 || s_.dim == 128) &&
               sampler_.uniform_range() > 0 && builder_.positive_bits().bits != nullptr;
   }
   int T = std::max(1, s_.threads);
@@ -701,21 +701,24 @@ double FusedEngine::run_examples(Grad& g, const Positive* ex, int64_t n, float s
   });
 }
 
-// The per-example loop of the CML family, the common case (user anchors, one uniform negative, the
-// triplet hinge without L2, dot or squared euclidean, id tables of 16 C floats): the pipeline
-// and fast_example() written as one loop, with nothing decided per example but the hinge, the
-// three rows in registers and no scratch memory. The same arithmetic and the same random numbers
-// in the same order as pipeline() + fast_example(), so the same result to the bit (tested).
+// The per-example loop of the CML family, the common case (user anchors, 1 to kCmlMaxK uniform
+// negatives, the triplet hinge without L2, dot or squared euclidean, id tables of 16 C floats):
+// the pipeline and fast_example() written as one loop, with nothing decided per example but the
+// hinges, the anchor in registers and the example's values on the stack (K = 1: one negative at
+// compile time; 0: k at run time). The same arithmetic and the same random numbers in the same
+// order as pipeline() + fast_example(), so the same result to the bit (tested).
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"  // GCC 12's own _mm512 intrinsics (false positive)
 #pragma GCC diagnostic ignored "-Wuninitialized"
-template <int C, bool kSq, FusedEngine::Opz kOpt>
+template <int C, bool kSq, FusedEngine::Opz kOpt, int K>
 double FusedEngine::run_cml(Grad& g, const Positive* ex, int64_t n) {
 #if defined(__AVX512F__)
   constexpr bool kAdagrad = kOpt == Opz::Adagrad, kAdam = kOpt == Opz::LazyAdam;
-  constexpr int kO = static_cast<int>(kOpt);
+  constexpr int kO = static_cast<int>(kOpt), kSlot = K ? K : kCmlMaxK;
   constexpr int64_t d = 16 * C, kDraw = 16, kCheck = 8, kRows = 4, kRing = 32;
-  int32_t ring[kRing];
+  const int k = K ? K : s_.k;
+  int32_t ring[kRing * kSlot];
+  auto slot = [&](int64_t r) { return ring + (r & (kRing - 1)) * kSlot; };
   const uint64_t range = static_cast<uint64_t>(sampler_.uniform_range());
   const TupleBuilder::PositiveBits pb = builder_.positive_bits();
   const bool joint = s_.joint;
@@ -735,28 +738,36 @@ double FusedEngine::run_cml(Grad& g, const Positive* ex, int64_t n) {
     return ((pb.bits[b >> 6] >> (b & 63)) & 1) != 0;
   };
   auto draw_row = [&](int64_t r) {
-    const int32_t x = draw();
-    ring[r & (kRing - 1)] = x;
-    __builtin_prefetch(pb.bits + (bit(ex[r].a, x) >> 6));
+    int32_t* o = slot(r);
+    for (int j = 0; j < k; ++j) {
+      const int32_t x = draw();
+      o[j] = x;
+      __builtin_prefetch(pb.bits + (bit(ex[r].a, x) >> 6));
+    }
   };
   auto check_row = [&](int64_t r) {
-    int32_t x = ring[r & (kRing - 1)];
-    for (int tries = 0; tries < 50 && bad(ex[r].a, ex[r].p, x); ++tries) x = draw();
-    ring[r & (kRing - 1)] = x;
+    int32_t* o = slot(r);
+    for (int j = 0; j < k; ++j) {
+      int32_t x = o[j];
+      for (int tries = 0; tries < 50 && bad(ex[r].a, ex[r].p, x); ++tries) x = draw();
+      o[j] = x;
+    }
+  };
+  auto prefetch_rows = [&](float* w, float* s1, float* s2, int64_t off) {
+    vec::prefetch_row(w + off, d);
+    if (kAdagrad || kAdam) vec::prefetch_row(s1 + off, d);
+    if (kAdam) vec::prefetch_row(s2 + off, d);
   };
   auto prefetch = [&](int64_t r) {
-    for (const int64_t off : {ex[r].a * d, -1 - ex[r].p * d, -1 - ring[r & (kRing - 1)] * d}) {
-      const bool user = off >= 0;
-      const int64_t o = user ? off : -1 - off;
-      vec::prefetch_row((user ? UW : IW) + o, d);
-      if (kAdagrad || kAdam) vec::prefetch_row((user ? U1 : I1) + o, d);
-      if (kAdam) vec::prefetch_row((user ? U2 : I2) + o, d);
-    }
+    prefetch_rows(UW, U1, U2, ex[r].a * d);
+    prefetch_rows(IW, I1, I2, ex[r].p * d);
+    const int32_t* o = slot(r);
+    for (int j = 0; j < k; ++j) prefetch_rows(IW, I1, I2, o[j] * d);
   };
   for (int64_t r = 0; r < std::min(n, kDraw); ++r) draw_row(r);
   for (int64_t r = 0; r < std::min(n, kCheck); ++r) check_row(r);
   for (int64_t r = 0; r < std::min(n, kRows); ++r) prefetch(r);
-  const double sign = kSq ? 1.0 : -1.0, f = kSq ? 2.0 : -1.0, m = s_.margin;
+  const double sign = kSq ? 1.0 : -1.0, f = kSq ? 2.0 : -1.0, m = s_.margin, inv_k = inv_k_;
   const float mn = static_cast<float>(s_.max_norm);
   __m512 nlr = _mm512_set1_ps(-static_cast<float>(s_.lr));
   double L = 0;
@@ -765,13 +776,16 @@ double FusedEngine::run_cml(Grad& g, const Positive* ex, int64_t n) {
     if (r + kCheck < n) check_row(r + kCheck);
     if (r + kRows < n) prefetch(r + kRows);
     if (kAdam && (r & 255) == 0) nlr = _mm512_set1_ps(-static_cast<float>(adam_step_size(static_cast<double>(adam_step_ += 256))));
-    const int64_t a = ex[r].a, p = ex[r].p, q = ring[r & (kRing - 1)];
+    const int64_t a = ex[r].a;
+    const int32_t* negs = slot(r);
     float* const wa = UW + a * d;
-    float* const wrow[2] = {IW + p * d, IW + q * d};
+    float* wrow[kSlot + 1];
+    wrow[0] = IW + ex[r].p * d;
+    for (int j = 0; j < k; ++j) wrow[j + 1] = IW + negs[j] * d;
     __m512 A[C];
     for (int c = 0; c < C; ++c) A[c] = _mm512_loadu_ps(wa + 16 * c);
-    double val[2];
-    for (int j = 0; j < 2; ++j) {
+    double val[kSlot + 1];
+    for (int j = 0; j <= k; ++j) {
       __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
       for (int c = 0; c < C; ++c) {
         __m512 x = A[c], z = _mm512_loadu_ps(wrow[j] + 16 * c);
@@ -781,16 +795,26 @@ double FusedEngine::run_cml(Grad& g, const Positive* ex, int64_t n) {
       }
       val[j] = sign * _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
     }
-    const double h = val[0] - val[1] + m;
-    const bool on = h > 0;
-    if (!on && !kAdam) continue;
-    L += on ? h : 0.0;
+    // The hinges and coefficients as fast_forward()'s triplet pass.
+    float cf[kSlot + 1];
+    double Lx = 0, up_p = 0;
+    for (int j = 1; j <= k; ++j) {
+      const double h = val[0] - val[j] + m;
+      const bool on = h > 0;
+      Lx += on ? h * inv_k : 0.0;
+      up_p += on ? inv_k : 0.0;
+      cf[j] = on ? static_cast<float>(-inv_k * f) : 0.0f;
+    }
+    cf[0] = static_cast<float>(up_p * f);
+    if (!(up_p > 0) && !kAdam) continue;
+    L += Lx;
     __m512 GA[C], X[C];
     for (int c = 0; c < C; ++c) GA[c] = _mm512_setzero_ps();
-    for (int j = 0; j < 2; ++j) {
+    for (int j = 0; j <= k; ++j) {
+      if (cf[j] == 0 && !kAdam) continue;
       float* const w = wrow[j];
       const int64_t off = w - IW;
-      const __m512 cv = _mm512_set1_ps(on ? static_cast<float>(j == 0 ? f : -f) : 0.0f);
+      const __m512 cv = _mm512_set1_ps(cf[j]);
       __m512 qn = _mm512_setzero_ps();
       for (int c = 0; c < C; ++c) {
         const __m512 B = _mm512_loadu_ps(w + 16 * c);
@@ -821,9 +845,9 @@ double FusedEngine::run_cml(Grad& g, const Positive* ex, int64_t n) {
 double FusedEngine::run_per_example(Grad& g, const Positive* ex, int64_t n) {
   const bool sq = cmp_ == Cmp::SqEuclidean;
   if (cml_ok_)
-    return fast_dispatch(s_.dim, sq, static_cast<int>(opt_), 1, [&](auto c, auto q, auto o, auto) {
+    return fast_dispatch(s_.dim, sq, static_cast<int>(opt_), s_.k, [&](auto c, auto q, auto o, auto kk) {
       if constexpr (decltype(c)::value == 0) return 0.0;  // not reached: cml_ok_ needs d = 32, 64 or 128
-      else return run_cml<decltype(c)::value, decltype(q)::value, static_cast<Opz>(decltype(o)::value)>(g, ex, n);
+      else return run_cml<decltype(c)::value, decltype(q)::value, static_cast<Opz>(decltype(o)::value), decltype(kk)::value>(g, ex, n);
     });
   double step = 0;
   auto adam = [&](int64_t r) {

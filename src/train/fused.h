@@ -113,9 +113,10 @@ class FusedEngine : public EpochRunner {
   int64_t examples_seen() const { return seen_; }
   // Optimizer steps so far: one per mini-batch; per example, lazy Adam's count (256 at a time).
   int64_t optimizer_steps() const { return adam_step_.load(); }
-  // Per-example training of the CML family (user anchors, one uniform negative, triplet hinge
-  // without L2, dot or squared euclidean, id tables of d = 32, 64 or 128) runs a loop of its own
-  // (run_cml), the same to the bit as the general one; tests can turn it off to compare.
+  // Per-example training of the CML family (user anchors, 1 to 32 uniform negatives, triplet
+  // hinge without L2, dot or squared euclidean, id tables of d = 32, 64 or 128, the builder's
+  // known-positive bitmap) runs a loop of its own (run_cml), the same to the bit as the general
+  // one; tests can turn it off to compare.
   bool cml_loop() const { return cml_ok_; }
   void disable_cml_loop() { cml_ok_ = false; }
   struct Grad;  // per-thread sparse gradient accumulator
@@ -153,7 +154,8 @@ class FusedEngine : public EpochRunner {
   bool fast_aliased(const Positive& e, const int64_t* negs) const;
   bool fast_ok_ = false;  // the fast kernels apply (id tables, dot/sq_euclidean, AVX-512 rows)
   bool cml_ok_ = false;   // run_cml applies
-  template <int C, bool kSq, Opz kOpt>
+  static constexpr int kCmlMaxK = 32;  // negatives per example run_cml takes
+  template <int C, bool kSq, Opz kOpt, int K>
   double run_cml(Grad& g, const Positive* ex, int64_t n);
   double run_per_example(Grad& g, const Positive* ex, int64_t n);
   template <class Body>
