@@ -355,8 +355,8 @@ TEST(FusedEngine, MiniBatchEpochStepsOncePerBatch) {
 
 // The CML family's own per-example loop (run_cml) against the general one: two epochs from the
 // same tables must give the same tables and losses to the bit, for each comparator and optimizer
-// it takes, one negative (compile time) or several, with users in a table of their own or after
-// the items. The fixture: 60 users with
+// it takes, each with one negative (compile time) and with several (up to the limit, 32), with
+// users in a table of their own or after the items. The fixture: 60 users with
 // 12 random items each out of 40 (720 positives: lazy Adam's step refresh every 256 examples
 // runs inside the loop), two items held out (never drawn as negatives).
 TEST(FusedEngine, CmlLoopIsTheGeneralLoopToTheBit) {
@@ -389,9 +389,16 @@ TEST(FusedEngine, CmlLoopIsTheGeneralLoopToTheBit) {
       {{"tower.dim=32", "comparator.type=sq_euclidean", "model.shared=true", "sampler.negatives=10", "loss.margin=0.5"},
        "adagrad"},
       {{"tower.dim=32", "comparator.type=dot", "model.shared=false", "sampler.negatives=5"}, "lazy_adam"},
+      {{"tower.dim=32", "comparator.type=sq_euclidean", "model.shared=false", "sampler.negatives=4"}, "sgd"},
+      {{"tower.dim=64", "comparator.type=dot", "model.shared=true", "sampler.negatives=6"}, "sgd"},
+      {{"tower.dim=32", "comparator.type=dot", "model.shared=false", "sampler.negatives=7"}, "adagrad"},
+      {{"tower.dim=128", "comparator.type=sq_euclidean", "model.shared=false", "sampler.negatives=2", "loss.margin=0.1"},
+       "lazy_adam"},
+      {{"tower.dim=32", "comparator.type=sq_euclidean", "model.shared=false", "sampler.negatives=32"}, "adagrad"},
   };
   for (const V& v : cases) {
-    const std::string name = v.sets[0] + " " + v.sets[1] + " " + v.sets[2] + " " + v.optimizer;
+    std::string name = v.optimizer;
+    for (const auto& x : v.sets) name += " " + x;
     std::vector<float> tables[2];
     double loss[2];
     for (int cml = 0; cml < 2; ++cml) {
