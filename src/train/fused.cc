@@ -703,6 +703,11 @@ void FusedEngine::prefetch_example(const Positive& f, const int64_t* negs, bool 
 }
 
 double FusedEngine::run_examples(Grad& g, const Positive* ex, int64_t n, float scale) {
+  if (cml_ok_)
+    return fast_dispatch(s_.dim, cmp_ == Cmp::SqEuclidean, static_cast<int>(opt_), s_.k, [&](auto c, auto q, auto o, auto kk) {
+      if constexpr (decltype(c)::value == 0) return 0.0;  // not reached: cml_ok_ needs d = 32, 64 or 128
+      else return run_cml<decltype(c)::value, decltype(q)::value, static_cast<Opz>(decltype(o)::value), decltype(kk)::value, true>(g, ex, n, scale);
+    });
   if (!fast_ok_)
     return pipeline(g, ex, n, false, [&](int64_t r, const int64_t* negs) { return example(ex[r].a, ex[r].p, negs, ex[r].y, scale, g); });
   // batch_example() with the configuration dispatched once, not per example.
@@ -724,10 +729,11 @@ double FusedEngine::run_examples(Grad& g, const Positive* ex, int64_t n, float s
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"  // GCC 12's own _mm512 intrinsics (false positive)
 #pragma GCC diagnostic ignored "-Wuninitialized"
-template <int C, bool kSq, FusedEngine::Opz kOpt, int K>
-double FusedEngine::run_cml(Grad& g, const Positive* ex, int64_t n) {
+template <int C, bool kSq, FusedEngine::Opz kOpt, int K, bool kGrad>
+double FusedEngine::run_cml(Grad& g, const Positive* ex, int64_t n, float scale) {
 #if defined(__AVX512F__)
   constexpr bool kAdagrad = kOpt == Opz::Adagrad, kAdam = kOpt == Opz::LazyAdam;
+  constexpr bool kState = !kGrad;  // per example: prefetch the optimizer state too
   constexpr int kO = static_cast<int>(kOpt), kSlot = K ? K : kCmlMaxK;
   constexpr int64_t d = 16 * C, kDraw = 16, kCheck = 8, kRows = 4, kRing = 32;
   const int k = K ? K : s_.k;
@@ -769,8 +775,8 @@ double FusedEngine::run_cml(Grad& g, const Positive* ex, int64_t n) {
   };
   auto prefetch_rows = [&](float* w, float* s1, float* s2, int64_t off) {
     vec::prefetch_row(w + off, d);
-    if (kAdagrad || kAdam) vec::prefetch_row(s1 + off, d);
-    if (kAdam) vec::prefetch_row(s2 + off, d);
+    if (kState && (kAdagrad || kAdam)) vec::prefetch_row(s1 + off, d);
+    if (kState && kAdam) vec::prefetch_row(s2 + off, d);
   };
   auto prefetch = [&](int64_t r) {
     prefetch_rows(UW, U1, U2, ex[r].a * d);
@@ -789,7 +795,8 @@ double FusedEngine::run_cml(Grad& g, const Positive* ex, int64_t n) {
     if (r + kDraw < n) draw_row(r + kDraw);
     if (r + kCheck < n) check_row(r + kCheck);
     if (r + kRows < n) prefetch(r + kRows);
-    if (kAdam && (r & 255) == 0) nlr = _mm512_set1_ps(-static_cast<float>(adam_step_size(static_cast<double>(adam_step_ += 256))));
+    if (!kGrad && kAdam && (r & 255) == 0)
+      nlr = _mm512_set1_ps(-static_cast<float>(adam_step_size(static_cast<double>(adam_step_ += 256))));
     const int64_t a = ex[r].a;
     const int32_t* negs = slot(r);
     float* const wa = UW + a * d;
@@ -822,6 +829,32 @@ double FusedEngine::run_cml(Grad& g, const Positive* ex, int64_t n) {
     }
     cf[0] = static_cast<float>(up_p * f);
     if (!(up_p > 0) && !kAdam) continue;
+    if constexpr (kGrad) {
+      // fast_gradient(): the example's gradient times `scale` into the thread's gradient rows.
+      L += Lx * scale;
+      auto& ta = joint ? g.items : g.users;
+      const int64_t ae = joint ? s_.n_items + a : a;
+      size_t off[kSlot + 1];
+      for (int j = 0; j <= k; ++j)
+        if (cf[j] != 0 || kAdam) off[j] = g.items.offset((wrow[j] - IW) / d, d);
+      float* ga = ta.row(ae, d);
+      __m512 GA[C];
+      for (int c = 0; c < C; ++c) GA[c] = _mm512_loadu_ps(ga + 16 * c);
+      for (int j = 0; j <= k; ++j) {
+        if (cf[j] == 0 && !kAdam) continue;
+        float* gb = g.items.g.data() + off[j];
+        const __m512 cv = _mm512_set1_ps(cf[j] * scale);
+        for (int c = 0; c < C; ++c) {
+          const __m512 B = _mm512_loadu_ps(wrow[j] + 16 * c);
+          __m512 GB = _mm512_loadu_ps(gb + 16 * c);
+          vec::pair_grad<kSq>(A[c], B, cv, GA[c], GB);
+          _mm512_storeu_ps(gb + 16 * c, GB);
+        }
+      }
+      ga = ta.g.data() + ta.offset(ae, d);
+      for (int c = 0; c < C; ++c) _mm512_storeu_ps(ga + 16 * c, GA[c]);
+      continue;
+    }
     L += Lx;
     __m512 GA[C], X[C];
     for (int c = 0; c < C; ++c) GA[c] = _mm512_setzero_ps();
@@ -849,7 +882,7 @@ double FusedEngine::run_cml(Grad& g, const Positive* ex, int64_t n) {
   }
   return L;
 #else
-  (void)g, (void)ex, (void)n;
+  (void)g, (void)ex, (void)n, (void)scale;
   return 0;
 #endif
 }
@@ -862,7 +895,7 @@ double FusedEngine::run_per_example(Grad& g, const Positive* ex, int64_t n) {
   if (cml_ok_)
     return fast_dispatch(s_.dim, sq, static_cast<int>(opt_), s_.k, [&](auto c, auto q, auto o, auto kk) {
       if constexpr (decltype(c)::value == 0) return 0.0;  // not reached: cml_ok_ needs d = 32, 64 or 128
-      else return run_cml<decltype(c)::value, decltype(q)::value, static_cast<Opz>(decltype(o)::value), decltype(kk)::value>(g, ex, n);
+      else return run_cml<decltype(c)::value, decltype(q)::value, static_cast<Opz>(decltype(o)::value), decltype(kk)::value, false>(g, ex, n, 1.0f);
     });
   double step = 0;
   auto adam = [&](int64_t r) {

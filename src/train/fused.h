@@ -155,8 +155,10 @@ class FusedEngine : public EpochRunner {
   bool fast_ok_ = false;  // the fast kernels apply (id tables, dot/sq_euclidean, AVX-512 rows)
   bool cml_ok_ = false;   // run_cml applies
   static constexpr int kCmlMaxK = 32;  // negatives per example run_cml takes
-  template <int C, bool kSq, Opz kOpt, int K>
-  double run_cml(Grad& g, const Positive* ex, int64_t n);
+  // kGrad false: per-example updates; true: the example's gradients times `scale` into the
+  // thread's gradient rows (one mini-batch, as run_examples()).
+  template <int C, bool kSq, Opz kOpt, int K, bool kGrad>
+  double run_cml(Grad& g, const Positive* ex, int64_t n, float scale);
   double run_per_example(Grad& g, const Positive* ex, int64_t n);
   template <class Body>
   double pipeline(Grad& g, const Positive* ex, int64_t n, bool state, Body&& body) const;
