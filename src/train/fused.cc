@@ -720,12 +720,13 @@ double FusedEngine::run_examples(Grad& g, const Positive* ex, int64_t n, float s
   });
 }
 
-// The per-example loop of the CML family, the common case (user anchors, 1 to kCmlMaxK uniform
-// negatives, the triplet hinge without L2, dot or squared euclidean, id tables of 16 C floats):
-// the pipeline and fast_example() written as one loop, with nothing decided per example but the
-// hinges, the anchor in registers and the example's values on the stack (K = 1: one negative at
-// compile time; 0: k at run time). The same arithmetic and the same random numbers in the same
-// order as pipeline() + fast_example(), so the same result to the bit (tested).
+// The loop of the CML family, the common case (user anchors, 1 to kCmlMaxK uniform negatives, the
+// triplet hinge without L2, dot or squared euclidean, id tables of 16 C floats): the pipeline and
+// fast_example() (kGrad false) or fast_gradient() (kGrad true: one mini-batch, as run_examples())
+// written as one loop, with nothing decided per example but the hinges, the anchor in registers
+// and the example's values on the stack (K = 1: one negative at compile time; 0: k at run time).
+// The same arithmetic and the same random numbers in the same order as the general loop, so the
+// same result to the bit (tested).
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"  // GCC 12's own _mm512 intrinsics (false positive)
 #pragma GCC diagnostic ignored "-Wuninitialized"

@@ -113,10 +113,10 @@ class FusedEngine : public EpochRunner {
   int64_t examples_seen() const { return seen_; }
   // Optimizer steps so far: one per mini-batch; per example, lazy Adam's count (256 at a time).
   int64_t optimizer_steps() const { return adam_step_.load(); }
-  // Per-example training of the CML family (user anchors, 1 to 32 uniform negatives, triplet
-  // hinge without L2, dot or squared euclidean, id tables of d = 32, 64 or 128, the builder's
-  // known-positive bitmap) runs a loop of its own (run_cml), the same to the bit as the general
-  // one; tests can turn it off to compare.
+  // Training of the CML family (user anchors, 1 to 32 uniform negatives, triplet hinge without
+  // L2, dot or squared euclidean, id tables of d = 32, 64 or 128, the builder's known-positive
+  // bitmap), per example or in mini-batches, runs a loop of its own (run_cml), the same to the
+  // bit as the general one; tests can turn it off to compare.
   bool cml_loop() const { return cml_ok_; }
   void disable_cml_loop() { cml_ok_ = false; }
   struct Grad;  // per-thread sparse gradient accumulator
