@@ -703,11 +703,7 @@ void FusedEngine::prefetch_example(const Positive& f, const int64_t* negs, bool 
 }
 
 double FusedEngine::run_examples(Grad& g, const Positive* ex, int64_t n, float scale) {
-  if (cml_ok_)
-    return fast_dispatch(s_.dim, cmp_ == Cmp::SqEuclidean, static_cast<int>(opt_), s_.k, [&](auto c, auto q, auto o, auto kk) {
-      if constexpr (decltype(c)::value == 0) return 0.0;  // not reached: cml_ok_ needs d = 32, 64 or 128
-      else return run_cml<decltype(c)::value, decltype(q)::value, static_cast<Opz>(decltype(o)::value), decltype(kk)::value, true>(g, ex, n, scale);
-    });
+  if (cml_ok_) return cml<true>(g, ex, n, scale);
   if (!fast_ok_)
     return pipeline(g, ex, n, false, [&](int64_t r, const int64_t* negs) { return example(ex[r].a, ex[r].p, negs, ex[r].y, scale, g); });
   // batch_example() with the configuration dispatched once, not per example.
@@ -852,8 +848,7 @@ double FusedEngine::run_cml(Grad& g, const Positive* ex, int64_t n, float scale)
           _mm512_storeu_ps(gb + 16 * c, GB);
         }
       }
-      ga = ta.g.data() + ta.offset(ae, d);
-      for (int c = 0; c < C; ++c) _mm512_storeu_ps(ga + 16 * c, GA[c]);
+      for (int c = 0; c < C; ++c) _mm512_storeu_ps(ga + 16 * c, GA[c]);  // no row added since ta.row()
       continue;
     }
     L += Lx;
@@ -889,15 +884,20 @@ double FusedEngine::run_cml(Grad& g, const Positive* ex, int64_t n, float scale)
 }
 #pragma GCC diagnostic pop
 
+// run_cml() with the configuration dispatched (cml_ok_ holds: d = 32, 64 or 128).
+template <bool kGrad>
+double FusedEngine::cml(Grad& g, const Positive* ex, int64_t n, float scale) {
+  return fast_dispatch(s_.dim, cmp_ == Cmp::SqEuclidean, static_cast<int>(opt_), s_.k, [&](auto c, auto q, auto o, auto kk) {
+    if constexpr (decltype(c)::value == 0) return 0.0;  // not reached
+    else return run_cml<decltype(c)::value, decltype(q)::value, static_cast<Opz>(decltype(o)::value), decltype(kk)::value, kGrad>(g, ex, n, scale);
+  });
+}
+
 // Per-example Hogwild (StarSpace / LightFM / fastText style): each example's update is applied at
 // once, no gradient tables. Lazy Adam's bias correction is refreshed every 256 steps.
 double FusedEngine::run_per_example(Grad& g, const Positive* ex, int64_t n) {
   const bool sq = cmp_ == Cmp::SqEuclidean;
-  if (cml_ok_)
-    return fast_dispatch(s_.dim, sq, static_cast<int>(opt_), s_.k, [&](auto c, auto q, auto o, auto kk) {
-      if constexpr (decltype(c)::value == 0) return 0.0;  // not reached: cml_ok_ needs d = 32, 64 or 128
-      else return run_cml<decltype(c)::value, decltype(q)::value, static_cast<Opz>(decltype(o)::value), decltype(kk)::value, false>(g, ex, n, 1.0f);
-    });
+  if (cml_ok_) return cml<false>(g, ex, n, 1.0f);
   double step = 0;
   auto adam = [&](int64_t r) {
     if (opt_ == Opz::LazyAdam && (r & 255) == 0) step = adam_step_size(static_cast<double>(adam_step_ += 256));

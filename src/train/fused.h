@@ -159,6 +159,8 @@ class FusedEngine : public EpochRunner {
   // thread's gradient rows (one mini-batch, as run_examples()).
   template <int C, bool kSq, Opz kOpt, int K, bool kGrad>
   double run_cml(Grad& g, const Positive* ex, int64_t n, float scale);
+  template <bool kGrad>
+  double cml(Grad& g, const Positive* ex, int64_t n, float scale);
   double run_per_example(Grad& g, const Positive* ex, int64_t n);
   template <class Body>
   double pipeline(Grad& g, const Positive* ex, int64_t n, bool state, Body&& body) const;
