@@ -9,7 +9,7 @@ ifeq ($(SIAMREC_DATA_DIR),)
   endif
 endif
 
-.PHONY: all deps configure build test demo bench clean
+.PHONY: all deps configure build test demo bench clean format format-check tidy asan-test
 all: build
 
 deps:
@@ -34,3 +34,23 @@ bench: build
 
 clean:
 	rm -rf $(BUILD)
+
+# Style: .clang-format over every C++ file of the project (format rewrites, format-check fails on a diff).
+CXX_FILES = $(shell git ls-files '*.cc' '*.h' 2>/dev/null || find src include tests bench examples -name '*.cc' -o -name '*.h')
+format:
+	clang-format -i $(CXX_FILES)
+format-check:
+	clang-format --dry-run -Werror $(CXX_FILES)
+	@echo "format-check: $(words $(CXX_FILES)) files follow .clang-format"
+
+# clang-tidy (.clang-tidy) over FILES (default: the public API and the evaluator).
+FILES ?= src/api/dataset.cc src/api/model.cc src/eval/evaluator.cc
+tidy: configure
+	clang-tidy -p $(BUILD) --quiet $(FILES)
+
+# The whole suite under AddressSanitizer + UndefinedBehaviorSanitizer (a build of its own).
+ASAN_BUILD ?= build-asan
+asan-test: deps
+	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSIAMREC_SANITIZE=address,undefined -DSIAMREC_WERROR=ON -DSIAMREC_BUILD_BENCH=OFF
+	cmake --build $(ASAN_BUILD) -j $(JOBS)
+	cd $(ASAN_BUILD) && ctest --output-on-failure -j $(JOBS)

@@ -14,7 +14,7 @@
 #include <set>
 #include <vector>
 
-#include "eval/topk.h"
+#include "scoring/topk.h"
 #include "models/model_file.h"
 #include "retrieval/ann.h"
 #include "util/error.h"

@@ -20,7 +20,7 @@
 
 #include "data/registry.h"
 #include "data/split.h"
-#include "eval/topk.h"
+#include "scoring/topk.h"
 #include "util/error.h"
 
 using namespace siamrec;

@@ -22,6 +22,56 @@ static Dataset load(const std::string& dir, const std::string& name, bool cache 
   return load_dataset(name, o);
 }
 
+// Element by element; reports the first differing index only (a shifted million-row column would
+// otherwise flood the log).
+template <typename T>
+static void expect_same_elements(const std::vector<T>& a, const std::vector<T>& b, const std::string& what) {
+  ASSERT_EQ(a.size(), b.size()) << what;
+  for (size_t k = 0; k < a.size(); ++k)
+    if (!(a[k] == b[k])) {
+      ADD_FAILURE() << what << " differs at " << k << ": " << ::testing::PrintToString(a[k]) << " vs "
+                    << ::testing::PrintToString(b[k]);
+      return;
+    }
+}
+
+// An id map, both ways: the same original id at every dense id, and every original id finds its
+// dense id in the other map.
+static void expect_same_idmap(const IdMap& a, const IdMap& b, const std::string& what) {
+  ASSERT_EQ(a.size(), b.size()) << what;
+  EXPECT_EQ(a.numeric(), b.numeric()) << what;
+  for (int32_t d = 0; d < a.size(); ++d) {
+    if (a.original(d) != b.original(d)) {
+      ADD_FAILURE() << what << ": dense id " << d << " is '" << a.original(d) << "' vs '" << b.original(d) << "'";
+      return;
+    }
+    if (b.find(a.original(d)) != d || a.find(b.original(d)) != d) {
+      ADD_FAILURE() << what << ": original id '" << a.original(d) << "' does not map back to dense id " << d;
+      return;
+    }
+  }
+}
+
+// Every field a Dataset carries: names, id maps, the interaction columns, item and user side data.
+static void expect_same_dataset(const Dataset& a, const Dataset& b) {
+  EXPECT_EQ(a.name, b.name);
+  EXPECT_EQ(a.description, b.description);
+  EXPECT_EQ(a.root, b.root);
+  expect_same_idmap(a.users, b.users, "users");
+  expect_same_idmap(a.items, b.items, "items");
+  expect_same_elements(a.log.user, b.log.user, "log.user");
+  expect_same_elements(a.log.item, b.log.item, "log.item");
+  expect_same_elements(a.log.rating, b.log.rating, "log.rating");
+  expect_same_elements(a.log.time, b.log.time, "log.time");
+  expect_same_elements(a.item_side.title, b.item_side.title, "item titles");
+  expect_same_elements(a.item_side.genres, b.item_side.genres, "item genres");
+  expect_same_elements(a.item_side.genre_vocab, b.item_side.genre_vocab, "genre vocabulary");
+  expect_same_elements(a.item_side.tags, b.item_side.tags, "item tags");
+  expect_same_elements(a.item_side.content, b.item_side.content, "item content");
+  expect_same_elements(a.item_side.content_shape, b.item_side.content_shape, "item content shape");
+  expect_same_elements(a.user_side.features, b.user_side.features, "user features");
+}
+
 TEST(Datasets, Ml100kOfficialCounts) {
   SIAMREC_NEED_DATA(dir);
   Dataset ds = load(dir, "ml-100k");
@@ -90,12 +140,38 @@ TEST(Datasets, CacheRoundTripIsIdenticalAndFast) {
   Dataset a = load(dir, "ml-1m-ncf", true);  // parses and writes the cache
   Dataset b = load(dir, "ml-1m-ncf", true);  // reads the cache
   unsetenv("SIAMREC_CACHE_DIR");
-  EXPECT_EQ(a.users.ids(), b.users.ids());
-  EXPECT_EQ(a.items.ids(), b.items.ids());
-  EXPECT_EQ(a.log.user, b.log.user);
-  EXPECT_EQ(a.log.item, b.log.item);
-  EXPECT_EQ(a.item_side.title, b.item_side.title);
+  // The comparison means something: the parse has the interactions and the ML-1M side data.
+  EXPECT_EQ(a.log.size(), 1000209u);
+  ASSERT_EQ(a.item_side.title.size(), static_cast<size_t>(a.n_items()));
+  EXPECT_EQ(a.item_side.genres.size(), static_cast<size_t>(a.n_items()));
+  EXPECT_FALSE(a.item_side.genre_vocab.empty());
+  EXPECT_EQ(a.user_side.features.size(), static_cast<size_t>(a.n_users()));
   EXPECT_EQ(b.root, dir);
+  expect_same_dataset(a, b);
+}
+
+// The same without real data: a fixture with every kind of field through the cache file.
+TEST(Datasets, CacheFileRoundTripKeepsEveryField) {
+  RawLog raw;
+  raw.users = {"u2", "u1", "u2", "u3"};
+  raw.items = {"10", "7", "7", "12"};
+  raw.rating = {4.5f, 1.0f, 3.0f, 0.5f};
+  raw.time = {30, 10, 20, 40};
+  Dataset a = dataset_from_raw(raw, "fixture");
+  a.description = "a fixture with side data";
+  a.item_side.title = {"Seven", "Ten, the sequel", ""};
+  a.item_side.genre_vocab = {"Action", "Drama"};
+  a.item_side.genres = {{0, 1}, {}, {1}};
+  a.item_side.tags = {{"funny"}, {}, {"dark", "slow"}};
+  a.user_side.features = {{"age=20", "gender=F"}, {"age=30"}, {}};
+  test::TempDir t;
+  save_dataset_cache(a, t.path() + "/d.bin");
+  Dataset b = load_dataset_cache(t.path() + "/d.bin");
+  ASSERT_EQ(a.n_items(), 3);
+  EXPECT_TRUE(a.items.numeric());
+  EXPECT_EQ(a.items.original(0), "7");  // numeric order
+  EXPECT_FALSE(a.users.numeric());
+  expect_same_dataset(a, b);
 }
 
 TEST(Datasets, CorruptCacheIsIgnoredNotFatal) {
@@ -110,7 +186,13 @@ TEST(Datasets, CorruptCacheIsIgnoredNotFatal) {
   }
   Dataset b = load(dir, "ml-100k", true);
   unsetenv("SIAMREC_CACHE_DIR");
-  EXPECT_EQ(a.log.item, b.log.item);
+  // Both loads parsed the files: everything must agree, ratings, times and side data included.
+  EXPECT_EQ(a.log.size(), 100000u);
+  EXPECT_EQ(a.log.rating.size(), 100000u);
+  EXPECT_EQ(a.log.time.size(), 100000u);
+  EXPECT_EQ(a.item_side.title.size(), 1682u);
+  EXPECT_EQ(a.user_side.features.size(), 943u);
+  expect_same_dataset(a, b);
 }
 
 TEST(Datasets, MissingDatasetNamesWhatAndWhere) {

@@ -1,7 +1,11 @@
 // Readers on small inline fixtures, and every bad-input case with a message naming file/line/field.
 #include <gtest/gtest.h>
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
 
+#include <memory>
 #include <random>
+#include <sstream>
 
 #include "data/readers.h"
 #include "data/registry.h"
@@ -19,6 +23,30 @@ static DelimitedFormat tsv4() {
 }
 
 using test::error_of;
+
+// Captures what the default spdlog logger writes while alive: the readers report skipped lines in
+// one warning, which is how a caller learns the count.
+class LogCapture {
+ public:
+  LogCapture() : prev_(spdlog::default_logger()) {
+    auto logger = std::make_shared<spdlog::logger>("capture", std::make_shared<spdlog::sinks::ostream_sink_mt>(out_));
+    logger->set_level(spdlog::level::trace);
+    logger->set_pattern("%v");
+    spdlog::set_default_logger(logger);
+  }
+  ~LogCapture() { spdlog::set_default_logger(prev_); }
+  std::string text() const { return out_.str(); }
+
+ private:
+  std::ostringstream out_;
+  std::shared_ptr<spdlog::logger> prev_;
+};
+
+static size_t occurrences(const std::string& s, const std::string& what) {
+  size_t n = 0;
+  for (size_t pos = s.find(what); pos != std::string::npos; pos = s.find(what, pos + 1)) ++n;
+  return n;
+}
 
 TEST(Delimited, ReadsColumnsAndSortsIdsNumerically) {
   TempDir t;
@@ -111,11 +139,44 @@ TEST(Delimited, BadTimestamp) {
 
 TEST(Delimited, SkipBadLinesCountsAndKeepsGoodOnes) {
   TempDir t;
+  // Line 1 good; line 2 has one field (of 4); line 3 has a non-integer item id; line 4 good.
   auto p = t.file("x.tsv", "1\t2\t3\t4\nbad line\n1\tx\t3\t4\n2\t2\t5\t6\n");
   ReadOptions o;
   o.skip_bad_lines = true;
-  RawLog raw = read_delimited(p, tsv4(), o);
-  EXPECT_EQ(raw.size(), 2u);
+  RawLog raw;
+  std::string log;
+  {
+    LogCapture cap;
+    raw = read_delimited(p, tsv4(), o);
+    log = cap.text();
+  }
+  // The two good lines, in file order, every column.
+  ASSERT_EQ(raw.size(), 2u);
+  EXPECT_EQ(raw.users, (std::vector<std::string>{"1", "2"}));
+  EXPECT_EQ(raw.items, (std::vector<std::string>{"2", "2"}));
+  EXPECT_EQ(raw.rating, (std::vector<float>{3.0f, 5.0f}));
+  EXPECT_EQ(raw.time, (std::vector<int64_t>{4, 6}));
+  // The two bad lines are counted in one warning that names the first problem (line 2).
+  EXPECT_EQ(occurrences(log, "skipped "), 1u) << log;
+  EXPECT_NE(log.find("skipped 2 malformed line(s) in '" + p + "'"), std::string::npos) << log;
+  EXPECT_NE(log.find("first: " + p + ":2: expected at least 4 fields separated by TAB, found 1"), std::string::npos) << log;
+  EXPECT_EQ(log.find(p + ":3"), std::string::npos) << log;  // only the first problem is quoted
+  // As a dataset: users "1" and "2", one item "2", two interactions.
+  Dataset ds = dataset_from_raw(raw, "fx");
+  EXPECT_EQ(ds.n_users(), 2);
+  EXPECT_EQ(ds.n_items(), 1);
+  EXPECT_EQ(ds.log.size(), 2u);
+  EXPECT_EQ(ds.log.user, (std::vector<int32_t>{0, 1}));
+  EXPECT_EQ(ds.log.item, (std::vector<int32_t>{0, 0}));
+  // A clean file read with skip_bad_lines warns about nothing.
+  auto clean = t.file("clean.tsv", "1\t2\t3\t4\n2\t2\t5\t6\n");
+  std::string quiet;
+  {
+    LogCapture cap;
+    EXPECT_EQ(read_delimited(clean, tsv4(), o).size(), 2u);
+    quiet = cap.text();
+  }
+  EXPECT_EQ(quiet.find("skipped"), std::string::npos) << quiet;
 }
 
 TEST(Delimited, AllLinesBadIsAnError) {

@@ -7,7 +7,7 @@
 #include "eval/beyond.h"
 #include "eval/metrics.h"
 #include "eval/stats.h"
-#include "eval/topk.h"
+#include "scoring/topk.h"
 
 using namespace siamrec;
 

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <set>
 
+#include "eval/validation.h"
 #include "config/config.h"
 #include "models/model_file.h"
 #include "tasks/embeddings.h"
@@ -198,6 +199,7 @@ TEST(SiameseTraining, ResumeAfterInterruptionMatchesUninterrupted) {
       FitData d;
       d.ds = &p.ds, d.train = &p.split.train, d.valid = &p.split.valid, d.train_by_user = &p.train_by_user;
       d.cfg = &c, d.threads = 1, d.checkpoint = first.checkpoint, d.stop_after_epoch = 3;
+      d.validator = ranking_validator();
       tmp.model->fit(d);
     }
     ASSERT_TRUE(file_exists(first.checkpoint)) << engine.back();

@@ -1,6 +1,6 @@
 // Random: a seeded, reproducible uniform score per (user, item).
 #include "data/dataset.h"
-#include "data/split.h"
+#include "util/rng.h"
 #include "models/model.h"
 #include "config/config.h"
 #include "util/io.h"

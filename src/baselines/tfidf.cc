@@ -12,7 +12,7 @@
 #include "data/dataset.h"
 #include "models/model.h"
 #include "baselines/knn.h"
-#include "eval/topk.h"
+#include "scoring/topk.h"
 #include "util/error.h"
 #include "util/io.h"
 

@@ -24,7 +24,8 @@ Command add_info(CLI::App& root, GlobalOptions& g) {
             if (o->list || o->dataset.empty()) {
               std::string dir = resolve_data_dir(g.data_dir);
               std::cout << "data directory: " << dir << " (" << data_dir_origin(g.data_dir) << ")\n";
-              for (auto& s : dataset_registry()) {
+              for (auto* sp : dataset_registry()) {
+                const DatasetSpec& s = *sp;
                 bool present = true;
                 for (auto& f : s.files) present &= file_exists(dir + "/" + f);
                 std::cout << fmt::format("  {:<16} {:<8} {}\n", s.name, present ? "present" : "missing", s.description);

@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "eval/topk.h"
+#include "scoring/topk.h"
 #include "util/names.h"
 #include "util/registry.h"
 

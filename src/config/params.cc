@@ -2,18 +2,12 @@
 
 #include <fmt/format.h>
 
-#include "data/registry.h"
-#include "models/model.h"
 #include "util/names.h"
 #include "util/strings.h"
 
 namespace siamrec {
 
-static std::vector<std::string> dataset_names() {
-  std::vector<std::string> v;
-  for (auto& s : dataset_registry()) v.push_back(s.name);
-  return v;
-}
+static std::vector<std::string> dataset_names() { return registered_names("dataset"); }
 
 static std::string check_candidates(const std::string& v) {
   if (v == "full" || v == "fixed" || v == "heldout") return "";
@@ -34,6 +28,7 @@ static std::function<std::vector<std::string>()> names(const char* kind) {
 
 const std::vector<ParamDef>& param_table() {
   using T = ParamType;
+  // clang-format off: one parameter a line, as `siamrec params` prints them
   static const std::vector<ParamDef> table = {
       // ---- data ----
       {"data.dataset", T::String, "", "registered dataset name (or leave empty and set data.path)", {}, dataset_names},
@@ -173,6 +168,7 @@ const std::vector<ParamDef>& param_table() {
       {"train.patience", T::Int, "3", "stop after this many validations without improvement", {}, nullptr, 1, 1e6},
       {"train.refit", T::Bool, "false", "after early stopping on a carved validation set, retrain on all train data for the best epoch count"},
   };
+  // clang-format on
   return table;
 }
 

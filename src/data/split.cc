@@ -10,6 +10,7 @@
 #include "data/registry.h"
 #include "util/error.h"
 #include "util/io.h"
+#include "util/rng.h"
 #include "util/strings.h"
 
 namespace siamrec {
@@ -110,18 +111,6 @@ void check_ratios(const SplitSpec& s) {
   if (s.ratios[0] <= 0 || s.ratios[2] <= 0) throw ConfigError("split.ratios: train and test shares must be > 0");
 }
 
-RawLog read_ml100k_file(const std::string& path) {
-  DelimitedFormat f;
-  f.user = "0", f.item = "1", f.rating = "2", f.time = "3";
-  f.numeric_ids = true;
-  return read_delimited(path, f);
-}
-
-void add_raw(RawLog& dst, const std::string& u, const std::string& i) {
-  dst.users.push_back(u);
-  dst.items.push_back(i);
-}
-
 SplitData fixed_split(const Dataset& ds, const SplitSpec& s) {
   const DatasetSpec& spec = dataset_spec(ds.name);
   if (std::find(spec.fixed_splits.begin(), spec.fixed_splits.end(), s.name) == spec.fixed_splits.end()) {
@@ -129,62 +118,7 @@ SplitData fixed_split(const Dataset& ds, const SplitSpec& s) {
     throw ConfigError(fmt::format("split.name '{}' is not a fixed split of dataset '{}'; allowed: {}", s.name, ds.name, names));
   }
   SplitData out;
-  const std::string& dir = ds.root;
-  if (ds.name == "fashion-mnist") {  // items 0..59999 train images, 60000..69999 test images
-    for (int32_t i = 0; i < ds.n_items(); ++i)
-      if (std::stoll(ds.items.original(i)) >= 60000) out.heldout_items.push_back(i);
-    return out;
-  }
-  if (ds.name == "ml-100k") {
-    std::string base = dir + "/ml-100k/" + s.name + ".base", test = dir + "/ml-100k/" + s.name + ".test";
-    out.train = map_onto(ds, read_ml100k_file(base), base);
-    out.test = map_onto(ds, read_ml100k_file(test), test);
-  } else if (ds.name == "ml-1m-lightgcn" || ds.name == "ml-1m-ncf") {
-    std::string lg = dir + "/ml-1m-implicit-lightgcn/";
-    auto ulist = read_remap_list(lg + "user_list.txt"), ilist = read_remap_list(lg + "item_list.txt");
-    auto to_raw = [&](const IdPairs& p, const std::string& where) {
-      RawLog raw;
-      for (size_t k = 0; k < p.user.size(); ++k) {
-        if (p.user[k] >= static_cast<int64_t>(ulist.size()) || p.item[k] >= static_cast<int64_t>(ilist.size()))
-          throw DataError(fmt::format("{}: id ({},{}) outside user_list/item_list", where, p.user[k], p.item[k]));
-        add_raw(raw, ulist[p.user[k]], ilist[p.item[k]]);
-      }
-      return raw;
-    };
-    if (s.name == "lightgcn") {
-      out.train = map_onto(ds, to_raw(read_lightgcn(lg + "train.txt"), lg + "train.txt"), lg + "train.txt");
-      out.test = map_onto(ds, to_raw(read_lightgcn(lg + "test.txt"), lg + "test.txt"), lg + "test.txt");
-    } else {  // ncf: train = every interaction minus the NCF test pairs
-      std::string nd = dir + "/ncf-ml-1m/";
-      NcfTest t = read_ncf(nd + "ml-1m.test.rating", nd + "ml-1m.test.negative");
-      IdPairs tp{t.user, t.item};
-      out.test = map_onto(ds, to_raw(tp, nd + "ml-1m.test.rating"), nd + "ml-1m.test.rating");
-      std::vector<char> keep(ds.log.size(), 1);
-      std::map<std::pair<int32_t, int32_t>, int> test_pairs;
-      for (size_t k = 0; k < out.test.size(); ++k) test_pairs[{out.test.user[k], out.test.item[k]}] = 0;
-      for (size_t r = 0; r < ds.log.size(); ++r) {
-        auto it = test_pairs.find({ds.log.user[r], ds.log.item[r]});
-        if (it != test_pairs.end()) {
-          keep[r] = 0;
-          it->second++;
-        }
-      }
-      for (auto& [p, n] : test_pairs)
-        if (n == 0)
-          throw DataError(fmt::format("NCF test pair (user {}, item {}) is not an ML-1M interaction",
-                                      ds.users.original(p.first), ds.items.original(p.second)));
-      out.train = ds.log.select(keep);
-      out.test_negatives.assign(ds.n_users(), {});
-      for (size_t k = 0; k < t.user.size(); ++k) {
-        auto& negs = out.test_negatives[out.test.user[k]];
-        for (auto n : t.negatives[k]) {
-          if (n >= static_cast<int64_t>(ilist.size()))
-            throw DataError(fmt::format("{}: negative item {} outside item_list.txt", nd + "ml-1m.test.negative", n));
-          negs.push_back(ds.items.find(ilist[n]));
-        }
-      }
-    }
-  }
+  spec.fixed_split(ds, s.name, out);
   return out;
 }
 

@@ -44,12 +44,4 @@ struct SplitData {
 
 SplitData make_split(const Dataset& ds, const FilterSpec& f, const SplitSpec& s);
 
-// Deterministic 64-bit mixing (splitmix64), used for per-user and per-thread seeds.
-inline uint64_t mix64(uint64_t x) {
-  x += 0x9e3779b97f4a7c15ULL;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
-
 }  // namespace siamrec

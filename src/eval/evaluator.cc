@@ -11,7 +11,7 @@
 #include <set>
 
 #include "config/config.h"
-#include "data/split.h"
+#include "util/rng.h"
 #include "eval/beyond.h"
 #include "eval/metrics.h"
 #include "models/model.h"
@@ -206,7 +206,9 @@ EvalResult evaluate_ranking(const BlockScorer& scorer, const EvalContext& ctx, c
   std::vector<double> auc(U, 0), weight(U, 0);
   std::vector<std::vector<int32_t>> lists(U);
   const float ninf = -std::numeric_limits<float>::infinity();
-  int64_t masked_candidates = 0;
+  // Per user, written by the worker thread that ranks her (rank_users calls visit from several
+  // threads): summed after the ranking, no shared counter.
+  std::vector<int32_t> masked(U, 0);
 
   RankOptions ro;
   ro.k = K;
@@ -261,7 +263,7 @@ EvalResult evaluate_ranking(const BlockScorer& scorer, const EvalContext& ctx, c
       std::vector<std::pair<float, char>> cand;
       for (const int32_t* p = tb; p < te; ++p) cand.emplace_back(row[*p], 1);
       for (auto i : negs) {
-        if (row[i] == ninf) ++masked_candidates;
+        if (row[i] == ninf) ++masked[idx];
         cand.emplace_back(row[i], 0);
       }
       std::stable_sort(cand.begin(), cand.end(), [](auto& a, auto& b) {
@@ -286,6 +288,7 @@ EvalResult evaluate_ranking(const BlockScorer& scorer, const EvalContext& ctx, c
     weight[idx] = n_rel;
   };
   rank_users(res.users, ctx.n_items, scorer, ro, visit);
+  const int64_t masked_candidates = std::accumulate(masked.begin(), masked.end(), int64_t{0});
   if (masked_candidates)
     spdlog::warn("{} candidate negatives were the user's own train/validation items and ranked last", masked_candidates);
 

@@ -10,7 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "data/dataset.h"
-#include "eval/topk.h"
+#include "scoring/topk.h"
 
 namespace siamrec {
 

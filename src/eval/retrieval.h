@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "eval/evaluator.h"
-#include "eval/topk.h"
+#include "scoring/topk.h"
 
 namespace siamrec {
 

@@ -7,7 +7,8 @@
 #include <string>
 #include <vector>
 
-#include "eval/topk.h"
+#include "scoring/topk.h"
+#include "train/fit_data.h"
 
 namespace siamrec {
 
@@ -17,23 +18,6 @@ class Config;
 struct Csr;
 struct Dataset;
 struct Interactions;
-
-// Everything a model may fit on. Valid interactions may be empty.
-struct FitData {
-  const Dataset* ds = nullptr;       // ids and side data
-  const Interactions* train = nullptr;
-  const Interactions* valid = nullptr;
-  const Csr* train_by_user = nullptr;  // user -> train items
-  const std::vector<int32_t>* heldout_items = nullptr;  // items never trained on nor drawn as negatives
-  const std::vector<int32_t>* valid_items = nullptr;    // cold validation items (same; validation ranks within them)
-  const Config* cfg = nullptr;
-  int threads = 1;
-  std::string protocol;              // of the split, for logs
-  std::string checkpoint;            // per-epoch checkpoint file ("" = none)
-  bool resume = false;               // continue from `checkpoint` when it exists
-  std::string log_path;              // JSON-lines training log ("" = none)
-  int stop_after_epoch = 0;          // tests: stop as if interrupted after this epoch (0 = never)
-};
 
 class Model {
  public:

@@ -12,9 +12,8 @@
 
 #include "config/config.h"
 #include "data/dataset.h"
-#include "data/split.h"
-#include "eval/evaluator.h"
-#include "eval/topk.h"
+#include "util/rng.h"
+#include "scoring/topk.h"
 #include "losses/loss.h"
 #include "models/model.h"
 #include "sampling/builder.h"
@@ -72,9 +71,10 @@ class SiameseModel : public Model {
                    share, cfg_.integer("train.seed"));
     }
     TrainReport rep = train_once(d, fit_train, valid, static_cast<int>(cfg_.integer("train.epochs")));
-    if (carved && cfg_.flag("train.refit") && rep.best_epoch > 0) {
+    if (carved && cfg_.flag("train.refit") && rep.best_epoch > 0 && !rep.interrupted) {
       spdlog::info("refit on all training data for the best epoch count ({})", rep.best_epoch);
       FitData d2 = d;
+      d2.refit_pass = true;
       d2.checkpoint = d.checkpoint.empty() ? "" : d.checkpoint + ".refit";
       rep = train_once(d2, *d.train, Interactions{}, rep.best_epoch);
     }
@@ -221,32 +221,25 @@ class SiameseModel : public Model {
     }
     std::function<double()> validate;
     Csr valid_excl = by_user;
-    if (valid.size() > 0 && !loss->uses_labels()) {
-      std::string m = c.str("train.valid_metric");
-      auto at = m.find('@');
-      int K = at == std::string::npos ? 10 : static_cast<int>(parse_int(m.substr(at + 1)).value_or(10));
-      validate = [this, &valid, &valid_excl, m, K, &d]() {
+    std::vector<int32_t> valid_cands;
+    if (valid.size() > 0 && !loss->uses_labels() && d.validator) {
+      // Cold validation items: rank within them, as the test ranks within the held-out items.
+      if (d.valid_items && !d.valid_items->empty()) valid_cands = *d.valid_items;
+      validate = [this, &valid, &valid_excl, &valid_cands, &d, metric = c.str("train.valid_metric")]() {
         net_->train(false);
         refresh_cache();
-        EvalContext ctx;
-        ctx.n_users = n_users_, ctx.n_items = n_items_;
-        ctx.train = &valid_excl;
-        ctx.test = &valid;
-        ctx.threads = d.threads;
-        ctx.data_protocol = "validation";
-        EvalSpec s;
-        s.ks = {K};
-        // Cold validation items: rank within them, as the test ranks within the held-out items.
-        const bool cold = d.valid_items && !d.valid_items->empty();
-        std::vector<char> cand;
-        if (cold) {
-          cand.assign(n_items_, 0);
-          for (auto i : *d.valid_items) cand[i] = 1;
-        }
         BlockScorer scorer = [this](const int32_t* u, int n, float* out) { score(u, n, out); };
-        EvalResult r = evaluate_ranking(cold ? restrict_to(scorer, cand) : scorer, ctx, s);
+        ValidationRequest q;
+        q.scorer = &scorer;
+        q.valid = &valid;
+        q.exclude = &valid_excl;
+        q.candidate_items = valid_cands.empty() ? nullptr : &valid_cands;
+        q.metric = metric;
+        q.n_users = n_users_, q.n_items = n_items_;
+        q.threads = d.threads;
+        double v = d.validator(q);
         net_->train(true);
-        return r.get(m);
+        return v;
       };
     }
     Trainer t(*net_, c, *builder, *sampler, *loss, validate);

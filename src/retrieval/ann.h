@@ -8,7 +8,7 @@
 #include <utility>
 #include <vector>
 
-#include "eval/topk.h"
+#include "scoring/topk.h"
 
 namespace siamrec {
 

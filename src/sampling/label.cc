@@ -4,7 +4,7 @@
 #include <random>
 
 #include "config/config.h"
-#include "data/split.h"
+#include "util/rng.h"
 #include "sampling/builder.h"
 #include "util/error.h"
 

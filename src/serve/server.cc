@@ -11,7 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "eval/topk.h"
+#include "scoring/topk.h"
 #include "retrieval/ann.h"
 #include "models/model_file.h"
 #include "util/error.h"

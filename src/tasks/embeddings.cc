@@ -7,7 +7,7 @@
 
 #include <fmt/format.h>
 
-#include "data/split.h"
+#include "util/rng.h"
 #include "util/error.h"
 #include "util/io.h"
 

@@ -16,7 +16,9 @@
 #include "data/readers.h"
 #include "data/registry.h"
 #include "eval/metrics.h"
-#include "eval/topk.h"
+#include "scoring/topk.h"
+#include "eval/validation.h"
+#include "eval/prediction.h"
 #include "util/error.h"
 
 namespace siamrec {
@@ -104,9 +106,11 @@ static SplitSpec split_of(const Config& c) {
   return s;
 }
 
-Prepared prepare(const Config& c, const RunOptions& o) {
+Prepared prepare(const Config& c, const RunOptions& o) { return prepare_from(load_data(c, o), c); }
+
+Prepared prepare_from(Dataset ds, const Config& c) {
   Prepared p;
-  p.ds = load_data(c, o);
+  p.ds = std::move(ds);
   if (p.ds.log.size() == 0 && p.ds.item_side.content.empty())
     throw DataError(fmt::format("dataset '{}' has no interactions", p.ds.name));
   p.split = make_split(p.ds, filters_of(c), split_of(c));
@@ -133,6 +137,9 @@ TrainedModel fit_model(const Prepared& p, const Config& c, const RunOptions& o) 
   d.checkpoint = o.checkpoint;
   d.resume = o.resume;
   d.log_path = o.log_path;
+  d.validator = ranking_validator();
+  d.on_epoch = o.on_epoch;
+  d.stop = o.stop;
   auto t0 = std::chrono::steady_clock::now();
   m.model->fit(d);
   spdlog::info("fitted model '{}' in {:.2f} s", m.model->type(),
@@ -145,57 +152,6 @@ TrainedModel fit_model(const Prepared& p, const Config& c, const RunOptions& o) 
   m.train.indptr = p.train_by_user.indptr;
   m.train.indices = p.train_by_user.indices;
   return m;
-}
-
-// Rating task: RMSE and MAE of score_pairs + offset on the held-out ratings.
-static EvalResult evaluate_rating(const TrainedModel& m, const Prepared& p) {
-  auto t0 = std::chrono::steady_clock::now();
-  const Interactions& t = p.split.test;
-  if (!t.has_rating()) throw ConfigError("model.task 'rating' needs ratings in the test data");
-  std::vector<float> pred(t.size());
-  m.model->score_pairs(t.user.data(), t.item.data(), static_cast<int64_t>(t.size()), pred.data());
-  float off = m.model->rating_offset();
-  for (auto& x : pred) x += off;
-  EvalResult r;
-  r.kind = "rating";
-  r.metrics = {{"rmse", metric::rmse(pred, t.rating)}, {"mae", metric::mae(pred, t.rating)}};
-  r.users.resize(t.size());
-  r.protocol = fmt::format("{} | task: rating prediction on {} held-out ratings (prediction = similarity + train mean {:.4f})",
-                           p.split.protocol, t.size(), off);
-  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  return r;
-}
-
-// Pair task: each test interaction (label 1) and one seeded unseen item of the same user (label 0).
-static EvalResult evaluate_pairs(const TrainedModel& m, const Prepared& p, const Config& c) {
-  auto t0 = std::chrono::steady_clock::now();
-  const Interactions& t = p.split.test;
-  Csr test_by_user = Csr::from_interactions(t, p.ds.n_users(), false);
-  std::vector<int32_t> us, is;
-  std::vector<int> labels;
-  std::mt19937_64 rng(mix64(static_cast<uint64_t>(c.integer("eval.seed")) ^ 0x9a1));
-  const int32_t I = p.ds.n_items();
-  for (size_t r = 0; r < t.size(); ++r) {
-    int32_t u = t.user[r];
-    us.push_back(u), is.push_back(t.item[r]), labels.push_back(1);
-    int32_t j = static_cast<int32_t>(rng() % static_cast<uint64_t>(I));
-    for (int tries = 0; tries < 100 && (m.train.contains(u, j) || test_by_user.contains(u, j)); ++tries)
-      j = static_cast<int32_t>(rng() % static_cast<uint64_t>(I));
-    us.push_back(u), is.push_back(j), labels.push_back(0);
-  }
-  std::vector<float> s(us.size());
-  m.model->score_pairs(us.data(), is.data(), static_cast<int64_t>(us.size()), s.data());
-  double thr = c.real("eval.threshold");
-  auto pm = metric::pair_metrics(s, labels, static_cast<float>(thr));
-  EvalResult r;
-  r.kind = "pairs";
-  r.metrics = {{"accuracy", pm.accuracy}, {"precision", pm.precision}, {"recall", pm.recall}, {"f1", pm.f1}, {"roc_auc", pm.roc_auc}};
-  r.users.resize(us.size());
-  r.protocol = fmt::format("{} | task: pair classification, {} test pairs (label 1) + 1 uniformly sampled unseen item per pair "
-                           "(label 0, seed {}) | threshold {:g}",
-                           p.split.protocol, t.size(), c.integer("eval.seed"), thr);
-  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  return r;
 }
 
 EvalResult evaluate_model(const TrainedModel& m, const Prepared& p, const Config& c, const RunOptions& o) {
@@ -214,8 +170,10 @@ EvalResult evaluate_model(const TrainedModel& m, const Prepared& p, const Config
   ctx.data_protocol = p.split.protocol;
   ctx.threads = o.threads;
   const std::string& task = c.str("model.task");
-  if (task == "rating") return evaluate_rating(m, p);
-  if (task == "pairs") return evaluate_pairs(m, p, c);
+  if (task == "rating") return evaluate_rating(*m.model, p.split.test, p.split.protocol);
+  if (task == "pairs")
+    return evaluate_pairs(*m.model, m.train, p.split.test, p.ds.n_users(), p.ds.n_items(),
+                          static_cast<uint64_t>(c.integer("eval.seed")), c.real("eval.threshold"), p.split.protocol);
   if (task == "retrieval") return evaluate_item_retrieval(m, p, c, o, nullptr);
   EvalSpec spec = EvalSpec::from_config(c);
   if (spec.candidates == "heldout") {

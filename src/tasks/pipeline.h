@@ -19,6 +19,8 @@ struct RunOptions {
   std::string checkpoint;  // per-epoch checkpoint of trainable models ("" = none)
   bool resume = false;
   std::string log_path;    // JSON-lines training log
+  EpochCallback on_epoch;  // after every epoch; returning false stops training (best weights kept)
+  const std::atomic<bool>* stop = nullptr;  // set from another thread to stop after the current epoch
 };
 
 struct Prepared {
@@ -31,6 +33,8 @@ struct Prepared {
 Config load_config(const std::string& path, const std::vector<std::string>& overrides);
 Dataset load_data(const Config& c, const RunOptions& o);
 Prepared prepare(const Config& c, const RunOptions& o);
+// Filters and splits an already loaded dataset by the config's filter and split sections.
+Prepared prepare_from(Dataset ds, const Config& c);
 // Fits the configured model on the split's training data.
 TrainedModel fit_model(const Prepared& p, const Config& c, const RunOptions& o);
 // Evaluates a model under the config's test protocol; the model's ids must match the dataset's.

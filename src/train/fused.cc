@@ -11,7 +11,7 @@
 #include <type_traits>
 
 #include "config/config.h"
-#include "data/split.h"
+#include "util/rng.h"
 #include "util/error.h"
 #include "train/vec.h"
 

@@ -18,7 +18,8 @@
 #include <nlohmann/json.hpp>
 
 #include "config/config.h"
-#include "data/split.h"
+#include "data/dataset.h"
+#include "util/rng.h"
 #include "util/error.h"
 #include "util/io.h"
 
@@ -436,6 +437,21 @@ TrainReport Trainer::run(const FitData& d, float label_offset) {
     rep.epochs_run = epoch;
     if (!d.checkpoint.empty()) save_checkpoint(d.checkpoint, epoch, best, best_epoch, bad, best_state);
     if (d.stop_after_epoch > 0 && epoch >= d.stop_after_epoch) break;  // simulated interruption (tests)
+    bool go_on = true;
+    if (d.on_epoch) {
+      EpochInfo info;
+      info.epoch = epoch, info.epochs = epochs, info.loss = rep.last_loss, info.seconds = secs;
+      info.has_valid = j.contains("valid");
+      if (info.has_valid) info.valid = j["valid"][rep.valid_metric].get<double>();
+      info.valid_metric = rep.valid_metric;
+      info.refit = d.refit_pass;
+      go_on = d.on_epoch(info);
+    }
+    if (!go_on || (d.stop && d.stop->load())) {
+      rep.interrupted = true;
+      spdlog::info("training stopped by the caller after epoch {}", epoch);
+      break;
+    }
     if (stop) {
       spdlog::info("early stopping: no improvement of {} for {} evaluations; best epoch {}", rep.valid_metric, patience, best_epoch);
       break;

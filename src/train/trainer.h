@@ -10,8 +10,8 @@
 #include <vector>
 
 #include "losses/loss.h"
-#include "models/model.h"
 #include "sampling/builder.h"
+#include "train/fit_data.h"
 #include "train/fused.h"
 #include "train/net.h"
 #include "train/optimizer.h"
@@ -22,6 +22,7 @@ struct TrainReport {
   int epochs_run = 0, best_epoch = 0;
   double best_valid = 0, seconds = 0, last_loss = 0;
   std::string valid_metric;
+  bool interrupted = false;  // stopped by FitData::on_epoch or FitData::stop
 };
 
 class Trainer {

@@ -1,48 +1,11 @@
 // Errors: every failure siamrec reports is a siamrec::Error whose message names what and where.
+// The classes are public (include/siamrec/error.h); this adds the formatting helper.
 #pragma once
-#include <stdexcept>
-#include <string>
+#include <siamrec/error.h>
 
 #include <fmt/format.h>
 
 namespace siamrec {
-
-// Exit codes of the command line (documented in README.md).
-enum ExitCode : int {
-  kExitOk = 0,
-  kExitError = 1,        // runtime failure (I/O, bad model file, ...)
-  kExitUsage = 2,        // bad command line or configuration
-  kExitData = 3,         // malformed or missing input data
-  kExitMissingData = 4,  // a dataset is not available locally
-};
-
-class Error : public std::runtime_error {
- public:
-  explicit Error(const std::string& msg, int exit_code = kExitError)
-      : std::runtime_error(msg), exit_code_(exit_code) {}
-  int exit_code() const { return exit_code_; }
-
- private:
-  int exit_code_;
-};
-
-// Malformed input data: file, line and field are part of the message.
-class DataError : public Error {
- public:
-  explicit DataError(const std::string& msg) : Error(msg, kExitData) {}
-};
-
-// Bad configuration or command-line value: the message names the key and the allowed values.
-class ConfigError : public Error {
- public:
-  explicit ConfigError(const std::string& msg) : Error(msg, kExitUsage) {}
-};
-
-// A registered dataset is not available locally.
-class MissingDataError : public Error {
- public:
-  explicit MissingDataError(const std::string& msg) : Error(msg, kExitMissingData) {}
-};
 
 template <typename... Args>
 [[noreturn]] void fail(fmt::format_string<Args...> f, Args&&... args) {

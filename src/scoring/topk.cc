@@ -1,4 +1,4 @@
-#include "eval/topk.h"
+#include "scoring/topk.h"
 
 #include <cblas.h>
 #include <omp.h>

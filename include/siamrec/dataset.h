@@ -1,0 +1,70 @@
+// Datasets: interactions over one id space. Original ids (as in the files or arrays) are kept both
+// ways; models and results speak them. Copies share the data (cheap, immutable).
+//
+//   siamrec::api::Dataset ds = siamrec::api::Dataset::load("ml-100k");   // from $SIAMREC_DATA_DIR
+//   siamrec::api::Split s = ds.split(siamrec::api::ConfigSource::from_pairs({{"split.type", "fixed"}, {"split.name", "ua"}}));
+//   // s.train / s.valid / s.test share ds's ids; s.protocol says how they were made.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <siamrec/config.h>
+
+namespace siamrec::api {
+
+struct DatasetOptions {
+  std::string data_dir;         // "" = $SIAMREC_DATA_DIR, else ~/.cache/siamrec/datasets
+  bool skip_bad_lines = false;  // skip and count malformed lines instead of stopping
+  bool use_cache = true;        // binary cache of parsed datasets ($SIAMREC_CACHE_DIR)
+};
+
+struct Split;
+
+class Dataset {
+ public:
+  // A registered dataset by name (Dataset::registered() lists them).
+  static Dataset load(const std::string& name, const DatasetOptions& o = {});
+  // The data section of a config: a registered dataset (data.dataset) or own files (data.path,
+  // data.format delimited | recbole | sessions, column mapping).
+  static Dataset from_config(const ConfigSource& config, const DatasetOptions& o = {});
+  // Interactions from parallel arrays of original ids; ratings and timestamps may be empty (else
+  // one per interaction). Dense indices follow the sorted original ids (numerically when every id
+  // is an integer), as for files. Throws DataError naming the first bad row (empty id, NaN or
+  // infinite rating) or the mismatched lengths.
+  static Dataset from_arrays(const std::vector<std::string>& users, const std::vector<std::string>& items,
+                             const std::vector<float>& ratings = {}, const std::vector<int64_t>& timestamps = {},
+                             const std::string& name = "arrays");
+  static std::vector<std::string> registered();
+
+  Dataset();
+  std::string name() const;
+  // How this part was made: "dataset | filters | split | part" (the protocol line results repeat).
+  std::string protocol() const;
+  int64_t n_users() const;       // the id space (shared by every part of a split)
+  int64_t n_items() const;
+  int64_t size() const;          // interactions in this part
+  std::string user_id(int64_t index) const;  // original id of a dense index
+  std::string item_id(int64_t index) const;
+  int64_t user_index(const std::string& id) const;  // -1 when unknown
+  int64_t item_index(const std::string& id) const;
+  std::string item_title(int64_t index) const;      // "" when the dataset has no titles
+
+  // Filters and splits it by a config's filter / split sections (seeded, as `siamrec train`).
+  Split split(const ConfigSource& config) const;
+
+  struct Impl;
+  const Impl& impl() const;      // for the library's own clients (CLI, Python); not a stable API
+  explicit Dataset(std::shared_ptr<const Impl> impl);
+
+ private:
+  std::shared_ptr<const Impl> impl_;
+};
+
+struct Split {
+  Dataset train, valid, test;    // valid may be empty (size() == 0)
+  std::string protocol;
+};
+
+}  // namespace siamrec::api

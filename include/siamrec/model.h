@@ -1,0 +1,114 @@
+// Models: build from a config, fit on a dataset, then recommend, find similar items, score pairs,
+// export embeddings, evaluate, save and load. No training data is needed after fit: a saved model
+// file holds the ids, the training interactions it excludes, and the weights.
+//
+//   auto cfg = siamrec::api::ConfigSource::from_file("examples/configs/ml100k-cml.yaml");
+//   siamrec::api::Split s = siamrec::api::Dataset::from_config(cfg).split(cfg);
+//   siamrec::api::Model m = siamrec::api::Model::create(cfg);
+//   m.fit(s.train, s.valid);
+//   for (auto& r : m.recommend("1", 10)) std::cout << r.item << " " << r.score << "\n";
+//   std::cout << m.evaluate(s.test).table;
+//   m.save("cml.model");
+#pragma once
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <siamrec/config.h>
+#include <siamrec/dataset.h>
+#include <siamrec/evaluate.h>
+
+namespace siamrec::api {
+
+struct Scored {
+  std::string item;   // original item id
+  float score = 0;    // higher = better
+};
+
+// After each training epoch (models trained by epochs: Siamese).
+struct EpochProgress {
+  int epoch = 0, epochs = 0;        // 1-based epoch, configured epoch count
+  double loss = 0, seconds = 0;
+  bool has_valid = false;           // a validation metric was computed this epoch
+  double valid = 0;
+  std::string valid_metric;         // e.g. "ndcg@10"
+  bool refit = false;               // the refit on train + validation after early stopping
+};
+
+struct FitOptions {
+  int threads = 0;                  // 0 = all cores
+  // Called after every epoch; return false to stop (the best weights so far are kept).
+  std::function<bool(const EpochProgress&)> on_epoch;
+  const std::atomic<bool>* stop = nullptr;  // set from another thread to stop after the current epoch
+  std::string checkpoint;           // per-epoch checkpoint file ("" = none)
+  bool resume = false;              // continue from `checkpoint` when it exists
+  std::string log;                  // JSON-lines training log ("" = none)
+};
+
+// A matrix of embeddings, row-major.
+struct Matrix {
+  int64_t rows = 0, cols = 0;
+  std::vector<float> data;
+};
+
+class Model {
+ public:
+  // A model as configured (model.type and its sections); not yet fitted.
+  static Model create(const ConfigSource& config);
+  // A model file written by save() or `siamrec train`; throws Error naming the file when it is
+  // missing, truncated, corrupt or of a newer format.
+  static Model load(const std::string& path);
+  static std::vector<std::string> registered();   // model types
+
+  Model(Model&&) noexcept;
+  Model& operator=(Model&&) noexcept;
+  ~Model();
+
+  // Fits on `train` (valid: early stopping data, may be an empty Dataset). Both must be parts of
+  // one dataset (same ids), e.g. of Dataset::split.
+  void fit(const Dataset& train, const Dataset& valid = Dataset(), const FitOptions& o = {});
+  bool fitted() const;
+
+  std::string type() const;          // "siamese", "itemknn", ...
+  std::string config_yaml() const;   // the resolved config it was built with
+  std::string protocol() const;      // the data it was fitted on
+  int64_t n_users() const;
+  int64_t n_items() const;
+  std::string user_id(int64_t index) const;
+  std::string item_id(int64_t index) const;
+
+  // Top-k items for a known user (original id); exclude_seen drops her training items. Throws
+  // ConfigError naming the user when unknown.
+  std::vector<Scored> recommend(const std::string& user, int k = 10, bool exclude_seen = true, int threads = 0) const;
+  // Top-k for every user in one pass (user index order), as `siamrec recommend --all-users`.
+  std::vector<std::vector<Scored>> recommend_all(int k = 10, bool exclude_seen = true, int threads = 0) const;
+  // Fold-in: top-k for a user known only by her history (original item ids; unknown ids are
+  // skipped and counted in *unknown when given); the history's items are excluded.
+  std::vector<Scored> recommend_history(const std::vector<std::string>& items, int k = 10, int* unknown = nullptr) const;
+  // The k items most similar to `item` (itself excluded); empty when the model has no item similarity.
+  std::vector<Scored> similar(const std::string& item, int k = 10) const;
+  // Scores of (user, item) pairs of original ids; throws ConfigError naming an unknown id.
+  std::vector<float> score(const std::vector<std::string>& users, const std::vector<std::string>& items) const;
+  // Embeddings (rows = users or items in index order); empty when the model has none.
+  Matrix user_embeddings() const;
+  Matrix item_embeddings() const;
+
+  // Evaluates on `test` (a part of the dataset the model was fitted on) under the protocol of the
+  // model's config (eval section), with `overrides` ("eval.candidates=uniform:100", ...).
+  Evaluation evaluate(const Dataset& test, const std::vector<std::string>& overrides = {}, int threads = 0) const;
+
+  // Writes the model file atomically (the same file `siamrec train --out` writes).
+  void save(const std::string& path) const;
+
+  struct Impl;
+  Impl& impl() const;                // for the library's own clients (CLI, Python); not a stable API
+
+ private:
+  explicit Model(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace siamrec::api

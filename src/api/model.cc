@@ -1,0 +1,264 @@
+// The public Model (include/siamrec/model.h) over models/, eval/ and the task pipeline.
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <thread>
+
+#include "api/impl.h"
+#include "data/registry.h"
+#include "eval/evaluator.h"
+#include "models/model.h"
+#include "scoring/topk.h"
+#include "tasks/pipeline.h"
+#include "util/error.h"
+#include "util/names.h"
+
+namespace siamrec::api {
+
+const char* version() { return SIAMREC_VERSION; }
+
+Model::Model(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Model::Model(Model&&) noexcept = default;
+Model& Model::operator=(Model&&) noexcept = default;
+Model::~Model() = default;
+Model::Impl& Model::impl() const { return *impl_; }
+
+const siamrec::Model& Model::Impl::model() const {
+  if (!tm.model) throw Error("the model is not fitted: call fit() (or load a model file) first");
+  return *tm.model;
+}
+
+Model Model::create(const ConfigSource& config) {
+  init_runtime();
+  auto impl = std::make_unique<Impl>();
+  impl->cfg = siamrec::resolve_config(config);
+  siamrec::create_model(impl->cfg.str("model.type"));  // an unknown type fails here, naming the registered ones
+  return Model(std::move(impl));
+}
+
+Model Model::load(const std::string& path) {
+  init_runtime();
+  auto impl = std::make_unique<Impl>();
+  impl->tm = load_model_file(path);
+  impl->cfg = Config::from_yaml_text(impl->tm.config_yaml, "model file '" + path + "'");
+  return Model(std::move(impl));
+}
+
+std::vector<std::string> Model::registered() { return siamrec::model_names(); }
+
+void Model::fit(const Dataset& train, const Dataset& valid, const FitOptions& o) {
+  const auto& tr = train.impl();
+  const auto& va = valid.impl();
+  if (tr.part == Dataset::Impl::kValid || tr.part == Dataset::Impl::kTest)
+    throw ConfigError(fmt::format("fit: '{}' is a validation or test part; fit on the train part", tr.protocol));
+  if (valid.size() > 0 && va.ds != tr.ds)
+    throw ConfigError("fit: the validation data is not a part of the training data's dataset (ids differ)");
+  Prepared p;
+  p.ds = *tr.ds;
+  if (tr.split) {
+    p.split.heldout_items = tr.split->heldout_items;
+    p.split.valid_items = tr.split->valid_items;
+    p.split.protocol = tr.split->protocol;
+  } else {
+    p.split.protocol = tr.protocol + " | no split (all interactions train)";
+  }
+  p.split.train = tr.log();
+  if (valid.size() > 0) p.split.valid = va.log();
+  p.train_by_user = Csr::from_interactions(p.split.train, p.ds.n_users(), false);
+  RunOptions ro;
+  ro.threads = resolve_threads(o.threads);
+  ro.checkpoint = o.checkpoint;
+  ro.resume = o.resume;
+  ro.log_path = o.log;
+  ro.stop = o.stop;
+  if (o.on_epoch)
+    ro.on_epoch = [&o](const EpochInfo& e) {
+      EpochProgress pr;
+      pr.epoch = e.epoch, pr.epochs = e.epochs, pr.loss = e.loss, pr.seconds = e.seconds;
+      pr.has_valid = e.has_valid, pr.valid = e.valid, pr.valid_metric = e.valid_metric, pr.refit = e.refit;
+      return o.on_epoch(pr);
+    };
+  impl_->tm = fit_model(p, impl_->cfg, ro);
+  impl_->ds = tr.ds;
+}
+
+bool Model::fitted() const { return impl_->tm.model != nullptr; }
+std::string Model::type() const { return impl_->cfg.str("model.type"); }
+std::string Model::config_yaml() const { return impl_->cfg.to_yaml(); }
+std::string Model::protocol() const { return impl_->tm.protocol; }
+int64_t Model::n_users() const { return impl_->tm.users.size(); }
+int64_t Model::n_items() const { return impl_->tm.items.size(); }
+
+std::string Model::user_id(int64_t i) const {
+  if (i < 0 || i >= n_users()) throw ConfigError(fmt::format("user index {} is out of range (0..{})", i, n_users() - 1));
+  return impl_->tm.users.original(static_cast<int32_t>(i));
+}
+std::string Model::item_id(int64_t i) const {
+  if (i < 0 || i >= n_items()) throw ConfigError(fmt::format("item index {} is out of range (0..{})", i, n_items() - 1));
+  return impl_->tm.items.original(static_cast<int32_t>(i));
+}
+
+static int32_t find_user(const TrainedModel& tm, const std::string& id) {
+  int32_t u = tm.users.find(id);
+  if (u < 0) throw ConfigError(fmt::format("user '{}' is not in the model ({} users)", id, tm.users.size()));
+  return u;
+}
+static int32_t find_item(const TrainedModel& tm, const std::string& id) {
+  int32_t i = tm.items.find(id);
+  if (i < 0) throw ConfigError(fmt::format("item '{}' is not in the model ({} items)", id, tm.items.size()));
+  return i;
+}
+
+// Top-k for users in chunks (bounded memory), exclusions as asked.
+static void rank(const TrainedModel& tm, const std::vector<int32_t>& users, int k, bool exclude_seen, int threads,
+                 std::vector<std::vector<Scored>>& out) {
+  if (k < 1) throw ConfigError(fmt::format("k must be >= 1, got {}", k));
+  out.assign(users.size(), {});
+  RankOptions ro;
+  ro.k = k;
+  ro.threads = resolve_threads(threads);
+  ro.exclude = exclude_seen ? &tm.train : nullptr;
+  const siamrec::Model& m = *tm.model;
+  rank_users(users, tm.items.size(), [&](const int32_t* u, int n, float* s) { m.score(u, n, s); }, ro,
+             [&](int64_t idx, int32_t, const float* row, const int32_t* top, int nt) {
+               auto& v = out[idx];
+               v.reserve(nt);
+               for (int j = 0; j < nt; ++j) v.push_back({tm.items.original(top[j]), row[top[j]]});
+             });
+}
+
+std::vector<Scored> Model::recommend(const std::string& user, int k, bool exclude_seen, int threads) const {
+  impl_->model();
+  std::vector<std::vector<Scored>> out;
+  rank(impl_->tm, {find_user(impl_->tm, user)}, k, exclude_seen, threads, out);
+  return out[0];
+}
+
+std::vector<std::vector<Scored>> Model::recommend_all(int k, bool exclude_seen, int threads) const {
+  impl_->model();
+  std::vector<int32_t> users(impl_->tm.users.size());
+  for (int32_t u = 0; u < static_cast<int32_t>(users.size()); ++u) users[u] = u;
+  std::vector<std::vector<Scored>> out;
+  rank(impl_->tm, users, k, exclude_seen, threads, out);
+  return out;
+}
+
+std::vector<Scored> Model::recommend_history(const std::vector<std::string>& items, int k, int* unknown) const {
+  const siamrec::Model& m = impl_->model();
+  if (k < 1) throw ConfigError(fmt::format("k must be >= 1, got {}", k));
+  std::vector<int32_t> hist;
+  int miss = 0;
+  for (auto& id : items) {
+    int32_t i = impl_->tm.items.find(id);
+    if (i < 0) ++miss;
+    else hist.push_back(i);
+  }
+  if (unknown) *unknown = miss;
+  std::vector<float> row(static_cast<size_t>(n_items()));
+  m.score_history(hist, row.data());
+  for (auto i : hist) row[i] = -INFINITY;
+  std::vector<int32_t> top(static_cast<size_t>(k));
+  int nt = topk_row(row.data(), static_cast<int32_t>(row.size()), k, top.data());
+  std::vector<Scored> out;
+  for (int j = 0; j < nt; ++j) out.push_back({impl_->tm.items.original(top[j]), row[top[j]]});
+  return out;
+}
+
+std::vector<Scored> Model::similar(const std::string& item, int k) const {
+  const siamrec::Model& m = impl_->model();
+  if (k < 1) throw ConfigError(fmt::format("k must be >= 1, got {}", k));
+  std::vector<std::pair<int32_t, float>> sim;
+  std::vector<Scored> out;
+  if (!m.similar_items(find_item(impl_->tm, item), k, sim)) return out;
+  for (auto& [i, s] : sim) out.push_back({impl_->tm.items.original(i), s});
+  return out;
+}
+
+std::vector<float> Model::score(const std::vector<std::string>& users, const std::vector<std::string>& items) const {
+  const siamrec::Model& m = impl_->model();
+  if (users.size() != items.size())
+    throw ConfigError(fmt::format("score: {} users but {} items (one of each per pair)", users.size(), items.size()));
+  std::vector<int32_t> u(users.size()), i(items.size());
+  for (size_t r = 0; r < users.size(); ++r) u[r] = find_user(impl_->tm, users[r]), i[r] = find_item(impl_->tm, items[r]);
+  std::vector<float> out(users.size());
+  if (!out.empty()) m.score_pairs(u.data(), i.data(), static_cast<int64_t>(u.size()), out.data());
+  return out;
+}
+
+static Matrix matrix(const float* p, int64_t rows, int dim) {
+  Matrix mx;
+  if (!p) return mx;
+  mx.rows = rows, mx.cols = dim;
+  mx.data.assign(p, p + rows * dim);
+  return mx;
+}
+
+Matrix Model::user_embeddings() const {
+  int dim = 0;
+  const float* p = impl_->model().user_embeddings(&dim);
+  return matrix(p, n_users(), dim);
+}
+
+Matrix Model::item_embeddings() const {
+  int dim = 0;
+  const float* p = impl_->model().item_embeddings(&dim);
+  return matrix(p, n_items(), dim);
+}
+
+Evaluation Model::evaluate(const Dataset& test, const std::vector<std::string>& overrides, int threads) const {
+  impl_->model();
+  const auto& te = test.impl();
+  if (te.part == Dataset::Impl::kTrain)
+    throw ConfigError(fmt::format("evaluate: '{}' is the training part; evaluate on the test (or valid) part", te.protocol));
+  const TrainedModel& tm = impl_->tm;
+  if (tm.users.ids() != te.ds->users.ids() || tm.items.ids() != te.ds->items.ids())
+    throw ConfigError(fmt::format("evaluate: the model was fitted on other data ({} users x {} items) than '{}' ({} x {})",
+                                  tm.users.size(), tm.items.size(), te.ds->name, te.ds->n_users(), te.ds->n_items()));
+  Config c = impl_->cfg;
+  for (auto& o : overrides) c.set_override(o);
+  Prepared p;
+  p.ds = *te.ds;
+  p.split.test = te.log();
+  if (te.split) {
+    p.split.protocol = te.split->protocol;
+    if (te.part == Dataset::Impl::kTest) {
+      p.split.valid = te.split->valid;  // excluded from the candidates when testing
+      p.split.test_negatives = te.split->test_negatives;
+    }
+    p.split.heldout_items = te.split->heldout_items;
+  } else {
+    p.split.protocol = te.protocol;
+  }
+  p.train_by_user = tm.train;
+  RunOptions ro;
+  ro.threads = resolve_threads(threads);
+  EvalResult r = evaluate_model(tm, p, c, ro);
+  Evaluation e;
+  e.kind = r.kind;
+  e.protocol = r.protocol;
+  e.metrics = r.metrics;
+  e.seconds = r.seconds;
+  e.table = r.table();
+  const IdMap& ids = r.kind == "retrieval" ? p.ds.items : p.ds.users;
+  e.json = r.to_json(ids).dump(1);
+  if (r.kind == "ranking" || r.kind == "retrieval")
+    for (auto u : r.users) e.users.push_back(ids.original(u));
+  e.per_user = r.per_user;
+  return e;
+}
+
+double Evaluation::get(const std::string& metric) const {
+  for (auto& [k, v] : metrics)
+    if (k == metric) return v;
+  std::string names;
+  for (auto& [k, _] : metrics) names += (names.empty() ? "" : ", ") + k;
+  throw ConfigError(fmt::format("metric '{}' is not in this evaluation; available: {}", metric, names));
+}
+
+void Model::save(const std::string& path) const {
+  impl_->model();
+  save_model_file(impl_->tm, path);
+}
+
+}  // namespace siamrec::api
