@@ -45,7 +45,8 @@ int main(int argc, char** argv) {
     const float* I = m.model->item_embeddings(&dim);
     const float* U = m.model->user_embeddings(&du);
     Similarity kind;
-    if (!I || !U || !m.model->retrieval_kind(&kind)) throw Error("the model needs user/item embeddings with a GEMM similarity");
+    if (!I || !U || !m.model->retrieval_kind(&kind))
+      throw Error("the model needs user/item embeddings with a GEMM similarity");
     // Catalogue: item j = original item (j mod n) + N(0, (0.1 * mean |x| / sqrt(d))^2) noise.
     const int64_t n0 = m.items.size();
     double mean_norm = 0;

@@ -66,13 +66,16 @@ int main(int argc, char** argv) {
     for (int64_t r = 0; r < n; ++r)
       for (int64_t q = m.indptr[r]; q < m.indptr[r + 1]; ++q) rows.push_back(r);
     auto coo = torch::sparse_coo_tensor(
-                   torch::stack({torch::tensor(rows), torch::from_blob(m.indices.data(), {m.nnz()}, torch::kInt32).to(torch::kInt64)}),
+                   torch::stack({torch::tensor(rows),
+                                 torch::from_blob(m.indices.data(), {m.nnz()}, torch::kInt32).to(torch::kInt64)}),
                    torch::from_blob(m.values.data(), {m.nnz()}, torch::kFloat32).clone(), {n, n})
                    .coalesce();
     auto x = torch::randn({n, dim});
     auto y = torch::empty({n, dim});
-    std::printf("gcn propagation benchmark: ML-1M LightGCN train graph, %ld nodes, %ld non-zeros, d=%d, one step E' = A E,\n"
-                "median of %d runs (ms)\n", static_cast<long>(n), static_cast<long>(m.nnz()), dim, reps);
+    std::printf(
+        "gcn propagation benchmark: ML-1M LightGCN train graph, %ld nodes, %ld non-zeros, d=%d, one step E' = A E,\n"
+        "median of %d runs (ms)\n",
+        static_cast<long>(n), static_cast<long>(m.nnz()), dim, reps);
     for (int th : {1, 2}) {
       omp_set_num_threads(th);
       at::set_num_threads(th);
@@ -80,8 +83,9 @@ int main(int argc, char** argv) {
       double tcoo = median_ms(reps, [&] { auto z = torch::mm(coo, x); });
       auto ref = torch::mm(coo, x);
       double err = (ref - y).abs().max().item<double>();
-      std::printf("  %d thread%s: siamrec CSR kernel %7.2f | LibTorch sparse (COO) mm %7.2f (%.1fx slower) | max diff %.1e\n",
-                  th, th > 1 ? "s" : " ", ours, tcoo, tcoo / ours, err);
+      std::printf(
+          "  %d thread%s: siamrec CSR kernel %7.2f | LibTorch sparse (COO) mm %7.2f (%.1fx slower) | max diff %.1e\n",
+          th, th > 1 ? "s" : " ", ours, tcoo, tcoo / ours, err);
       std::fflush(stdout);
     }
   } catch (const Error& e) {

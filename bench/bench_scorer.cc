@@ -65,9 +65,15 @@ int main(int argc, char** argv) {
     o.k = K;
     o.threads = threads;
     o.exclude = &exclude;
-    rank_users(users, I,
-               [&](const int32_t* u, int n, float* out) { gemm_scores(Ue.data(), u, n, Ie.data(), I, dim, Similarity::Dot, nullptr, out); },
-               o, [&](int64_t idx, int32_t, const float*, const int32_t* top, int nt) { std::copy(top, top + nt, &tops[idx * K]); });
+    rank_users(
+        users, I,
+        [&](const int32_t* u, int n, float* out) {
+          gemm_scores(Ue.data(), u, n, Ie.data(), I, dim, Similarity::Dot, nullptr, out);
+        },
+        o,
+        [&](int64_t idx, int32_t, const float*, const int32_t* top, int nt) {
+          std::copy(top, top + nt, &tops[idx * K]);
+        });
   };
   std::vector<int32_t> tops_plain(tops.size());
   auto plain = [&] {  // one user at a time: dot products in a loop, mask, partial_sort
@@ -80,7 +86,8 @@ int main(int argc, char** argv) {
         for (int d = 0; d < dim; ++d) s += a[d] * b[d];
         row[i] = {-s, i};
       }
-      for (int64_t p = exclude.begin(u); p < exclude.end(u); ++p) row[exclude.indices[p]].first = std::numeric_limits<float>::infinity();
+      for (int64_t p = exclude.begin(u); p < exclude.end(u); ++p)
+        row[exclude.indices[p]].first = std::numeric_limits<float>::infinity();
       std::partial_sort(row.begin(), row.begin() + K, row.end());
       for (int k = 0; k < K; ++k) tops_plain[static_cast<size_t>(u) * K + k] = row[k].second;
     }
@@ -103,11 +110,15 @@ int main(int argc, char** argv) {
   size_t agree = 0;
   for (size_t k = 0; k < tops.size(); ++k) agree += tops[k] == tops_plain[k];
   double gflop = 2.0 * U * I * dim / 1e9;
-  std::printf("scorer benchmark: full-ranking top-%d, %d users x %d items x %d dims, exclusions: %s\n", K, U, I, dim, excl_desc.c_str());
-  std::printf("  blocked GEMM + mask + top-K (%d threads): median %.1f ms over %d runs (%.1f GFLOP/s)\n", threads, mf * 1e3, reps, gflop / mf);
+  std::printf("scorer benchmark: full-ranking top-%d, %d users x %d items x %d dims, exclusions: %s\n", K, U, I, dim,
+              excl_desc.c_str());
+  std::printf("  blocked GEMM + mask + top-K (%d threads): median %.1f ms over %d runs (%.1f GFLOP/s)\n", threads,
+              mf * 1e3, reps, gflop / mf);
   std::printf("  plain per-user loop (1 thread):          median %.1f ms\n", mp * 1e3);
-  std::printf("  speed-up: %.1fx; identical top-%d lists for %.2f%% of slots; peak score buffer %.1f MB (%d x 256 x %d floats)\n",
-              mp / mf, K, 100.0 * agree / tops.size(), threads * 256.0 * I * 4 / 1e6, threads, I);
+  std::printf(
+      "  speed-up: %.1fx; identical top-%d lists for %.2f%% of slots; peak score buffer %.1f MB (%d x 256 x %d "
+      "floats)\n",
+      mp / mf, K, 100.0 * agree / tops.size(), threads * 256.0 * I * 4 / 1e6, threads, I);
   std::printf("  target <= 100 ms: %s\n", mf <= 0.100 ? "met" : "NOT met");
   return 0;
 }

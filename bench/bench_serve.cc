@@ -48,9 +48,10 @@ int main(int argc, char** argv) {
     Server server(o);
     int port = server.bind();
     std::thread th([&] { server.run(); });
-    std::printf("serving benchmark: GET /v1/recommend?user=U&k=10 on 127.0.0.1:%d, model %s (%s, %d users x %d items, "
-                "exact search), server and load generator on the same 2 cores, %d requests per level\n",
-                port, argv[1], m.model->type().c_str(), m.users.size(), m.items.size(), total);
+    std::printf(
+        "serving benchmark: GET /v1/recommend?user=U&k=10 on 127.0.0.1:%d, model %s (%s, %d users x %d items, "
+        "exact search), server and load generator on the same 2 cores, %d requests per level\n",
+        port, argv[1], m.model->type().c_str(), m.users.size(), m.items.size(), total);
     std::printf("%12s %12s %10s %10s %8s\n", "concurrency", "requests/s", "p50 ms", "p99 ms", "errors");
     std::fflush(stdout);
     for (int c : levels) {

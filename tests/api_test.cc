@@ -69,13 +69,17 @@ TEST(Api, BadArraysAreRefusedNamingTheRow) {
 }
 
 TEST(Api, ConfigErrorsNameTheKey) {
-  auto msg = siamrec::test::error_of<siamrec::ConfigError>(
-      [] { Model::create(ConfigSource::from_pairs({{"model.type", "nosuchmodel"}})); });
+  auto msg = siamrec::test::error_of<siamrec::ConfigError>([] {
+    Model::create(ConfigSource::from_pairs({{"model.type", "nosuchmodel"}}));
+  });
   EXPECT_NE(msg.find("nosuchmodel"), std::string::npos) << msg;
   EXPECT_NE(msg.find("itemknn"), std::string::npos) << msg;  // lists the registered ones
-  msg = siamrec::test::error_of<siamrec::ConfigError>([] { ConfigSource::from_pairs({{"train.nokey", "1"}}).resolved_yaml(); });
+  msg = siamrec::test::error_of<siamrec::ConfigError>([] {
+    ConfigSource::from_pairs({{"train.nokey", "1"}}).resolved_yaml();
+  });
   EXPECT_NE(msg.find("train.nokey"), std::string::npos) << msg;
-  msg = siamrec::test::error_of<siamrec::ConfigError>([] { ConfigSource::from_yaml("model:\n  type: [1, 2\n").resolved_yaml(); });
+  msg = siamrec::test::error_of<siamrec::ConfigError>(
+      [] { ConfigSource::from_yaml("model:\n  type: [1, 2\n").resolved_yaml(); });
   EXPECT_FALSE(msg.empty());
 }
 
@@ -93,7 +97,7 @@ TEST(Api, ItemKnnRecommendsWithinTheGroupAndRoundTripsThroughAFile) {
   auto recs = m.recommend("u3", 3);
   ASSERT_EQ(recs.size(), 3u);
   for (auto& r : recs) {
-    EXPECT_EQ(r.item[0], 'a') << r.item;     // her group's items
+    EXPECT_EQ(r.item[0], 'a') << r.item;          // her group's items
     EXPECT_EQ(seen.count(r.item), 0u) << r.item;  // never a seen item
   }
   // exclude_seen=false: seen items may come back, and the list is sorted by score.
@@ -145,8 +149,12 @@ TEST(Api, ItemKnnRecommendsWithinTheGroupAndRoundTripsThroughAFile) {
 TEST(Api, SiameseFitReportsEpochsStopsOnRequestAndExportsEmbeddings) {
   Planted p = planted();
   Dataset ds = Dataset::from_arrays(p.users, p.items);
-  auto cfg = ConfigSource::from_pairs({{"model.type", "siamese"}, {"tower.dim", "8"}, {"train.epochs", "20"},
-                                       {"train.valid_share", "0"}, {"train.batch_size", "32"}, {"train.seed", "3"}});
+  auto cfg = ConfigSource::from_pairs({{"model.type", "siamese"},
+                                       {"tower.dim", "8"},
+                                       {"train.epochs", "20"},
+                                       {"train.valid_share", "0"},
+                                       {"train.batch_size", "32"},
+                                       {"train.seed", "3"}});
   Model m = Model::create(cfg);
   std::vector<int> epochs;
   std::atomic<bool> stop{false};
@@ -184,8 +192,11 @@ TEST(Api, SiameseFitReportsEpochsStopsOnRequestAndExportsEmbeddings) {
 TEST(Api, EvaluationEqualsTheCommandLine) {
   SIAMREC_NEED_DATA(dir);
   setenv("SIAMREC_DATA_DIR", dir.c_str(), 1);
-  auto cfg = ConfigSource::from_pairs({{"data.dataset", "ml-100k"}, {"split.type", "fixed"}, {"split.name", "ua"},
-                                       {"model.type", "itemknn"}, {"eval.k", "10"}});
+  auto cfg = ConfigSource::from_pairs({{"data.dataset", "ml-100k"},
+                                       {"split.type", "fixed"},
+                                       {"split.name", "ua"},
+                                       {"model.type", "itemknn"},
+                                       {"eval.k", "10"}});
   Dataset ds = Dataset::from_config(cfg);
   EXPECT_EQ(ds.n_users(), 943);
   siamrec::api::Split s = ds.split(cfg);
@@ -200,8 +211,8 @@ TEST(Api, EvaluationEqualsTheCommandLine) {
   siamrec::test::TempDir t;
   auto r = siamrec::test::run_cli("train --data-dir " + dir +
                                   " --set data.dataset=ml-100k --set split.type=fixed --set split.name=ua "
-                                  "--set model.type=itemknn --set eval.k=10 --out " + t.path() + "/m.model --json " +
-                                  t.path() + "/run.json");
+                                  "--set model.type=itemknn --set eval.k=10 --out " +
+                                  t.path() + "/m.model --json " + t.path() + "/run.json");
   ASSERT_EQ(r.code, 0) << r.err;
   std::ifstream f(t.path() + "/run.json");
   std::stringstream ss;

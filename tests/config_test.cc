@@ -12,7 +12,8 @@ using namespace siamrec;
 using test::error_of;
 
 TEST(Config, DefaultsYamlAndOverrides) {
-  Config c = Config::from_yaml_text("data:\n  dataset: ml-100k\nsplit:\n  type: fixed\n  name: ua\neval:\n  k: [5, 10]\n", "t.yaml");
+  Config c = Config::from_yaml_text(
+      "data:\n  dataset: ml-100k\nsplit:\n  type: fixed\n  name: ua\neval:\n  k: [5, 10]\n", "t.yaml");
   EXPECT_EQ(c.str("data.dataset"), "ml-100k");
   EXPECT_EQ(c.ints("eval.k"), (std::vector<int64_t>{5, 10}));
   EXPECT_EQ(c.str("model.type"), "pop");  // default

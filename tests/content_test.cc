@@ -328,9 +328,9 @@ TEST(Image, GrayConversionAndResize) {
   auto up = load_image(q, 4, 3);
   ASSERT_EQ(up.size(), 48u);
   for (float x : up) EXPECT_TRUE(x >= 0.f && x <= 1.f);
-  EXPECT_GT(up[0], 0.8f);         // red plane, top-left
-  EXPECT_LT(up[16 + 0], 0.2f);    // green plane, top-left
-  EXPECT_GT(up[32 + 12], 0.8f);   // blue plane, bottom-left
+  EXPECT_GT(up[0], 0.8f);        // red plane, top-left
+  EXPECT_LT(up[16 + 0], 0.2f);   // green plane, top-left
+  EXPECT_GT(up[32 + 12], 0.8f);  // blue plane, bottom-left
 }
 
 TEST(Image, CenterCrop) {
@@ -377,11 +377,12 @@ TEST(Image, Table) {
   write_png(d.path("img/a.png"), 2, 2, 3, quad());
   write_png(d.path("img/b.png"), 2, 2, 3, std::vector<uint8_t>(12, 0));
   d.file("img/c.png", "garbage");
-  std::string csv = d.file("items.csv", "item_id,title,path\n"
-                                        "10,first,img/a.png\n"
-                                        "\n"
-                                        "\"20\",\"second, with comma\",img/b.png\n"
-                                        "30,third,img/c.png\n");
+  std::string csv = d.file("items.csv",
+                           "item_id,title,path\n"
+                           "10,first,img/a.png\n"
+                           "\n"
+                           "\"20\",\"second, with comma\",img/b.png\n"
+                           "30,third,img/c.png\n");
   ImageOptions o;
   o.size = 2;
   ImageTable t(csv, o);
@@ -444,17 +445,19 @@ TEST(Image, PngGrid) {
   const int box = s + 2 * o.border;
   EXPECT_EQ(w, 2 * box + 3 * o.padding);
   EXPECT_EQ(h, 2 * box + 3 * o.padding);
-  auto at = [&](int x, int y) { return std::vector<int>{px[3 * (y * w + x)], px[3 * (y * w + x) + 1], px[3 * (y * w + x) + 2]}; };
-  const int in0 = o.padding + o.border;             // first image pixel, row/col 0
-  const int in1 = o.padding + box + o.padding + o.border;  // row/col 1
-  EXPECT_EQ(at(0, 0), (std::vector<int>{10, 20, 30}));                    // background
-  EXPECT_EQ(at(o.padding, o.padding), (std::vector<int>{0, 170, 0}));      // green frame of (0,0)
-  EXPECT_EQ(at(in0, in0), (std::vector<int>{255, 0, 0}));                  // red image
-  EXPECT_EQ(at(in1 - o.border, in0), (std::vector<int>{10, 20, 30}));      // (0,1) has no frame
-  EXPECT_EQ(at(in1 + s - 1, in0 + s - 1), (std::vector<int>{0, 0, 0}));    // black image
-  EXPECT_EQ(at(in0 - 1, in1), (std::vector<int>{220, 0, 0}));              // red frame of (1,0)
-  EXPECT_EQ(at(in0 + 1, in1 + 1), (std::vector<int>{255, 255, 255}));      // white image
-  EXPECT_EQ(at(in1, in1), (std::vector<int>{10, 20, 30}));                 // empty cell
+  auto at = [&](int x, int y) {
+    return std::vector<int>{px[3 * (y * w + x)], px[3 * (y * w + x) + 1], px[3 * (y * w + x) + 2]};
+  };
+  const int in0 = o.padding + o.border;                                  // first image pixel, row/col 0
+  const int in1 = o.padding + box + o.padding + o.border;                // row/col 1
+  EXPECT_EQ(at(0, 0), (std::vector<int>{10, 20, 30}));                   // background
+  EXPECT_EQ(at(o.padding, o.padding), (std::vector<int>{0, 170, 0}));    // green frame of (0,0)
+  EXPECT_EQ(at(in0, in0), (std::vector<int>{255, 0, 0}));                // red image
+  EXPECT_EQ(at(in1 - o.border, in0), (std::vector<int>{10, 20, 30}));    // (0,1) has no frame
+  EXPECT_EQ(at(in1 + s - 1, in0 + s - 1), (std::vector<int>{0, 0, 0}));  // black image
+  EXPECT_EQ(at(in0 - 1, in1), (std::vector<int>{220, 0, 0}));            // red frame of (1,0)
+  EXPECT_EQ(at(in0 + 1, in1 + 1), (std::vector<int>{255, 255, 255}));    // white image
+  EXPECT_EQ(at(in1, in1), (std::vector<int>{10, 20, 30}));               // empty cell
   stbi_image_free(px);
 
   // Gray input, resized cells.

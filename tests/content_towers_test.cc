@@ -71,10 +71,11 @@ Prepared prepared_items(Dataset ds, double train_share) {
 TEST(ImageCnn, LearnsCategoriesSavesLoadsAndIsDeterministic) {
   Prepared p = prepared_items(image_items(), 0.5);
   ASSERT_EQ(p.split.heldout_items.size(), 30u);
-  Config c = make_config({"model.type=siamese", "model.task=retrieval", "tower.type=image_cnn", "tower.hidden=4,8",
-                          "tower.dim=8", "comparator.type=euclidean", "loss.type=triplet", "sampler.builder=label",
-                          "sampler.pairs_per_item=4", "sampler.type=in_batch", "sampler.batch_mining=semi_hard",
-                          "train.batch_size=16", "train.epochs=8", "train.lr=0.01", "train.valid_share=0", "eval.k=1,5"});
+  Config c =
+      make_config({"model.type=siamese", "model.task=retrieval", "tower.type=image_cnn", "tower.hidden=4,8",
+                   "tower.dim=8", "comparator.type=euclidean", "loss.type=triplet", "sampler.builder=label",
+                   "sampler.pairs_per_item=4", "sampler.type=in_batch", "sampler.batch_mining=semi_hard",
+                   "train.batch_size=16", "train.epochs=8", "train.lr=0.01", "train.valid_share=0", "eval.k=1,5"});
   RunOptions ro;
   ro.threads = 1;
   TrainedModel m = fit_model(p, c, ro);
@@ -103,7 +104,8 @@ TEST(ImageCnn, NoContentIsAClearError) {
   ds.item_side.content.clear();
   ds.item_side.content_shape.clear();
   Prepared p = prepared_items(std::move(ds), 0.5);
-  Config c = make_config({"model.type=siamese", "tower.type=image_cnn", "sampler.builder=label", "train.valid_share=0"});
+  Config c =
+      make_config({"model.type=siamese", "tower.type=image_cnn", "sampler.builder=label", "train.valid_share=0"});
   EXPECT_NE(test::error_of([&] { fit_model(p, c, RunOptions{}); }).find("content"), std::string::npos);
 }
 
@@ -146,12 +148,28 @@ TEST(AudioCnn, LearnsToneClassesEndToEndFromWavFiles) {
     csv << "t" << i << "," << name << ",chord" << cls << "\n";
   }
   csv.close();
-  Config c = make_config({"data.content_table=" + t.path() + "/audio.csv", "data.content=audio", "audio.frames=32",
-                          "audio.n_mels=32", "split.type=cold_items", "split.ratios=0.5,0,0.5", "model.type=siamese",
-                          "model.task=retrieval", "tower.type=audio_cnn", "tower.hidden=8,16", "tower.dim=16",
-                          "comparator.type=euclidean", "loss.type=triplet", "sampler.builder=label", "sampler.pairs_per_item=4",
-                          "sampler.type=in_batch", "sampler.batch_mining=semi_hard", "train.batch_size=32",
-                          "train.epochs=10", "train.lr=0.01", "train.valid_share=0", "eval.k=1,5"});
+  Config c = make_config({"data.content_table=" + t.path() + "/audio.csv",
+                          "data.content=audio",
+                          "audio.frames=32",
+                          "audio.n_mels=32",
+                          "split.type=cold_items",
+                          "split.ratios=0.5,0,0.5",
+                          "model.type=siamese",
+                          "model.task=retrieval",
+                          "tower.type=audio_cnn",
+                          "tower.hidden=8,16",
+                          "tower.dim=16",
+                          "comparator.type=euclidean",
+                          "loss.type=triplet",
+                          "sampler.builder=label",
+                          "sampler.pairs_per_item=4",
+                          "sampler.type=in_batch",
+                          "sampler.batch_mining=semi_hard",
+                          "train.batch_size=32",
+                          "train.epochs=10",
+                          "train.lr=0.01",
+                          "train.valid_share=0",
+                          "eval.k=1,5"});
   RunOptions ro;
   ro.threads = 2;
   Prepared p = prepare(c, ro);
@@ -206,7 +224,8 @@ double own_group_top1(const Model& m, const Prepared& p) {
     int32_t best = -1;
     for (int32_t i = 0; i < p.ds.n_items(); ++i)
       if (held[i] && (best < 0 || s[i] > s[best])) best = i;
-    bool ua = std::stoi(p.ds.users.original(u).substr(1)) < 110, ia = std::stoi(p.ds.items.original(best).substr(1)) < 120;
+    bool ua = std::stoi(p.ds.users.original(u).substr(1)) < 110,
+         ia = std::stoi(p.ds.items.original(best).substr(1)) < 120;
     good += ua == ia;
   }
   return static_cast<double>(good) / p.ds.n_users();
@@ -225,10 +244,11 @@ TEST_P(TextTowers, ColdItemsRankedFromTextSavedLoadedDeterministic) {
   s.ratios = {0.7, 0.0, 0.3};
   p.split = make_split(p.ds, FilterSpec{}, s);
   p.train_by_user = Csr::from_interactions(p.split.train, p.ds.n_users(), false);
-  std::vector<std::string> sets = {"model.type=siamese", "model.shared=false", "user_tower.type=id", "tower.dim=8",
-                                   "tower.type=" + GetParam(), "comparator.type=dot", "loss.type=bpr", "sampler.negatives=3",
-                                   "train.epochs=25", "train.lr=0.02", "train.batch_size=32", "train.valid_share=0",
-                                   "eval.candidates=heldout", "eval.k=1,3", "tower.layers=1", "tower.max_len=8"};
+  std::vector<std::string> sets = {
+      "model.type=siamese",       "model.shared=false",  "user_tower.type=id",  "tower.dim=8",
+      "tower.type=" + GetParam(), "comparator.type=dot", "loss.type=bpr",       "sampler.negatives=3",
+      "train.epochs=25",          "train.lr=0.02",       "train.batch_size=32", "train.valid_share=0",
+      "eval.candidates=heldout",  "eval.k=1,3",          "tower.layers=1",      "tower.max_len=8"};
   if (GetParam() == "gru" || GetParam() == "lstm") sets.push_back("tower.bidirectional=true");
   if (GetParam() == "fusion") sets.push_back("tower.parts=id,text_cnn"), sets.push_back("tower.dropout=0.5");
   Config c = make_config(sets);
@@ -281,7 +301,8 @@ TEST(ColdItemsSplit, HoldsOutWholeItems) {
   s.type = "cold_items";
   s.ratios = {0.7, 0.0, 0.3};
   SplitData sp = make_split(ds, FilterSpec{}, s);
-  std::set<int32_t> train_items(sp.train.item.begin(), sp.train.item.end()), held(sp.heldout_items.begin(), sp.heldout_items.end());
+  std::set<int32_t> train_items(sp.train.item.begin(), sp.train.item.end()),
+      held(sp.heldout_items.begin(), sp.heldout_items.end());
   EXPECT_EQ(held.size(), 12u);  // 30% of 40 items
   for (auto i : sp.test.item) EXPECT_TRUE(held.count(i));
   for (auto i : held) EXPECT_FALSE(train_items.count(i));

@@ -49,7 +49,8 @@ TEST(Fetch, RefusesUnsafePathsAndCorruptArchives) {
 
 TEST(Ml1m, ReadsRatingsDatWhenPresent) {
   test::TempDir t;
-  t.file("ml-1m/movies.dat", "1::Toy Story (1995)::Animation|Children's\n2::Jumanji (1995)::Adventure\n3::Heat (1995)::Action\n");
+  t.file("ml-1m/movies.dat",
+         "1::Toy Story (1995)::Animation|Children's\n2::Jumanji (1995)::Adventure\n3::Heat (1995)::Action\n");
   t.file("ml-1m/users.dat", "1::F::1::10::48067\n2::M::56::16::70072\n");
   LoadOptions o;
   o.data_dir_flag = t.path();

@@ -159,7 +159,8 @@ TEST(Delimited, SkipBadLinesCountsAndKeepsGoodOnes) {
   // The two bad lines are counted in one warning that names the first problem (line 2).
   EXPECT_EQ(occurrences(log, "skipped "), 1u) << log;
   EXPECT_NE(log.find("skipped 2 malformed line(s) in '" + p + "'"), std::string::npos) << log;
-  EXPECT_NE(log.find("first: " + p + ":2: expected at least 4 fields separated by TAB, found 1"), std::string::npos) << log;
+  EXPECT_NE(log.find("first: " + p + ":2: expected at least 4 fields separated by TAB, found 1"), std::string::npos)
+      << log;
   EXPECT_EQ(log.find(p + ":3"), std::string::npos) << log;  // only the first problem is quoted
   // As a dataset: users "1" and "2", one item "2", two interactions.
   Dataset ds = dataset_from_raw(raw, "fx");
@@ -225,8 +226,10 @@ TEST(Ncf, ReadsNegativesAndChecksPairs) {
 
 TEST(RecBole, AtomicFilesWithSideData) {
   TempDir t;
-  t.file("d.inter", "user_id:token\titem_id:token\trating:float\ttimestamp:float\nu1\ti1\t5\t10\nu2\ti2\t3\t20\nu1\ti2\t4\t30\n");
-  t.file("d.item", "item_id:token\tmovie_title:token_seq\tclass:token_seq\ni1\tToy Story\tAnimation Comedy\ni2\tHeat\tAction\n");
+  t.file("d.inter",
+         "user_id:token\titem_id:token\trating:float\ttimestamp:float\nu1\ti1\t5\t10\nu2\ti2\t3\t20\nu1\ti2\t4\t30\n");
+  t.file("d.item",
+         "item_id:token\tmovie_title:token_seq\tclass:token_seq\ni1\tToy Story\tAnimation Comedy\ni2\tHeat\tAction\n");
   t.file("d.user", "user_id:token\tgender:token\nu1\tF\nu2\tM\n");
   Dataset ds = read_recbole(t.path() + "/d");
   EXPECT_EQ(ds.n_users(), 2);
@@ -290,9 +293,12 @@ TEST(ReaderFuzz, MutatedInputsNeverCrash) {
       size_t pos = s.empty() ? 0 : rng() % (s.size() + 1);
       int op = rng() % 3;
       char c = alphabet[rng() % (sizeof alphabet - 1)];
-      if (op == 0) s.insert(s.begin() + pos, c);
-      else if (op == 1 && pos < s.size()) s.erase(s.begin() + pos);
-      else if (pos < s.size()) s[pos] = c;
+      if (op == 0)
+        s.insert(s.begin() + pos, c);
+      else if (op == 1 && pos < s.size())
+        s.erase(s.begin() + pos);
+      else if (pos < s.size())
+        s[pos] = c;
     }
     auto p = t.file("fuzz" + std::to_string(iter), s);
     auto g = t.file("g", "unknown|0\nAction|1\n");
@@ -300,15 +306,23 @@ TEST(ReaderFuzz, MutatedInputsNeverCrash) {
       ++runs;
       try {
         switch (reader) {
-          case 0: read_delimited(p, tsv4()); break;
-          case 1: read_lightgcn(p); break;
-          case 2: read_ncf(p, p); break;
+          case 0:
+            read_delimited(p, tsv4());
+            break;
+          case 1:
+            read_lightgcn(p);
+            break;
+          case 2:
+            read_ncf(p, p);
+            break;
           case 3: {
             t.file("fz.inter", s);
             read_recbole(t.path() + "/fz");
             break;
           }
-          case 4: read_ml100k_items(p, g); break;
+          case 4:
+            read_ml100k_items(p, g);
+            break;
         }
       } catch (const Error& e) {
         ++failures;

@@ -135,7 +135,8 @@ TEST(Splits, RatioByTimeKeepsTemporalOrderPerUser) {
   // how many), so the order check below cannot pass on an empty test set.
   expect_ratio_sizes(a);
   std::map<int32_t, int64_t> last_train, first_test;
-  for (size_t r = 0; r < a.train.size(); ++r) last_train[a.train.user[r]] = std::max(last_train[a.train.user[r]], a.train.time[r]);
+  for (size_t r = 0; r < a.train.size(); ++r)
+    last_train[a.train.user[r]] = std::max(last_train[a.train.user[r]], a.train.time[r]);
   for (size_t r = 0; r < a.test.size(); ++r) {
     auto u = a.test.user[r];
     first_test[u] = first_test.count(u) ? std::min(first_test[u], a.test.time[r]) : a.test.time[r];

@@ -156,11 +156,14 @@ TEST(Cli, TrainRecommendAndIndependentRecomputation) {
   SIAMREC_NEED_DATA(dir);
   test::TempDir t;
   std::string env = "SIAMREC_DATA_DIR=" + dir + " SIAMREC_CACHE_DIR=" + t.path() + "/cache";
-  std::string cfg = t.file("pop.yaml", "data:\n  dataset: ml-100k\nsplit:\n  type: fixed\n  name: ua\neval:\n  k: [10]\nmodel:\n  type: itemknn\n");
+  std::string cfg = t.file(
+      "pop.yaml",
+      "data:\n  dataset: ml-100k\nsplit:\n  type: fixed\n  name: ua\neval:\n  k: [10]\nmodel:\n  type: itemknn\n");
   auto r = test::run_cli("train -c " + cfg + " --out " + t.path() + "/m.bin --json " + t.path() + "/run.json", env);
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_NE(r.out.find("protocol: ml-100k"), std::string::npos);
-  auto rec = test::run_cli("recommend -m " + t.path() + "/m.bin --all-users -k 10 --out " + t.path() + "/recs.tsv", env);
+  auto rec =
+      test::run_cli("recommend -m " + t.path() + "/m.bin --all-users -k 10 --out " + t.path() + "/recs.tsv", env);
   ASSERT_EQ(rec.code, 0) << rec.err;
   // Independent evaluation: read ua.base / ua.test and the recommendations as plain text.
   std::map<std::string, std::set<std::string>> test_items, train_items;
@@ -214,13 +217,16 @@ TEST(Cli, TrainRecommendAndIndependentRecomputation) {
   // compare: Pop vs ItemKNN on the same protocol gives tiny p-values; different protocols refuse.
   auto pop = test::run_cli("evaluate -c " + cfg + " --set model.type=pop --json " + t.path() + "/pop.json", env);
   ASSERT_EQ(pop.code, 0) << pop.err;
-  auto cmp = test::run_cli("compare " + t.path() + "/pop.json " + t.path() + "/run.json --metrics ndcg@10,hr@10 --json " + t.path() + "/cmp.json", env);
+  auto cmp = test::run_cli("compare " + t.path() + "/pop.json " + t.path() +
+                               "/run.json --metrics ndcg@10,hr@10 --json " + t.path() + "/cmp.json",
+                           env);
   ASSERT_EQ(cmp.code, 0) << cmp.err;
   auto jc = nlohmann::json::parse(read_file(t.path() + "/cmp.json"));
   EXPECT_LT(jc["metrics"]["ndcg@10"]["p_t"].get<double>(), 1e-6);
   EXPECT_LT(jc["metrics"]["ndcg@10"]["p_wilcoxon"].get<double>(), 1e-6);
   EXPECT_GT(jc["metrics"]["ndcg@10"]["b"].get<double>(), jc["metrics"]["ndcg@10"]["a"].get<double>());
-  auto other = test::run_cli("evaluate -c " + cfg + " --set model.type=pop --set eval.k=5 --json " + t.path() + "/p5.json", env);
+  auto other =
+      test::run_cli("evaluate -c " + cfg + " --set model.type=pop --set eval.k=5 --json " + t.path() + "/p5.json", env);
   ASSERT_EQ(other.code, 0);
   auto mismatch = test::run_cli("compare " + t.path() + "/pop.json " + t.path() + "/p5.json", env);
   EXPECT_EQ(mismatch.code, 2);

@@ -86,7 +86,8 @@ TEST(RankingMetrics, AucInRowEqualsAucOfTheSplitRow) {
       (i % 2 == 0 && static_cast<int>(pos.size()) < n_pos ? pos : neg).push_back(row[i]);
     }
     ASSERT_EQ(static_cast<int>(pos.size()), n_pos);
-    EXPECT_EQ(metric::auc_in_row(row.data(), static_cast<int64_t>(row.size()), pos.data(), n_pos), metric::auc(pos, neg))
+    EXPECT_EQ(metric::auc_in_row(row.data(), static_cast<int64_t>(row.size()), pos.data(), n_pos),
+              metric::auc(pos, neg))
         << n_pos << " positives";
   }
 }
@@ -122,7 +123,7 @@ TEST(BeyondAccuracy, HandComputed) {
   EXPECT_NEAR(r.aggregate["novelty"], (0.5 + (0 + std::log2(5.0)) / 2) / 2, 1e-12);
   EXPECT_DOUBLE_EQ(r.aggregate["arp"], 6.75);
   EXPECT_DOUBLE_EQ(r.aggregate["long_tail"], 0.5);
-  EXPECT_DOUBLE_EQ(r.aggregate["pop_lift"], 0.75);  // (7.5/5 - 1 + 6/3 - 1) / 2
+  EXPECT_DOUBLE_EQ(r.aggregate["pop_lift"], 0.75);   // (7.5/5 - 1 + 6/3 - 1) / 2
   EXPECT_DOUBLE_EQ(r.aggregate["ild_genre"], 0.75);  // Jaccard distances 0.5 and 1
   EXPECT_DOUBLE_EQ(r.aggregate["ild_emb"], 0.5);     // cosine distances 1 and 0
   EXPECT_DOUBLE_EQ(r.per_user["arp"][0], 7.5);
@@ -141,7 +142,7 @@ TEST(Stats, PairedTTestMatchesReference) {
 TEST(Stats, WilcoxonExactAndNormal) {
   std::vector<double> a = {1, 2, 3, 4, 5}, b = {1.5, 2.1, 3.9, 4.2, 5.8};
   auto w = stats::wilcoxon_signed_rank(b, a);
-  EXPECT_DOUBLE_EQ(w.statistic, 15.0);  // all differences positive
+  EXPECT_DOUBLE_EQ(w.statistic, 15.0);    // all differences positive
   EXPECT_NEAR(w.p_value, 0.0625, 1e-12);  // exact: 2 / 2^5
   // 40 pairs with ties -> normal approximation with tie and continuity corrections.
   std::vector<double> x, y;

@@ -57,7 +57,8 @@ struct Engines {
   int k = 0;
   float offset = 0;
   // On the planted fixture unless given a dataset; `heldout` (by item id) as the model sets it.
-  explicit Engines(const std::vector<std::string>& sets, Dataset d = planted(), const std::vector<char>* heldout = nullptr)
+  explicit Engines(const std::vector<std::string>& sets, Dataset d = planted(),
+                   const std::vector<char>* heldout = nullptr)
       : ds(std::move(d)), c(cfg(sets)) {
     hist = Csr::from_interactions(ds.log, ds.n_users(), false);
     builder = make_builder(c.str("sampler.builder"));
@@ -83,8 +84,8 @@ struct Engines {
       for (int j = 0; j < k; ++j) negs.push_back((r * 7 + j * 3 + 1) % ds.n_items());
     }
   }
-  torch::Tensor torch_loss(const std::vector<int64_t>& a, const std::vector<int64_t>& p, const std::vector<int64_t>& negs,
-                           const std::vector<float>& y) {
+  torch::Tensor torch_loss(const std::vector<int64_t>& a, const std::vector<int64_t>& p,
+                           const std::vector<int64_t>& negs, const std::vector<float>& y) {
     const int64_t n = static_cast<int64_t>(a.size());
     auto comp = net->comparator();
     auto ea = net->anchors(torch::tensor(a)), ep = net->items(torch::tensor(p));
@@ -121,7 +122,8 @@ class FusedVsTorch : public ::testing::TestWithParam<Case> {};
 
 // The same mini-batch through both engines: gradients of every table row, then one SGD step.
 static void same_gradient_and_update(Engines& S, const std::vector<int64_t>& a, const std::vector<int64_t>& p,
-                                     const std::vector<int64_t>& negs, const std::vector<float>& y, const std::string& name) {
+                                     const std::vector<int64_t>& negs, const std::vector<float>& y,
+                                     const std::string& name) {
   auto L_t = S.torch_loss(a, p, negs, y);
   L_t.backward();
   auto tables = S.net->tables();
@@ -176,36 +178,45 @@ TEST(FusedEngine, AnchorThatIsAlsoANegativeGetsBothGradients) {
 
 INSTANTIATE_TEST_SUITE_P(
     Losses, FusedVsTorch,
-    ::testing::Values(Case{"triplet_sq_euclidean_id", {"loss.type=triplet", "comparator.type=sq_euclidean", "loss.margin=2"}},
-                      Case{"bpr_dot_bag_shared", {"loss.type=bpr", "comparator.type=dot", "tower.type=bag", "tower.bag=self,genres"}},
-                      Case{"infonce_cosine_two_tower", {"loss.type=infonce", "comparator.type=cosine", "model.shared=false",
-                                                        "user_tower.type=bag", "loss.temperature=0.5"}},
-                      Case{"contrastive_euclidean", {"loss.type=contrastive", "comparator.type=euclidean", "loss.margin=2"}},
-                      Case{"bce_dot_l2", {"loss.type=bce", "comparator.type=dot", "reg.l2=0.1"}},
-                      Case{"warp_sq_euclidean", {"loss.type=warp", "comparator.type=sq_euclidean", "loss.margin=1.5"}},
-                      Case{"ccl_cosine", {"loss.type=ccl", "comparator.type=cosine", "loss.margin=-0.5"}},
-                      Case{"mse_dot", {"loss.type=mse", "comparator.type=dot"}},
-                      Case{"triplet_item_item_bag", {"sampler.builder=item_item", "loss.type=triplet", "tower.type=bag",
-                                                     "comparator.type=euclidean", "loss.margin=2"}},
-                      // AVX-512 kernels (rows of 32 floats):
-                      Case{"triplet_sq_euclidean_d32", {"tower.dim=32", "loss.type=triplet", "comparator.type=sq_euclidean", "loss.margin=2"}},
-                      Case{"bpr_dot_two_tower_l2_d32", {"tower.dim=32", "loss.type=bpr", "comparator.type=dot", "model.shared=false",
-                                                         "reg.l2=0.05"}},
-                      Case{"bce_dot_item_item_d32", {"tower.dim=32", "sampler.builder=item_item", "loss.type=bce", "comparator.type=dot"}},
-                      Case{"warp_sq_euclidean_d32", {"tower.dim=32", "loss.type=warp", "comparator.type=sq_euclidean", "loss.margin=1.5"}},
-                      Case{"mse_dot_d32", {"tower.dim=32", "loss.type=mse", "comparator.type=dot"}},
-                      // the triplet hinge's one-pass coefficients with a dot comparator, and with L2 (coefs())
-                      Case{"triplet_dot_d32", {"tower.dim=32", "loss.type=triplet", "comparator.type=dot", "loss.margin=0.5"}},
-                      Case{"triplet_sq_euclidean_l2_d32", {"tower.dim=32", "loss.type=triplet", "comparator.type=sq_euclidean",
-                                                           "loss.margin=2", "reg.l2=0.05"}},
-                      // one negative with a run-time chunk count (d = 48)
-                      Case{"triplet_sq_euclidean_k1_d48", {"tower.dim=48", "sampler.negatives=1", "loss.type=triplet",
-                                                           "comparator.type=sq_euclidean", "loss.margin=0.3"}},
-                      // one negative: the kernels' compile-time K = 1 path
-                      Case{"triplet_sq_euclidean_k1_d64", {"tower.dim=64", "sampler.negatives=1", "loss.type=triplet",
-                                                           "comparator.type=sq_euclidean", "loss.margin=0.3"}},
-                      Case{"bpr_dot_two_tower_l2_k1_d32", {"tower.dim=32", "sampler.negatives=1", "loss.type=bpr", "comparator.type=dot",
-                                                           "model.shared=false", "reg.l2=0.05"}}),
+    ::testing::Values(
+        Case{"triplet_sq_euclidean_id", {"loss.type=triplet", "comparator.type=sq_euclidean", "loss.margin=2"}},
+        Case{"bpr_dot_bag_shared", {"loss.type=bpr", "comparator.type=dot", "tower.type=bag", "tower.bag=self,genres"}},
+        Case{"infonce_cosine_two_tower",
+             {"loss.type=infonce", "comparator.type=cosine", "model.shared=false", "user_tower.type=bag",
+              "loss.temperature=0.5"}},
+        Case{"contrastive_euclidean", {"loss.type=contrastive", "comparator.type=euclidean", "loss.margin=2"}},
+        Case{"bce_dot_l2", {"loss.type=bce", "comparator.type=dot", "reg.l2=0.1"}},
+        Case{"warp_sq_euclidean", {"loss.type=warp", "comparator.type=sq_euclidean", "loss.margin=1.5"}},
+        Case{"ccl_cosine", {"loss.type=ccl", "comparator.type=cosine", "loss.margin=-0.5"}},
+        Case{"mse_dot", {"loss.type=mse", "comparator.type=dot"}},
+        Case{"triplet_item_item_bag",
+             {"sampler.builder=item_item", "loss.type=triplet", "tower.type=bag", "comparator.type=euclidean",
+              "loss.margin=2"}},
+        // AVX-512 kernels (rows of 32 floats):
+        Case{"triplet_sq_euclidean_d32",
+             {"tower.dim=32", "loss.type=triplet", "comparator.type=sq_euclidean", "loss.margin=2"}},
+        Case{"bpr_dot_two_tower_l2_d32",
+             {"tower.dim=32", "loss.type=bpr", "comparator.type=dot", "model.shared=false", "reg.l2=0.05"}},
+        Case{"bce_dot_item_item_d32",
+             {"tower.dim=32", "sampler.builder=item_item", "loss.type=bce", "comparator.type=dot"}},
+        Case{"warp_sq_euclidean_d32",
+             {"tower.dim=32", "loss.type=warp", "comparator.type=sq_euclidean", "loss.margin=1.5"}},
+        Case{"mse_dot_d32", {"tower.dim=32", "loss.type=mse", "comparator.type=dot"}},
+        // the triplet hinge's one-pass coefficients with a dot comparator, and with L2 (coefs())
+        Case{"triplet_dot_d32", {"tower.dim=32", "loss.type=triplet", "comparator.type=dot", "loss.margin=0.5"}},
+        Case{"triplet_sq_euclidean_l2_d32",
+             {"tower.dim=32", "loss.type=triplet", "comparator.type=sq_euclidean", "loss.margin=2", "reg.l2=0.05"}},
+        // one negative with a run-time chunk count (d = 48)
+        Case{"triplet_sq_euclidean_k1_d48",
+             {"tower.dim=48", "sampler.negatives=1", "loss.type=triplet", "comparator.type=sq_euclidean",
+              "loss.margin=0.3"}},
+        // one negative: the kernels' compile-time K = 1 path
+        Case{"triplet_sq_euclidean_k1_d64",
+             {"tower.dim=64", "sampler.negatives=1", "loss.type=triplet", "comparator.type=sq_euclidean",
+              "loss.margin=0.3"}},
+        Case{"bpr_dot_two_tower_l2_k1_d32",
+             {"tower.dim=32", "sampler.negatives=1", "loss.type=bpr", "comparator.type=dot", "model.shared=false",
+              "reg.l2=0.05"}}),
     [](const auto& i) { return i.param.name; });
 
 // Per-example updates (train.update example): two examples, one optimizer step each, against
@@ -226,8 +237,8 @@ class FusedPerExample : public ::testing::TestWithParam<StepCase> {};
 // looked up without one at step 2: the rows whose moments only lazy Adam's zero-gradient step
 // moves (-1 for the other optimizers).
 template <class FusedStep>
-static int two_steps_match_torch(Engines& S, const FusedSpec& f, const std::string& optimizer, int n, const int first[2],
-                                 FusedStep&& fused_step, const std::string& name) {
+static int two_steps_match_torch(Engines& S, const FusedSpec& f, const std::string& optimizer, int n,
+                                 const int first[2], FusedStep&& fused_step, const std::string& name) {
   auto tables = S.net->tables();
   std::vector<torch::Tensor> params(tables.begin(), tables.end()), start;
   for (auto& t : tables) start.push_back(t.detach().clone());
@@ -266,7 +277,8 @@ static int two_steps_match_torch(Engines& S, const FusedSpec& f, const std::stri
   std::vector<torch::Tensor> torch_after;
   {
     torch::NoGradGuard ng;
-    for (size_t q = 0; q < tables.size(); ++q) torch_after.push_back(tables[q].detach().clone()), tables[q].copy_(start[q]);
+    for (size_t q = 0; q < tables.size(); ++q)
+      torch_after.push_back(tables[q].detach().clone()), tables[q].copy_(start[q]);
   }
   for (int step = 0; step < 2; ++step) {
     double L_f = fused_step(A[step], P[step], N[step], Y[step]);
@@ -286,7 +298,10 @@ TEST_P(FusedPerExample, TwoStepsMatchTorchOnBatchesOfOne) {
   const int first[2] = {2, 9};
   const int stale = two_steps_match_torch(
       S, f, GetParam().optimizer, 1, first,
-      [&](const auto& a, const auto& p, const auto& negs, const auto& y) { return fe.example_step(a[0], p[0], negs, y[0]); }, GetParam().name);
+      [&](const auto& a, const auto& p, const auto& negs, const auto& y) {
+        return fe.example_step(a[0], p[0], negs, y[0]);
+      },
+      GetParam().name);
   if (GetParam().stale_row) {
     EXPECT_GT(stale, 0) << GetParam().name << ": no row for lazy Adam's zero-gradient step";
   }
@@ -301,7 +316,8 @@ TEST(FusedEngine, MiniBatchLazyAdamStepsMatchTorch) {
     FusedEngine fe(f, *S.builder, *S.sampler);
     const int first[2] = {1, 4};
     const int stale = two_steps_match_torch(
-        S, f, "lazy_adam", 6, first, [&](const auto& a, const auto& p, const auto& negs, const auto& y) { return fe.batch_step(a, p, negs, y); },
+        S, f, "lazy_adam", 6, first,
+        [&](const auto& a, const auto& p, const auto& negs, const auto& y) { return fe.batch_step(a, p, negs, y); },
         "minibatch lazy_adam " + dim);
     EXPECT_GT(stale, 0) << dim << ": no row for lazy Adam's zero-gradient step";
   }
@@ -310,29 +326,44 @@ TEST(FusedEngine, MiniBatchLazyAdamStepsMatchTorch) {
 INSTANTIATE_TEST_SUITE_P(
     Kernels, FusedPerExample,
     ::testing::Values(
-        StepCase{"triplet_sq_euclidean_unit_ball_d32_adagrad",
-                 {"tower.dim=32", "loss.type=triplet", "comparator.type=sq_euclidean", "loss.margin=2", "reg.max_norm=1"}, "adagrad"},
+        StepCase{
+            "triplet_sq_euclidean_unit_ball_d32_adagrad",
+            {"tower.dim=32", "loss.type=triplet", "comparator.type=sq_euclidean", "loss.margin=2", "reg.max_norm=1"},
+            "adagrad"},
         StepCase{"bpr_dot_two_tower_l2_d32_sgd",
-                 {"tower.dim=32", "loss.type=bpr", "comparator.type=dot", "model.shared=false", "reg.l2=0.05", "train.lr=0.5"}, "sgd"},
+                 {"tower.dim=32", "loss.type=bpr", "comparator.type=dot", "model.shared=false", "reg.l2=0.05",
+                  "train.lr=0.5"},
+                 "sgd"},
         StepCase{"bce_dot_k3_d64_adagrad", {"tower.dim=64", "loss.type=bce", "comparator.type=dot"}, "adagrad"},
         StepCase{"triplet_sq_euclidean_unit_ball_d6_adagrad_general",
-                 {"loss.type=triplet", "comparator.type=sq_euclidean", "loss.margin=2", "reg.max_norm=1"}, "adagrad"},
-        StepCase{"infonce_cosine_d32_sgd_general", {"tower.dim=32", "loss.type=infonce", "comparator.type=cosine", "train.lr=0.5"}, "sgd"},
-        StepCase{"triplet_sq_euclidean_unit_ball_d32_lazy_adam",
-                 {"tower.dim=32", "loss.type=triplet", "comparator.type=sq_euclidean", "loss.margin=2", "reg.max_norm=1"}, "lazy_adam"},
+                 {"loss.type=triplet", "comparator.type=sq_euclidean", "loss.margin=2", "reg.max_norm=1"},
+                 "adagrad"},
+        StepCase{"infonce_cosine_d32_sgd_general",
+                 {"tower.dim=32", "loss.type=infonce", "comparator.type=cosine", "train.lr=0.5"},
+                 "sgd"},
+        StepCase{
+            "triplet_sq_euclidean_unit_ball_d32_lazy_adam",
+            {"tower.dim=32", "loss.type=triplet", "comparator.type=sq_euclidean", "loss.margin=2", "reg.max_norm=1"},
+            "lazy_adam"},
         StepCase{"bpr_dot_two_tower_l2_d64_lazy_adam",
-                 {"tower.dim=64", "loss.type=bpr", "comparator.type=dot", "model.shared=false", "reg.l2=0.05"}, "lazy_adam"},
+                 {"tower.dim=64", "loss.type=bpr", "comparator.type=dot", "model.shared=false", "reg.l2=0.05"},
+                 "lazy_adam"},
         // margin 0.1: some negatives give no gradient, and lazy Adam still steps their rows
         StepCase{"triplet_sq_euclidean_margin_d32_lazy_adam",
-                 {"tower.dim=32", "loss.type=triplet", "comparator.type=sq_euclidean", "loss.margin=0.1"}, "lazy_adam", true},
+                 {"tower.dim=32", "loss.type=triplet", "comparator.type=sq_euclidean", "loss.margin=0.1"},
+                 "lazy_adam",
+                 true},
         StepCase{"bce_dot_d6_lazy_adam_general", {"loss.type=bce", "comparator.type=dot"}, "lazy_adam"},
         // one negative (compile-time K = 1); margin 0.1 leaves an example without a gradient
         StepCase{"triplet_sq_euclidean_unit_ball_k1_d64_adagrad",
-                 {"tower.dim=64", "sampler.negatives=1", "loss.type=triplet", "comparator.type=sq_euclidean", "loss.margin=2",
-                  "reg.max_norm=1"}, "adagrad"},
+                 {"tower.dim=64", "sampler.negatives=1", "loss.type=triplet", "comparator.type=sq_euclidean",
+                  "loss.margin=2", "reg.max_norm=1"},
+                 "adagrad"},
         StepCase{"triplet_sq_euclidean_margin_k1_d32_lazy_adam",
-                 {"tower.dim=32", "sampler.negatives=1", "loss.type=triplet", "comparator.type=sq_euclidean", "loss.margin=0.1"},
-                 "lazy_adam", true}),
+                 {"tower.dim=32", "sampler.negatives=1", "loss.type=triplet", "comparator.type=sq_euclidean",
+                  "loss.margin=0.1"},
+                 "lazy_adam",
+                 true}),
     [](const auto& i) { return i.param.name; });
 
 // Hogwild mini-batches: one optimizer step per train.batch_size examples of a thread's share, on
@@ -392,40 +423,45 @@ TEST(FusedEngine, CmlLoopIsTheGeneralLoopToTheBit) {
       {{"tower.dim=32", "comparator.type=sq_euclidean", "model.shared=false", "sampler.negatives=4"}, "sgd"},
       {{"tower.dim=64", "comparator.type=dot", "model.shared=true", "sampler.negatives=6"}, "sgd"},
       {{"tower.dim=32", "comparator.type=dot", "model.shared=false", "sampler.negatives=7"}, "adagrad"},
-      {{"tower.dim=128", "comparator.type=sq_euclidean", "model.shared=false", "sampler.negatives=2", "loss.margin=0.1"},
+      {{"tower.dim=128", "comparator.type=sq_euclidean", "model.shared=false", "sampler.negatives=2",
+        "loss.margin=0.1"},
        "lazy_adam"},
       {{"tower.dim=32", "comparator.type=sq_euclidean", "model.shared=false", "sampler.negatives=32"}, "adagrad"},
   };
   for (const V& v : cases)
-  for (const bool per_example : {true, false}) {
-    std::string name = std::string(per_example ? "per example, " : "mini-batches of 50, ") + v.optimizer;
-    for (const auto& x : v.sets) name += " " + x;
-    std::vector<float> tables[2];
-    double loss[2];
-    for (int cml = 0; cml < 2; ++cml) {
-      std::vector<std::string> sets = {"sampler.negatives=1", "loss.type=triplet", "reg.max_norm=1", "tower.type=id"};
-      sets.insert(sets.end(), v.sets.begin(), v.sets.end());
-      Engines S(sets, ds, &heldout);
-      ASSERT_GT(S.builder->positives().size(), 700u);
-      FusedSpec f = S.spec(v.optimizer, per_example);
-      f.batch = 50;
-      FusedEngine e(f, *S.builder, *S.sampler);
-      if (cml) ASSERT_TRUE(e.cml_loop()) << name;
-      else e.disable_cml_loop();
-      loss[cml] = e.epoch(0) + e.epoch(1);
-      tables[cml].assign(f.items.w, f.items.w + f.items.rows * f.dim);
-      if (f.users.rows > 0) tables[cml].insert(tables[cml].end(), f.users.w, f.users.w + f.users.rows * f.dim);
-      if (v.optimizer == "lazy_adam" && per_example) {
-        EXPECT_GE(e.optimizer_steps(), 1536) << name;  // 3 refreshes an epoch
+    for (const bool per_example : {true, false}) {
+      std::string name = std::string(per_example ? "per example, " : "mini-batches of 50, ") + v.optimizer;
+      for (const auto& x : v.sets) name += " " + x;
+      std::vector<float> tables[2];
+      double loss[2];
+      for (int cml = 0; cml < 2; ++cml) {
+        std::vector<std::string> sets = {"sampler.negatives=1", "loss.type=triplet", "reg.max_norm=1", "tower.type=id"};
+        sets.insert(sets.end(), v.sets.begin(), v.sets.end());
+        Engines S(sets, ds, &heldout);
+        ASSERT_GT(S.builder->positives().size(), 700u);
+        FusedSpec f = S.spec(v.optimizer, per_example);
+        f.batch = 50;
+        FusedEngine e(f, *S.builder, *S.sampler);
+        if (cml)
+          ASSERT_TRUE(e.cml_loop()) << name;
+        else
+          e.disable_cml_loop();
+        loss[cml] = e.epoch(0) + e.epoch(1);
+        tables[cml].assign(f.items.w, f.items.w + f.items.rows * f.dim);
+        if (f.users.rows > 0) tables[cml].insert(tables[cml].end(), f.users.w, f.users.w + f.users.rows * f.dim);
+        if (v.optimizer == "lazy_adam" && per_example) {
+          EXPECT_GE(e.optimizer_steps(), 1536) << name;  // 3 refreshes an epoch
+        }
       }
+      EXPECT_GT(loss[0], 0) << name;
+      EXPECT_EQ(loss[0], loss[1]) << name;
+      EXPECT_TRUE(tables[0] == tables[1]) << name;
     }
-    EXPECT_GT(loss[0], 0) << name;
-    EXPECT_EQ(loss[0], loss[1]) << name;
-    EXPECT_TRUE(tables[0] == tables[1]) << name;
-  }
   // Outside the family the general loop runs.
-  for (auto extra : {"sampler.negatives=33", "reg.l2=0.01", "tower.dim=48", "sampler.builder=item_item", "tower.type=bag"}) {
-    Engines S({"sampler.negatives=1", "loss.type=triplet", "tower.type=id", "tower.dim=32", "model.shared=false", extra});
+  for (auto extra :
+       {"sampler.negatives=33", "reg.l2=0.01", "tower.dim=48", "sampler.builder=item_item", "tower.type=bag"}) {
+    Engines S(
+        {"sampler.negatives=1", "loss.type=triplet", "tower.type=id", "tower.dim=32", "model.shared=false", extra});
     EXPECT_FALSE(FusedEngine(S.spec("adagrad", true), *S.builder, *S.sampler).cml_loop()) << extra;
   }
 }
@@ -471,8 +507,8 @@ TEST(FusedEngine, SameQualityAsTorchOnPlantedGroups) {
 TEST(FusedEngine, DeterministicModeIsReproducibleWithTwoThreads) {
   Dataset ds = planted();
   Prepared p = test::all_train(ds);
-  Config c = cfg({"loss.type=triplet", "train.epochs=5", "train.batch_size=8", "train.valid_share=0", "train.engine=fused",
-                  "train.deterministic=true"});
+  Config c = cfg({"loss.type=triplet", "train.epochs=5", "train.batch_size=8", "train.valid_share=0",
+                  "train.engine=fused", "train.deterministic=true"});
   RunOptions ro;
   ro.threads = 2;
   std::vector<float> s[2];
@@ -509,7 +545,8 @@ TEST(FusedEngine, PerExampleUpdatesLearnPlantedGroups) {
     TrainedModel m = fit_model(p, c, ro);
     EXPECT_GT(group_auc(m, ds, p.train_by_user), 0.8) << tower;
   }
-  EXPECT_THROW(fit_model(p, cfg({"train.engine=fused", "train.update=example", "train.deterministic=true"}), RunOptions{}),
-               ConfigError);
+  EXPECT_THROW(
+      fit_model(p, cfg({"train.engine=fused", "train.update=example", "train.deterministic=true"}), RunOptions{}),
+      ConfigError);
   EXPECT_THROW(fit_model(p, cfg({"train.engine=torch", "train.update=example"}), RunOptions{}), ConfigError);
 }

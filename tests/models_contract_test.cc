@@ -26,7 +26,8 @@ static Dataset planted() {
   Dataset ds = dataset_from_raw(test::planted_log(/*ratings=*/false, /*times=*/false), "planted");
   ds.item_side.title.resize(ds.n_items());  // text for content baselines (tfidf)
   for (int32_t i = 0; i < ds.n_items(); ++i)
-    ds.item_side.title[i] = std::string(std::stoi(ds.items.original(i).substr(1)) < 110 ? "alpha " : "beta ") + ds.items.original(i);
+    ds.item_side.title[i] =
+        std::string(std::stoi(ds.items.original(i).substr(1)) < 110 ? "alpha " : "beta ") + ds.items.original(i);
   return ds;
 }
 
@@ -39,8 +40,8 @@ static std::vector<int32_t> train_row(const Csr& train, int32_t u) {
 // item (or, with all_items false, every item she has not seen: the ones that are ranked) within
 // `tol` (0: bit-identical), and the same top-k once her training items are excluded. With tol > 0,
 // two items may trade places only where their stored scores are within tol (a near tie).
-static void expect_fold_in_matches(const float* stored, const float* folded, const Csr& train, int32_t u, int32_t n_items,
-                                   int k, float tol, bool all_items, const std::string& what) {
+static void expect_fold_in_matches(const float* stored, const float* folded, const Csr& train, int32_t u,
+                                   int32_t n_items, int k, float tol, bool all_items, const std::string& what) {
   std::vector<float> a(stored, stored + n_items), b(folded, folded + n_items);
   std::vector<char> seen(n_items, 0);
   for (int32_t i : train_row(train, u)) seen[i] = 1;
@@ -61,8 +62,8 @@ static void expect_fold_in_matches(const float* stored, const float* folded, con
   ASSERT_EQ(nb, k) << what << ": user " << u;
   for (int j = 0; j < k; ++j) {
     if (ta[j] != tb[j]) {
-      EXPECT_LE(std::abs(a[ta[j]] - a[tb[j]]), tol)
-          << what << ": user " << u << ", rank " << j << ": stored top item " << ta[j] << ", fold-in top item " << tb[j];
+      EXPECT_LE(std::abs(a[ta[j]] - a[tb[j]]), tol) << what << ": user " << u << ", rank " << j << ": stored top item "
+                                                    << ta[j] << ", fold-in top item " << tb[j];
     }
   }
 }
@@ -222,7 +223,7 @@ static PlantedCase planted_case(const std::string& type) {
   } else if (type == "siamese") {
     // A shared bag tower (a user is the mean of her items' embeddings) with BPR and dot product, as
     // in siamese_test's planted-structure test; a few dozen epochs on 99 interactions.
-    c.sets = {"tower.type=bag", "loss.type=bpr", "comparator.type=dot", "tower.dim=8", "train.epochs=30",
+    c.sets = {"tower.type=bag",      "loss.type=bpr", "comparator.type=dot", "tower.dim=8",        "train.epochs=30",
               "train.batch_size=32", "train.lr=0.05", "train.valid_share=0", "sampler.negatives=2"};
   } else if (type == "random") {
     c.check = false;
@@ -312,8 +313,9 @@ TEST(FoldIn, SiameseBagTowerMatchesStoredUsers) {
   Dataset ds = planted();
   Prepared p = test::all_train(ds);
   Config c;
-  for (auto s : {"model.type=siamese", "tower.type=bag", "loss.type=bpr", "comparator.type=dot", "tower.dim=8",
-                 "train.epochs=5", "train.batch_size=32", "train.lr=0.05", "train.valid_share=0", "sampler.negatives=2"})
+  for (auto s :
+       {"model.type=siamese", "tower.type=bag", "loss.type=bpr", "comparator.type=dot", "tower.dim=8", "train.epochs=5",
+        "train.batch_size=32", "train.lr=0.05", "train.valid_share=0", "sampler.negatives=2"})
     c.set_override(s);
   RunOptions ro;
   ro.threads = 1;

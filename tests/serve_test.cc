@@ -74,7 +74,8 @@ TEST(Serve, RoutesAndErrorCodes) {
   auto j = json::parse(res->body);
   ASSERT_EQ(j["items"].size(), 3u);
   // Seen items excluded: user 100 has items 100,103,106,109,102,105.
-  for (auto& it : j["items"]) EXPECT_EQ(std::string("100 103 106 109 102 105").find(it["item"].get<std::string>()), std::string::npos);
+  for (auto& it : j["items"])
+    EXPECT_EQ(std::string("100 103 106 109 102 105").find(it["item"].get<std::string>()), std::string::npos);
   EXPECT_EQ(c.Get("/v1/recommend?user=999&k=3")->status, 404);
   EXPECT_EQ(c.Get("/v1/recommend?k=3")->status, 400);
   EXPECT_EQ(c.Get("/v1/recommend?user=100&k=abc")->status, 400);
@@ -185,7 +186,8 @@ TEST(Serve, RandomizedRequestsNeverCrashIt) {
     std::string path = paths[rng() % 7];
     if (rng() % 2) {
       std::string q = path + "?";
-      for (int k = 0; k < 3; ++k) q += std::string(keys[rng() % 5]) + "=" + httplib::detail::encode_query_param(junk(rng() % 6)) + "&";
+      for (int k = 0; k < 3; ++k)
+        q += std::string(keys[rng() % 5]) + "=" + httplib::detail::encode_query_param(junk(rng() % 6)) + "&";
       auto res = c.Get(q);
       ASSERT_TRUE(res) << q;
       server_errors += res->status >= 500;

@@ -39,12 +39,15 @@ TEST_P(ComparatorGrad, FiniteDifferences) {
   c->to(torch::kFloat64);
   auto a = torch::randn({3, 4}, torch::kFloat64), b = torch::randn({3, 4}, torch::kFloat64);
   auto w = torch::randn({3}, torch::kFloat64);
-  check_grad([&](const torch::Tensor& x) { return (c->similarity(x, b) * w).sum(); }, a, GetParam() + " similarity d/da");
-  check_grad([&](const torch::Tensor& x) { return (c->similarity(a, x) * w).sum(); }, b, GetParam() + " similarity d/db");
+  check_grad([&](const torch::Tensor& x) { return (c->similarity(x, b) * w).sum(); }, a,
+             GetParam() + " similarity d/da");
+  check_grad([&](const torch::Tensor& x) { return (c->similarity(a, x) * w).sum(); }, b,
+             GetParam() + " similarity d/db");
   check_grad([&](const torch::Tensor& x) { return (c->distance(x, b) * w).sum(); }, a, GetParam() + " distance d/da");
   // Broadcast form used for negatives: [B,1,d] vs [B,k,d]
   auto n = torch::randn({3, 2, 4}, torch::kFloat64);
-  check_grad([&](const torch::Tensor& x) { return c->similarity(a.unsqueeze(1), x).sum(); }, n, GetParam() + " broadcast");
+  check_grad([&](const torch::Tensor& x) { return c->similarity(a.unsqueeze(1), x).sum(); }, n,
+             GetParam() + " broadcast");
   // Matrix forms agree with pairwise evaluation.
   auto m = c->similarity_matrix(a, b);
   for (int i = 0; i < 3; ++i)
@@ -101,7 +104,8 @@ TEST_P(LossGrad, FiniteDifferencesAndZeroWhenSeparated) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(All, LossGrad, ::testing::ValuesIn(LossRegistry::get().names()), [](const auto& i) { return i.param; });
+INSTANTIATE_TEST_SUITE_P(All, LossGrad, ::testing::ValuesIn(LossRegistry::get().names()),
+                         [](const auto& i) { return i.param; });
 
 TEST(Losses, TripletValueByHand) {
   LossSpec s;

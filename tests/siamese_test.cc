@@ -24,7 +24,8 @@ static Dataset planted() {
   ds.item_side.genre_vocab = {"a", "b"};
   ds.item_side.genres.resize(ds.n_items());
   ds.item_side.title.resize(ds.n_items());
-  for (int32_t i = 0; i < ds.n_items(); ++i) ds.item_side.genres[i] = {std::stoi(ds.items.original(i).substr(1)) < 110 ? 0 : 1};
+  for (int32_t i = 0; i < ds.n_items(); ++i)
+    ds.item_side.genres[i] = {std::stoi(ds.items.original(i).substr(1)) < 110 ? 0 : 1};
   ds.user_side.features.resize(ds.n_users());
   for (int32_t u = 0; u < ds.n_users(); ++u) ds.user_side.features[u] = {u < 10 ? "group=a" : "group=b"};
   return ds;
@@ -46,32 +47,46 @@ struct Variant {
 
 static std::vector<Variant> variants() {
   return {
-      {"cml_triplet_sq_euclidean", {"loss.type=triplet", "comparator.type=sq_euclidean", "reg.max_norm=1", "loss.margin=0.5"}},
+      {"cml_triplet_sq_euclidean",
+       {"loss.type=triplet", "comparator.type=sq_euclidean", "reg.max_norm=1", "loss.margin=0.5"}},
       {"warp_euclidean", {"loss.type=warp", "comparator.type=euclidean", "sampler.negatives=5", "loss.margin=0.5"}},
       {"bpr_dot_lazy_adam", {"loss.type=bpr", "comparator.type=dot", "train.optimizer=lazy_adam"}},
       {"infonce_cosine_in_batch", {"loss.type=infonce", "comparator.type=cosine", "sampler.type=in_batch"}},
-      {"ccl_cosine_shared_bag", {"loss.type=ccl", "comparator.type=cosine", "tower.type=bag", "tower.bag=self,genres", "loss.margin=0.2"}},
-      {"contrastive_manhattan_hard", {"loss.type=contrastive", "comparator.type=manhattan", "sampler.type=hard", "sampler.candidates=5"}},
-      {"bce_learned_two_tower_mlp", {"loss.type=bce", "comparator.type=learned", "model.shared=false", "user_tower.type=mlp",
-                                     "tower.type=fusion", "tower.parts=id,bag", "tower.bag=genres", "train.lr=0.01"}},
-      {"quadruplet_semi_hard_popularity", {"loss.type=quadruplet", "sampler.type=semi_hard", "sampler.candidates=6", "loss.margin=0.5"}},
-      {"item_item_contrastive", {"sampler.builder=item_item", "loss.type=contrastive", "comparator.type=euclidean", "tower.type=bag",
-                                 "tower.bag=self,genres"}},
-      {"label_triplet_cosine", {"sampler.builder=label", "loss.type=triplet", "comparator.type=cosine", "loss.margin=0.3"}},
-      {"two_tower_bag_history_adagrad", {"model.shared=false", "user_tower.type=bag", "user_tower.bag=history,features",
-                                         "train.optimizer=adagrad", "loss.type=bpr", "comparator.type=dot", "train.lr=0.1"}},
-      {"rating_mse_dot", {"model.task=rating", "loss.type=mse", "comparator.type=dot", "train.optimizer=sgd", "train.lr=0.01"}},
+      {"ccl_cosine_shared_bag",
+       {"loss.type=ccl", "comparator.type=cosine", "tower.type=bag", "tower.bag=self,genres", "loss.margin=0.2"}},
+      {"contrastive_manhattan_hard",
+       {"loss.type=contrastive", "comparator.type=manhattan", "sampler.type=hard", "sampler.candidates=5"}},
+      {"bce_learned_two_tower_mlp",
+       {"loss.type=bce", "comparator.type=learned", "model.shared=false", "user_tower.type=mlp", "tower.type=fusion",
+        "tower.parts=id,bag", "tower.bag=genres", "train.lr=0.01"}},
+      {"quadruplet_semi_hard_popularity",
+       {"loss.type=quadruplet", "sampler.type=semi_hard", "sampler.candidates=6", "loss.margin=0.5"}},
+      {"item_item_contrastive",
+       {"sampler.builder=item_item", "loss.type=contrastive", "comparator.type=euclidean", "tower.type=bag",
+        "tower.bag=self,genres"}},
+      {"label_triplet_cosine",
+       {"sampler.builder=label", "loss.type=triplet", "comparator.type=cosine", "loss.margin=0.3"}},
+      {"two_tower_bag_history_adagrad",
+       {"model.shared=false", "user_tower.type=bag", "user_tower.bag=history,features", "train.optimizer=adagrad",
+        "loss.type=bpr", "comparator.type=dot", "train.lr=0.1"}},
+      {"rating_mse_dot",
+       {"model.task=rating", "loss.type=mse", "comparator.type=dot", "train.optimizer=sgd", "train.lr=0.01"}},
       {"lightgcn_bpr", {"tower.type=gcn", "tower.layers=2", "loss.type=bpr", "comparator.type=dot"}},
-      {"lightgcn_epoch_cache_infonce", {"tower.type=gcn", "tower.propagate=epoch", "loss.type=infonce", "comparator.type=cosine",
-                                        "sampler.negatives=4"}},
-      {"gcn_weights_torch_spmm_triplet", {"tower.type=gcn", "tower.propagation=gcn", "tower.layer_combine=weights",
-                                          "tower.spmm=torch", "loss.type=triplet", "comparator.type=sq_euclidean"}},
-      {"sasrec_bce", {"model.shared=false", "user_tower.type=transformer", "user_tower.bag=history", "sampler.builder=sequence",
-                      "loss.type=bce", "comparator.type=dot", "user_tower.max_len=4", "user_tower.layers=1", "train.lr=0.01"}},
-      {"gru4rec_bpr", {"model.shared=false", "user_tower.type=gru", "user_tower.bag=history", "sampler.builder=sequence",
-                       "loss.type=bpr", "comparator.type=dot", "train.lr=0.01"}},
-      {"lstm_infonce_in_batch", {"model.shared=false", "user_tower.type=lstm", "user_tower.bag=history", "sampler.builder=sequence",
-                                 "loss.type=infonce", "comparator.type=cosine", "sampler.type=in_batch", "train.lr=0.01"}},
+      {"lightgcn_epoch_cache_infonce",
+       {"tower.type=gcn", "tower.propagate=epoch", "loss.type=infonce", "comparator.type=cosine",
+        "sampler.negatives=4"}},
+      {"gcn_weights_torch_spmm_triplet",
+       {"tower.type=gcn", "tower.propagation=gcn", "tower.layer_combine=weights", "tower.spmm=torch",
+        "loss.type=triplet", "comparator.type=sq_euclidean"}},
+      {"sasrec_bce",
+       {"model.shared=false", "user_tower.type=transformer", "user_tower.bag=history", "sampler.builder=sequence",
+        "loss.type=bce", "comparator.type=dot", "user_tower.max_len=4", "user_tower.layers=1", "train.lr=0.01"}},
+      {"gru4rec_bpr",
+       {"model.shared=false", "user_tower.type=gru", "user_tower.bag=history", "sampler.builder=sequence",
+        "loss.type=bpr", "comparator.type=dot", "train.lr=0.01"}},
+      {"lstm_infonce_in_batch",
+       {"model.shared=false", "user_tower.type=lstm", "user_tower.bag=history", "sampler.builder=sequence",
+        "loss.type=infonce", "comparator.type=cosine", "sampler.type=in_batch", "train.lr=0.01"}},
   };
 }
 
@@ -125,7 +140,8 @@ TEST_P(SiameseContract, FitRecommendFoldInSaveLoadDeterminism) {
   EXPECT_EQ(s1, s3);
 }
 
-INSTANTIATE_TEST_SUITE_P(Configs, SiameseContract, ::testing::ValuesIn(variants()), [](const auto& i) { return i.param.name; });
+INSTANTIATE_TEST_SUITE_P(Configs, SiameseContract, ::testing::ValuesIn(variants()),
+                         [](const auto& i) { return i.param.name; });
 
 // Planted structure: for every user, her group's unseen items score above the other group's items
 // (AUC over unseen items), and the top recommendation comes from her own group.
@@ -136,8 +152,8 @@ TEST(SiamesePlanted, RecoversTwoGroups) {
            {"loss.type=triplet", "reg.max_norm=1", "loss.margin=0.5", "train.epochs=100"},
            {"tower.type=bag", "loss.type=bpr", "comparator.type=dot", "train.epochs=30"},
            {"tower.type=gcn", "loss.type=bpr", "comparator.type=dot", "train.epochs=30"},
-           {"user_tower.type=gru", "model.shared=false", "user_tower.bag=history", "sampler.builder=sequence", "loss.type=bpr",
-            "comparator.type=dot", "train.epochs=40"}}) {
+           {"user_tower.type=gru", "model.shared=false", "user_tower.bag=history", "sampler.builder=sequence",
+            "loss.type=bpr", "comparator.type=dot", "train.epochs=40"}}) {
     TrainedModel m = fit_model(p, siamese(sets), RunOptions{});
     const int32_t U = ds.n_users(), I = ds.n_items();
     std::vector<int32_t> users(U);
@@ -180,10 +196,12 @@ TEST(SiamesePlanted, RecoversTwoGroups) {
 TEST(SiameseTraining, ResumeAfterInterruptionMatchesUninterrupted) {
   Dataset ds = planted();
   Prepared p = test::all_train(ds);
-  for (std::vector<std::string> engine : {std::vector<std::string>{"train.engine=torch"},
-                                          {"train.engine=fused", "train.optimizer=adagrad", "train.lr=0.05"},
-                                          {"train.engine=fused", "train.optimizer=adagrad", "train.lr=0.05", "train.update=example", "tower.dim=16"}}) {
-    std::vector<std::string> sets = {"loss.type=triplet", "train.epochs=6", "train.valid_share=0.2", "train.patience=100"};
+  for (std::vector<std::string> engine :
+       {std::vector<std::string>{"train.engine=torch"},
+        {"train.engine=fused", "train.optimizer=adagrad", "train.lr=0.05"},
+        {"train.engine=fused", "train.optimizer=adagrad", "train.lr=0.05", "train.update=example", "tower.dim=16"}}) {
+    std::vector<std::string> sets = {"loss.type=triplet", "train.epochs=6", "train.valid_share=0.2",
+                                     "train.patience=100"};
     sets.insert(sets.end(), engine.begin(), engine.end());
     Config c = siamese(sets);
     test::TempDir t;
@@ -256,7 +274,8 @@ TEST(SiameseConfig, BadCombinationsFailBeforeTraining) {
   EXPECT_NE(msg({"model.shared=false", "user_tower.type=gru", "user_tower.bag=history,features"}).find("history only"),
             std::string::npos);
   EXPECT_NE(msg({"tower.type=text_cnn"}).find("users have none"), std::string::npos);
-  EXPECT_NE(msg({"model.shared=false", "user_tower.type=gru"}).find("needs sampler.builder sequence"), std::string::npos);
+  EXPECT_NE(msg({"model.shared=false", "user_tower.type=gru"}).find("needs sampler.builder sequence"),
+            std::string::npos);
   EXPECT_NE(msg({"tower.type=image_cnn", "sampler.builder=label"}).find("content"), std::string::npos);
   EXPECT_NE(msg({"model.shared=false", "user_tower.type=transformer", "user_tower.heads=3", "sampler.builder=sequence"})
                 .find("must divide"),
@@ -271,7 +290,8 @@ TEST(SiameseConfig, BadCombinationsFailBeforeTraining) {
     c.set_override("tower.type=resnet");
     FAIL();
   } catch (const ConfigError& e) {
-    EXPECT_NE(std::string(e.what()).find("allowed values: audio_cnn, bag, fusion, gcn, gru, id"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("allowed values: audio_cnn, bag, fusion, gcn, gru, id"), std::string::npos)
+        << e.what();
   }
   try {
     c.set_override("loss.type=hinge");
@@ -318,9 +338,10 @@ TEST(SiameseQuality, ShortLightGcnRunBeatsPopOnMl100k) {
   SIAMREC_NEED_DATA(dir);
   RunOptions ro{dir, false, 2};
   Config c;
-  for (auto s : {"data.dataset=ml-100k", "split.type=fixed", "split.name=ua", "eval.k=10", "model.type=siamese",
-                 "tower.type=gcn", "tower.layers=2", "comparator.type=cosine", "loss.type=infonce", "loss.temperature=0.2",
-                 "sampler.negatives=20", "train.lr=0.002", "train.batch_size=2048", "train.epochs=8", "train.valid_share=0"})
+  for (auto s :
+       {"data.dataset=ml-100k", "split.type=fixed", "split.name=ua", "eval.k=10", "model.type=siamese",
+        "tower.type=gcn", "tower.layers=2", "comparator.type=cosine", "loss.type=infonce", "loss.temperature=0.2",
+        "sampler.negatives=20", "train.lr=0.002", "train.batch_size=2048", "train.epochs=8", "train.valid_share=0"})
     c.set_override(s);
   Prepared p = prepare(c, ro);
   EvalResult r = evaluate_model(fit_model(p, c, ro), p, c, ro);

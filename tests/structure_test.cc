@@ -62,7 +62,10 @@ TEST(Spmm, MatchesDenseProduct) {
   for (int64_t r = 0; r < f.n; ++r)
     for (int64_t k = 0; k < 3; ++k) EXPECT_NEAR(y[r * 3 + k], expect[r][k].item<double>(), 1e-5);
   // Malformed adjacency is refused with a message.
-  EXPECT_NE(test::error_of([&] { normalized_adjacency(3, {0, 1, 2, 3}, {1, 0, 9}); }).find("neighbour 9"), std::string::npos);
+  EXPECT_NE(test::error_of([&] {
+              normalized_adjacency(3, {0, 1, 2, 3}, {1, 0, 9});
+            }).find("neighbour 9"),
+            std::string::npos);
 }
 
 TEST(GcnTower, PropagationMatchesDenseLightGcnAndGradientsAgree) {
@@ -200,7 +203,8 @@ TEST_P(SequenceTowers, PaddingInABatchChangesNothing) {
   EXPECT_LT((both[0] - u0[0]).abs().max().item<double>(), 1e-5);
   EXPECT_LT((both[1] - u1[0]).abs().max().item<double>(), 1e-5);
   // A user is the state after her last item: the same as the last position of her sequence.
-  auto st = fx.user_tower->forward_positions(torch::tensor({{1, 2, 3}}, torch::kInt64), torch::tensor({3}, torch::kInt64));
+  auto st =
+      fx.user_tower->forward_positions(torch::tensor({{1, 2, 3}}, torch::kInt64), torch::tensor({3}, torch::kInt64));
   EXPECT_LT((st[0][2] - u0[0]).abs().max().item<double>(), 1e-5);
   // Fold-in of the same history gives the same vector; an empty history gives zeros.
   auto fold = fx.user_tower->forward_bags(torch::tensor({1, 2, 3}, torch::kInt64), torch::zeros({1}, torch::kInt64));
@@ -220,14 +224,16 @@ TEST_P(SequenceTowers, ReadsOnlyTheLatestMaxLenItems) {
 TEST_P(SequenceTowers, GradientsReachTheSharedItemTower) {
   SeqFixture fx(GetParam());
   fx.user_tower->train(true);
-  auto st = fx.user_tower->forward_positions(torch::tensor({{1, 2, 3}}, torch::kInt64), torch::tensor({3}, torch::kInt64));
+  auto st =
+      fx.user_tower->forward_positions(torch::tensor({{1, 2, 3}}, torch::kInt64), torch::tensor({3}, torch::kInt64));
   (st * torch::randn(st.sizes())).sum().backward();  // a plain sum is constant after LayerNorm
   auto g = fx.item_tower->tables()[0].grad();
   ASSERT_TRUE(g.defined());
   EXPECT_GT(g[1].abs().sum().item<double>(), 0.0);
   EXPECT_EQ(g[10].abs().sum().item<double>(), 0.0);  // item 10 is not in the sequence
   int with_grad = 0;
-  for (auto& p : fx.user_tower->parameters()) with_grad += p.grad().defined() && p.grad().abs().sum().item<double>() > 0;
+  for (auto& p : fx.user_tower->parameters())
+    with_grad += p.grad().defined() && p.grad().abs().sum().item<double>() > 0;
   EXPECT_GT(with_grad, 0);
 }
 
@@ -242,7 +248,8 @@ TEST(SequenceTowers, BidirectionalHistoryIsRefused) {
   is.type = "id", is.key = "tower", is.dim = 4, is.feats = &items;
   auto it = make_tower(is);
   TowerSpec us;
-  us.type = "gru", us.key = "user_tower", us.dim = 4, us.bidirectional = true, us.feats = &users, us.item_tower = it.get();
+  us.type = "gru", us.key = "user_tower", us.dim = 4, us.bidirectional = true, us.feats = &users,
+  us.item_tower = it.get();
   EXPECT_NE(test::error_of([&] { make_tower(us); }).find("causally"), std::string::npos);
   us.type = "transformer", us.bidirectional = false, us.heads = 3;
   EXPECT_NE(test::error_of([&] { make_tower(us); }).find("must divide"), std::string::npos);
@@ -264,9 +271,10 @@ TEST(Sessions, ReaderOrdersByDateThenTimeframeAndKeepsTheUser) {
          "2;7;77;9000;2016-05-10\n";
   }
   Config c;
-  for (const std::string& s : std::vector<std::string>{"data.path=" + path, "data.format=sessions", "data.delimiter=;", "data.header=true",
-                        "data.session_col=sessionId", "data.session_user_col=userId", "data.item_col=itemId",
-                        "data.time_col=timeframe", "data.date_col=eventdate"})
+  for (const std::string& s :
+       std::vector<std::string>{"data.path=" + path, "data.format=sessions", "data.delimiter=;", "data.header=true",
+                                "data.session_col=sessionId", "data.session_user_col=userId", "data.item_col=itemId",
+                                "data.time_col=timeframe", "data.date_col=eventdate"})
     c.set_override(s);
   Dataset ds = load_data(c, RunOptions{});
   ASSERT_EQ(ds.n_users(), 2);  // sessions

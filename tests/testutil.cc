@@ -32,8 +32,10 @@ std::string TempDir::file(const std::string& name, const std::string& content) c
 
 std::string shared_data_dir() {
   std::string dir;
-  if (const char* e = std::getenv("SIAMREC_DATA_DIR"); e && *e) dir = e;
-  else dir = std::string(SIAMREC_TESTUTIL_SOURCE_DIR) + "/../shared/datasets";
+  if (const char* e = std::getenv("SIAMREC_DATA_DIR"); e && *e)
+    dir = e;
+  else
+    dir = std::string(SIAMREC_TESTUTIL_SOURCE_DIR) + "/../shared/datasets";
   if (dir_exists(dir + "/ml-100k")) return dir;
   if (const char* r = std::getenv("SIAMREC_REQUIRE_DATA"); r && std::string(r) == "1")
     ADD_FAILURE() << "SIAMREC_REQUIRE_DATA=1 but no datasets in '" << dir << "'";

@@ -51,6 +51,6 @@ Prepared all_train(const Dataset& ds);
 
 }  // namespace siamrec::test
 
-#define SIAMREC_NEED_DATA(dir)                                                         \
-  std::string dir = ::siamrec::test::shared_data_dir();                                \
+#define SIAMREC_NEED_DATA(dir)                          \
+  std::string dir = ::siamrec::test::shared_data_dir(); \
   if (dir.empty()) GTEST_SKIP() << "real datasets not found (set SIAMREC_DATA_DIR)"

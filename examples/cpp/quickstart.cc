@@ -15,8 +15,10 @@ int main(int argc, char** argv) {
   try {
     siamrec::api::ConfigSource cfg;
     int a = 1;
-    if (argc > 1 && std::string(argv[1]).find('=') == std::string::npos) cfg.file = argv[a++];
-    else cfg.set = {"data.dataset=ml-100k", "split.type=fixed", "split.name=ua", "model.type=itemknn", "eval.k=10"};
+    if (argc > 1 && std::string(argv[1]).find('=') == std::string::npos)
+      cfg.file = argv[a++];
+    else
+      cfg.set = {"data.dataset=ml-100k", "split.type=fixed", "split.name=ua", "model.type=itemknn", "eval.k=10"};
     for (; a < argc; ++a) cfg.set.push_back(argv[a]);
 
     siamrec::api::Dataset data = siamrec::api::Dataset::from_config(cfg);

@@ -9,9 +9,9 @@
 namespace siamrec::api {
 
 struct ConfigSource {
-  std::string file;                 // YAML file ("" = none)
-  std::string yaml;                 // YAML text, applied after the file ("" = none)
-  std::vector<std::string> set;     // "key=value" overrides, applied last in order
+  std::string file;              // YAML file ("" = none)
+  std::string yaml;              // YAML text, applied after the file ("" = none)
+  std::vector<std::string> set;  // "key=value" overrides, applied last in order
 
   static ConfigSource from_file(const std::string& path, std::vector<std::string> overrides = {});
   static ConfigSource from_yaml(const std::string& text, std::vector<std::string> overrides = {});

@@ -2,7 +2,8 @@
 // ways; models and results speak them. Copies share the data (cheap, immutable).
 //
 //   siamrec::api::Dataset ds = siamrec::api::Dataset::load("ml-100k");   // from $SIAMREC_DATA_DIR
-//   siamrec::api::Split s = ds.split(siamrec::api::ConfigSource::from_pairs({{"split.type", "fixed"}, {"split.name", "ua"}}));
+//   siamrec::api::Split s = ds.split(siamrec::api::ConfigSource::from_pairs({{"split.type", "fixed"}, {"split.name",
+//   "ua"}}));
 //   // s.train / s.valid / s.test share ds's ids; s.protocol says how they were made.
 #pragma once
 #include <cstdint>
@@ -42,20 +43,20 @@ class Dataset {
   std::string name() const;
   // How this part was made: "dataset | filters | split | part" (the protocol line results repeat).
   std::string protocol() const;
-  int64_t n_users() const;       // the id space (shared by every part of a split)
+  int64_t n_users() const;  // the id space (shared by every part of a split)
   int64_t n_items() const;
-  int64_t size() const;          // interactions in this part
+  int64_t size() const;                      // interactions in this part
   std::string user_id(int64_t index) const;  // original id of a dense index
   std::string item_id(int64_t index) const;
   int64_t user_index(const std::string& id) const;  // -1 when unknown
   int64_t item_index(const std::string& id) const;
-  std::string item_title(int64_t index) const;      // "" when the dataset has no titles
+  std::string item_title(int64_t index) const;  // "" when the dataset has no titles
 
   // Filters and splits it by a config's filter / split sections (seeded, as `siamrec train`).
   Split split(const ConfigSource& config) const;
 
   struct Impl;
-  const Impl& impl() const;      // for the library's own clients (CLI, Python); not a stable API
+  const Impl& impl() const;  // for the library's own clients (CLI, Python); not a stable API
   explicit Dataset(std::shared_ptr<const Impl> impl);
 
  private:
@@ -63,7 +64,7 @@ class Dataset {
 };
 
 struct Split {
-  Dataset train, valid, test;    // valid may be empty (size() == 0)
+  Dataset train, valid, test;  // valid may be empty (size() == 0)
   std::string protocol;
 };
 

@@ -18,8 +18,7 @@ enum ExitCode : int {
 
 class Error : public std::runtime_error {
  public:
-  explicit Error(const std::string& msg, int exit_code = kExitError)
-      : std::runtime_error(msg), exit_code_(exit_code) {}
+  explicit Error(const std::string& msg, int exit_code = kExitError) : std::runtime_error(msg), exit_code_(exit_code) {}
   int exit_code() const { return exit_code_; }
 
  private:

@@ -24,28 +24,28 @@
 namespace siamrec::api {
 
 struct Scored {
-  std::string item;   // original item id
-  float score = 0;    // higher = better
+  std::string item;  // original item id
+  float score = 0;   // higher = better
 };
 
 // After each training epoch (models trained by epochs: Siamese).
 struct EpochProgress {
-  int epoch = 0, epochs = 0;        // 1-based epoch, configured epoch count
+  int epoch = 0, epochs = 0;  // 1-based epoch, configured epoch count
   double loss = 0, seconds = 0;
-  bool has_valid = false;           // a validation metric was computed this epoch
+  bool has_valid = false;  // a validation metric was computed this epoch
   double valid = 0;
-  std::string valid_metric;         // e.g. "ndcg@10"
-  bool refit = false;               // the refit on train + validation after early stopping
+  std::string valid_metric;  // e.g. "ndcg@10"
+  bool refit = false;        // the refit on train + validation after early stopping
 };
 
 struct FitOptions {
-  int threads = 0;                  // 0 = all cores
+  int threads = 0;  // 0 = all cores
   // Called after every epoch; return false to stop (the best weights so far are kept).
   std::function<bool(const EpochProgress&)> on_epoch;
   const std::atomic<bool>* stop = nullptr;  // set from another thread to stop after the current epoch
-  std::string checkpoint;           // per-epoch checkpoint file ("" = none)
-  bool resume = false;              // continue from `checkpoint` when it exists
-  std::string log;                  // JSON-lines training log ("" = none)
+  std::string checkpoint;                   // per-epoch checkpoint file ("" = none)
+  bool resume = false;                      // continue from `checkpoint` when it exists
+  std::string log;                          // JSON-lines training log ("" = none)
 };
 
 // A matrix of embeddings, row-major.
@@ -61,7 +61,7 @@ class Model {
   // A model file written by save() or `siamrec train`; throws Error naming the file when it is
   // missing, truncated, corrupt or of a newer format.
   static Model load(const std::string& path);
-  static std::vector<std::string> registered();   // model types
+  static std::vector<std::string> registered();  // model types
 
   Model(Model&&) noexcept;
   Model& operator=(Model&&) noexcept;
@@ -72,9 +72,9 @@ class Model {
   void fit(const Dataset& train, const Dataset& valid = Dataset(), const FitOptions& o = {});
   bool fitted() const;
 
-  std::string type() const;          // "siamese", "itemknn", ...
-  std::string config_yaml() const;   // the resolved config it was built with
-  std::string protocol() const;      // the data it was fitted on
+  std::string type() const;         // "siamese", "itemknn", ...
+  std::string config_yaml() const;  // the resolved config it was built with
+  std::string protocol() const;     // the data it was fitted on
   int64_t n_users() const;
   int64_t n_items() const;
   std::string user_id(int64_t index) const;
@@ -87,7 +87,8 @@ class Model {
   std::vector<std::vector<Scored>> recommend_all(int k = 10, bool exclude_seen = true, int threads = 0) const;
   // Fold-in: top-k for a user known only by her history (original item ids; unknown ids are
   // skipped and counted in *unknown when given); the history's items are excluded.
-  std::vector<Scored> recommend_history(const std::vector<std::string>& items, int k = 10, int* unknown = nullptr) const;
+  std::vector<Scored> recommend_history(const std::vector<std::string>& items, int k = 10,
+                                        int* unknown = nullptr) const;
   // The k items most similar to `item` (itself excluded); empty when the model has no item similarity.
   std::vector<Scored> similar(const std::string& item, int k = 10) const;
   // Scores of (user, item) pairs of original ids; throws ConfigError naming an unknown id.
@@ -104,7 +105,7 @@ class Model {
   void save(const std::string& path) const;
 
   struct Impl;
-  Impl& impl() const;                // for the library's own clients (CLI, Python); not a stable API
+  Impl& impl() const;  // for the library's own clients (CLI, Python); not a stable API
 
  private:
   explicit Model(std::unique_ptr<Impl> impl);

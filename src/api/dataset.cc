@@ -79,7 +79,8 @@ const Dataset::Impl& Dataset::impl() const { return *impl_; }
 
 static Dataset wrap(siamrec::Dataset ds) {
   auto impl = std::make_shared<Dataset::Impl>();
-  impl->protocol = fmt::format("{} ({} users, {} items, {} interactions)", ds.name, ds.n_users(), ds.n_items(), ds.log.size());
+  impl->protocol =
+      fmt::format("{} ({} users, {} items, {} interactions)", ds.name, ds.n_users(), ds.n_items(), ds.log.size());
   impl->ds = std::make_shared<const siamrec::Dataset>(std::move(ds));
   return Dataset(impl);
 }
@@ -106,9 +107,11 @@ Dataset Dataset::from_arrays(const std::vector<std::string>& users, const std::v
                              const std::string& name) {
   init_runtime();
   if (users.size() != items.size())
-    throw DataError(fmt::format("{}: {} user ids but {} item ids (one of each per interaction)", name, users.size(), items.size()));
+    throw DataError(
+        fmt::format("{}: {} user ids but {} item ids (one of each per interaction)", name, users.size(), items.size()));
   if (!ratings.empty() && ratings.size() != users.size())
-    throw DataError(fmt::format("{}: {} ratings for {} interactions (give one per interaction, or none)", name, ratings.size(), users.size()));
+    throw DataError(fmt::format("{}: {} ratings for {} interactions (give one per interaction, or none)", name,
+                                ratings.size(), users.size()));
   if (!timestamps.empty() && timestamps.size() != users.size())
     throw DataError(fmt::format("{}: {} timestamps for {} interactions (give one per interaction, or none)", name,
                                 timestamps.size(), users.size()));

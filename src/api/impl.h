@@ -24,26 +24,30 @@ void init_runtime();
 int resolve_threads(int n);
 
 struct api::Dataset::Impl {
-  std::shared_ptr<const ::siamrec::Dataset> ds;   // ids and side data, shared by the parts
-  std::shared_ptr<const SplitData> split;       // when this is a part of a split (test negatives, held-out items)
+  std::shared_ptr<const ::siamrec::Dataset> ds;  // ids and side data, shared by the parts
+  std::shared_ptr<const SplitData> split;        // when this is a part of a split (test negatives, held-out items)
   enum Part { kAll, kTrain, kValid, kTest } part = kAll;
   std::string protocol;
   const Interactions& log() const {
     switch (part) {
-      case kTrain: return split->train;
-      case kValid: return split->valid;
-      case kTest: return split->test;
-      default: return ds->log;
+      case kTrain:
+        return split->train;
+      case kValid:
+        return split->valid;
+      case kTest:
+        return split->test;
+      default:
+        return ds->log;
     }
   }
 };
 
 struct api::Model::Impl {
   Config cfg;
-  TrainedModel tm;           // tm.model is null until fitted or loaded
+  TrainedModel tm;  // tm.model is null until fitted or loaded
   // The dataset it was fitted on (kept for evaluation of parts of the same data).
   std::shared_ptr<const ::siamrec::Dataset> ds;
-  const ::siamrec::Model& model() const;   // throws when not fitted
+  const ::siamrec::Model& model() const;  // throws when not fitted
 };
 
 }  // namespace siamrec

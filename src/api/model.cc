@@ -91,11 +91,13 @@ int64_t Model::n_users() const { return impl_->tm.users.size(); }
 int64_t Model::n_items() const { return impl_->tm.items.size(); }
 
 std::string Model::user_id(int64_t i) const {
-  if (i < 0 || i >= n_users()) throw ConfigError(fmt::format("user index {} is out of range (0..{})", i, n_users() - 1));
+  if (i < 0 || i >= n_users())
+    throw ConfigError(fmt::format("user index {} is out of range (0..{})", i, n_users() - 1));
   return impl_->tm.users.original(static_cast<int32_t>(i));
 }
 std::string Model::item_id(int64_t i) const {
-  if (i < 0 || i >= n_items()) throw ConfigError(fmt::format("item index {} is out of range (0..{})", i, n_items() - 1));
+  if (i < 0 || i >= n_items())
+    throw ConfigError(fmt::format("item index {} is out of range (0..{})", i, n_items() - 1));
   return impl_->tm.items.original(static_cast<int32_t>(i));
 }
 
@@ -120,12 +122,13 @@ static void rank(const TrainedModel& tm, const std::vector<int32_t>& users, int 
   ro.threads = resolve_threads(threads);
   ro.exclude = exclude_seen ? &tm.train : nullptr;
   const siamrec::Model& m = *tm.model;
-  rank_users(users, tm.items.size(), [&](const int32_t* u, int n, float* s) { m.score(u, n, s); }, ro,
-             [&](int64_t idx, int32_t, const float* row, const int32_t* top, int nt) {
-               auto& v = out[idx];
-               v.reserve(nt);
-               for (int j = 0; j < nt; ++j) v.push_back({tm.items.original(top[j]), row[top[j]]});
-             });
+  rank_users(
+      users, tm.items.size(), [&](const int32_t* u, int n, float* s) { m.score(u, n, s); }, ro,
+      [&](int64_t idx, int32_t, const float* row, const int32_t* top, int nt) {
+        auto& v = out[idx];
+        v.reserve(nt);
+        for (int j = 0; j < nt; ++j) v.push_back({tm.items.original(top[j]), row[top[j]]});
+      });
 }
 
 std::vector<Scored> Model::recommend(const std::string& user, int k, bool exclude_seen, int threads) const {
@@ -151,8 +154,10 @@ std::vector<Scored> Model::recommend_history(const std::vector<std::string>& ite
   int miss = 0;
   for (auto& id : items) {
     int32_t i = impl_->tm.items.find(id);
-    if (i < 0) ++miss;
-    else hist.push_back(i);
+    if (i < 0)
+      ++miss;
+    else
+      hist.push_back(i);
   }
   if (unknown) *unknown = miss;
   std::vector<float> row(static_cast<size_t>(n_items()));
@@ -180,7 +185,8 @@ std::vector<float> Model::score(const std::vector<std::string>& users, const std
   if (users.size() != items.size())
     throw ConfigError(fmt::format("score: {} users but {} items (one of each per pair)", users.size(), items.size()));
   std::vector<int32_t> u(users.size()), i(items.size());
-  for (size_t r = 0; r < users.size(); ++r) u[r] = find_user(impl_->tm, users[r]), i[r] = find_item(impl_->tm, items[r]);
+  for (size_t r = 0; r < users.size(); ++r)
+    u[r] = find_user(impl_->tm, users[r]), i[r] = find_item(impl_->tm, items[r]);
   std::vector<float> out(users.size());
   if (!out.empty()) m.score_pairs(u.data(), i.data(), static_cast<int64_t>(u.size()), out.data());
   return out;
@@ -210,11 +216,13 @@ Evaluation Model::evaluate(const Dataset& test, const std::vector<std::string>& 
   impl_->model();
   const auto& te = test.impl();
   if (te.part == Dataset::Impl::kTrain)
-    throw ConfigError(fmt::format("evaluate: '{}' is the training part; evaluate on the test (or valid) part", te.protocol));
+    throw ConfigError(
+        fmt::format("evaluate: '{}' is the training part; evaluate on the test (or valid) part", te.protocol));
   const TrainedModel& tm = impl_->tm;
   if (tm.users.ids() != te.ds->users.ids() || tm.items.ids() != te.ds->items.ids())
-    throw ConfigError(fmt::format("evaluate: the model was fitted on other data ({} users x {} items) than '{}' ({} x {})",
-                                  tm.users.size(), tm.items.size(), te.ds->name, te.ds->n_users(), te.ds->n_items()));
+    throw ConfigError(
+        fmt::format("evaluate: the model was fitted on other data ({} users x {} items) than '{}' ({} x {})",
+                    tm.users.size(), tm.items.size(), te.ds->name, te.ds->n_users(), te.ds->n_items()));
   Config c = impl_->cfg;
   for (auto& o : overrides) c.set_override(o);
   Prepared p;

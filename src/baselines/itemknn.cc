@@ -14,7 +14,7 @@ class ItemKnnModel : public Model {
     n_users_ = d.ds->n_users();
     n_items_ = d.ds->n_items();
     hist_ = binary_csr(*d.train_by_user);
-    Csr by_item = transpose(hist_, n_items_);  // item -> users
+    Csr by_item = transpose(hist_, n_items_);      // item -> users
     Csr by_item_t = transpose(by_item, n_users_);  // == hist_
     nbr_ = cosine_neighbors(by_item, by_item_t, static_cast<int>(d.cfg->integer("model.neighbors")),
                             d.cfg->real("model.shrink"), d.threads);
@@ -54,6 +54,7 @@ class ItemKnnModel : public Model {
   Csr hist_, nbr_;
 };
 
-SIAMREC_REGISTER_MODEL("itemknn", "item-based kNN, shrunk cosine of co-occurrence (model.neighbors, model.shrink)", ItemKnnModel);
+SIAMREC_REGISTER_MODEL("itemknn", "item-based kNN, shrunk cosine of co-occurrence (model.neighbors, model.shrink)",
+                       ItemKnnModel);
 
 }  // namespace siamrec

@@ -20,7 +20,9 @@ class PopModel : public Model {
   void score(const int32_t* users, int n, float* out) const override {
     for (int r = 0; r < n; ++r) std::copy(pop_.begin(), pop_.end(), out + static_cast<size_t>(r) * n_items_);
   }
-  void score_history(const std::vector<int32_t>&, float* out) const override { std::copy(pop_.begin(), pop_.end(), out); }
+  void score_history(const std::vector<int32_t>&, float* out) const override {
+    std::copy(pop_.begin(), pop_.end(), out);
+  }
   void save(BinWriter& w) const override { w.put_vec(pop_); }
   void load(BinReader& r) override {
     r.get_vec(pop_);

@@ -47,14 +47,16 @@ class TfidfModel : public Model {
         norm += v * v;
       }
       norm = norm > 0 ? std::sqrt(norm) : 1;
-      for (auto [x, v] : row) vec_.indices.push_back(static_cast<int32_t>(x)), vec_.values.push_back(static_cast<float>(v / norm));
+      for (auto [x, v] : row)
+        vec_.indices.push_back(static_cast<int32_t>(x)), vec_.values.push_back(static_cast<float>(v / norm));
       vec_.indptr.push_back(vec_.nnz());
     }
     hist_ = *d.train_by_user;
   }
   void score(const int32_t* users, int n, float* out) const override {
     for (int r = 0; r < n; ++r) {
-      std::vector<int32_t> h(hist_.indices.begin() + hist_.begin(users[r]), hist_.indices.begin() + hist_.end(users[r]));
+      std::vector<int32_t> h(hist_.indices.begin() + hist_.begin(users[r]),
+                             hist_.indices.begin() + hist_.end(users[r]));
       score_history(h, out + static_cast<size_t>(r) * n_items_);
     }
   }
@@ -79,7 +81,8 @@ class TfidfModel : public Model {
     vocab_ = r.get<int64_t>();
     if (vocab_ < 0 || vocab_ > INT32_MAX) throw Error("model file is malformed (tfidf vocabulary size)");
     vec_ = read_csr(r, n_items_, static_cast<int32_t>(vocab_), "tfidf vectors");
-    if (vec_.values.size() != vec_.indices.size()) throw Error("model file is malformed (tfidf vectors have no weights)");
+    if (vec_.values.size() != vec_.indices.size())
+      throw Error("model file is malformed (tfidf vectors have no weights)");
     r.get_vec(hist_.indptr), r.get_vec(hist_.indices);  // no values section (the file's layout)
     check_csr(hist_, n_users_, n_items_, "tfidf history");
   }
@@ -90,6 +93,8 @@ class TfidfModel : public Model {
   Csr hist_;
 };
 
-SIAMREC_REGISTER_MODEL("tfidf", "content kNN: cosine between TF-IDF item text (tower.text) and the user's summed liked-item vectors", TfidfModel);
+SIAMREC_REGISTER_MODEL(
+    "tfidf", "content kNN: cosine between TF-IDF item text (tower.text) and the user's summed liked-item vectors",
+    TfidfModel);
 
 }  // namespace siamrec

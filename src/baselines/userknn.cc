@@ -69,6 +69,7 @@ class UserKnnModel : public Model {
   Csr hist_, by_item_, nbr_;
 };
 
-SIAMREC_REGISTER_MODEL("userknn", "user-based kNN, shrunk cosine of item sets (model.neighbors, model.shrink)", UserKnnModel);
+SIAMREC_REGISTER_MODEL("userknn", "user-based kNN, shrunk cosine of item sets (model.neighbors, model.shrink)",
+                       UserKnnModel);
 
 }  // namespace siamrec

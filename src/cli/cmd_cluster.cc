@@ -11,8 +11,9 @@
 namespace siamrec::cli {
 
 Command add_cluster(CLI::App& root, GlobalOptions&) {
-  auto* app = root.add_subcommand("cluster", "k-means on item embeddings; prints each cluster's size and its most "
-                                             "popular members (titles when the dataset has them)");
+  auto* app = root.add_subcommand("cluster",
+                                  "k-means on item embeddings; prints each cluster's size and its most "
+                                  "popular members (titles when the dataset has them)");
   struct Opts {
     std::string model, out;
     int k = 10, members = 5, iters = 100;
@@ -29,7 +30,9 @@ Command add_cluster(CLI::App& root, GlobalOptions&) {
             TrainedModel m = load_model_file(o->model);
             int dim = 0;
             const float* e = m.model->item_embeddings(&dim);
-            if (!e) throw Error(fmt::format("model type '{}' has no item embeddings to cluster", m.model->type()), kExitUsage);
+            if (!e)
+              throw Error(fmt::format("model type '{}' has no item embeddings to cluster", m.model->type()),
+                          kExitUsage);
             KMeansResult r = kmeans(e, m.items.size(), dim, o->k, o->iters, o->seed);
             std::vector<int64_t> pop(m.items.size(), 0);
             for (auto i : m.train.indices) ++pop[i];
@@ -43,14 +46,17 @@ Command add_cluster(CLI::App& root, GlobalOptions&) {
               std::cout << fmt::format("cluster {} ({} items):", c, v.size());
               for (int j = 0; j < std::min<int>(o->members, v.size()); ++j) {
                 int32_t i = v[j];
-                std::string t = i < static_cast<int32_t>(m.item_titles.size()) && !m.item_titles[i].empty() ? m.item_titles[i] : m.items.original(i);
+                std::string t = i < static_cast<int32_t>(m.item_titles.size()) && !m.item_titles[i].empty()
+                                    ? m.item_titles[i]
+                                    : m.items.original(i);
                 std::cout << (j ? "; " : " ") << t;
               }
               std::cout << "\n";
             }
             if (!o->out.empty()) {
               std::string s;
-              for (int32_t i = 0; i < m.items.size(); ++i) s += fmt::format("{}\t{}\n", m.items.original(i), r.assign[i]);
+              for (int32_t i = 0; i < m.items.size(); ++i)
+                s += fmt::format("{}\t{}\n", m.items.original(i), r.assign[i]);
               atomic_write(o->out, s);
             }
             return 0;

@@ -20,13 +20,15 @@ static nlohmann::json load_run(const std::string& path) {
     throw DataError(fmt::format("'{}' is not valid JSON: {}", path, e.what()));
   }
   if (!j.contains("per_user") || !j["per_user"].contains("user") || !j.contains("protocol"))
-    throw DataError(fmt::format("'{}' has no per-user vectors (write it with `siamrec evaluate --json` or `train --json`)", path));
+    throw DataError(
+        fmt::format("'{}' has no per-user vectors (write it with `siamrec evaluate --json` or `train --json`)", path));
   return j;
 }
 
 Command add_compare(CLI::App& root, GlobalOptions&) {
-  auto* app = root.add_subcommand("compare", "Paired t-test and Wilcoxon signed-rank p-values per metric between two "
-                                             "runs (JSON from evaluate/train --json), matched by user");
+  auto* app = root.add_subcommand("compare",
+                                  "Paired t-test and Wilcoxon signed-rank p-values per metric between two "
+                                  "runs (JSON from evaluate/train --json), matched by user");
   struct Opts {
     std::string a, b;
     std::vector<std::string> metrics;
@@ -35,7 +37,8 @@ Command add_compare(CLI::App& root, GlobalOptions&) {
   auto o = std::make_shared<Opts>();
   app->add_option("run_a", o->a, "first run JSON")->required();
   app->add_option("run_b", o->b, "second run JSON")->required();
-  app->add_option("--metrics", o->metrics, "metrics to compare (default: every per-user metric both runs have)")->delimiter(',');
+  app->add_option("--metrics", o->metrics, "metrics to compare (default: every per-user metric both runs have)")
+      ->delimiter(',');
   app->add_option("--json", o->json, "also write the comparison as JSON");
   return {app, [o]() {
             auto ja = load_run(o->a), jb = load_run(o->b);
@@ -57,11 +60,16 @@ Command add_compare(CLI::App& root, GlobalOptions&) {
                 if (k != "user" && jb["per_user"].contains(k)) names.push_back(k);
             for (auto& name : names)
               if (!ja["per_user"].contains(name) || !jb["per_user"].contains(name))
-                throw Error(fmt::format("metric '{}' has no per-user vector in both runs (aggregate-only metrics such as "
-                                        "coverage and gini cannot be paired)", name), kExitUsage);
+                throw Error(
+                    fmt::format("metric '{}' has no per-user vector in both runs (aggregate-only metrics such as "
+                                "coverage and gini cannot be paired)",
+                                name),
+                    kExitUsage);
             std::cout << "protocol: " << pa << "\n";
-            std::cout << fmt::format("paired over {} users present in both runs; A = {}, B = {}\n", pairs.size(), o->a, o->b);
-            std::cout << fmt::format("{:<16} {:>9} {:>9} {:>9} {:>11} {:>11}\n", "metric", "A", "B", "B-A", "p(t-test)", "p(wilcoxon)");
+            std::cout << fmt::format("paired over {} users present in both runs; A = {}, B = {}\n", pairs.size(), o->a,
+                                     o->b);
+            std::cout << fmt::format("{:<16} {:>9} {:>9} {:>9} {:>11} {:>11}\n", "metric", "A", "B", "B-A", "p(t-test)",
+                                     "p(wilcoxon)");
             nlohmann::json out = nlohmann::json::object();
             for (auto& name : names) {
               std::vector<double> a, b;
@@ -77,12 +85,18 @@ Command add_compare(CLI::App& root, GlobalOptions&) {
               if (!a.empty()) ma /= a.size(), mb /= b.size();
               auto t = stats::paired_t_test(b, a);
               auto w = stats::wilcoxon_signed_rank(b, a);
-              std::cout << fmt::format("{:<16} {:>9.4f} {:>9.4f} {:>+9.4f} {:>11.3g} {:>11.3g}\n", name, ma, mb, mb - ma,
-                                       t.p_value, w.p_value);
-              out[name] = {{"a", ma}, {"b", mb}, {"n", a.size()}, {"t", t.statistic}, {"p_t", t.p_value},
-                           {"w_plus", w.statistic}, {"p_wilcoxon", w.p_value}};
+              std::cout << fmt::format("{:<16} {:>9.4f} {:>9.4f} {:>+9.4f} {:>11.3g} {:>11.3g}\n", name, ma, mb,
+                                       mb - ma, t.p_value, w.p_value);
+              out[name] = {{"a", ma},
+                           {"b", mb},
+                           {"n", a.size()},
+                           {"t", t.statistic},
+                           {"p_t", t.p_value},
+                           {"w_plus", w.statistic},
+                           {"p_wilcoxon", w.p_value}};
             }
-            if (!o->json.empty()) atomic_write(o->json, nlohmann::json{{"protocol", pa}, {"metrics", out}}.dump(1) + "\n");
+            if (!o->json.empty())
+              atomic_write(o->json, nlohmann::json{{"protocol", pa}, {"metrics", out}}.dump(1) + "\n");
             return 0;
           }};
 }

@@ -10,8 +10,9 @@
 namespace siamrec::cli {
 
 Command add_embed(CLI::App& root, GlobalOptions&) {
-  auto* app = root.add_subcommand("embed", "Export embeddings: FILE.tsv (id<TAB>values) or FILE.npy (float32 n x dim, "
-                                           "with the ids of its rows in FILE.ids)");
+  auto* app = root.add_subcommand("embed",
+                                  "Export embeddings: FILE.tsv (id<TAB>values) or FILE.npy (float32 n x dim, "
+                                  "with the ids of its rows in FILE.ids)");
   struct Opts {
     std::string model, out, what = "items";
   };
@@ -23,7 +24,8 @@ Command add_embed(CLI::App& root, GlobalOptions&) {
             TrainedModel m = load_model_file(o->model);
             int dim = 0;
             const float* e = o->what == "items" ? m.model->item_embeddings(&dim) : m.model->user_embeddings(&dim);
-            if (!e) throw Error(fmt::format("model type '{}' has no {} embeddings", m.model->type(), o->what), kExitUsage);
+            if (!e)
+              throw Error(fmt::format("model type '{}' has no {} embeddings", m.model->type(), o->what), kExitUsage);
             const auto& ids = o->what == "items" ? m.items.ids() : m.users.ids();
             bool npy = o->out.size() > 4 && o->out.substr(o->out.size() - 4) == ".npy";
             if (npy) {

@@ -9,16 +9,18 @@
 namespace siamrec::cli {
 
 Command add_evaluate(CLI::App& root, GlobalOptions& g) {
-  auto* app = root.add_subcommand("evaluate", "Evaluate a saved model or a baseline under a named protocol; prints "
-                                              "a table and writes JSON with the protocol, metrics and per-user vectors");
+  auto* app = root.add_subcommand("evaluate",
+                                  "Evaluate a saved model or a baseline under a named protocol; prints "
+                                  "a table and writes JSON with the protocol, metrics and per-user vectors");
   struct Opts {
     std::string config, model, json;
     std::vector<std::string> sets;
   };
   auto o = std::make_shared<Opts>();
   app->add_option("-c,--config", o->config, "YAML config: data, split and eval keys (and model keys for a baseline)");
-  app->add_option("-m,--model", o->model, "a model file from `siamrec train`; its stored config gives data and split, "
-                                          "keys set by --config/--set override it");
+  app->add_option("-m,--model", o->model,
+                  "a model file from `siamrec train`; its stored config gives data and split, "
+                  "keys set by --config/--set override it");
   app->add_option("--set", o->sets, "override a config key: --set key=value (repeatable)");
   app->add_option("--json", o->json, "write the result as JSON");
   return {app, [o, &g]() {
@@ -31,7 +33,8 @@ Command add_evaluate(CLI::App& root, GlobalOptions& g) {
               if (!o->config.empty()) c.merge(Config::from_yaml_file(o->config), o->config);
             } else {
               if (o->config.empty() && o->sets.empty())
-                throw ConfigError("evaluate needs --model FILE, or --config/--set describing the data and a baseline model");
+                throw ConfigError(
+                    "evaluate needs --model FILE, or --config/--set describing the data and a baseline model");
               c = o->config.empty() ? Config() : Config::from_yaml_file(o->config);
             }
             for (auto& s : o->sets) c.set_override(s);

@@ -7,8 +7,9 @@
 namespace siamrec::cli {
 
 Command add_fetch(CLI::App& root, GlobalOptions& g) {
-  auto* app = root.add_subcommand("fetch", "Download a dataset's official archive (ml-100k, ml-1m, ml-latest-small), "
-                                           "verify its SHA-256 and unpack it into the data directory");
+  auto* app = root.add_subcommand("fetch",
+                                  "Download a dataset's official archive (ml-100k, ml-1m, ml-latest-small), "
+                                  "verify its SHA-256 and unpack it into the data directory");
   struct Opts {
     std::string name, archive;
     bool force = false;

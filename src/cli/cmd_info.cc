@@ -10,8 +10,9 @@
 namespace siamrec::cli {
 
 Command add_info(CLI::App& root, GlobalOptions& g) {
-  auto* app = root.add_subcommand("info", "Print a dataset summary (users, items, interactions, density, "
-                                          "rating histogram, time range, popularity concentration)");
+  auto* app = root.add_subcommand("info",
+                                  "Print a dataset summary (users, items, interactions, density, "
+                                  "rating histogram, time range, popularity concentration)");
   struct Opts {
     std::string dataset;
     bool json = false, list = false;

@@ -10,8 +10,9 @@
 namespace siamrec::cli {
 
 Command add_recommend(CLI::App& root, GlobalOptions& g) {
-  auto* app = root.add_subcommand("recommend", "Top-K items for a user (--user) or for every user (--all-users), "
-                                               "seen items excluded; original ids");
+  auto* app = root.add_subcommand("recommend",
+                                  "Top-K items for a user (--user) or for every user (--all-users), "
+                                  "seen items excluded; original ids");
   struct Opts {
     std::string model, user, out;
     bool all = false;
@@ -29,13 +30,17 @@ Command add_recommend(CLI::App& root, GlobalOptions& g) {
             TrainedModel m = load_model_file(o->model);
             if (!o->all) {
               int32_t u = m.users.find(o->user);
-              if (u < 0) throw Error(fmt::format("user '{}' is not in model '{}' ({} users)", o->user, o->model, m.users.size()), kExitUsage);
-              std::cout << fmt::format("# top-{} for user {} (model {}, seen items excluded)\n", o->k, o->user, m.model->type());
+              if (u < 0)
+                throw Error(fmt::format("user '{}' is not in model '{}' ({} users)", o->user, o->model, m.users.size()),
+                            kExitUsage);
+              std::cout << fmt::format("# top-{} for user {} (model {}, seen items excluded)\n", o->k, o->user,
+                                       m.model->type());
               std::cout << "rank\titem\tscore\ttitle\n";
               recommend_users(m, {u}, o->k, g.threads, [&](int32_t, const int32_t* items, const float* s, int n) {
                 for (int j = 0; j < n; ++j)
-                  std::cout << fmt::format("{}\t{}\t{:.6g}\t{}\n", j + 1, m.items.original(items[j]), s[j],
-                                           items[j] < static_cast<int32_t>(m.item_titles.size()) ? m.item_titles[items[j]] : "");
+                  std::cout << fmt::format(
+                      "{}\t{}\t{:.6g}\t{}\n", j + 1, m.items.original(items[j]), s[j],
+                      items[j] < static_cast<int32_t>(m.item_titles.size()) ? m.item_titles[items[j]] : "");
               });
               return 0;
             }
@@ -63,7 +68,8 @@ Command add_recommend(CLI::App& root, GlobalOptions& g) {
             });
             if (!o->out.empty()) {
               file.close();
-              if (!file || std::rename(tmp.c_str(), o->out.c_str()) != 0) throw Error(fmt::format("cannot write '{}'", o->out));
+              if (!file || std::rename(tmp.c_str(), o->out.c_str()) != 0)
+                throw Error(fmt::format("cannot write '{}'", o->out));
             }
             return 0;
           }};

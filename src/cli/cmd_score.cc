@@ -10,7 +10,8 @@
 namespace siamrec::cli {
 
 Command add_score(CLI::App& root, GlobalOptions& g) {
-  auto* app = root.add_subcommand("score", "Score (user, item) pairs: lines user<TAB>item in, user<TAB>item<TAB>score out");
+  auto* app =
+      root.add_subcommand("score", "Score (user, item) pairs: lines user<TAB>item in, user<TAB>item<TAB>score out");
   struct Opts {
     std::string model, pairs, out;
   };
@@ -18,41 +19,48 @@ Command add_score(CLI::App& root, GlobalOptions& g) {
   app->add_option("-m,--model", o->model, "model file")->required();
   app->add_option("--pairs", o->pairs, "input file of original-id pairs, user<TAB>item per line")->required();
   app->add_option("--out", o->out, "output file (written atomically; default stdout)");
-  return {app, [o, &g]() {
-            TrainedModel m = load_model_file(o->model);
-            std::string text = read_file(o->pairs);
-            LineReader lr(text);
-            std::string_view line;
-            std::vector<std::string_view> f;
-            std::vector<int32_t> us, is;
-            std::vector<std::string> lines;
-            int64_t skipped = 0;
-            while (lr.next(line)) {
-              if (trim(line).empty()) continue;
-              split_ws(line, f);
-              std::string problem;
-              int32_t u = -1, i = -1;
-              if (f.size() < 2) problem = "expected user<TAB>item";
-              else if ((u = m.users.find(f[0])) < 0) problem = fmt::format("unknown user '{}'", f[0]);
-              else if ((i = m.items.find(f[1])) < 0) problem = fmt::format("unknown item '{}'", f[1]);
-              if (!problem.empty()) {
-                if (!g.skip_bad_lines) throw DataError(fmt::format("{}:{}: {} (use --skip-bad-lines to skip)", o->pairs, lr.lineno(), problem));
-                ++skipped;
-                continue;
-              }
-              us.push_back(u), is.push_back(i);
-              lines.emplace_back(fmt::format("{}\t{}", f[0], f[1]));
-            }
-            std::vector<float> s(us.size());
-            m.model->score_pairs(us.data(), is.data(), static_cast<int64_t>(us.size()), s.data());
-            float off = m.model->rating_offset();
-            std::string out;
-            for (size_t k = 0; k < s.size(); ++k) out += fmt::format("{}\t{:.7g}\n", lines[k], s[k] + off);
-            if (o->out.empty()) std::cout << out;
-            else atomic_write(o->out, out);
-            if (skipped) std::cerr << fmt::format("skipped {} pair(s) with unknown ids or bad format\n", skipped);
-            return 0;
-          }};
+  return {
+      app, [o, &g]() {
+        TrainedModel m = load_model_file(o->model);
+        std::string text = read_file(o->pairs);
+        LineReader lr(text);
+        std::string_view line;
+        std::vector<std::string_view> f;
+        std::vector<int32_t> us, is;
+        std::vector<std::string> lines;
+        int64_t skipped = 0;
+        while (lr.next(line)) {
+          if (trim(line).empty()) continue;
+          split_ws(line, f);
+          std::string problem;
+          int32_t u = -1, i = -1;
+          if (f.size() < 2)
+            problem = "expected user<TAB>item";
+          else if ((u = m.users.find(f[0])) < 0)
+            problem = fmt::format("unknown user '{}'", f[0]);
+          else if ((i = m.items.find(f[1])) < 0)
+            problem = fmt::format("unknown item '{}'", f[1]);
+          if (!problem.empty()) {
+            if (!g.skip_bad_lines)
+              throw DataError(fmt::format("{}:{}: {} (use --skip-bad-lines to skip)", o->pairs, lr.lineno(), problem));
+            ++skipped;
+            continue;
+          }
+          us.push_back(u), is.push_back(i);
+          lines.emplace_back(fmt::format("{}\t{}", f[0], f[1]));
+        }
+        std::vector<float> s(us.size());
+        m.model->score_pairs(us.data(), is.data(), static_cast<int64_t>(us.size()), s.data());
+        float off = m.model->rating_offset();
+        std::string out;
+        for (size_t k = 0; k < s.size(); ++k) out += fmt::format("{}\t{:.7g}\n", lines[k], s[k] + off);
+        if (o->out.empty())
+          std::cout << out;
+        else
+          atomic_write(o->out, out);
+        if (skipped) std::cerr << fmt::format("skipped {} pair(s) with unknown ids or bad format\n", skipped);
+        return 0;
+      }};
 }
 
 }  // namespace siamrec::cli

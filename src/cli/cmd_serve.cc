@@ -21,9 +21,11 @@ static void on_signal(int s) {
 }
 
 Command add_serve(CLI::App& root, GlobalOptions& g) {
-  auto* app = root.add_subcommand("serve", "Serve a model over HTTP/JSON: GET /v1/recommend?user=ID&k=10, POST /v1/recommend "
-                                           "{history, k} (fold-in), GET /v1/similar?item=ID, POST /v1/score, /healthz, "
-                                           "/metrics, /openapi.json, POST /admin/reload (also SIGHUP); SIGTERM stops gracefully");
+  auto* app =
+      root.add_subcommand("serve",
+                          "Serve a model over HTTP/JSON: GET /v1/recommend?user=ID&k=10, POST /v1/recommend "
+                          "{history, k} (fold-in), GET /v1/similar?item=ID, POST /v1/score, /healthz, "
+                          "/metrics, /openapi.json, POST /admin/reload (also SIGHUP); SIGTERM stops gracefully");
   auto o = std::make_shared<ServeOptions>();
   auto token_file = std::make_shared<std::string>();
   (void)g;
@@ -33,10 +35,13 @@ Command add_serve(CLI::App& root, GlobalOptions& g) {
   app->add_option("--http-threads", o->threads, "HTTP worker threads")->check(CLI::Range(1, 1024));
   app->add_option("--max-k", o->max_k, "largest k a request may ask for")->check(CLI::Range(1, 1000000));
   app->add_option("--max-body", o->max_body, "largest request body in bytes (413 above)");
-  app->add_option("--timeout", o->timeout_s, "read/write timeout in seconds for slow clients")->check(CLI::Range(1, 3600));
+  app->add_option("--timeout", o->timeout_s, "read/write timeout in seconds for slow clients")
+      ->check(CLI::Range(1, 3600));
   app->add_option("--token-file", *token_file, "file holding a bearer token required on every route but /healthz");
-  app->add_option("--index", o->index, "retrieval for GET /v1/recommend and /v1/similar: exact (BLAS, all items) or hnsw "
-                                       "(approximate, built at load time)")->check(CLI::IsMember({"exact", "hnsw"}));
+  app->add_option("--index", o->index,
+                  "retrieval for GET /v1/recommend and /v1/similar: exact (BLAS, all items) or hnsw "
+                  "(approximate, built at load time)")
+      ->check(CLI::IsMember({"exact", "hnsw"}));
   app->add_option("--hnsw-m", o->hnsw_m, "HNSW graph degree")->check(CLI::Range(2, 512));
   app->add_option("--hnsw-ef", o->hnsw_ef, "HNSW search breadth (recall vs speed)")->check(CLI::Range(1, 100000));
   return {app, [o, token_file]() {

@@ -9,8 +9,9 @@
 namespace siamrec::cli {
 
 Command add_train(CLI::App& root, GlobalOptions& g) {
-  auto* app = root.add_subcommand("train", "Fit a model from a YAML config, save the model file, and print the "
-                                           "evaluation of the config's test protocol");
+  auto* app = root.add_subcommand("train",
+                                  "Fit a model from a YAML config, save the model file, and print the "
+                                  "evaluation of the config's test protocol");
   struct Opts {
     std::string config, out, json;
     std::vector<std::string> sets;
@@ -24,9 +25,11 @@ Command add_train(CLI::App& root, GlobalOptions& g) {
   app->add_option("--json", o->json, "also write the evaluation as JSON (protocol, metrics, per-user vectors)");
   app->add_flag("--no-eval", o->no_eval, "skip the test evaluation");
   app->add_flag("--resume", o->resume, "continue from the checkpoint OUT.ckpt left by an interrupted run");
-  app->add_option("--grid", o->grid, "model.task retrieval on image items: write a PNG grid of 8 test queries (left) and "
-                                     "their top-5 (green frame = same category, red = not)");
-  app->add_option("--log", o->log, "JSON-lines training log (per epoch: loss, validation metric, time, embedding health)");
+  app->add_option("--grid", o->grid,
+                  "model.task retrieval on image items: write a PNG grid of 8 test queries (left) and "
+                  "their top-5 (green frame = same category, red = not)");
+  app->add_option("--log", o->log,
+                  "JSON-lines training log (per epoch: loss, validation metric, time, embedding health)");
   return {app, [o, &g]() {
             RunOptions ro{g.data_dir, g.skip_bad_lines, g.threads};
             ro.checkpoint = o->out + ".ckpt";

@@ -10,9 +10,9 @@
 namespace siamrec::cli {
 
 struct GlobalOptions {
-  std::string data_dir;        // --data-dir
-  bool skip_bad_lines = false; // --skip-bad-lines
-  int threads = 0;             // --threads (0: all cores)
+  std::string data_dir;         // --data-dir
+  bool skip_bad_lines = false;  // --skip-bad-lines
+  int threads = 0;              // --threads (0: all cores)
 };
 
 struct Command {

@@ -23,8 +23,9 @@ int main(int argc, char** argv) {
   logger->set_pattern("[%H:%M:%S] %^%l%$ %v");
   spdlog::set_default_logger(logger);
 
-  CLI::App app{"siamrec: Siamese neural network recommenders — build, train, evaluate, serve.\n"
-               "Exit codes: 0 ok, 1 runtime error, 2 bad usage/config, 3 malformed data, 4 dataset missing."};
+  CLI::App app{
+      "siamrec: Siamese neural network recommenders — build, train, evaluate, serve.\n"
+      "Exit codes: 0 ok, 1 runtime error, 2 bad usage/config, 3 malformed data, 4 dataset missing."};
   app.set_version_flag("--version", std::string("siamrec ") + SIAMREC_VERSION);
   app.require_subcommand(1);
   cli::GlobalOptions g;
@@ -41,7 +42,7 @@ int main(int argc, char** argv) {
 
   std::vector<cli::Command> cmds = {cli::add_info(app, g),     cli::add_fetch(app, g),     cli::add_train(app, g),
                                     cli::add_evaluate(app, g), cli::add_recommend(app, g), cli::add_compare(app, g),
-                                    cli::add_similar(app, g), cli::add_score(app, g),      cli::add_embed(app, g),
+                                    cli::add_similar(app, g),  cli::add_score(app, g),     cli::add_embed(app, g),
                                     cli::add_cluster(app, g),  cli::add_serve(app, g),     cli::add_params(app, g)};
   try {
     app.parse(argc, argv);

@@ -43,11 +43,13 @@ using ComparatorFactory = std::function<std::shared_ptr<Comparator>(const Compar
 using ComparatorRegistry = Registry<ComparatorFactory>;
 std::shared_ptr<Comparator> make_comparator(const ComparatorSpec& spec);
 
-#define SIAMREC_REGISTER_COMPARATOR(NAME, HELP, CLS)                                              \
-  static const bool siamrec_comparator_##CLS =                                                  \
-      ::siamrec::ComparatorRegistry::get().add(NAME, HELP, [](const ::siamrec::ComparatorSpec& s) { \
-        return std::static_pointer_cast<::siamrec::Comparator>(std::make_shared<CLS>(s));        \
-      }) &&                                                                                     \
+#define SIAMREC_REGISTER_COMPARATOR(NAME, HELP, CLS)                                          \
+  static const bool siamrec_comparator_##CLS =                                                \
+      ::siamrec::ComparatorRegistry::get().add(                                               \
+          NAME, HELP,                                                                         \
+          [](const ::siamrec::ComparatorSpec& s) {                                            \
+            return std::static_pointer_cast<::siamrec::Comparator>(std::make_shared<CLS>(s)); \
+          }) &&                                                                               \
       ::siamrec::register_name("comparator", NAME, HELP)
 
 }  // namespace siamrec

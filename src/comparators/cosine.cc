@@ -15,7 +15,9 @@ class CosineComparator : public Comparator {
   torch::Tensor similarity_matrix(const torch::Tensor& a, const torch::Tensor& b) override {
     return (a / a.norm(2, -1, true).clamp_min(1e-8)).mm((b / b.norm(2, -1, true).clamp_min(1e-8)).t());
   }
-  torch::Tensor distance_matrix(const torch::Tensor& a, const torch::Tensor& b) override { return 1 - similarity_matrix(a, b); }
+  torch::Tensor distance_matrix(const torch::Tensor& a, const torch::Tensor& b) override {
+    return 1 - similarity_matrix(a, b);
+  }
   bool gemm(Similarity* k) const override { return *k = Similarity::Cosine, true; }
 };
 

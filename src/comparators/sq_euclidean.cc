@@ -12,7 +12,9 @@ class SqEuclideanComparator : public Comparator {
   torch::Tensor distance_matrix(const torch::Tensor& a, const torch::Tensor& b) override {
     return (a.pow(2).sum(1, true) + b.pow(2).sum(1).unsqueeze(0) - 2 * a.mm(b.t())).clamp_min(0);
   }
-  torch::Tensor similarity_matrix(const torch::Tensor& a, const torch::Tensor& b) override { return -distance_matrix(a, b); }
+  torch::Tensor similarity_matrix(const torch::Tensor& a, const torch::Tensor& b) override {
+    return -distance_matrix(a, b);
+  }
   bool gemm(Similarity* k) const override { return *k = Similarity::NegSqEuclidean, true; }
 };
 

@@ -111,16 +111,15 @@ static std::string canonical(const ParamDef& p, const std::string& raw_in, const
 void Config::set(const std::string& key, const std::string& value, const std::string& source) {
   const ParamDef* p = find_param(key);
   if (!p)
-    throw ConfigError(fmt::format("unknown config key '{}' ({}){}; `siamrec params` lists every key", key, source,
-                                  suggest(key)));
+    throw ConfigError(
+        fmt::format("unknown config key '{}' ({}){}; `siamrec params` lists every key", key, source, suggest(key)));
   values_[key] = canonical(*p, value, source);
   explicit_.insert(key);
 }
 
 void Config::set_override(const std::string& a) {
   auto eq = a.find('=');
-  if (eq == std::string::npos || eq == 0)
-    throw ConfigError(fmt::format("--set expects key=value, got '{}'", a));
+  if (eq == std::string::npos || eq == 0) throw ConfigError(fmt::format("--set expects key=value, got '{}'", a));
   set(std::string(trim(a.substr(0, eq))), a.substr(eq + 1), "--set");
 }
 
@@ -154,8 +153,8 @@ Config Config::from_yaml_text(const std::string& text, const std::string& source
   try {
     root = YAML::Load(text);
   } catch (const YAML::Exception& e) {
-    throw ConfigError(fmt::format("{}: invalid YAML at line {}, column {}: {}", source, e.mark.line + 1,
-                                  e.mark.column + 1, e.msg));
+    throw ConfigError(
+        fmt::format("{}: invalid YAML at line {}, column {}: {}", source, e.mark.line + 1, e.mark.column + 1, e.msg));
   }
   if (!root.IsMap() && !root.IsNull())
     throw ConfigError(fmt::format("{}: a config must be a YAML mapping of keys to values", source));

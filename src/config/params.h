@@ -10,7 +10,7 @@ namespace siamrec {
 enum class ParamType { String, Int, Float, Bool, IntList, FloatList, StringList };
 
 struct ParamDef {
-  std::string key;            // dotted path, e.g. "split.type"
+  std::string key;  // dotted path, e.g. "split.type"
   ParamType type;
   std::string default_value;  // canonical text ("" = unset); lists are comma-separated
   std::string help;

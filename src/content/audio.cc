@@ -88,14 +88,17 @@ std::vector<float> resample_linear(const std::vector<float>& x, int from_rate, i
 LogMel::LogMel(const MelOptions& o) : opt_(o) {
   if (o.sample_rate <= 0 || o.sample_rate > 1000000)
     throw ConfigError(fmt::format("mel sample_rate must be 1..1000000 Hz (got {})", o.sample_rate));
-  if (o.n_fft < 2 || o.n_fft > (1 << 16)) throw ConfigError(fmt::format("mel n_fft must be 2..65536 (got {})", o.n_fft));
+  if (o.n_fft < 2 || o.n_fft > (1 << 16))
+    throw ConfigError(fmt::format("mel n_fft must be 2..65536 (got {})", o.n_fft));
   if (o.hop < 1) throw ConfigError(fmt::format("mel hop must be >= 1 (got {})", o.hop));
   if (o.n_mels < 1 || o.n_mels > 4096) throw ConfigError(fmt::format("mel n_mels must be 1..4096 (got {})", o.n_mels));
   const double nyquist = o.sample_rate / 2.0;
   const double fmax = o.fmax == 0 ? nyquist : o.fmax;
   if (!(o.fmin >= 0) || !(fmax > o.fmin) || fmax > nyquist)
-    throw ConfigError(fmt::format("mel frequency range must satisfy 0 <= fmin < fmax <= sample_rate/2 = {} "
-                                  "(got fmin {}, fmax {})", nyquist, o.fmin, o.fmax));
+    throw ConfigError(
+        fmt::format("mel frequency range must satisfy 0 <= fmin < fmax <= sample_rate/2 = {} "
+                    "(got fmin {}, fmax {})",
+                    nyquist, o.fmin, o.fmax));
   if (!(o.log_eps > 0) || !std::isfinite(o.log_eps))
     throw ConfigError(fmt::format("mel log_eps must be > 0 (got {})", o.log_eps));
   if (o.frames < 0) throw ConfigError(fmt::format("mel frames must be >= 0 (got {})", o.frames));
@@ -192,8 +195,7 @@ std::vector<float> LogMel::compute_file(const std::string& path) const {
 
 // ---- tables -------------------------------------------------------------------------------------
 
-AudioTable::AudioTable(const std::string& csv_path, const MelOptions& o, const FileTableFormat& f,
-                       const ReadOptions& r)
+AudioTable::AudioTable(const std::string& csv_path, const MelOptions& o, const FileTableFormat& f, const ReadOptions& r)
     : mel_(o), files_(FileTable::read(csv_path, f, r)) {}
 
 std::vector<float> AudioTable::load(size_t i) const {

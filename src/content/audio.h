@@ -15,7 +15,7 @@ namespace siamrec {
 struct Audio {
   std::vector<float> samples;  // mono: the average of the file's channels, in [-1,1] for PCM
   int sample_rate = 0;
-  int channels = 0;            // of the file
+  int channels = 0;  // of the file
 };
 Audio read_wav(const std::string& path);
 
@@ -73,7 +73,7 @@ class AudioTable {
   const FileTable& files() const { return files_; }
   const LogMel& mel() const { return mel_; }
   size_t size() const { return files_.size(); }
-  std::vector<float> load(size_t i) const;                   // errors name the CSV line and the file
+  std::vector<float> load(size_t i) const;                    // errors name the CSV line and the file
   std::vector<float> load(const std::string& item_id) const;  // DataError when the id is not listed
 
  private:

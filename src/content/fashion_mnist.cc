@@ -26,7 +26,7 @@ Dataset parse_fashion_mnist(const DatasetSpec&, const std::string&, const ReadOp
   for (int64_t i = 0; i < n; ++i) ids.push_back(std::to_string(i));
   ds.items = IdMap::from_ids(ids);
   ds.item_side.genre_vocab = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-                              "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"};
+                              "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
   ds.item_side.genres.resize(n);
   ds.item_side.title.resize(n);
   ds.item_side.content.resize(static_cast<size_t>(n * px));
@@ -38,7 +38,8 @@ Dataset parse_fashion_mnist(const DatasetSpec&, const std::string&, const ReadOp
     int32_t dense = ds.items.find(std::to_string(i));
     uint8_t label = f.labels.labels[k];
     ds.item_side.genres[dense] = {label};
-    ds.item_side.title[dense] = fmt::format("{} image {} ({})", train ? "train" : "test", k, ds.item_side.genre_vocab[label]);
+    ds.item_side.title[dense] =
+        fmt::format("{} image {} ({})", train ? "train" : "test", k, ds.item_side.genre_vocab[label]);
     const uint8_t* img = f.images.image(k);
     float* out = ds.item_side.content.data() + static_cast<int64_t>(dense) * px;
     for (int64_t q = 0; q < px; ++q) out[q] = img[q] / 255.0f;

@@ -23,8 +23,9 @@ constexpr int64_t kMaxDecodedPixels = int64_t{1} << 28;  // refuse absurd images
 // Resizes an interleaved float image (row stride in floats) to out_w x out_h.
 void resize(const float* in, int w, int h, int stride, float* out, int out_w, int out_h, int channels) {
   if (w == out_w && h == out_h) {
-    for (int y = 0; y < h; ++y) std::copy(in + int64_t{y} * stride, in + int64_t{y} * stride + int64_t{w} * channels,
-                                          out + int64_t{y} * out_w * channels);
+    for (int y = 0; y < h; ++y)
+      std::copy(in + int64_t{y} * stride, in + int64_t{y} * stride + int64_t{w} * channels,
+                out + int64_t{y} * out_w * channels);
     return;
   }
   if (!stbir_resize_float(in, w, h, stride * static_cast<int>(sizeof(float)), out, out_w, out_h, 0, channels))
@@ -65,7 +66,7 @@ std::vector<float> decode_image(const std::string& bytes, const ImageOptions& o,
   if (w <= 0 || h <= 0 || int64_t{w} * h > kMaxDecodedPixels)
     throw DataError(fmt::format("image '{}' has unsupported dimensions {}x{}", source, w, h));
   std::unique_ptr<stbi_uc, void (*)(void*)> px(stbi_load_from_memory(buf, len, &w, &h, &comp, o.channels),
-                                                stbi_image_free);
+                                               stbi_image_free);
   if (!px) throw DataError(fmt::format("cannot decode image '{}': {}", source, stbi_failure_reason()));
 
   const int c = o.channels;
@@ -132,7 +133,8 @@ void write_png_grid(const std::string& path, const std::vector<GridRow>& rows, i
   if (channels != 1 && channels != 3) fail("write_png_grid '{}': channels must be 1 or 3 (got {})", path, channels);
   if (size < 1 || size > kMaxSide) fail("write_png_grid '{}': image size must be 1..{} (got {})", path, kMaxSide, size);
   const int cell = o.cell == 0 ? size : o.cell;
-  if (cell < 1 || cell > kMaxSide) fail("write_png_grid '{}': cell must be 0 or 1..{} (got {})", path, kMaxSide, o.cell);
+  if (cell < 1 || cell > kMaxSide)
+    fail("write_png_grid '{}': cell must be 0 or 1..{} (got {})", path, kMaxSide, o.cell);
   if (o.padding < 0 || o.padding > 256 || o.border < 0 || o.border > 256)
     fail("write_png_grid '{}': padding and border must be 0..256 (got {} and {})", path, o.padding, o.border);
   size_t cols = 0;

@@ -13,11 +13,11 @@
 namespace siamrec {
 
 struct ImageOptions {
-  int size = 64;              // output side in pixels (1..4096)
-  int channels = 3;           // 1 = gray (luma), 3 = RGB; alpha is dropped
-  bool center_crop = false;   // crop the centred square before resizing; else the image is stretched
-  std::vector<float> mean;    // per channel: (x - mean) / std after scaling to [0,1];
-  std::vector<float> std;     // both empty = no normalization
+  int size = 64;             // output side in pixels (1..4096)
+  int channels = 3;          // 1 = gray (luma), 3 = RGB; alpha is dropped
+  bool center_crop = false;  // crop the centred square before resizing; else the image is stretched
+  std::vector<float> mean;   // per channel: (x - mean) / std after scaling to [0,1];
+  std::vector<float> std;    // both empty = no normalization
 };
 // Throws ConfigError naming the bad option.
 void check_image_options(const ImageOptions& o);
@@ -38,7 +38,7 @@ class ImageTable {
   const ImageOptions& options() const { return opt_; }
   size_t size() const { return files_.size(); }
   int64_t feature_size() const { return int64_t{opt_.channels} * opt_.size * opt_.size; }
-  std::vector<float> load(size_t i) const;                   // errors name the CSV line and the file
+  std::vector<float> load(size_t i) const;                    // errors name the CSV line and the file
   std::vector<float> load(const std::string& item_id) const;  // DataError when the id is not listed
 
  private:
@@ -58,9 +58,9 @@ struct GridRow {
 };
 
 struct GridOptions {
-  int cell = 0;      // cell side in pixels; 0 = the image size, else images are resized
-  int padding = 2;   // background pixels between and around the framed cells
-  int border = 2;    // frame width; the frame is background-coloured where no colour is set
+  int cell = 0;     // cell side in pixels; 0 = the image size, else images are resized
+  int padding = 2;  // background pixels between and around the framed cells
+  int border = 2;   // frame width; the frame is background-coloured where no colour is set
   Rgb background{255, 255, 255};
 };
 

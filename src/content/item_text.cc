@@ -16,7 +16,8 @@ ItemText item_text(const Dataset& ds, const std::vector<std::string>& sources, c
   for (int32_t i = 0; i < ds.n_items(); ++i) {
     std::string& d = docs[i];
     for (auto& s : sources) {
-      if (s == "title" && static_cast<size_t>(i) < side.title.size() && !side.title[i].empty()) d += side.title[i] + " ";
+      if (s == "title" && static_cast<size_t>(i) < side.title.size() && !side.title[i].empty())
+        d += side.title[i] + " ";
       if (s == "genres" && static_cast<size_t>(i) < side.genres.size())
         for (auto g : side.genres[i]) d += side.genre_vocab[g] + " ";
       if (s == "tags" && static_cast<size_t>(i) < side.tags.size())
@@ -25,7 +26,8 @@ ItemText item_text(const Dataset& ds, const std::vector<std::string>& sources, c
     any = any || !d.empty();
   }
   if (!any)
-    throw ConfigError(fmt::format("tower.text [{}]: dataset '{}' has no such item text", fmt::join(sources, ", "), ds.name));
+    throw ConfigError(
+        fmt::format("tower.text [{}]: dataset '{}' has no such item text", fmt::join(sources, ", "), ds.name));
   ItemText out;
   out.tokenizer = Tokenizer(opt);
   out.tokenizer.fit(docs);

@@ -15,7 +15,7 @@ class Config;
 struct ItemText {
   std::vector<int64_t> ptr{0};  // CSR: item -> token ids (in document order)
   std::vector<int64_t> tok;
-  Tokenizer tokenizer;          // vocabulary: id 0 <pad>, 1 <unk>
+  Tokenizer tokenizer;  // vocabulary: id 0 <pad>, 1 <unk>
   int64_t vocab() const { return tokenizer.size(); }
 };
 

@@ -64,14 +64,23 @@ FileTable FileTable::read(const std::string& csv_path, const FileTableFormat& f,
       n_cols = fields.size();
       continue;
     }
-    if (!ok) { bad(ln, "unterminated quote"); continue; }
+    if (!ok) {
+      bad(ln, "unterminated quote");
+      continue;
+    }
     if (fields.size() != n_cols) {
       bad(ln, fmt::format("{} fields, the header has {}", fields.size(), n_cols));
       continue;
     }
     std::string id(trim(fields[id_col])), rel(trim(fields[path_col]));
-    if (id.empty()) { bad(ln, fmt::format("field '{}' is empty", f.id_column)); continue; }
-    if (rel.empty()) { bad(ln, fmt::format("field '{}' is empty", f.path_column)); continue; }
+    if (id.empty()) {
+      bad(ln, fmt::format("field '{}' is empty", f.id_column));
+      continue;
+    }
+    if (rel.empty()) {
+      bad(ln, fmt::format("field '{}' is empty", f.path_column));
+      continue;
+    }
     fs::path p(rel);
     std::string resolved = p.is_absolute() || base.empty() ? rel : (base / p).string();
     if (f.check_files && !file_exists(resolved)) {

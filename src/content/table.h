@@ -15,9 +15,9 @@ namespace siamrec {
 struct FileTableFormat {
   std::string id_column = "item_id";
   std::string path_column = "path";
-  std::string label_column;   // optional category column ("" or absent from the header: none)
-  char delimiter = ',';       // fields may be double-quoted (RFC 4180 within a line)
-  bool check_files = true;    // a listed file that does not exist is a malformed line
+  std::string label_column;  // optional category column ("" or absent from the header: none)
+  char delimiter = ',';      // fields may be double-quoted (RFC 4180 within a line)
+  bool check_files = true;   // a listed file that does not exist is a malformed line
 };
 
 class FileTable {
@@ -33,9 +33,9 @@ class FileTable {
   bool has_labels() const { return !labels_.empty(); }
   const std::string& label(size_t i) const { return labels_.at(i); }  // needs has_labels()
   int64_t line(size_t i) const { return lines_.at(i); }
-  std::string where(size_t i) const;           // "CSV:LINE" of entry i, for messages
-  int64_t find(std::string_view id) const;     // entry of an item id, or -1
-  size_t at(std::string_view id) const;        // entry of an item id; throws DataError when absent
+  std::string where(size_t i) const;        // "CSV:LINE" of entry i, for messages
+  int64_t find(std::string_view id) const;  // entry of an item id, or -1
+  size_t at(std::string_view id) const;     // entry of an item id; throws DataError when absent
 
  private:
   std::string csv_;

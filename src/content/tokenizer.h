@@ -11,11 +11,11 @@
 namespace siamrec {
 
 struct TokenizerOptions {
-  bool lower = true;   // ASCII lower-casing (UTF-8 letters are kept as they are)
-  int min_count = 1;   // tokens seen fewer times by fit() are unknown
-  int char_ngrams = 0; // 0 = off; n adds "#" + each n-gram (in code points) of "<word>" after the word
-  int max_vocab = 0;   // at most this many learned tokens (besides <pad> and <unk>); 0 = unlimited
-  int max_len = 0;     // encode() keeps the first max_len tokens; 0 = unlimited
+  bool lower = true;    // ASCII lower-casing (UTF-8 letters are kept as they are)
+  int min_count = 1;    // tokens seen fewer times by fit() are unknown
+  int char_ngrams = 0;  // 0 = off; n adds "#" + each n-gram (in code points) of "<word>" after the word
+  int max_vocab = 0;    // at most this many learned tokens (besides <pad> and <unk>); 0 = unlimited
+  int max_len = 0;      // encode() keeps the first max_len tokens; 0 = unlimited
 };
 
 class Tokenizer {
@@ -40,9 +40,9 @@ class Tokenizer {
   std::vector<int32_t> encode(std::string_view text) const;
 
   int32_t size() const { return static_cast<int32_t>(vocab_.size()); }  // including <pad> and <unk>
-  const std::string& token(int32_t id) const;  // throws Error when out of range
-  int32_t id(const std::string& token) const;  // kUnk when absent
-  int64_t count(int32_t id) const;             // training count (0 for <pad> and <unk>)
+  const std::string& token(int32_t id) const;                           // throws Error when out of range
+  int32_t id(const std::string& token) const;                           // kUnk when absent
+  int64_t count(int32_t id) const;                                      // training count (0 for <pad> and <unk>)
 
   // Serialized vocabulary and options (siamrec binary container, checksummed).
   std::string save() const;

@@ -21,8 +21,7 @@ IdMap IdMap::from_ids(std::vector<std::string> ids) {
     keyed.reserve(ids.size());
     for (auto& s : ids) keyed.emplace_back(*parse_int(s), &s);
     std::sort(keyed.begin(), keyed.end(), [](auto& a, auto& b) { return a.first < b.first; });
-    keyed.erase(std::unique(keyed.begin(), keyed.end(),
-                            [](auto& a, auto& b) { return a.first == b.first; }),
+    keyed.erase(std::unique(keyed.begin(), keyed.end(), [](auto& a, auto& b) { return a.first == b.first; }),
                 keyed.end());
     m.ids_.reserve(keyed.size());
     for (auto& [k, s] : keyed) m.ids_.push_back(std::move(*s));
@@ -135,8 +134,7 @@ const std::string& Dataset::item_title(int32_t i) const {
 }
 
 size_t Dataset::memory_bytes() const {
-  size_t b = log.user.capacity() * 4 + log.item.capacity() * 4 + log.rating.capacity() * 4 +
-             log.time.capacity() * 8;
+  size_t b = log.user.capacity() * 4 + log.item.capacity() * 4 + log.rating.capacity() * 4 + log.time.capacity() * 8;
   for (auto* m : {&users, &items})
     for (auto& s : m->ids()) b += s.capacity() + 32 + 48;  // string + hash entry
   for (auto& t : item_side.title) b += t.capacity() + 32;
@@ -165,8 +163,8 @@ Interactions map_onto(const Dataset& ds, const RawLog& raw, const std::string& w
   // Interning through a local cache keeps this fast when ids repeat (they do: users are runs).
   std::unordered_map<std::string_view, int32_t> ucache, icache;
   for (size_t r = 0; r < n; ++r) {
-    auto lookup = [&](std::unordered_map<std::string_view, int32_t>& cache, const IdMap& m,
-                      const std::string& id, const char* kind) {
+    auto lookup = [&](std::unordered_map<std::string_view, int32_t>& cache, const IdMap& m, const std::string& id,
+                      const char* kind) {
       auto it = cache.find(id);
       if (it != cache.end()) return it->second;
       int32_t d = m.find(id);

@@ -81,10 +81,10 @@ Csr sequences_by_user(const Interactions& log, int32_t n_users);
 
 // Item side data: titles and categorical token lists (genres, tags), aligned with dense item ids.
 struct ItemSide {
-  std::vector<std::string> title;                  // "" when unknown
-  std::vector<std::vector<int32_t>> genres;        // ids into genre_vocab
+  std::vector<std::string> title;            // "" when unknown
+  std::vector<std::vector<int32_t>> genres;  // ids into genre_vocab
   std::vector<std::string> genre_vocab;
-  std::vector<std::vector<std::string>> tags;      // free-text tags (ml-latest-small)
+  std::vector<std::vector<std::string>> tags;  // free-text tags (ml-latest-small)
   // Raw content for content towers (images, spectrograms): n_items x prod(content_shape) floats,
   // e.g. shape {1, 28, 28} for Fashion-MNIST; empty when the dataset has none.
   std::vector<float> content;
@@ -102,7 +102,7 @@ struct Dataset {
   std::string description;  // where the data came from, one line
   std::string root;         // data directory it was read from (fixed splits are read from here)
   IdMap users, items;
-  Interactions log;         // every interaction of the source
+  Interactions log;  // every interaction of the source
   ItemSide item_side;
   UserSide user_side;
 

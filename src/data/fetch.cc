@@ -17,9 +17,7 @@
 namespace siamrec {
 namespace fs = std::filesystem;
 
-static size_t write_cb(char* p, size_t sz, size_t n, void* f) {
-  return std::fwrite(p, sz, n, static_cast<FILE*>(f));
-}
+static size_t write_cb(char* p, size_t sz, size_t n, void* f) { return std::fwrite(p, sz, n, static_cast<FILE*>(f)); }
 
 static void download(const std::string& url, const std::string& out) {
   FILE* f = std::fopen(out.c_str(), "wb");
@@ -38,9 +36,10 @@ static void download(const std::string& url, const std::string& out) {
   std::fclose(f);
   if (rc != CURLE_OK) {
     std::remove(out.c_str());
-    throw Error(fmt::format("download of {} failed: {} (offline? place the files in the data directory "
-                            "yourself, or pass --archive FILE with a copy of the archive)",
-                            url, err[0] ? err : curl_easy_strerror(rc)));
+    throw Error(
+        fmt::format("download of {} failed: {} (offline? place the files in the data directory "
+                    "yourself, or pass --archive FILE with a copy of the archive)",
+                    url, err[0] ? err : curl_easy_strerror(rc)));
   }
 }
 
@@ -101,8 +100,10 @@ std::string fetch_dataset(const std::string& name, const FetchOptions& o) {
   }
   make_dirs(dir);
   if (::access(dir.c_str(), W_OK) != 0)
-    throw Error(fmt::format("data directory '{}' is not writable; fetch into another one with --data-dir DIR "
-                            "or SIAMREC_DATA_DIR", dir));
+    throw Error(
+        fmt::format("data directory '{}' is not writable; fetch into another one with --data-dir DIR "
+                    "or SIAMREC_DATA_DIR",
+                    dir));
   std::string archive = o.archive_path;
   std::string tmp_archive;
   if (archive.empty()) {
@@ -116,8 +117,10 @@ std::string fetch_dataset(const std::string& name, const FetchOptions& o) {
   std::string got = sha256_file(archive);
   if (got != spec.sha256) {
     if (!tmp_archive.empty()) std::remove(tmp_archive.c_str());
-    throw Error(fmt::format("'{}' has SHA-256 {}, expected {} for {}; the archive is corrupt or not the "
-                            "official one", archive, got, spec.sha256, name));
+    throw Error(
+        fmt::format("'{}' has SHA-256 {}, expected {} for {}; the archive is corrupt or not the "
+                    "official one",
+                    archive, got, spec.sha256, name));
   }
   std::string staging = fmt::format("{}/.siamrec-fetch-{}-{}", dir, spec.archive_folder, ::getpid());
   fs::remove_all(staging);

@@ -7,8 +7,8 @@ namespace siamrec {
 
 struct FetchOptions {
   std::string data_dir_flag;
-  bool force = false;         // re-download even when the files are present
-  std::string archive_path;   // use this local archive instead of downloading (still verified)
+  bool force = false;        // re-download even when the files are present
+  std::string archive_path;  // use this local archive instead of downloading (still verified)
 };
 // Returns the folder the dataset now lives in.
 std::string fetch_dataset(const std::string& name, const FetchOptions& o);

@@ -143,14 +143,15 @@ RawLog read_delimited(const std::string& path, const DelimitedFormat& f, const R
       return static_cast<int>(*idx);
     }
     if (!f.header)
-      throw ConfigError(fmt::format("column '{}' for {} is a name, but '{}' is read without a header; "
-                                    "use a 0-based index or set header: true", spec, role, path));
+      throw ConfigError(
+          fmt::format("column '{}' for {} is a name, but '{}' is read without a header; "
+                      "use a 0-based index or set header: true",
+                      spec, role, path));
     auto it = std::find(header.begin(), header.end(), spec);
     if (it == header.end()) {
       std::string have;
       for (auto& h : header) have += (have.empty() ? "" : ", ") + h;
-      throw ConfigError(fmt::format("{}: unknown column name '{}' for {}; the header has: {}", path, spec,
-                                    role, have));
+      throw ConfigError(fmt::format("{}: unknown column name '{}' for {}; the header has: {}", path, spec, role, have));
     }
     return static_cast<int>(it - header.begin());
   };
@@ -168,23 +169,46 @@ RawLog read_delimited(const std::string& path, const DelimitedFormat& f, const R
     int64_t ln = lr.lineno();
     split_fields(line, f, fields, tmp);
     if (static_cast<int>(fields.size()) < need) {
-      errs.bad(ln, "", fmt::format("expected at least {} fields separated by {}, found {} (wrong "
-                                   "delimiter?)", need, show_delim(f.delimiter), fields.size()));
+      errs.bad(ln, "",
+               fmt::format("expected at least {} fields separated by {}, found {} (wrong "
+                           "delimiter?)",
+                           need, show_delim(f.delimiter), fields.size()));
       continue;
     }
     std::string_view u = trim(fields[col_user]), it = trim(fields[col_item]);
-    if (u.empty()) { errs.bad(ln, "user", "empty id"); continue; }
-    if (it.empty()) { errs.bad(ln, "item", "empty id"); continue; }
+    if (u.empty()) {
+      errs.bad(ln, "user", "empty id");
+      continue;
+    }
+    if (it.empty()) {
+      errs.bad(ln, "item", "empty id");
+      continue;
+    }
     if (f.numeric_ids) {
-      if (!is_integer_string(u)) { errs.bad(ln, "user", fmt::format("'{}' is not an integer id", printable(u))); continue; }
-      if (!is_integer_string(it)) { errs.bad(ln, "item", fmt::format("'{}' is not an integer id", printable(it))); continue; }
+      if (!is_integer_string(u)) {
+        errs.bad(ln, "user", fmt::format("'{}' is not an integer id", printable(u)));
+        continue;
+      }
+      if (!is_integer_string(it)) {
+        errs.bad(ln, "item", fmt::format("'{}' is not an integer id", printable(it)));
+        continue;
+      }
     }
     float r = 1.0f;
     if (col_rating >= 0) {
       auto v = parse_double(fields[col_rating]);
-      if (!v) { errs.bad(ln, "rating", fmt::format("'{}' is not a number", printable(fields[col_rating]))); continue; }
-      if (std::isnan(*v) || std::isinf(*v)) { errs.bad(ln, "rating", "rating is NaN or infinite"); continue; }
-      if (*v < 0) { errs.bad(ln, "rating", fmt::format("negative rating {}", *v)); continue; }
+      if (!v) {
+        errs.bad(ln, "rating", fmt::format("'{}' is not a number", printable(fields[col_rating])));
+        continue;
+      }
+      if (std::isnan(*v) || std::isinf(*v)) {
+        errs.bad(ln, "rating", "rating is NaN or infinite");
+        continue;
+      }
+      if (*v < 0) {
+        errs.bad(ln, "rating", fmt::format("negative rating {}", *v));
+        continue;
+      }
       r = static_cast<float>(*v);
     }
     int64_t t = 0;
@@ -192,14 +216,20 @@ RawLog read_delimited(const std::string& path, const DelimitedFormat& f, const R
       auto v = parse_int(fields[col_time]);
       if (!v) {
         auto d = parse_double(fields[col_time]);
-        if (!d || !std::isfinite(*d)) { errs.bad(ln, "time", fmt::format("'{}' is not a timestamp", printable(fields[col_time]))); continue; }
+        if (!d || !std::isfinite(*d)) {
+          errs.bad(ln, "time", fmt::format("'{}' is not a timestamp", printable(fields[col_time])));
+          continue;
+        }
         v = static_cast<int64_t>(*d);
       }
       t = *v;
     }
     if (col_date >= 0) {
       auto days = parse_date_days(trim(fields[col_date]));
-      if (!days) { errs.bad(ln, "date", fmt::format("'{}' is not a YYYY-MM-DD date", printable(fields[col_date]))); continue; }
+      if (!days) {
+        errs.bad(ln, "date", fmt::format("'{}' is not a YYYY-MM-DD date", printable(fields[col_date])));
+        continue;
+      }
       t += *days * 86400000LL;
     }
     if (col_owner >= 0) {
@@ -207,8 +237,9 @@ RawLog read_delimited(const std::string& path, const DelimitedFormat& f, const R
       if (!ow.empty() && ow != "NA") {
         auto [pos, fresh] = raw.owner.emplace(std::string(u), std::string(ow));
         if (!fresh && pos->second != ow) {
-          errs.bad(ln, "session user", fmt::format("session '{}' belongs to user '{}' on an earlier line, here to '{}'",
-                                                   printable(u), pos->second, printable(ow)));
+          errs.bad(ln, "session user",
+                   fmt::format("session '{}' belongs to user '{}' on an earlier line, here to '{}'", printable(u),
+                               pos->second, printable(ow)));
           continue;
         }
       }
@@ -237,7 +268,10 @@ ItemMetaMap read_ml100k_items(const std::string& u_item, const std::string& u_ge
       if (trim(line).empty()) continue;
       split(line, "|", f);
       auto idx = f.size() == 2 ? parse_int(f[1]) : std::nullopt;
-      if (!idx || *idx < 0 || *idx > 100) { errs.bad(lr.lineno(), "", "expected 'name|index'"); continue; }
+      if (!idx || *idx < 0 || *idx > 100) {
+        errs.bad(lr.lineno(), "", "expected 'name|index'");
+        continue;
+      }
       if (genre_names.size() <= static_cast<size_t>(*idx)) genre_names.resize(*idx + 1);
       genre_names[*idx] = std::string(f[0]);
     }
@@ -253,17 +287,26 @@ ItemMetaMap read_ml100k_items(const std::string& u_item, const std::string& u_ge
     if (trim(line).empty()) continue;
     split(line, "|", f);
     if (f.size() != 5 + genre_names.size()) {
-      errs.bad(lr.lineno(), "", fmt::format("expected {} '|'-separated fields, found {}", 5 + genre_names.size(), f.size()));
+      errs.bad(lr.lineno(), "",
+               fmt::format("expected {} '|'-separated fields, found {}", 5 + genre_names.size(), f.size()));
       continue;
     }
-    if (!is_integer_string(f[0])) { errs.bad(lr.lineno(), "movie id", "not an integer"); continue; }
+    if (!is_integer_string(f[0])) {
+      errs.bad(lr.lineno(), "movie id", "not an integer");
+      continue;
+    }
     ItemMeta m;
     m.title = latin1_to_utf8(trim(f[1]));
     bool ok = true;
     for (size_t g = 0; g < genre_names.size(); ++g) {
       auto flag = trim(f[5 + g]);
-      if (flag == "1") m.genres.push_back(genre_names[g]);
-      else if (flag != "0") { ok = false; errs.bad(lr.lineno(), "genre flag", fmt::format("'{}' is not 0 or 1", printable(flag))); break; }
+      if (flag == "1")
+        m.genres.push_back(genre_names[g]);
+      else if (flag != "0") {
+        ok = false;
+        errs.bad(lr.lineno(), "genre flag", fmt::format("'{}' is not 0 or 1", printable(flag)));
+        break;
+      }
     }
     if (ok) out[std::string(trim(f[0]))] = std::move(m);
   }
@@ -281,7 +324,10 @@ UserMetaMap read_ml100k_users(const std::string& u_user, const ReadOptions& o) {
   while (lr.next(line)) {
     if (trim(line).empty()) continue;
     split(line, "|", f);
-    if (f.size() != 5 || !is_integer_string(f[0])) { errs.bad(lr.lineno(), "", "expected 'id|age|gender|occupation|zip'"); continue; }
+    if (f.size() != 5 || !is_integer_string(f[0])) {
+      errs.bad(lr.lineno(), "", "expected 'id|age|gender|occupation|zip'");
+      continue;
+    }
     out[std::string(trim(f[0]))] = {fmt::format("age={}", trim(f[1])), fmt::format("gender={}", trim(f[2])),
                                     fmt::format("occupation={}", trim(f[3]))};
   }
@@ -308,7 +354,10 @@ ItemMetaMap read_ml1m_movies(const std::string& movies_dat, const ReadOptions& o
   while (lr.next(line)) {
     if (trim(line).empty()) continue;
     split(line, "::", f);
-    if (f.size() != 3 || !is_integer_string(f[0])) { errs.bad(lr.lineno(), "", "expected 'MovieID::Title::Genres'"); continue; }
+    if (f.size() != 3 || !is_integer_string(f[0])) {
+      errs.bad(lr.lineno(), "", "expected 'MovieID::Title::Genres'");
+      continue;
+    }
     ItemMeta m;
     m.title = latin1_to_utf8(trim(f[1]));
     m.genres = split_genres(f[2]);
@@ -328,7 +377,10 @@ UserMetaMap read_ml1m_users(const std::string& users_dat, const ReadOptions& o) 
   while (lr.next(line)) {
     if (trim(line).empty()) continue;
     split(line, "::", f);
-    if (f.size() != 5 || !is_integer_string(f[0])) { errs.bad(lr.lineno(), "", "expected 'UserID::Gender::Age::Occupation::Zip-code'"); continue; }
+    if (f.size() != 5 || !is_integer_string(f[0])) {
+      errs.bad(lr.lineno(), "", "expected 'UserID::Gender::Age::Occupation::Zip-code'");
+      continue;
+    }
     out[std::string(trim(f[0]))] = {fmt::format("gender={}", trim(f[1])), fmt::format("age={}", trim(f[2])),
                                     fmt::format("occupation={}", trim(f[3]))};
   }
@@ -350,8 +402,14 @@ ItemMetaMap read_mlsmall_movies(const std::string& movies_csv, const ReadOptions
       first = false;
       if (line.substr(0, 7) == "movieId") continue;
     }
-    if (!split_csv_line(line, ',', f)) { errs.bad(lr.lineno(), "", "unterminated quote"); continue; }
-    if (f.size() != 3 || !is_integer_string(f[0])) { errs.bad(lr.lineno(), "", "expected 'movieId,title,genres'"); continue; }
+    if (!split_csv_line(line, ',', f)) {
+      errs.bad(lr.lineno(), "", "unterminated quote");
+      continue;
+    }
+    if (f.size() != 3 || !is_integer_string(f[0])) {
+      errs.bad(lr.lineno(), "", "expected 'movieId,title,genres'");
+      continue;
+    }
     ItemMeta m;
     m.title = std::string(trim(f[1]));
     m.genres = split_genres(f[2]);
@@ -374,8 +432,14 @@ void read_mlsmall_tags(const std::string& tags_csv, ItemMetaMap& meta, const Rea
       first = false;
       if (line.substr(0, 6) == "userId") continue;
     }
-    if (!split_csv_line(line, ',', f)) { errs.bad(lr.lineno(), "", "unterminated quote"); continue; }
-    if (f.size() != 4 || !is_integer_string(f[1])) { errs.bad(lr.lineno(), "", "expected 'userId,movieId,tag,timestamp'"); continue; }
+    if (!split_csv_line(line, ',', f)) {
+      errs.bad(lr.lineno(), "", "unterminated quote");
+      continue;
+    }
+    if (f.size() != 4 || !is_integer_string(f[1])) {
+      errs.bad(lr.lineno(), "", "expected 'userId,movieId,tag,timestamp'");
+      continue;
+    }
     std::string tag = lower(trim(f[2]));
     if (tag.empty()) continue;
     auto& tags = meta[std::string(trim(f[1]))].tags;
@@ -429,16 +493,27 @@ IdPairs read_lightgcn(const std::string& path, const ReadOptions& o) {
     split_ws(line, f);
     if (f.empty()) continue;
     auto u = parse_int(f[0]);
-    if (!u || *u < 0) { errs.bad(lr.lineno(), "user", fmt::format("'{}' is not a non-negative integer id", printable(f[0]))); continue; }
+    if (!u || *u < 0) {
+      errs.bad(lr.lineno(), "user", fmt::format("'{}' is not a non-negative integer id", printable(f[0])));
+      continue;
+    }
     size_t start = out.item.size();
     bool ok = true;
     for (size_t k = 1; k < f.size(); ++k) {
       auto i = parse_int(f[k]);
-      if (!i || *i < 0) { ok = false; errs.bad(lr.lineno(), fmt::format("item #{}", k), fmt::format("'{}' is not a non-negative integer id", printable(f[k]))); break; }
+      if (!i || *i < 0) {
+        ok = false;
+        errs.bad(lr.lineno(), fmt::format("item #{}", k),
+                 fmt::format("'{}' is not a non-negative integer id", printable(f[k])));
+        break;
+      }
       out.user.push_back(*u);
       out.item.push_back(*i);
     }
-    if (!ok) { out.user.resize(start); out.item.resize(start); }
+    if (!ok) {
+      out.user.resize(start);
+      out.item.resize(start);
+    }
   }
   errs.finish();
   return out;
@@ -457,15 +532,25 @@ std::vector<std::string> read_remap_list(const std::string& path, const ReadOpti
     if (f.empty()) continue;
     if (lr.lineno() == 1 && f.size() == 2 && !is_integer_string(f[1])) continue;  // header
     auto r = f.size() == 2 ? parse_int(f[1]) : std::nullopt;
-    if (!r || *r < 0 || *r > 100000000) { errs.bad(lr.lineno(), "", "expected 'original_id remapped_id'"); continue; }
-    if (out.size() <= static_cast<size_t>(*r)) { out.resize(*r + 1); seen.resize(*r + 1, 0); }
-    if (seen[*r]) { errs.bad(lr.lineno(), "remapped_id", fmt::format("{} appears twice", *r)); continue; }
+    if (!r || *r < 0 || *r > 100000000) {
+      errs.bad(lr.lineno(), "", "expected 'original_id remapped_id'");
+      continue;
+    }
+    if (out.size() <= static_cast<size_t>(*r)) {
+      out.resize(*r + 1);
+      seen.resize(*r + 1, 0);
+    }
+    if (seen[*r]) {
+      errs.bad(lr.lineno(), "remapped_id", fmt::format("{} appears twice", *r));
+      continue;
+    }
     seen[*r] = 1;
     out[*r] = std::string(f[0]);
   }
   errs.finish();
   for (size_t k = 0; k < out.size(); ++k)
-    if (!seen[k]) throw DataError(fmt::format("{}: remapped id {} is missing (ids must be 0..{})", path, k, out.size() - 1));
+    if (!seen[k])
+      throw DataError(fmt::format("{}: remapped id {} is missing (ids must be 0..{})", path, k, out.size() - 1));
   return out;
 }
 
@@ -480,10 +565,19 @@ NcfTest read_ncf(const std::string& test_rating, const std::string& test_negativ
     while (lr.next(line)) {
       if (trim(line).empty()) continue;
       split(line, "\t", f);
-      if (f.size() < 2) { errs.bad(lr.lineno(), "", "expected 'user<TAB>item<TAB>rating<TAB>timestamp'"); continue; }
+      if (f.size() < 2) {
+        errs.bad(lr.lineno(), "", "expected 'user<TAB>item<TAB>rating<TAB>timestamp'");
+        continue;
+      }
       auto u = parse_int(f[0]), i = parse_int(f[1]);
-      if (!u || *u < 0) { errs.bad(lr.lineno(), "user", "not a non-negative integer"); continue; }
-      if (!i || *i < 0) { errs.bad(lr.lineno(), "item", "not a non-negative integer"); continue; }
+      if (!u || *u < 0) {
+        errs.bad(lr.lineno(), "user", "not a non-negative integer");
+        continue;
+      }
+      if (!i || *i < 0) {
+        errs.bad(lr.lineno(), "item", "not a non-negative integer");
+        continue;
+      }
       t.user.push_back(*u);
       t.item.push_back(*i);
       t.rating.push_back(f.size() > 2 ? static_cast<float>(parse_double(f[2]).value_or(1.0)) : 1.0f);
@@ -504,19 +598,33 @@ NcfTest read_ncf(const std::string& test_rating, const std::string& test_negativ
     if (trim(line).empty()) continue;
     split(line, "\t", f);
     auto head = trim(f[0]);
-    if (head.size() < 5 || head.front() != '(' || head.back() != ')') { errs.bad(lr.lineno(), "(user,item)", "expected '(user,item)' first"); continue; }
+    if (head.size() < 5 || head.front() != '(' || head.back() != ')') {
+      errs.bad(lr.lineno(), "(user,item)", "expected '(user,item)' first");
+      continue;
+    }
     split(head.substr(1, head.size() - 2), ",", pair);
     auto u = pair.size() == 2 ? parse_int(pair[0]) : std::nullopt;
     auto i = pair.size() == 2 ? parse_int(pair[1]) : std::nullopt;
-    if (!u || !i) { errs.bad(lr.lineno(), "(user,item)", "not two integers"); continue; }
+    if (!u || !i) {
+      errs.bad(lr.lineno(), "(user,item)", "not two integers");
+      continue;
+    }
     auto it = row_of.find({*u, *i});
-    if (it == row_of.end()) { errs.bad(lr.lineno(), "(user,item)", fmt::format("({},{}) is not in {}", *u, *i, test_rating)); continue; }
+    if (it == row_of.end()) {
+      errs.bad(lr.lineno(), "(user,item)", fmt::format("({},{}) is not in {}", *u, *i, test_rating));
+      continue;
+    }
     std::vector<int64_t> negs;
     bool ok = true;
     for (size_t k = 1; k < f.size(); ++k) {
       if (trim(f[k]).empty()) continue;
       auto n = parse_int(f[k]);
-      if (!n || *n < 0) { ok = false; errs.bad(lr.lineno(), fmt::format("negative #{}", k), fmt::format("'{}' is not a non-negative integer", printable(f[k]))); break; }
+      if (!n || *n < 0) {
+        ok = false;
+        errs.bad(lr.lineno(), fmt::format("negative #{}", k),
+                 fmt::format("'{}' is not a non-negative integer", printable(f[k])));
+        break;
+      }
       negs.push_back(*n);
     }
     if (!ok) continue;
@@ -525,7 +633,9 @@ NcfTest read_ncf(const std::string& test_rating, const std::string& test_negativ
   }
   errs.finish();
   for (size_t k = 0; k < has.size(); ++k)
-    if (!has[k]) throw DataError(fmt::format("{}: no negatives for test pair ({},{}) of {}", test_negative, t.user[k], t.item[k], test_rating));
+    if (!has[k])
+      throw DataError(fmt::format("{}: no negatives for test pair ({},{}) of {}", test_negative, t.user[k], t.item[k],
+                                  test_rating));
   return t;
 }
 
@@ -557,14 +667,18 @@ AtomicTable read_atomic(const std::string& path, const ReadOptions& o) {
           throw DataError(fmt::format("{}:{}: header field '{}' is not 'name:type'", path, lr.lineno(), printable(h)));
         std::string type(trim(h.substr(c + 1)));
         if (type != "token" && type != "token_seq" && type != "float" && type != "float_seq")
-          throw DataError(fmt::format("{}:{}: header field '{}' has unknown type '{}' (token, token_seq, float, float_seq)",
-                                      path, lr.lineno(), printable(h), type));
+          throw DataError(
+              fmt::format("{}:{}: header field '{}' has unknown type '{}' (token, token_seq, float, float_seq)", path,
+                          lr.lineno(), printable(h), type));
         t.names.emplace_back(trim(h.substr(0, c)));
         t.types.push_back(type);
       }
       continue;
     }
-    if (f.size() != t.names.size()) { errs.bad(lr.lineno(), "", fmt::format("expected {} TAB-separated fields, found {}", t.names.size(), f.size())); continue; }
+    if (f.size() != t.names.size()) {
+      errs.bad(lr.lineno(), "", fmt::format("expected {} TAB-separated fields, found {}", t.names.size(), f.size()));
+      continue;
+    }
     t.rows.emplace_back(f.begin(), f.end());
   }
   errs.finish();
@@ -584,17 +698,28 @@ Dataset read_recbole(const std::string& prefix, const RecBoleFormat& fm, const R
   RawLog raw;
   for (size_t r = 0; r < inter.rows.size(); ++r) {
     auto& row = inter.rows[r];
-    if (trim(row[cu]).empty() || trim(row[ci]).empty()) { errs.bad(static_cast<int64_t>(r) + 2, "", "empty user or item id"); continue; }
+    if (trim(row[cu]).empty() || trim(row[ci]).empty()) {
+      errs.bad(static_cast<int64_t>(r) + 2, "", "empty user or item id");
+      continue;
+    }
     float rating = 1.0f;
     if (cr >= 0) {
       auto v = parse_double(row[cr]);
-      if (!v || !std::isfinite(*v) || *v < 0) { errs.bad(static_cast<int64_t>(r) + 2, fm.rating_field, fmt::format("'{}' is not a non-negative number", printable(row[cr]))); continue; }
+      if (!v || !std::isfinite(*v) || *v < 0) {
+        errs.bad(static_cast<int64_t>(r) + 2, fm.rating_field,
+                 fmt::format("'{}' is not a non-negative number", printable(row[cr])));
+        continue;
+      }
       rating = static_cast<float>(*v);
     }
     int64_t time = 0;
     if (ct >= 0) {
       auto v = parse_double(row[ct]);
-      if (!v || !std::isfinite(*v)) { errs.bad(static_cast<int64_t>(r) + 2, fm.time_field, fmt::format("'{}' is not a timestamp", printable(row[ct]))); continue; }
+      if (!v || !std::isfinite(*v)) {
+        errs.bad(static_cast<int64_t>(r) + 2, fm.time_field,
+                 fmt::format("'{}' is not a timestamp", printable(row[ct])));
+        continue;
+      }
       time = static_cast<int64_t>(*v);
     }
     raw.users.emplace_back(trim(row[cu]));
@@ -616,7 +741,8 @@ Dataset read_recbole(const std::string& prefix, const RecBoleFormat& fm, const R
       for (size_t c = 0; c < row.size(); ++c) {
         if (static_cast<int>(c) == cid) continue;
         const auto& n = it.names[c];
-        if (n.find("title") != std::string::npos) m.title = std::string(trim(row[c]));
+        if (n.find("title") != std::string::npos)
+          m.title = std::string(trim(row[c]));
         else if (it.types[c] == "token_seq")
           for (auto& tok : split_list(row[c], ' ')) m.genres.push_back(tok);
       }

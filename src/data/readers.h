@@ -23,7 +23,7 @@ struct DelimitedFormat {
   bool quoted = false;           // CSV-style double quotes around fields
   // Columns: a name from the header, or a 0-based index. rating/time may be "" (absent).
   std::string user = "0", item = "1", rating, time;
-  bool numeric_ids = false;      // ids must be integers (MovieLens, LightGCN, NCF)
+  bool numeric_ids = false;  // ids must be integers (MovieLens, LightGCN, NCF)
   // Session logs (session_id;user_id;item_id;timeframe;eventdate): `date` (YYYY-MM-DD) orders
   // events across days, time = days since 1970-01-01 x 86,400,000 + the time column (ms within
   // the day or session); `owner` is the user a row's "user" (the session) belongs to ("" / NA /
@@ -46,8 +46,7 @@ struct ItemMeta {
 using ItemMetaMap = std::map<std::string, ItemMeta>;
 using UserMetaMap = std::map<std::string, std::vector<std::string>>;
 
-ItemMetaMap read_ml100k_items(const std::string& u_item, const std::string& u_genre,
-                              const ReadOptions& o = {});
+ItemMetaMap read_ml100k_items(const std::string& u_item, const std::string& u_genre, const ReadOptions& o = {});
 UserMetaMap read_ml100k_users(const std::string& u_user, const ReadOptions& o = {});
 ItemMetaMap read_ml1m_movies(const std::string& movies_dat, const ReadOptions& o = {});
 UserMetaMap read_ml1m_users(const std::string& users_dat, const ReadOptions& o = {});
@@ -74,15 +73,13 @@ struct NcfTest {
   std::vector<int64_t> time;
   std::vector<std::vector<int64_t>> negatives;  // aligned with user/item after merging
 };
-NcfTest read_ncf(const std::string& test_rating, const std::string& test_negative,
-                 const ReadOptions& o = {});
+NcfTest read_ncf(const std::string& test_rating, const std::string& test_negative, const ReadOptions& o = {});
 
 // RecBole atomic files: PREFIX.inter (required), PREFIX.item and PREFIX.user (optional), with
 // "name:type" headers (token, token_seq, float, float_seq). Fields are matched by name:
 // user_id, item_id, rating, timestamp (override with the *_field arguments).
 struct RecBoleFormat {
-  std::string user_field = "user_id", item_field = "item_id", rating_field = "rating",
-              time_field = "timestamp";
+  std::string user_field = "user_id", item_field = "item_id", rating_field = "rating", time_field = "timestamp";
 };
 Dataset read_recbole(const std::string& prefix, const RecBoleFormat& f = {}, const ReadOptions& o = {});
 

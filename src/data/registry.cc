@@ -56,10 +56,10 @@ void require_dataset(const DatasetSpec& spec, const std::string& dir, const std:
         fix.replace(pos, 8, dir);
         pos = fix.find("DATA_DIR");
       }
-      throw MissingDataError(fmt::format(
-          "dataset '{}' is missing: '{}' not found (data directory '{}' from {}). To fix: {}; or point "
-          "SIAMREC_DATA_DIR (or --data-dir) at a folder that holds {}",
-          spec.name, p, dir, origin, fix, f));
+      throw MissingDataError(
+          fmt::format("dataset '{}' is missing: '{}' not found (data directory '{}' from {}). To fix: {}; or point "
+                      "SIAMREC_DATA_DIR (or --data-dir) at a folder that holds {}",
+                      spec.name, p, dir, origin, fix, f));
     }
   }
 }

@@ -21,13 +21,13 @@ struct DatasetSpec {
   // Official archive (empty url when the dataset cannot be fetched by siamrec).
   std::string url, sha256, archive_folder;
   int64_t archive_size = 0;
-  std::string how_to_get;                   // advice printed when the files are missing
+  std::string how_to_get;  // advice printed when the files are missing
   // Parses the dataset from its files in the data directory `dir`.
   std::function<Dataset(const DatasetSpec& spec, const std::string& dir, const ReadOptions& o)> parse;
   // Fills the train / test parts (and fixed candidates or held-out items) of the fixed split
   // `name` (one of fixed_splits) of a parsed dataset (ds.root is its data directory).
   std::function<void(const Dataset& ds, const std::string& name, SplitData& out)> fixed_split;
-  int order = 100;                          // position in listings (smaller first, then by name)
+  int order = 100;  // position in listings (smaller first, then by name)
 };
 
 // Registers a dataset (one file per dataset family, one SIAMREC_REGISTER_DATASET line each); returns
@@ -48,7 +48,7 @@ std::string optional_path(const std::string& dir, const std::string& rel);
 struct LoadOptions {
   std::string data_dir_flag;  // --data-dir (empty: $SIAMREC_DATA_DIR or the default)
   ReadOptions read;
-  bool use_cache = true;      // binary cache in $SIAMREC_CACHE_DIR, keyed by the files' content
+  bool use_cache = true;  // binary cache in $SIAMREC_CACHE_DIR, keyed by the files' content
 };
 Dataset load_dataset(const std::string& name, const LoadOptions& opt = {});
 

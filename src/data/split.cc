@@ -19,7 +19,8 @@ std::string FilterSpec::describe() const {
   std::vector<std::string> parts;
   if (min_rating > 0) parts.push_back(fmt::format("rating>={:g}", min_rating));
   if (dedup) parts.push_back("dedup");
-  if (user_core > 0 || item_core > 0) parts.push_back(fmt::format("{}-core users, {}-core items", user_core, item_core));
+  if (user_core > 0 || item_core > 0)
+    parts.push_back(fmt::format("{}-core users, {}-core items", user_core, item_core));
   if (parts.empty()) return "filters: none (every interaction positive)";
   return "filters: " + fmt::format("{}", fmt::join(parts, ", "));
 }
@@ -27,8 +28,9 @@ std::string FilterSpec::describe() const {
 std::string SplitSpec::describe() const {
   if (type == "fixed") return fmt::format("split: fixed '{}'", name);
   if (type == "cold_items")
-    return fmt::format("split: cold items (items held out entirely: {:g} train / {:g} validation / {:g} test of the items), seed {}",
-                       ratios[0], ratios[1], ratios[2], seed);
+    return fmt::format(
+        "split: cold items (items held out entirely: {:g} train / {:g} validation / {:g} test of the items), seed {}",
+        ratios[0], ratios[1], ratios[2], seed);
   if (type == "loo")
     return fmt::format("split: leave-one-out ({}{}), seed {}", order == "time" ? "latest by time" : "random item",
                        valid ? ", validation = next latest" : "", seed);
@@ -115,7 +117,8 @@ SplitData fixed_split(const Dataset& ds, const SplitSpec& s) {
   const DatasetSpec& spec = dataset_spec(ds.name);
   if (std::find(spec.fixed_splits.begin(), spec.fixed_splits.end(), s.name) == spec.fixed_splits.end()) {
     std::string names = spec.fixed_splits.empty() ? "none" : fmt::format("{}", fmt::join(spec.fixed_splits, ", "));
-    throw ConfigError(fmt::format("split.name '{}' is not a fixed split of dataset '{}'; allowed: {}", s.name, ds.name, names));
+    throw ConfigError(
+        fmt::format("split.name '{}' is not a fixed split of dataset '{}'; allowed: {}", s.name, ds.name, names));
   }
   SplitData out;
   spec.fixed_split(ds, s.name, out);
@@ -184,8 +187,8 @@ SplitData make_split(const Dataset& ds, const FilterSpec& f, const SplitSpec& s)
       size_t n_valid = static_cast<size_t>(std::llround(n * s.ratios[1]));
       n_train = std::min(n_train, n);
       n_valid = std::min(n_valid, n - n_train);
-      std::vector<int64_t> tr(idx.begin(), idx.begin() + n_train), va(idx.begin() + n_train, idx.begin() + n_train + n_valid),
-          te(idx.begin() + n_train + n_valid, idx.end());
+      std::vector<int64_t> tr(idx.begin(), idx.begin() + n_train),
+          va(idx.begin() + n_train, idx.begin() + n_train + n_valid), te(idx.begin() + n_train + n_valid, idx.end());
       std::sort(tr.begin(), tr.end()), std::sort(va.begin(), va.end()), std::sort(te.begin(), te.end());
       out.train = log.rows(tr), out.valid = log.rows(va), out.test = log.rows(te);
     } else if (s.type == "cold_items") {
@@ -206,14 +209,16 @@ SplitData make_split(const Dataset& ds, const FilterSpec& f, const SplitSpec& s)
       std::vector<char> part(ds.n_items(), 0);  // 0 train, 1 valid, 2 test
       for (size_t k = n_train; k < n; ++k) part[items[k]] = k < n_train + n_valid ? 1 : 2;
       std::vector<int64_t> tr, va, te;
-      for (size_t r = 0; r < log.size(); ++r) (part[log.item[r]] == 0 ? tr : part[log.item[r]] == 1 ? va : te).push_back(r);
+      for (size_t r = 0; r < log.size(); ++r)
+        (part[log.item[r]] == 0 ? tr : part[log.item[r]] == 1 ? va : te).push_back(r);
       out.train = log.rows(tr), out.valid = log.rows(va), out.test = log.rows(te);
       for (int32_t i = 0; i < ds.n_items(); ++i) {
         if (part[i] == 2) out.heldout_items.push_back(i);
         if (part[i] == 1) out.valid_items.push_back(i);
       }
     } else {
-      throw ConfigError(fmt::format("split.type '{}' is not allowed; allowed: ratio, loo, temporal, fixed, cold_items", s.type));
+      throw ConfigError(
+          fmt::format("split.type '{}' is not allowed; allowed: ratio, loo, temporal, fixed, cold_items", s.type));
     }
   }
   out.protocol = fmt::format("{} | {} | {}", ds.name, f.describe(), s.describe());

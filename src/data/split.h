@@ -10,9 +10,9 @@
 namespace siamrec {
 
 struct FilterSpec {
-  double min_rating = 0;   // keep interactions with rating >= min_rating (0: keep all)
-  bool dedup = false;      // keep one interaction per (user, item): the latest by time, else the first
-  int user_core = 0;       // iterative k-core: users with >= user_core and items with >= item_core
+  double min_rating = 0;  // keep interactions with rating >= min_rating (0: keep all)
+  bool dedup = false;     // keep one interaction per (user, item): the latest by time, else the first
+  int user_core = 0;      // iterative k-core: users with >= user_core and items with >= item_core
   int item_core = 0;
   std::string describe() const;
 };
@@ -21,11 +21,11 @@ struct FilterSpec {
 Interactions apply_filters(const Interactions& log, int32_t n_users, int32_t n_items, const FilterSpec& f);
 
 struct SplitSpec {
-  std::string type = "ratio";   // ratio | loo | temporal | fixed | cold_items
-  std::string order = "random"; // ratio and loo: random | time
+  std::string type = "ratio";                    // ratio | loo | temporal | fixed | cold_items
+  std::string order = "random";                  // ratio and loo: random | time
   std::vector<double> ratios = {0.8, 0.1, 0.1};  // ratio, temporal, cold_items: train, valid, test shares
-  bool valid = false;           // loo: also hold out a validation item (second latest)
-  std::string name;             // fixed: a split the dataset ships (ua, u1..u5, lightgcn, ncf, ...)
+  bool valid = false;                            // loo: also hold out a validation item (second latest)
+  std::string name;                              // fixed: a split the dataset ships (ua, u1..u5, lightgcn, ncf, ...)
   uint64_t seed = 42;
   std::string describe() const;
 };

@@ -31,7 +31,8 @@ DatasetSummary summarize(const Dataset& ds) {
   int64_t top = (s.active_items * 20 + 99) / 100, sum = 0;  // ceil(20% of active items)
   for (int64_t k = 0; k < top; ++k) sum += di[k];
   s.top20_share = s.interactions ? static_cast<double>(sum) / s.interactions : 0;
-  for (int32_t i = 0; i < static_cast<int32_t>(ds.item_side.title.size()); ++i) s.items_with_title += !ds.item_side.title[i].empty();
+  for (int32_t i = 0; i < static_cast<int32_t>(ds.item_side.title.size()); ++i)
+    s.items_with_title += !ds.item_side.title[i].empty();
   for (auto& g : ds.item_side.genres) s.items_with_genres += !g.empty();
   for (auto& t : ds.item_side.tags) s.items_with_tags += !t.empty();
   s.genres = static_cast<int64_t>(ds.item_side.genre_vocab.size());
@@ -56,8 +57,7 @@ std::string summary_text(const DatasetSummary& s) {
   o += fmt::format("items          {} ({} with interactions)\n", with_commas(s.items), with_commas(s.active_items));
   o += fmt::format("interactions   {}\n", with_commas(s.interactions));
   o += fmt::format("density        {:.4f}%\n", 100 * s.density);
-  if (s.interactions)
-    o += fmt::format("top-20% items  {:.1f}% of interactions\n", 100 * s.top20_share);
+  if (s.interactions) o += fmt::format("top-20% items  {:.1f}% of interactions\n", 100 * s.top20_share);
   if (!s.rating_histogram.empty()) {
     o += "ratings       ";
     for (auto& [r, n] : s.rating_histogram) o += fmt::format(" {:g}:{}", r, with_commas(n));
@@ -69,8 +69,9 @@ std::string summary_text(const DatasetSummary& s) {
     o += fmt::format("time range     {} .. {} (UTC)\n", date(s.time_min), date(s.time_max));
   else
     o += "time range     no timestamps\n";
-  o += fmt::format("item side      {} titles, {} with genres ({} genres), {} with tags\n", with_commas(s.items_with_title),
-                   with_commas(s.items_with_genres), s.genres, with_commas(s.items_with_tags));
+  o += fmt::format("item side      {} titles, {} with genres ({} genres), {} with tags\n",
+                   with_commas(s.items_with_title), with_commas(s.items_with_genres), s.genres,
+                   with_commas(s.items_with_tags));
   o += fmt::format("memory         {:.1f} MB\n", s.memory_bytes / 1e6);
   return o;
 }
@@ -78,10 +79,18 @@ std::string summary_text(const DatasetSummary& s) {
 nlohmann::json summary_json(const DatasetSummary& s) {
   nlohmann::json h = nlohmann::json::object();
   for (auto& [r, n] : s.rating_histogram) h[fmt::format("{:g}", r)] = n;
-  return {{"dataset", s.name},         {"description", s.description}, {"users", s.users},
-          {"items", s.items},          {"interactions", s.interactions}, {"active_users", s.active_users},
-          {"active_items", s.active_items}, {"density", s.density},   {"rating_histogram", h},
-          {"time_min", s.time_min},    {"time_max", s.time_max},         {"top20_item_share", s.top20_share},
+  return {{"dataset", s.name},
+          {"description", s.description},
+          {"users", s.users},
+          {"items", s.items},
+          {"interactions", s.interactions},
+          {"active_users", s.active_users},
+          {"active_items", s.active_items},
+          {"density", s.density},
+          {"rating_histogram", h},
+          {"time_min", s.time_min},
+          {"time_max", s.time_max},
+          {"top20_item_share", s.top20_share},
           {"memory_bytes", s.memory_bytes}};
 }
 

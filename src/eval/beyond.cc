@@ -64,7 +64,8 @@ BeyondResult beyond_accuracy(const std::vector<std::vector<int32_t>>& lists, con
     norms.resize(in.n_items);
     for (int32_t i = 0; i < in.n_items; ++i) {
       double s = 0;
-      for (int d = 0; d < in.dim; ++d) s += in.emb[static_cast<size_t>(i) * in.dim + d] * in.emb[static_cast<size_t>(i) * in.dim + d];
+      for (int d = 0; d < in.dim; ++d)
+        s += in.emb[static_cast<size_t>(i) * in.dim + d] * in.emb[static_cast<size_t>(i) * in.dim + d];
       norms[i] = static_cast<float>(std::sqrt(s));
     }
   }

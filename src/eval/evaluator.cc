@@ -43,13 +43,17 @@ double EvalResult::get(const std::string& name) const {
 }
 
 static const char* kAccuracy[] = {"precision", "recall", "hr", "ndcg", "mrr", "map", "f1"};
-static const char* kBeyond[] = {"coverage", "gini", "entropy", "novelty", "arp", "long_tail", "ild_genre", "ild_emb", "pop_lift"};
+static const char* kBeyond[] = {"coverage",  "gini",      "entropy", "novelty", "arp",
+                                "long_tail", "ild_genre", "ild_emb", "pop_lift"};
 
 std::string EvalResult::table() const {
   if (kind != "ranking") {
     std::string o = "protocol: " + protocol + "\n";
     for (auto& [k, v] : metrics) o += fmt::format("  {:<10} {:.4f}\n", k, v);
-    o += fmt::format("{} evaluated: {}; {:.2f} s\n", kind == "retrieval" ? "queries" : kind == "rating" ? "ratings" : "pairs",
+    o += fmt::format("{} evaluated: {}; {:.2f} s\n",
+                     kind == "retrieval" ? "queries"
+                     : kind == "rating"  ? "ratings"
+                                         : "pairs",
                      users.size(), seconds);
     return o;
   }
@@ -106,7 +110,8 @@ nlohmann::json EvalResult::to_json(const IdMap& user_ids) const {
     for (double x : v) arr.push_back(num(x));
     pu[k] = arr;
   }
-  return {{"protocol", protocol}, {"kind", kind}, {"metrics", m}, {"n_users", users.size()}, {"seconds", seconds}, {"per_user", pu}};
+  return {{"protocol", protocol},    {"kind", kind},       {"metrics", m},
+          {"n_users", users.size()}, {"seconds", seconds}, {"per_user", pu}};
 }
 
 namespace {
@@ -152,10 +157,12 @@ EvalResult evaluate_ranking(const BlockScorer& scorer, const EvalContext& ctx, c
     sampler = spec.candidates.substr(0, c);
     n_samples = parse_int(spec.candidates.substr(c + 1)).value_or(0);
     if ((sampler != "uniform" && sampler != "popularity") || n_samples <= 0)
-      throw ConfigError(fmt::format("eval.candidates '{}': allowed full, uniform:N, popularity:N, fixed", spec.candidates));
+      throw ConfigError(
+          fmt::format("eval.candidates '{}': allowed full, uniform:N, popularity:N, fixed", spec.candidates));
   }
   if (fixed && (!ctx.fixed_negatives || ctx.fixed_negatives->empty()))
-    throw ConfigError("eval.candidates 'fixed' needs a split with fixed candidate lists (e.g. dataset ml-1m-ncf, split ncf)");
+    throw ConfigError(
+        "eval.candidates 'fixed' needs a split with fixed candidate lists (e.g. dataset ml-1m-ncf, split ncf)");
 
   TestSets ts = test_sets(ctx, full && spec.exclude_train);
   const Csr& T = ts.csr;
@@ -290,7 +297,8 @@ EvalResult evaluate_ranking(const BlockScorer& scorer, const EvalContext& ctx, c
   rank_users(res.users, ctx.n_items, scorer, ro, visit);
   const int64_t masked_candidates = std::accumulate(masked.begin(), masked.end(), int64_t{0});
   if (masked_candidates)
-    spdlog::warn("{} candidate negatives were the user's own train/validation items and ranked last", masked_candidates);
+    spdlog::warn("{} candidate negatives were the user's own train/validation items and ranked last",
+                 masked_candidates);
 
   // Aggregate: averages over users with at least one test item.
   auto mean = [&](const std::vector<double>& v) { return std::accumulate(v.begin(), v.end(), 0.0) / v.size(); };
@@ -318,7 +326,8 @@ EvalResult evaluate_ranking(const BlockScorer& scorer, const EvalContext& ctx, c
   bi.head_share = spec.head_share;
   for (int k : ks) {
     std::vector<std::vector<int32_t>> lk(U);
-    for (size_t u = 0; u < U; ++u) lk[u].assign(lists[u].begin(), lists[u].begin() + std::min<size_t>(k, lists[u].size()));
+    for (size_t u = 0; u < U; ++u)
+      lk[u].assign(lists[u].begin(), lists[u].begin() + std::min<size_t>(k, lists[u].size()));
     BeyondResult br = beyond_accuracy(lk, profile_arp, bi);
     for (auto* m : kBeyond) {
       auto it = br.aggregate.find(m);
@@ -341,10 +350,9 @@ EvalResult evaluate_ranking(const BlockScorer& scorer, const EvalContext& ctx, c
   if (ro.exclude_extra) excl += " + validation items";
   std::vector<std::string> kstr;
   for (int k : ks) kstr.push_back(std::to_string(k));
-  res.protocol = fmt::format("{} | candidates: {} | exclusions: {} | ties: {} | K: {} | users: {} with >=1 test item",
-                             ctx.data_protocol, cand, excl,
-                             full ? "smaller item id first" : "pessimistic (a tied negative ranks above)",
-                             fmt::join(kstr, ","), U);
+  res.protocol = fmt::format(
+      "{} | candidates: {} | exclusions: {} | ties: {} | K: {} | users: {} with >=1 test item", ctx.data_protocol, cand,
+      excl, full ? "smaller item id first" : "pessimistic (a tied negative ranks above)", fmt::join(kstr, ","), U);
   res.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return res;
 }

@@ -29,14 +29,14 @@ struct EvalSpec {
 
 struct EvalContext {
   int32_t n_users = 0, n_items = 0;
-  const Csr* train = nullptr;              // user -> train items (exclusions, popularity)
+  const Csr* train = nullptr;  // user -> train items (exclusions, popularity)
   const Interactions* test = nullptr;
-  const Interactions* valid = nullptr;     // excluded from candidates when testing (may be null)
+  const Interactions* valid = nullptr;  // excluded from candidates when testing (may be null)
   const std::vector<std::vector<int32_t>>* fixed_negatives = nullptr;  // "fixed" candidates
   const std::vector<std::vector<int32_t>>* genres = nullptr;           // for ILD by genre
-  const float* item_emb = nullptr;         // for ILD by embedding
+  const float* item_emb = nullptr;                                     // for ILD by embedding
   int emb_dim = 0;
-  std::string data_protocol;               // "dataset | filters | split"
+  std::string data_protocol;  // "dataset | filters | split"
   int threads = 1;
 };
 
@@ -46,7 +46,7 @@ struct EvalResult {
   std::vector<std::pair<std::string, double>> metrics;  // in print order
   std::vector<int32_t> users;                           // evaluated users (dense ids)
   std::map<std::string, std::vector<double>> per_user;  // aligned with users
-  int64_t test_items_dropped = 0;  // test items that were train items (cannot be recommended)
+  int64_t test_items_dropped = 0;                       // test items that were train items (cannot be recommended)
   double seconds = 0;
 
   double get(const std::string& name) const;

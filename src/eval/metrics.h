@@ -7,13 +7,13 @@
 
 namespace siamrec::metric {
 
-double precision(const std::vector<char>& hits, int K);             // hits@K / K
-double recall(const std::vector<char>& hits, int n_rel, int K);     // hits@K / n_rel
-double hit_rate(const std::vector<char>& hits, int K);              // 1 if any hit in top K
-double ndcg(const std::vector<char>& hits, int n_rel, int K);       // DCG@K / IDCG@min(n_rel, K), log2(r+2)
-double mrr(const std::vector<char>& hits, int K);                   // 1 / (rank of first hit), 0 if none in K
+double precision(const std::vector<char>& hits, int K);                     // hits@K / K
+double recall(const std::vector<char>& hits, int n_rel, int K);             // hits@K / n_rel
+double hit_rate(const std::vector<char>& hits, int K);                      // 1 if any hit in top K
+double ndcg(const std::vector<char>& hits, int n_rel, int K);               // DCG@K / IDCG@min(n_rel, K), log2(r+2)
+double mrr(const std::vector<char>& hits, int K);                           // 1 / (rank of first hit), 0 if none in K
 double average_precision(const std::vector<char>& hits, int n_rel, int K);  // sum_{hit r<K} P@(r+1) / min(n_rel, K)
-double f1(const std::vector<char>& hits, int n_rel, int K);         // 2PR / (P + R), 0 when both are 0
+double f1(const std::vector<char>& hits, int n_rel, int K);                 // 2PR / (P + R), 0 when both are 0
 // P(score of a positive > score of a negative), ties count one half. Sorted inputs not required.
 double auc(std::vector<float> pos, std::vector<float> neg);
 // The same AUC over a full score row: the n_pos scores in pos (the caller's positives, finite,

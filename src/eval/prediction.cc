@@ -24,8 +24,9 @@ EvalResult evaluate_rating(const Model& model, const Interactions& t, const std:
   r.kind = "rating";
   r.metrics = {{"rmse", metric::rmse(pred, t.rating)}, {"mae", metric::mae(pred, t.rating)}};
   r.users.resize(t.size());
-  r.protocol = fmt::format("{} | task: rating prediction on {} held-out ratings (prediction = similarity + train mean {:.4f})",
-                           data_protocol, t.size(), off);
+  r.protocol =
+      fmt::format("{} | task: rating prediction on {} held-out ratings (prediction = similarity + train mean {:.4f})",
+                  data_protocol, t.size(), off);
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return r;
 }
@@ -51,11 +52,16 @@ EvalResult evaluate_pairs(const Model& model, const Csr& train, const Interactio
   auto pm = metric::pair_metrics(s, labels, static_cast<float>(thr));
   EvalResult r;
   r.kind = "pairs";
-  r.metrics = {{"accuracy", pm.accuracy}, {"precision", pm.precision}, {"recall", pm.recall}, {"f1", pm.f1}, {"roc_auc", pm.roc_auc}};
+  r.metrics = {{"accuracy", pm.accuracy},
+               {"precision", pm.precision},
+               {"recall", pm.recall},
+               {"f1", pm.f1},
+               {"roc_auc", pm.roc_auc}};
   r.users.resize(us.size());
-  r.protocol = fmt::format("{} | task: pair classification, {} test pairs (label 1) + 1 uniformly sampled unseen item per pair "
-                           "(label 0, seed {}) | threshold {:g}",
-                           data_protocol, t.size(), seed, thr);
+  r.protocol = fmt::format(
+      "{} | task: pair classification, {} test pairs (label 1) + 1 uniformly sampled unseen item per pair "
+      "(label 0, seed {}) | threshold {:g}",
+      data_protocol, t.size(), seed, thr);
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return r;
 }

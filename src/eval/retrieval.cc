@@ -39,14 +39,16 @@ EvalResult evaluate_retrieval(const float* emb, int dim, Similarity sim, const s
     std::vector<int32_t> rows(hi - lo);
     std::iota(rows.begin(), rows.end(), static_cast<int32_t>(lo));
     std::vector<float> S(static_cast<size_t>((hi - lo) * n));
-    gemm_scores(E.data(), rows.data(), static_cast<int>(hi - lo), E.data(), static_cast<int32_t>(n), dim, sim, sq.data(), S.data());
+    gemm_scores(E.data(), rows.data(), static_cast<int>(hi - lo), E.data(), static_cast<int32_t>(n), dim, sim,
+                sq.data(), S.data());
     std::vector<int32_t> order(n);
     for (int64_t q = lo; q < hi; ++q) {
       float* s = S.data() + (q - lo) * n;
       s[q] = -std::numeric_limits<float>::infinity();  // the query itself
       const int64_t R = relevant[q];
       const int64_t need = std::min<int64_t>(n - 1, std::max<int64_t>(R, std::max(kmax, spec.keep_top)));
-      const int got = topk_row(s, static_cast<int32_t>(n), static_cast<int>(need), order.data());  // ties: smaller index
+      const int got =
+          topk_row(s, static_cast<int32_t>(n), static_cast<int>(need), order.data());  // ties: smaller index
       for (size_t ki = 0; ki < spec.ks.size(); ++ki)
         for (int j = 0; j < spec.ks[ki] && j < got; ++j)
           if (label[order[j]] == label[q]) {

@@ -9,7 +9,7 @@ class BceLoss : public Loss {
   torch::Tensor forward(const LossInputs& in) override {
     auto pos = torch::softplus(-in.pos);  // -log sigmoid(s)
     if (!in.neg.defined()) return pos.mean();
-    auto neg = torch::softplus(in.neg);   // -log(1 - sigmoid(s))
+    auto neg = torch::softplus(in.neg);  // -log(1 - sigmoid(s))
     auto mask = in.neg_mask.defined() ? in.neg_mask.to(neg.dtype()) : torch::ones_like(neg);
     return (pos.sum() + (neg * mask).sum()) / (static_cast<double>(pos.numel()) + mask.sum());
   }

@@ -16,10 +16,10 @@ class Config;
 
 struct LossSpec {
   std::string type;
-  double margin = 1.0;      // triplet alpha (1.0 as in the survey), contrastive m, ccl m, warp margin
-  double margin2 = 0.5;     // quadruplet second margin
-  double temperature = 0.1; // infonce
-  double neg_weight = 1.0;  // ccl weight of the negative term
+  double margin = 1.0;       // triplet alpha (1.0 as in the survey), contrastive m, ccl m, warp margin
+  double margin2 = 0.5;      // quadruplet second margin
+  double temperature = 0.1;  // infonce
+  double neg_weight = 1.0;   // ccl weight of the negative term
   static LossSpec from_config(const Config& c);
 };
 
@@ -50,11 +50,11 @@ std::unique_ptr<Loss> make_loss(const LossSpec& spec);
 // Mean over valid entries of x [B, k] (mask undefined = all valid).
 torch::Tensor masked_mean(const torch::Tensor& x, const torch::Tensor& mask);
 
-#define SIAMREC_REGISTER_LOSS(NAME, HELP, CLS)                                                 \
-  static const bool siamrec_loss_##CLS =                                                     \
-      ::siamrec::LossRegistry::get().add(NAME, HELP, [](const ::siamrec::LossSpec& s) {       \
-        return std::unique_ptr<::siamrec::Loss>(std::make_unique<CLS>(s));                   \
-      }) &&                                                                                  \
+#define SIAMREC_REGISTER_LOSS(NAME, HELP, CLS)                                                                        \
+  static const bool siamrec_loss_##CLS =                                                                              \
+      ::siamrec::LossRegistry::get().add(                                                                             \
+          NAME, HELP,                                                                                                 \
+          [](const ::siamrec::LossSpec& s) { return std::unique_ptr<::siamrec::Loss>(std::make_unique<CLS>(s)); }) && \
       ::siamrec::register_name("loss", NAME, HELP)
 
 }  // namespace siamrec

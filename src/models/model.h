@@ -62,6 +62,7 @@ std::string model_help(const std::string& name);
 std::unique_ptr<Model> create_model(const std::string& name);
 
 #define SIAMREC_REGISTER_MODEL(NAME, HELP, CLS) \
-  static const bool siamrec_registered_##CLS = ::siamrec::register_model(NAME, HELP, [] { return std::make_unique<CLS>(); })
+  static const bool siamrec_registered_##CLS =  \
+      ::siamrec::register_model(NAME, HELP, [] { return std::make_unique<CLS>(); })
 
 }  // namespace siamrec

@@ -45,7 +45,8 @@ TrainedModel load_model_file(const std::string& path) {
       m.train.indptr.back() != static_cast<int64_t>(m.train.indices.size()))
     throw Error(fmt::format("model file '{}' is malformed (training interactions do not match the id maps)", path));
   for (auto i : m.train.indices)
-    if (i < 0 || i >= m.items.size()) throw Error(fmt::format("model file '{}' is malformed (item id out of range)", path));
+    if (i < 0 || i >= m.items.size())
+      throw Error(fmt::format("model file '{}' is malformed (item id out of range)", path));
   std::string type = r.get_str();
   m.model = create_model(type);
   int32_t nu = r.get<int32_t>(), ni = r.get<int32_t>();

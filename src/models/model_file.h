@@ -14,11 +14,11 @@
 namespace siamrec {
 
 struct TrainedModel {
-  std::string config_yaml;   // fully resolved config the model was trained with
-  std::string protocol;      // data | filters | split it was trained under
+  std::string config_yaml;  // fully resolved config the model was trained with
+  std::string protocol;     // data | filters | split it was trained under
   IdMap users, items;
   std::vector<std::string> item_titles;  // may be empty
-  Csr train;                 // user -> train items
+  Csr train;                             // user -> train items
   std::unique_ptr<Model> model;
 };
 

@@ -29,7 +29,8 @@ namespace siamrec {
 namespace {
 
 // Per-user random hold-out of `share` of each user's training interactions (users keep >= 1).
-void carve(const Interactions& train, int32_t n_users, double share, uint64_t seed, Interactions& fit, Interactions& valid) {
+void carve(const Interactions& train, int32_t n_users, double share, uint64_t seed, Interactions& fit,
+           Interactions& valid) {
   std::vector<std::vector<int64_t>> by(n_users);
   for (size_t r = 0; r < train.size(); ++r) by[train.user[r]].push_back(static_cast<int64_t>(r));
   std::vector<char> is_valid(train.size(), 0);
@@ -67,8 +68,8 @@ class SiameseModel : public Model {
     } else if (share > 0) {
       carve(*d.train, n_users_, share, static_cast<uint64_t>(cfg_.integer("train.seed")), fit_train, valid);
       carved = true;
-      spdlog::info("early stopping on {} validation interactions carved from train ({:g} per user, seed {})", valid.size(),
-                   share, cfg_.integer("train.seed"));
+      spdlog::info("early stopping on {} validation interactions carved from train ({:g} per user, seed {})",
+                   valid.size(), share, cfg_.integer("train.seed"));
     }
     TrainReport rep = train_once(d, fit_train, valid, static_cast<int>(cfg_.integer("train.epochs")));
     if (carved && cfg_.flag("train.refit") && rep.best_epoch > 0 && !rep.interrupted) {
@@ -119,7 +120,9 @@ class SiameseModel : public Model {
     std::vector<int64_t> ui(users, users + n), ii(items, items + n);
     auto U = torch::from_blob(const_cast<float*>(user_emb_raw_.data()), {n_users_, dim_}, torch::kFloat32);
     auto I = torch::from_blob(const_cast<float*>(item_emb_raw_.data()), {n_items_, dim_}, torch::kFloat32);
-    auto s = net_->comparator()->similarity(U.index_select(0, torch::tensor(ui)), I.index_select(0, torch::tensor(ii))).contiguous();
+    auto s = net_->comparator()
+                 ->similarity(U.index_select(0, torch::tensor(ui)), I.index_select(0, torch::tensor(ii)))
+                 .contiguous();
     std::copy_n(s.data_ptr<float>(), n, out);
   }
 
@@ -158,7 +161,8 @@ class SiameseModel : public Model {
     layout.load(r);
     r.get_vec(hist_.indptr);
     r.get_vec(hist_.indices);
-    if (hist_.indptr.size() != static_cast<size_t>(n_users_) + 1 || hist_.indptr.back() != static_cast<int64_t>(hist_.indices.size()))
+    if (hist_.indptr.size() != static_cast<size_t>(n_users_) + 1 ||
+        hist_.indptr.back() != static_cast<int64_t>(hist_.indices.size()))
       throw Error("model file is malformed (siamese user histories)");
     for (auto i : hist_.indices)
       if (i < 0 || i >= n_items_) throw Error("model file is malformed (siamese history item out of range)");
@@ -174,7 +178,8 @@ class SiameseModel : public Model {
     dim_ = net_->dim();
     r.get_vec(item_emb_raw_);
     r.get_vec(user_emb_raw_);
-    if (item_emb_raw_.size() != static_cast<size_t>(n_items_ * dim_) || user_emb_raw_.size() != static_cast<size_t>(n_users_ * dim_))
+    if (item_emb_raw_.size() != static_cast<size_t>(n_items_ * dim_) ||
+        user_emb_raw_.size() != static_cast<size_t>(n_users_ * dim_))
       throw Error("model file is malformed (embedding caches do not match the network)");
     derive_cache();
   }
@@ -202,7 +207,8 @@ class SiameseModel : public Model {
     if (!builder->anchor_is_user()) {  // item-anchored: warm = items the builder trains on
       auto& warm = layout.items.warm;
       for (const auto& t : builder->positives())
-        if (t.a >= 0 && t.a < static_cast<int32_t>(warm.size()) && t.p < static_cast<int32_t>(warm.size())) warm[t.a] = warm[t.p] = 1;
+        if (t.a >= 0 && t.a < static_cast<int32_t>(warm.size()) && t.p < static_cast<int32_t>(warm.size()))
+          warm[t.a] = warm[t.p] = 1;
     }
     torch::manual_seed(static_cast<uint64_t>(c.integer("train.seed")));
     net_ = std::make_shared<SiameseNet>(c, layout);
@@ -252,7 +258,8 @@ class SiameseModel : public Model {
     if (engine == "fused" || (engine == "auto" && why.empty())) {
       fused = std::make_unique<FusedEngine>(fused_spec(c, *net_, d.threads, offset_), *builder, *sampler);
       t.set_runner(fused.get());
-      spdlog::info("engine: fused ({} threads{})", std::max(1, d.threads), c.flag("train.deterministic") ? ", deterministic" : ", Hogwild");
+      spdlog::info("engine: fused ({} threads{})", std::max(1, d.threads),
+                   c.flag("train.deterministic") ? ", deterministic" : ", Hogwild");
     } else {
       if (c.str("train.update") == "example")
         throw ConfigError("train.update 'example' needs the fused engine, which cannot train this model" +
@@ -261,8 +268,9 @@ class SiameseModel : public Model {
     }
     TrainReport rep = t.run(d, offset_);
     refresh_cache();
-    spdlog::info("trained {} epochs in {:.1f}s{}", rep.epochs_run, rep.seconds,
-                 validate ? fmt::format("; best {} {:.4f} at epoch {}", rep.valid_metric, rep.best_valid, rep.best_epoch) : "");
+    spdlog::info(
+        "trained {} epochs in {:.1f}s{}", rep.epochs_run, rep.seconds,
+        validate ? fmt::format("; best {} {:.4f} at epoch {}", rep.valid_metric, rep.best_valid, rep.best_epoch) : "");
     return rep;
   }
 
@@ -301,7 +309,6 @@ class SiameseModel : public Model {
       for (int64_t k = 0; k < dim_; ++k) item_sq_[i] += item_emb_[i * dim_ + k] * item_emb_[i * dim_ + k];
   }
 
-
   // Scores every item for one query vector (a user vector, or an item's raw embedding).
   void score_vector(const float* q, float* out, bool raw_query = false) const {
     Similarity kind;
@@ -329,7 +336,8 @@ class SiameseModel : public Model {
   std::vector<char> heldout_mask_;
 };
 
-SIAMREC_REGISTER_MODEL("siamese", "Siamese network: tower(s) + comparator + loss, trained with a tuple builder and sampler",
+SIAMREC_REGISTER_MODEL("siamese",
+                       "Siamese network: tower(s) + comparator + loss, trained with a tuple builder and sampler",
                        SiameseModel);
 
 }  // namespace siamrec

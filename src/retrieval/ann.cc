@@ -23,8 +23,10 @@ static void unit(std::vector<float>& v) {
 AnnIndex::AnnIndex(const float* items, int64_t n, int dim, Similarity kind, const AnnOptions& o)
     : impl_(std::make_unique<Impl>()), n_(n), dim_(dim), kind_(kind) {
   bool ip = kind == Similarity::Dot || kind == Similarity::Cosine;
-  if (ip) impl_->space = std::make_unique<hnswlib::InnerProductSpace>(dim);
-  else impl_->space = std::make_unique<hnswlib::L2Space>(dim);
+  if (ip)
+    impl_->space = std::make_unique<hnswlib::InnerProductSpace>(dim);
+  else
+    impl_->space = std::make_unique<hnswlib::L2Space>(dim);
   impl_->index = std::make_unique<hnswlib::HierarchicalNSW<float>>(impl_->space.get(), static_cast<size_t>(n), o.m,
                                                                    o.ef_construction, 100);
   auto add = [&](int64_t i) {
@@ -52,7 +54,7 @@ std::vector<std::pair<int32_t, float>> AnnIndex::search(const float* query, int 
     heap.pop();
     float s = kind_ == Similarity::Dot || kind_ == Similarity::Cosine ? 1 - d
               : kind_ == Similarity::NegSqEuclidean                   ? -d
-                                                                       : -std::sqrt(std::max(0.0f, d));
+                                                                      : -std::sqrt(std::max(0.0f, d));
     out[r] = {static_cast<int32_t>(label), s};
   }
   return out;

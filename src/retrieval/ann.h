@@ -13,10 +13,10 @@
 namespace siamrec {
 
 struct AnnOptions {
-  int m = 16;                 // graph degree
+  int m = 16;  // graph degree
   int ef_construction = 200;
   int ef_search = 100;
-  int threads = 2;            // build threads
+  int threads = 2;  // build threads
 };
 
 class AnnIndex {

@@ -73,13 +73,13 @@ using SamplerFactory = std::function<std::unique_ptr<NegativeSampler>()>;
 using SamplerRegistry = Registry<SamplerFactory>;
 std::unique_ptr<NegativeSampler> make_sampler(const std::string& name);
 
-#define SIAMREC_REGISTER_BUILDER(NAME, HELP, CLS)                                                       \
-  static const bool siamrec_builder_##CLS =                                                            \
-      ::siamrec::BuilderRegistry::get().add(NAME, HELP, [] { return std::unique_ptr<::siamrec::TupleBuilder>(std::make_unique<CLS>()); }) && \
-      ::siamrec::register_name("builder", NAME, HELP)
-#define SIAMREC_REGISTER_SAMPLER(NAME, HELP, CLS)                                                       \
-  static const bool siamrec_sampler_##CLS =                                                            \
-      ::siamrec::SamplerRegistry::get().add(NAME, HELP, [] { return std::unique_ptr<::siamrec::NegativeSampler>(std::make_unique<CLS>()); }) && \
-      ::siamrec::register_name("sampler", NAME, HELP)
+#define SIAMREC_REGISTER_BUILDER(NAME, HELP, CLS)                                                  \
+  static const bool siamrec_builder_##CLS = ::siamrec::BuilderRegistry::get().add(NAME, HELP, [] { \
+    return std::unique_ptr<::siamrec::TupleBuilder>(std::make_unique<CLS>());                      \
+  }) && ::siamrec::register_name("builder", NAME, HELP)
+#define SIAMREC_REGISTER_SAMPLER(NAME, HELP, CLS)                                                  \
+  static const bool siamrec_sampler_##CLS = ::siamrec::SamplerRegistry::get().add(NAME, HELP, [] { \
+    return std::unique_ptr<::siamrec::NegativeSampler>(std::make_unique<CLS>());                   \
+  }) && ::siamrec::register_name("sampler", NAME, HELP)
 
 }  // namespace siamrec

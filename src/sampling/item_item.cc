@@ -18,7 +18,8 @@ class ItemItemBuilder : public TupleBuilder {
       std::vector<int64_t> idx(by_user.degree(u));
       std::iota(idx.begin(), idx.end(), by_user.begin(u));
       if (!by_user.times.empty())
-        std::stable_sort(idx.begin(), idx.end(), [&](int64_t a, int64_t b) { return by_user.times[a] < by_user.times[b]; });
+        std::stable_sort(idx.begin(), idx.end(),
+                         [&](int64_t a, int64_t b) { return by_user.times[a] < by_user.times[b]; });
       for (size_t t = 0; t < idx.size(); ++t)
         for (size_t d = 1; d <= static_cast<size_t>(window) && t + d < idx.size(); ++d) {
           int32_t a = by_user.indices[idx[t]], b = by_user.indices[idx[t + d]];

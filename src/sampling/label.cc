@@ -15,7 +15,8 @@ class LabelBuilder : public TupleBuilder {
   void build(const Dataset& ds, const Interactions&, const Csr&, const Config& c) override {
     genres_ = &ds.item_side.genres;
     if (genres_->empty())
-      throw ConfigError(fmt::format("sampler.builder 'label' needs item categories, but dataset '{}' has none", ds.name));
+      throw ConfigError(
+          fmt::format("sampler.builder 'label' needs item categories, but dataset '{}' has none", ds.name));
     int per = static_cast<int>(c.integer("sampler.pairs_per_item"));
     std::vector<std::vector<int32_t>> by_label(ds.item_side.genre_vocab.size());
     for (int32_t i = 0; i < ds.n_items(); ++i)

@@ -26,13 +26,18 @@ class SequenceBuilder : public TupleBuilder {
   bool anchor_is_user() const override { return true; }
   bool is_positive(int32_t u, int32_t j) const override { return by_user_->contains(u, j); }
   const Csr* sequences() const override { return &seq_; }
-  std::string describe() const override { return "sequence (every position of a user's time-ordered history predicts the next item)"; }
+  std::string describe() const override {
+    return "sequence (every position of a user's time-ordered history predicts the next item)";
+  }
 
  private:
   const Csr* by_user_ = nullptr;
   Csr seq_;
 };
 
-SIAMREC_REGISTER_BUILDER("sequence", "every position of a user's time-ordered history anchors the next item (SASRec/GRU4Rec; needs a gru/lstm/transformer user_tower)", SequenceBuilder);
+SIAMREC_REGISTER_BUILDER("sequence",
+                         "every position of a user's time-ordered history anchors the next item (SASRec/GRU4Rec; needs "
+                         "a gru/lstm/transformer user_tower)",
+                         SequenceBuilder);
 
 }  // namespace siamrec

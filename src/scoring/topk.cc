@@ -33,13 +33,14 @@ int topk_row(const float* s, int32_t n, int k, int32_t* out) {
       std::push_heap(heap.begin(), heap.end(), worse);
     }
   }
-  std::sort(heap.begin(), heap.end(), [](auto& a, auto& b) { return a.first > b.first || (a.first == b.first && a.second < b.second); });
+  std::sort(heap.begin(), heap.end(),
+            [](auto& a, auto& b) { return a.first > b.first || (a.first == b.first && a.second < b.second); });
   for (size_t j = 0; j < heap.size(); ++j) out[j] = heap[j].second;
   return static_cast<int>(heap.size());
 }
 
-void rank_users(const std::vector<int32_t>& users, int32_t n_items, const BlockScorer& scorer,
-                const RankOptions& o, const RankVisitor& visit) {
+void rank_users(const std::vector<int32_t>& users, int32_t n_items, const BlockScorer& scorer, const RankOptions& o,
+                const RankVisitor& visit) {
   const int64_t n = static_cast<int64_t>(users.size());
   const int B = std::max(1, o.block);
   const int64_t nblocks = (n + B - 1) / B;
@@ -66,12 +67,14 @@ void rank_users(const std::vector<int32_t>& users, int32_t n_items, const BlockS
   }
 }
 
-void gemm_scores(const float* U, const int32_t* users, int n, const float* I, int32_t n_items, int dim,
-                 Similarity sim, const float* item_sq_norms, float* out) {
+void gemm_scores(const float* U, const int32_t* users, int n, const float* I, int32_t n_items, int dim, Similarity sim,
+                 const float* item_sq_norms, float* out) {
   // Gather the block's user rows, then one GEMM: out = Ub * I^T.
   std::vector<float> ub(static_cast<size_t>(n) * dim);
-  for (int r = 0; r < n; ++r) std::copy_n(U + static_cast<size_t>(users[r]) * dim, dim, ub.data() + static_cast<size_t>(r) * dim);
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n_items, dim, 1.0f, ub.data(), dim, I, dim, 0.0f, out, n_items);
+  for (int r = 0; r < n; ++r)
+    std::copy_n(U + static_cast<size_t>(users[r]) * dim, dim, ub.data() + static_cast<size_t>(r) * dim);
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n_items, dim, 1.0f, ub.data(), dim, I, dim, 0.0f, out,
+              n_items);
   if (sim == Similarity::NegSqEuclidean || sim == Similarity::NegEuclidean) {
     // -|u - i|^2 = 2 u.i - |i|^2 - |u|^2
     for (int r = 0; r < n; ++r) {

@@ -15,10 +15,10 @@ using BlockScorer = std::function<void(const int32_t* users, int n, float* out)>
 
 struct RankOptions {
   int k = 10;
-  int block = 256;       // users per block
+  int block = 256;  // users per block
   int threads = 1;
-  const Csr* exclude = nullptr;          // user -> items never recommended (train items)
-  const Csr* exclude_extra = nullptr;    // a second exclusion (validation items when testing)
+  const Csr* exclude = nullptr;        // user -> items never recommended (train items)
+  const Csr* exclude_extra = nullptr;  // a second exclusion (validation items when testing)
 };
 
 // Called once per user (from worker threads; idx is the position in `users`). `scores` is that
@@ -26,8 +26,8 @@ struct RankOptions {
 // ties broken by smaller item id.
 using RankVisitor = std::function<void(int64_t idx, int32_t user, const float* scores, const int32_t* top, int ntop)>;
 
-void rank_users(const std::vector<int32_t>& users, int32_t n_items, const BlockScorer& scorer,
-                const RankOptions& o, const RankVisitor& visit);
+void rank_users(const std::vector<int32_t>& users, int32_t n_items, const BlockScorer& scorer, const RankOptions& o,
+                const RankVisitor& visit);
 
 // Top-k of one score row (ties: smaller index first); -inf entries are never returned.
 // Returns how many were written (< k when fewer finite scores exist).
@@ -43,7 +43,7 @@ BlockScorer restrict_to(BlockScorer inner, const std::vector<char>& candidates);
 // Embedding scorer: score(u, i) by a comparator over user and item vectors, through GEMM.
 enum class Similarity { Dot, Cosine, NegSqEuclidean, NegEuclidean };
 // U: n_users x dim, I: n_items x dim (row-major). For cosine, pass unit-normalized rows.
-void gemm_scores(const float* U, const int32_t* users, int n, const float* I, int32_t n_items, int dim,
-                 Similarity sim, const float* item_sq_norms, float* out);
+void gemm_scores(const float* U, const int32_t* users, int n, const float* I, int32_t n_items, int dim, Similarity sim,
+                 const float* item_sq_norms, float* out);
 
 }  // namespace siamrec

@@ -46,7 +46,9 @@ std::shared_ptr<const Served> load_served(const ServeOptions& o) {
     s->user_emb = s->m.model->user_embeddings(&du);
     if (!s->item_emb || !s->user_emb || !s->m.model->retrieval_kind(&kind))
       throw Error(fmt::format("--index hnsw needs a model with user and item embeddings compared by dot, cosine or "
-                              "euclidean distance; '{}' is a '{}' model", o.model_path, s->m.model->type()), kExitUsage);
+                              "euclidean distance; '{}' is a '{}' model",
+                              o.model_path, s->m.model->type()),
+                  kExitUsage);
     AnnOptions ao;
     ao.m = o.hnsw_m, ao.ef_construction = o.hnsw_ef_construction, ao.ef_search = o.hnsw_ef;
     auto t0 = std::chrono::steady_clock::now();
@@ -77,7 +79,8 @@ struct Metrics {
   }
   std::string text(const std::string& version) {
     std::lock_guard<std::mutex> g(mu);
-    std::string o = "# HELP siamrec_requests_total HTTP requests by route and status\n# TYPE siamrec_requests_total counter\n";
+    std::string o =
+        "# HELP siamrec_requests_total HTTP requests by route and status\n# TYPE siamrec_requests_total counter\n";
     for (auto& [k, v] : requests)
       o += fmt::format("siamrec_requests_total{{route=\"{}\",status=\"{}\"}} {}\n", k.first, k.second, v);
     o += "# HELP siamrec_request_duration_seconds request latency\n# TYPE siamrec_request_duration_seconds histogram\n";
@@ -88,7 +91,8 @@ struct Metrics {
     }
     cum += buckets.back();
     o += fmt::format("siamrec_request_duration_seconds_bucket{{le=\"+Inf\"}} {}\n", cum);
-    o += fmt::format("siamrec_request_duration_seconds_sum {}\nsiamrec_request_duration_seconds_count {}\n", sum, count);
+    o +=
+        fmt::format("siamrec_request_duration_seconds_sum {}\nsiamrec_request_duration_seconds_count {}\n", sum, count);
     o += "# HELP siamrec_model_info the model being served\n# TYPE siamrec_model_info gauge\n";
     o += fmt::format("siamrec_model_info{{version=\"{}\"}} 1\n", version);
     return o;
@@ -164,7 +168,8 @@ struct Server::Impl {
     auto t0 = std::chrono::steady_clock::now();
     try {
       if (!o.token.empty() && name != "/healthz") {
-        if (req.get_header_value("Authorization") != "Bearer " + o.token) throw HttpError{401, "missing or wrong bearer token"};
+        if (req.get_header_value("Authorization") != "Bearer " + o.token)
+          throw HttpError{401, "missing or wrong bearer token"};
       }
       auto s = current();
       fn(*s);
@@ -187,8 +192,12 @@ struct Server::Impl {
 
     http.Get("/healthz", [this](const httplib::Request& req, httplib::Response& res) {
       route("/healthz", req, res, [&](const Served& s) {
-        reply(res, 200, {{"status", "ok"}, {"model_version", s.version}, {"model_type", s.m.model->type()},
-                         {"users", s.m.users.size()}, {"items", s.m.items.size()}});
+        reply(res, 200,
+              {{"status", "ok"},
+               {"model_version", s.version},
+               {"model_type", s.m.model->type()},
+               {"users", s.m.users.size()},
+               {"items", s.m.items.size()}});
       });
     });
     http.Get("/metrics", [this](const httplib::Request& req, httplib::Response& res) {
@@ -209,11 +218,13 @@ struct Server::Impl {
         int32_t u = s.m.users.find(uid);
         if (u < 0) throw HttpError{404, fmt::format("unknown user '{}'", uid)};
         std::vector<int32_t> seen;
-        if (exclude) seen.assign(s.m.train.indices.begin() + s.m.train.begin(u), s.m.train.indices.begin() + s.m.train.end(u));
+        if (exclude)
+          seen.assign(s.m.train.indices.begin() + s.m.train.begin(u), s.m.train.indices.begin() + s.m.train.end(u));
         std::vector<int32_t> items;
         std::vector<float> scores;
         if (s.ann) {  // approximate: k + |seen| neighbours, seen ones dropped
-          for (auto& [i, v] : s.ann->search(s.user_emb + static_cast<size_t>(u) * s.dim, k + static_cast<int>(seen.size()))) {
+          for (auto& [i, v] :
+               s.ann->search(s.user_emb + static_cast<size_t>(u) * s.dim, k + static_cast<int>(seen.size()))) {
             if (static_cast<int>(items.size()) == k) break;
             if (std::binary_search(seen.begin(), seen.end(), i)) continue;
             items.push_back(i), scores.push_back(v);
@@ -223,7 +234,8 @@ struct Server::Impl {
           s.m.model->score(&u, 1, row.data());
           topk(row, seen, k, items, scores);
         }
-        reply(res, 200, {{"user", uid}, {"k", k}, {"model_version", s.version}, {"items", items_json(s, items, scores)}});
+        reply(res, 200,
+              {{"user", uid}, {"k", k}, {"model_version", s.version}, {"items", items_json(s, items, scores)}});
       });
     });
     http.Post("/v1/recommend", [this](const httplib::Request& req, httplib::Response& res) {
@@ -236,8 +248,10 @@ struct Server::Impl {
         std::vector<std::string> unknown;
         for (auto& v : body["history"]) {
           int32_t i = s.m.items.find(id_of(v));
-          if (i < 0) unknown.push_back(id_of(v));
-          else hist.push_back(i);
+          if (i < 0)
+            unknown.push_back(id_of(v));
+          else
+            hist.push_back(i);
         }
         if (!unknown.empty() && hist.empty() && !body["history"].empty())
           throw HttpError{404, fmt::format("no known item in the history (unknown: {})", fmt::join(unknown, ", "))};
@@ -267,7 +281,8 @@ struct Server::Impl {
         std::vector<int32_t> items;
         std::vector<float> scores;
         for (auto& [j, v] : sim) items.push_back(j), scores.push_back(v);
-        reply(res, 200, {{"item", iid}, {"k", k}, {"model_version", s.version}, {"items", items_json(s, items, scores)}});
+        reply(res, 200,
+              {{"item", iid}, {"k", k}, {"model_version", s.version}, {"items", items_json(s, items, scores)}});
       });
     });
     http.Post("/v1/score", [this](const httplib::Request& req, httplib::Response& res) {
@@ -321,19 +336,48 @@ struct Server::Impl {
     auto param = [](const char* name, const char* in, bool req, const char* type) {
       return json{{"name", name}, {"in", in}, {"required", req}, {"schema", {{"type", type}}}};
     };
-    json err = {{"description", "error"}, {"content", {{"application/json", {{"schema", {{"type", "object"}, {"properties", {{"error", {{"type", "string"}}}}}}}}}}}};
+    json err = {{"description", "error"},
+                {"content",
+                 {{"application/json",
+                   {{"schema", {{"type", "object"}, {"properties", {{"error", {{"type", "string"}}}}}}}}}}}};
     json ok = {{"description", "ok"}, {"content", {{"application/json", {{"schema", {{"type", "object"}}}}}}}};
-    return {{"openapi", "3.0.3"},
-            {"info", {{"title", "siamrec"}, {"version", SIAMREC_VERSION}}},
-            {"paths",
-             {{"/v1/recommend",
-               {{"get", {{"summary", "top-k items for a known user"}, {"parameters", {param("user", "query", true, "string"), param("k", "query", false, "integer"), param("exclude_seen", "query", false, "boolean")}}, {"responses", {{"200", ok}, {"400", err}, {"404", err}}}}},
-                {"post", {{"summary", "top-k items for an unseen user given a history (fold-in)"}, {"requestBody", {{"content", {{"application/json", {{"schema", {{"type", "object"}, {"properties", {{"history", {{"type", "array"}, {"items", {{"type", "string"}}}}}, {"k", {{"type", "integer"}}}}}}}}}}}}}, {"responses", {{"200", ok}, {"400", err}, {"404", err}, {"413", err}}}}}}},
-              {"/v1/similar", {{"get", {{"summary", "items most similar to an item"}, {"parameters", {param("item", "query", true, "string"), param("k", "query", false, "integer")}}, {"responses", {{"200", ok}, {"400", err}, {"404", err}}}}}}},
-              {"/v1/score", {{"post", {{"summary", "scores of (user, item) pairs"}, {"responses", {{"200", ok}, {"400", err}, {"404", err}}}}}}},
-              {"/healthz", {{"get", {{"summary", "liveness and the model version"}, {"responses", {{"200", ok}}}}}}},
-              {"/metrics", {{"get", {{"summary", "Prometheus metrics"}, {"responses", {{"200", {{"description", "text"}}}}}}}}},
-              {"/admin/reload", {{"post", {{"summary", "reload the model file; the old model keeps serving on failure"}, {"responses", {{"200", ok}, {"500", err}}}}}}}}}};
+    return {
+        {"openapi", "3.0.3"},
+        {"info", {{"title", "siamrec"}, {"version", SIAMREC_VERSION}}},
+        {"paths",
+         {{"/v1/recommend",
+           {{"get",
+             {{"summary", "top-k items for a known user"},
+              {"parameters",
+               {param("user", "query", true, "string"), param("k", "query", false, "integer"),
+                param("exclude_seen", "query", false, "boolean")}},
+              {"responses", {{"200", ok}, {"400", err}, {"404", err}}}}},
+            {"post",
+             {{"summary", "top-k items for an unseen user given a history (fold-in)"},
+              {"requestBody",
+               {{"content",
+                 {{"application/json",
+                   {{"schema",
+                     {{"type", "object"},
+                      {"properties",
+                       {{"history", {{"type", "array"}, {"items", {{"type", "string"}}}}},
+                        {"k", {{"type", "integer"}}}}}}}}}}}}},
+              {"responses", {{"200", ok}, {"400", err}, {"404", err}, {"413", err}}}}}}},
+          {"/v1/similar",
+           {{"get",
+             {{"summary", "items most similar to an item"},
+              {"parameters", {param("item", "query", true, "string"), param("k", "query", false, "integer")}},
+              {"responses", {{"200", ok}, {"400", err}, {"404", err}}}}}}},
+          {"/v1/score",
+           {{"post",
+             {{"summary", "scores of (user, item) pairs"}, {"responses", {{"200", ok}, {"400", err}, {"404", err}}}}}}},
+          {"/healthz", {{"get", {{"summary", "liveness and the model version"}, {"responses", {{"200", ok}}}}}}},
+          {"/metrics",
+           {{"get", {{"summary", "Prometheus metrics"}, {"responses", {{"200", {{"description", "text"}}}}}}}}},
+          {"/admin/reload",
+           {{"post",
+             {{"summary", "reload the model file; the old model keeps serving on failure"},
+              {"responses", {{"200", ok}, {"500", err}}}}}}}}}};
   }
 };
 

@@ -12,13 +12,13 @@ namespace siamrec {
 struct ServeOptions {
   std::string model_path;
   std::string host = "127.0.0.1";
-  int port = 8080;               // 0: any free port (tests)
-  int threads = 8;               // HTTP worker threads
-  int max_k = 1000;              // k is capped here (400 above)
-  size_t max_body = 1 << 20;     // bytes; larger bodies get 413
-  int timeout_s = 5;             // read/write timeout for slow clients
-  std::string token;             // bearer token ("" = none)
-  std::string index = "exact";   // exact | hnsw (GET /v1/recommend and /v1/similar)
+  int port = 8080;              // 0: any free port (tests)
+  int threads = 8;              // HTTP worker threads
+  int max_k = 1000;             // k is capped here (400 above)
+  size_t max_body = 1 << 20;    // bytes; larger bodies get 413
+  int timeout_s = 5;            // read/write timeout for slow clients
+  std::string token;            // bearer token ("" = none)
+  std::string index = "exact";  // exact | hnsw (GET /v1/recommend and /v1/similar)
   int hnsw_m = 16, hnsw_ef_construction = 200, hnsw_ef = 100;
 };
 

@@ -56,7 +56,8 @@ void attach_content_table(const Config& c, Dataset& ds, const ReadOptions& ro) {
       int32_t n = 0;
       for (auto& [l, v] : vocab) v = n++, ds.item_side.genre_vocab.push_back(l);
       ds.item_side.genres.assign(ds.n_items(), {});
-      for (size_t k = 0; k < files->size(); ++k) ds.item_side.genres[ds.items.find(files->id(k))] = {vocab[files->label(k)]};
+      for (size_t k = 0; k < files->size(); ++k)
+        ds.item_side.genres[ds.items.find(files->id(k))] = {vocab[files->label(k)]};
     }
     ds.item_side.title.assign(ds.n_items(), "");
     for (int32_t i = 0; i < ds.n_items(); ++i) ds.item_side.title[i] = files->path(files->at(ds.items.original(i)));
@@ -66,14 +67,18 @@ void attach_content_table(const Config& c, Dataset& ds, const ReadOptions& ro) {
   int64_t missing = ds.n_items();
   for (size_t k = 0; k < files->size(); ++k) {
     int32_t i = ds.items.find(files->id(k));
-    if (i < 0) throw DataError(fmt::format("{}: item '{}' is not an item of dataset '{}'", files->where(k), files->id(k), ds.name));
+    if (i < 0)
+      throw DataError(
+          fmt::format("{}: item '{}' is not an item of dataset '{}'", files->where(k), files->id(k), ds.name));
     std::vector<float> x = images ? images->load(k) : audio->load(k);
     if (static_cast<int64_t>(x.size()) != per)
-      throw DataError(fmt::format("{}: content of '{}' has {} values, expected {}", files->where(k), files->id(k), x.size(), per));
+      throw DataError(
+          fmt::format("{}: content of '{}' has {} values, expected {}", files->where(k), files->id(k), x.size(), per));
     std::copy(x.begin(), x.end(), ds.item_side.content.begin() + static_cast<int64_t>(i) * per);
     --missing;
   }
-  if (missing > 0) spdlog::warn("{} of {} items have no file in '{}': their content is zeros", missing, ds.n_items(), csv);
+  if (missing > 0)
+    spdlog::warn("{} of {} items have no file in '{}': their content is zeros", missing, ds.n_items(), csv);
   spdlog::info("content: {} {} files from '{}' ({} per item)", files->size(), kind, csv, fmt::join(shape, "x"));
 }
 

@@ -38,7 +38,8 @@ void write_embedding_tsv(const std::string& path, const std::vector<std::string>
 }
 
 KMeansResult kmeans(const float* x, int64_t n, int64_t dim, int k, int max_iter, uint64_t seed) {
-  if (k < 1 || k > n) throw ConfigError(fmt::format("k-means: k must be in [1, {}] (the number of rows), got {}", n, k));
+  if (k < 1 || k > n)
+    throw ConfigError(fmt::format("k-means: k must be in [1, {}] (the number of rows), got {}", n, k));
   std::mt19937_64 rng(mix64(seed));
   KMeansResult r;
   r.centroids.assign(static_cast<size_t>(k) * dim, 0.0f);
@@ -94,7 +95,9 @@ KMeansResult kmeans(const float* x, int64_t n, int64_t dim, int k, int max_iter,
     }
     for (int c = 0; c < k; ++c)
       if (cnt[c])
-        for (int64_t j = 0; j < dim; ++j) r.centroids[static_cast<size_t>(c) * dim + j] = static_cast<float>(sum[static_cast<size_t>(c) * dim + j] / cnt[c]);
+        for (int64_t j = 0; j < dim; ++j)
+          r.centroids[static_cast<size_t>(c) * dim + j] =
+              static_cast<float>(sum[static_cast<size_t>(c) * dim + j] / cnt[c]);
   }
   r.iterations = std::min(r.iterations, max_iter);
   return r;

@@ -12,9 +12,9 @@ void write_npy(const std::string& path, const float* data, int64_t n, int64_t di
 void write_embedding_tsv(const std::string& path, const std::vector<std::string>& ids, const float* data, int64_t dim);
 
 struct KMeansResult {
-  std::vector<int32_t> assign;      // cluster of each row
-  std::vector<float> centroids;     // k x dim
-  double inertia = 0;               // sum of squared distances to the assigned centroid
+  std::vector<int32_t> assign;   // cluster of each row
+  std::vector<float> centroids;  // k x dim
+  double inertia = 0;            // sum of squared distances to the assigned centroid
   int iterations = 0;
 };
 // Lloyd's k-means with k-means++ seeding; deterministic for a seed.

@@ -156,9 +156,10 @@ TrainedModel fit_model(const Prepared& p, const Config& c, const RunOptions& o) 
 
 EvalResult evaluate_model(const TrainedModel& m, const Prepared& p, const Config& c, const RunOptions& o) {
   if (m.users.ids() != p.ds.users.ids() || m.items.ids() != p.ds.items.ids())
-    throw Error(fmt::format("the model was trained on other data ({} users x {} items) than '{}' ({} x {}); evaluate "
-                            "it on the dataset of its config",
-                            m.users.size(), m.items.size(), p.ds.name, p.ds.n_users(), p.ds.n_items()));
+    throw Error(
+        fmt::format("the model was trained on other data ({} users x {} items) than '{}' ({} x {}); evaluate "
+                    "it on the dataset of its config",
+                    m.users.size(), m.items.size(), p.ds.name, p.ds.n_users(), p.ds.n_items()));
   EvalContext ctx;
   ctx.n_users = p.ds.n_users();
   ctx.n_items = p.ds.n_items();
@@ -179,7 +180,8 @@ EvalResult evaluate_model(const TrainedModel& m, const Prepared& p, const Config
   if (spec.candidates == "heldout") {
     // Cold start: full ranking within the held-out items only (every other item scores -inf).
     const auto& held = p.split.heldout_items;
-    if (held.empty()) throw ConfigError("eval.candidates 'heldout' needs a split that holds out items (split.type cold_items)");
+    if (held.empty())
+      throw ConfigError("eval.candidates 'heldout' needs a split that holds out items (split.type cold_items)");
     std::vector<char> cand(p.ds.n_items(), 0);
     for (auto i : held) cand[i] = 1;
     const Model& model = *m.model;
@@ -215,8 +217,10 @@ EvalResult retrieval_over(const TrainedModel& m, const Prepared& p, const Config
   const float* emb = m.model->item_embeddings(&dim);
   Similarity kind;
   if (!emb || !m.model->retrieval_kind(&kind))
-    throw ConfigError(fmt::format("model.task 'retrieval' needs an embedding model with a dot, cosine or euclidean comparator "
-                                  "(model '{}' has none)", m.model->type()));
+    throw ConfigError(
+        fmt::format("model.task 'retrieval' needs an embedding model with a dot, cosine or euclidean comparator "
+                    "(model '{}' has none)",
+                    m.model->type()));
   const auto& g = p.ds.item_side.genres;
   std::vector<int32_t> label;
   for (auto i : set) {
@@ -238,10 +242,11 @@ EvalResult retrieval_over(const TrainedModel& m, const Prepared& p, const Config
   rs.keep_queries = keep_queries;
   rs.keep_top = keep_top;
   EvalResult r = evaluate_retrieval(emb, dim, kind, set, label, rs, tops);
-  r.protocol = fmt::format("{} | task: retrieval: each of the {} {} items queries the other {} | relevant: same category | "
-                           "similarity: the model's comparator | K: {}",
-                           p.split.protocol, set.size(), p.split.heldout_items.empty() ? "" : "held-out", set.size() - 1,
-                           fmt::join(rs.ks, ","));
+  r.protocol = fmt::format(
+      "{} | task: retrieval: each of the {} {} items queries the other {} | relevant: same category | "
+      "similarity: the model's comparator | K: {}",
+      p.split.protocol, set.size(), p.split.heldout_items.empty() ? "" : "held-out", set.size() - 1,
+      fmt::join(rs.ks, ","));
   return r;
 }
 }  // namespace
@@ -264,12 +269,14 @@ void recommend_users(const TrainedModel& m, const std::vector<int32_t>& users, i
     std::vector<int32_t> part(users.begin() + lo, users.begin() + std::min(users.size(), lo + chunk));
     std::vector<std::vector<int32_t>> tops(part.size());
     std::vector<std::vector<float>> scores(part.size());
-    rank_users(part, m.items.size(), [&](const int32_t* u, int n, float* out) { m.model->score(u, n, out); }, ro,
-               [&](int64_t idx, int32_t, const float* row, const int32_t* top, int nt) {
-                 tops[idx].assign(top, top + nt);
-                 for (int j = 0; j < nt; ++j) scores[idx].push_back(row[top[j]]);
-               });
-    for (size_t r = 0; r < part.size(); ++r) emit(part[r], tops[r].data(), scores[r].data(), static_cast<int>(tops[r].size()));
+    rank_users(
+        part, m.items.size(), [&](const int32_t* u, int n, float* out) { m.model->score(u, n, out); }, ro,
+        [&](int64_t idx, int32_t, const float* row, const int32_t* top, int nt) {
+          tops[idx].assign(top, top + nt);
+          for (int j = 0; j < nt; ++j) scores[idx].push_back(row[top[j]]);
+        });
+    for (size_t r = 0; r < part.size(); ++r)
+      emit(part[r], tops[r].data(), scores[r].data(), static_cast<int>(tops[r].size()));
   }
 }
 
@@ -289,12 +296,15 @@ void write_retrieval_grid(const TrainedModel& m, const Prepared& p, const Config
   // Spread the queries over the set (every n/queries-th item) by rotating them to the front.
   std::vector<int32_t> front, rest;
   const size_t step = std::max<size_t>(1, set.size() / static_cast<size_t>(queries));
-  for (size_t k = 0; k < set.size(); ++k) (k % step == 0 && front.size() < static_cast<size_t>(queries) ? front : rest).push_back(set[k]);
+  for (size_t k = 0; k < set.size(); ++k)
+    (k % step == 0 && front.size() < static_cast<size_t>(queries) ? front : rest).push_back(set[k]);
   front.insert(front.end(), rest.begin(), rest.end());
   set = front;
   retrieval_over(m, p, c, o, set, &tops, queries, 5);
   const int64_t C = side.content_shape[0], S = side.content_shape[1], per = C * S * S;
-  auto image = [&](int32_t i) { return std::vector<float>(side.content.begin() + i * per, side.content.begin() + (i + 1) * per); };
+  auto image = [&](int32_t i) {
+    return std::vector<float>(side.content.begin() + i * per, side.content.begin() + (i + 1) * per);
+  };
   auto label = [&](int32_t i) { return side.genres[i].empty() ? -1 : side.genres[i][0]; };
   std::vector<GridRow> rows;
   for (size_t r = 0; r < tops.size(); ++r) {

@@ -18,8 +18,8 @@ struct RunOptions {
   int threads = 1;
   std::string checkpoint;  // per-epoch checkpoint of trainable models ("" = none)
   bool resume = false;
-  std::string log_path;    // JSON-lines training log
-  EpochCallback on_epoch;  // after every epoch; returning false stops training (best weights kept)
+  std::string log_path;                     // JSON-lines training log
+  EpochCallback on_epoch;                   // after every epoch; returning false stops training (best weights kept)
   const std::atomic<bool>* stop = nullptr;  // set from another thread to stop after the current epoch
 };
 

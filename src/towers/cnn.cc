@@ -18,14 +18,17 @@ class CnnTower : public Tower {
   CnnTower(const TowerSpec& s, bool image) : dim_(s.dim), image_(image), augment_(s.augment), feats_(s.feats) {
     const auto& shape = feats_->content_shape;
     if (shape.size() != 3)
-      throw ConfigError(fmt::format("{}.type '{}' reads raw item content (images or spectrograms), but the dataset has none "
-                                    "(e.g. data.dataset fashion-mnist, or an image/audio table)", s.key, s.type));
+      throw ConfigError(
+          fmt::format("{}.type '{}' reads raw item content (images or spectrograms), but the dataset has none "
+                      "(e.g. data.dataset fashion-mnist, or an image/audio table)",
+                      s.key, s.type));
     C_ = shape[0], H_ = shape[1], W_ = shape[2];
     std::vector<int64_t> widths = s.hidden.empty() ? std::vector<int64_t>{32, 64} : s.hidden;
     int64_t in = C_, h = H_, w = W_;
     for (size_t k = 0; k < widths.size(); ++k) {
       auto n = std::to_string(k);
-      conv_.push_back(register_module("conv" + n, torch::nn::Conv2d(torch::nn::Conv2dOptions(in, widths[k], 3).padding(1).bias(false))));
+      conv_.push_back(register_module(
+          "conv" + n, torch::nn::Conv2d(torch::nn::Conv2dOptions(in, widths[k], 3).padding(1).bias(false))));
       bn_.push_back(register_module("bn" + n, torch::nn::BatchNorm2d(widths[k])));
       in = widths[k];
       if (h >= 2 && w >= 2) h /= 2, w /= 2;
@@ -87,7 +90,10 @@ class AudioCnnTower : public CnnTower {
   explicit AudioCnnTower(const TowerSpec& s) : CnnTower(s, false) {}
 };
 
-SIAMREC_REGISTER_TOWER("image_cnn", "CNN over item images (conv-BN-ReLU-pool blocks, tower.hidden channels; optional crop/flip augmentation)", ImageCnnTower);
+SIAMREC_REGISTER_TOWER(
+    "image_cnn",
+    "CNN over item images (conv-BN-ReLU-pool blocks, tower.hidden channels; optional crop/flip augmentation)",
+    ImageCnnTower);
 SIAMREC_REGISTER_TOWER("audio_cnn", "CNN over log-mel spectrograms (frames x mels) of item audio", AudioCnnTower);
 
 }  // namespace siamrec

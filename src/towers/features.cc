@@ -46,11 +46,13 @@ void EntityFeatures::load(BinReader& r) {
     text_vocab = r.get<int64_t>();
     r.get_vec(warm);
   }
-  bool ok = n >= 0 && bag_ptr.size() == static_cast<size_t>(n) + 1 && bag_ptr.back() == static_cast<int64_t>(bag_tok.size()) &&
+  bool ok = n >= 0 && bag_ptr.size() == static_cast<size_t>(n) + 1 &&
+            bag_ptr.back() == static_cast<int64_t>(bag_tok.size()) &&
             dense.size() == static_cast<size_t>(n * dense_dim);
   for (auto t : bag_tok) ok = ok && t >= 0 && t < bag_vocab;
   if (!text_ptr.empty()) {
-    ok = ok && text_ptr.size() == static_cast<size_t>(n) + 1 && text_ptr.back() == static_cast<int64_t>(text_tok.size());
+    ok =
+        ok && text_ptr.size() == static_cast<size_t>(n) + 1 && text_ptr.back() == static_cast<int64_t>(text_tok.size());
     for (auto t : text_tok) ok = ok && t >= 0 && t < text_vocab;
   }
   ok = ok && (warm.empty() || warm.size() == static_cast<size_t>(n));
@@ -60,13 +62,15 @@ void EntityFeatures::load(BinReader& r) {
     ok = ok && content.size() == static_cast<size_t>(n * per);
   }
   if (!graph_ptr.empty()) {
-    ok = ok && graph_ptr.size() == static_cast<size_t>(n) + 1 && graph_ptr.back() == static_cast<int64_t>(graph_idx.size());
+    ok = ok && graph_ptr.size() == static_cast<size_t>(n) + 1 &&
+         graph_ptr.back() == static_cast<int64_t>(graph_idx.size());
     for (auto t : graph_idx) ok = ok && t >= 0 && t < n;
   }
   if (!ok) throw Error("model file is malformed (entity features are inconsistent)");
 }
 
-PaddedBags pad_bags(const int64_t* t, const int64_t* o, int64_t B, int64_t T, int64_t max_len, int64_t min_len, bool latest) {
+PaddedBags pad_bags(const int64_t* t, const int64_t* o, int64_t B, int64_t T, int64_t max_len, int64_t min_len,
+                    bool latest) {
   PaddedBags p;
   p.len.resize(static_cast<size_t>(B));
   p.L = min_len;

@@ -15,7 +15,8 @@ namespace siamrec {
 class FusionTower : public Tower {
  public:
   explicit FusionTower(const TowerSpec& s) : dim_(s.dim), combine_(s.combine), dropout_(s.dropout), feats_(s.feats) {
-    if (s.parts.size() < 2) throw ConfigError(fmt::format("{}.parts: fusion needs at least two tower types, e.g. [id, bag]", s.key));
+    if (s.parts.size() < 2)
+      throw ConfigError(fmt::format("{}.parts: fusion needs at least two tower types, e.g. [id, bag]", s.key));
     if (combine_ != "concat" && combine_ != "sum")
       throw ConfigError(fmt::format("{}.combine '{}' is not allowed; allowed: concat, sum", s.key, combine_));
     int64_t in = 0;
@@ -44,7 +45,8 @@ class FusionTower : public Tower {
     for (size_t k = 0; k < parts_.size(); ++k) {
       auto o = parts_[k]->forward(ids);
       const bool is_id = static_cast<int>(k) == id_part_;
-      if (is_id && warm_.defined()) o = o * warm_.index_select(0, ids.reshape({-1}));  // cold entities: untrained id part
+      if (is_id && warm_.defined())
+        o = o * warm_.index_select(0, ids.reshape({-1}));  // cold entities: untrained id part
       const bool droppable = id_part_ >= 0 ? is_id : k > 0;
       if (droppable && is_training() && dropout_ > 0) {
         auto keep = (torch::rand({o.size(0), 1}) >= dropout_).to(o.dtype());
@@ -97,6 +99,7 @@ class FusionTower : public Tower {
   torch::nn::Sequential head_;
 };
 
-SIAMREC_REGISTER_TOWER("fusion", "towers of tower.parts combined (concat or sum) then an MLP; modality dropout", FusionTower);
+SIAMREC_REGISTER_TOWER("fusion", "towers of tower.parts combined (concat or sum) then an MLP; modality dropout",
+                       FusionTower);
 
 }  // namespace siamrec

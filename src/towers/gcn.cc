@@ -44,15 +44,21 @@ struct CsrSpmm : public torch::autograd::Function<CsrSpmm> {
 
 class GcnTower : public Tower {
  public:
-  explicit GcnTower(const TowerSpec& s) : dim_(s.dim), layers_(s.layers), combine_(s.layer_combine),
-                                          variant_(s.propagation), use_torch_(s.spmm == "torch"),
-                                          per_epoch_(s.propagate == "epoch") {
+  explicit GcnTower(const TowerSpec& s)
+      : dim_(s.dim),
+        layers_(s.layers),
+        combine_(s.layer_combine),
+        variant_(s.propagation),
+        use_torch_(s.spmm == "torch"),
+        per_epoch_(s.propagate == "epoch") {
     if (per_epoch_ && variant_ == "gcn")
       throw ConfigError("tower.propagate 'epoch' needs tower.propagation lightgcn (gcn layers have weights to train)");
     const EntityFeatures& f = *s.feats;
     if (f.graph_ptr.empty())
-      throw ConfigError(fmt::format("{}.type 'gcn' needs the user-item graph: use sampler.builder user_item with "
-                                    "model.shared true (users and items in one joint space)", s.key));
+      throw ConfigError(
+          fmt::format("{}.type 'gcn' needs the user-item graph: use sampler.builder user_item with "
+                      "model.shared true (users and items in one joint space)",
+                      s.key));
     if (layers_ < 0) throw ConfigError("tower.layers must be >= 0");
     adj_ = normalized_adjacency(f.n, f.graph_ptr, f.graph_idx);
     deg_.resize(static_cast<size_t>(f.n));
@@ -75,7 +81,9 @@ class GcnTower : public Tower {
     }
   }
 
-  torch::Tensor forward(const torch::Tensor& ids) override { return propagated().index_select(0, ids.reshape({-1})).view({ids.numel(), dim_}); }
+  torch::Tensor forward(const torch::Tensor& ids) override {
+    return propagated().index_select(0, ids.reshape({-1})).view({ids.numel(), dim_});
+  }
   int64_t dim() const override { return dim_; }
   std::vector<torch::Tensor> tables() override { return {weight_}; }
   bool supports_bags() const override { return true; }
@@ -103,7 +111,8 @@ class GcnTower : public Tower {
         std::sort(nbr.begin(), nbr.end());
         nbr.erase(std::unique(nbr.begin(), nbr.end()), nbr.end());
         const double du = static_cast<double>(nbr.size());
-        for (auto x : nbr) agg[b] += cache_layers_[k][x] * static_cast<float>(1.0 / std::sqrt(du * static_cast<double>(deg_[x])));
+        for (auto x : nbr)
+          agg[b] += cache_layers_[k][x] * static_cast<float>(1.0 / std::sqrt(du * static_cast<double>(deg_[x])));
       }
       per_layer.push_back(transform(k, agg));
     }
@@ -176,6 +185,8 @@ class GcnTower : public Tower {
   bool cache_grad_ = false;
 };
 
-SIAMREC_REGISTER_TOWER("gcn", "graph tower: LightGCN/GCN propagation of entity embeddings over the user-item graph (joint space)", GcnTower);
+SIAMREC_REGISTER_TOWER(
+    "gcn", "graph tower: LightGCN/GCN propagation of entity embeddings over the user-item graph (joint space)",
+    GcnTower);
 
 }  // namespace siamrec

@@ -11,7 +11,9 @@ class IdTower : public Tower {
     double std = s.init_std > 0 ? s.init_std : 1.0 / std::sqrt(static_cast<double>(s.dim));
     weight_ = register_parameter("weight", torch::randn({s.feats->n, s.dim}) * std);
   }
-  torch::Tensor forward(const torch::Tensor& ids) override { return torch::embedding(weight_, ids, -1, false, sparse_); }
+  torch::Tensor forward(const torch::Tensor& ids) override {
+    return torch::embedding(weight_, ids, -1, false, sparse_);
+  }
   int64_t dim() const override { return dim_; }
   std::vector<torch::Tensor> tables() override { return {weight_}; }
 

@@ -14,9 +14,11 @@ class MlpTower : public Tower {
  public:
   explicit MlpTower(const TowerSpec& s) : dim_(s.dim) {
     if (s.feats->dense_dim <= 0)
-      throw ConfigError(fmt::format("{}.type 'mlp': the entities have no dense features ({})", s.key, s.feats->description));
+      throw ConfigError(
+          fmt::format("{}.type 'mlp': the entities have no dense features ({})", s.key, s.feats->description));
     dense_ = register_buffer("dense", torch::from_blob(const_cast<float*>(s.feats->dense.data()),
-                                                      {s.feats->n, s.feats->dense_dim}, torch::kFloat32).clone());
+                                                       {s.feats->n, s.feats->dense_dim}, torch::kFloat32)
+                                          .clone());
     int64_t in = s.feats->dense_dim;
     for (auto h : s.hidden) {
       net_->push_back(torch::nn::Linear(in, h));

@@ -26,17 +26,24 @@ namespace siamrec {
 class SequenceTower : public Tower {
  public:
   explicit SequenceTower(const TowerSpec& s)
-      : dim_(s.dim), max_len_(s.max_len), layers_(std::max<int64_t>(1, s.layers)), feats_(s.feats), items_(s.item_tower) {
+      : dim_(s.dim),
+        max_len_(s.max_len),
+        layers_(std::max<int64_t>(1, s.layers)),
+        feats_(s.feats),
+        items_(s.item_tower) {
     if (!items_) {  // content: item text (or, without text, the bag tokens)
       int64_t vocab = content_vocab(*feats_);
-      if (vocab <= 0) throw ConfigError(fmt::format("{}.type '{}' reads item text, but the items have none", s.key, s.type));
+      if (vocab <= 0)
+        throw ConfigError(fmt::format("{}.type '{}' reads item text, but the items have none", s.key, s.type));
       double std = s.init_std > 0 ? s.init_std : 1.0 / std::sqrt(static_cast<double>(s.dim));
       tokens_ = register_parameter("tokens", torch::randn({vocab, s.dim}) * std);
     }
   }
   int64_t dim() const override { return dim_; }
   bool sequential() const override { return items_ != nullptr; }
-  std::vector<torch::Tensor> tables() override { return tokens_.defined() ? std::vector<torch::Tensor>{tokens_} : std::vector<torch::Tensor>{}; }
+  std::vector<torch::Tensor> tables() override {
+    return tokens_.defined() ? std::vector<torch::Tensor>{tokens_} : std::vector<torch::Tensor>{};
+  }
   bool supports_bags() const override { return true; }
 
   torch::Tensor forward(const torch::Tensor& ids) override {
@@ -99,8 +106,12 @@ class RnnTower : public SequenceTower {
  public:
   explicit RnnTower(const TowerSpec& s) : SequenceTower(s), bi_(s.bidirectional) {
     if (bi_ && items_)
-      throw ConfigError(fmt::format("{}.bidirectional: a user history is read causally (only content towers can be bidirectional)", s.key));
-    rnn_ = register_module("rnn", RNN(Options(s.dim, s.dim).num_layers(layers_).batch_first(true).bidirectional(bi_)
+      throw ConfigError(fmt::format(
+          "{}.bidirectional: a user history is read causally (only content towers can be bidirectional)", s.key));
+    rnn_ = register_module("rnn", RNN(Options(s.dim, s.dim)
+                                          .num_layers(layers_)
+                                          .batch_first(true)
+                                          .bidirectional(bi_)
                                           .dropout(layers_ > 1 ? s.dropout : 0.0)));
     if (bi_) proj_ = register_module("proj", torch::nn::Linear(2 * s.dim, s.dim));
   }
@@ -124,11 +135,13 @@ class RnnTower : public SequenceTower {
 };
 
 template <>
-torch::Tensor RnnTower<torch::nn::GRU, torch::nn::GRUOptions>::final_hidden(const torch::nn::utils::rnn::PackedSequence& p) {
+torch::Tensor RnnTower<torch::nn::GRU, torch::nn::GRUOptions>::final_hidden(
+    const torch::nn::utils::rnn::PackedSequence& p) {
   return std::get<1>(rnn_->forward_with_packed_input(p));
 }
 template <>
-torch::Tensor RnnTower<torch::nn::LSTM, torch::nn::LSTMOptions>::final_hidden(const torch::nn::utils::rnn::PackedSequence& p) {
+torch::Tensor RnnTower<torch::nn::LSTM, torch::nn::LSTMOptions>::final_hidden(
+    const torch::nn::utils::rnn::PackedSequence& p) {
   return std::get<0>(std::get<1>(rnn_->forward_with_packed_input(p)));
 }
 
@@ -142,11 +155,13 @@ class TransformerTower : public SequenceTower {
   explicit TransformerTower(const TowerSpec& s) : SequenceTower(s), dropout_(s.dropout) {
     if (s.dim % s.heads != 0)
       throw ConfigError(fmt::format("{}.heads ({}) must divide tower.dim ({})", s.key, s.heads, s.dim));
-    pos_ = register_parameter("positions", torch::randn({s.max_len, s.dim}) * (1.0 / std::sqrt(static_cast<double>(s.dim))));
+    pos_ = register_parameter("positions",
+                              torch::randn({s.max_len, s.dim}) * (1.0 / std::sqrt(static_cast<double>(s.dim))));
     for (int64_t k = 0; k < layers_; ++k) {
       auto n = std::to_string(k);
-      attn_.push_back(register_module("attn" + n, torch::nn::MultiheadAttention(
-                                                      torch::nn::MultiheadAttentionOptions(s.dim, s.heads).dropout(s.dropout))));
+      attn_.push_back(register_module(
+          "attn" + n,
+          torch::nn::MultiheadAttention(torch::nn::MultiheadAttentionOptions(s.dim, s.heads).dropout(s.dropout))));
       ff1_.push_back(register_module("ff1_" + n, torch::nn::Linear(s.dim, s.dim)));
       ff2_.push_back(register_module("ff2_" + n, torch::nn::Linear(s.dim, s.dim)));
       ln1_.push_back(register_module("ln1_" + n, torch::nn::LayerNorm(torch::nn::LayerNormOptions({s.dim}))));
@@ -165,8 +180,10 @@ class TransformerTower : public SequenceTower {
     torch::Tensor attn_mask, pad_mask;
     // LibTorch 1.13's C++ attention adds attn_mask to the logits (a bool mask would add 0/1), so
     // the causal mask is float: -inf above the diagonal.
-    if (causal) attn_mask = torch::full({L, L}, -std::numeric_limits<float>::infinity()).triu(1);
-    else pad_mask = valid.logical_not();
+    if (causal)
+      attn_mask = torch::full({L, L}, -std::numeric_limits<float>::infinity()).triu(1);
+    else
+      pad_mask = valid.logical_not();
     for (size_t k = 0; k < attn_.size(); ++k) {
       auto a = std::get<0>(attn_[k]->forward(h, h, h, pad_mask, /*need_weights=*/false, attn_mask));
       h = ln1_[k]->forward(h + torch::dropout(a, dropout_, is_training()));
@@ -188,8 +205,15 @@ class TransformerTower : public SequenceTower {
   std::vector<torch::nn::LayerNorm> ln1_, ln2_;
 };
 
-SIAMREC_REGISTER_TOWER("gru", "GRU over a token sequence: a user's history through the shared item tower (GRU4Rec) or content tokens", GruTower);
-SIAMREC_REGISTER_TOWER("lstm", "LSTM over a token sequence: a user's history through the shared item tower or content tokens", LstmTower);
-SIAMREC_REGISTER_TOWER("transformer", "self-attention encoder with positional embeddings: causal over a user's history (SASRec) or over content tokens", TransformerTower);
+SIAMREC_REGISTER_TOWER(
+    "gru", "GRU over a token sequence: a user's history through the shared item tower (GRU4Rec) or content tokens",
+    GruTower);
+SIAMREC_REGISTER_TOWER("lstm",
+                       "LSTM over a token sequence: a user's history through the shared item tower or content tokens",
+                       LstmTower);
+SIAMREC_REGISTER_TOWER(
+    "transformer",
+    "self-attention encoder with positional embeddings: causal over a user's history (SASRec) or over content tokens",
+    TransformerTower);
 
 }  // namespace siamrec

@@ -24,7 +24,8 @@ Csr normalized_adjacency(int64_t n, const std::vector<int64_t>& ptr, const std::
   for (int64_t r = 0; r < n; ++r)
     for (int64_t p = ptr[r]; p < ptr[r + 1]; ++p) {
       int64_t c = idx[p];
-      if (c < 0 || c >= n) throw Error(fmt::format("graph adjacency is malformed (node {} has neighbour {} of {})", r, c, n));
+      if (c < 0 || c >= n)
+        throw Error(fmt::format("graph adjacency is malformed (node {} has neighbour {} of {})", r, c, n));
       m.indices[p] = static_cast<int32_t>(c);
       m.values[p] = inv[r] * inv[c];
     }

@@ -1,6 +1,6 @@
 // Sparse propagation for graph towers (torch-free): a multithreaded CSR x dense product over the
-// project's Csr (data/dataset.h), here a square matrix with values. LightGCN's normalized adjacency D^-1/2 A D^-1/2 is symmetric, so the same kernel
-// computes the forward pass and the gradient.
+// project's Csr (data/dataset.h), here a square matrix with values. LightGCN's normalized adjacency D^-1/2 A D^-1/2 is
+// symmetric, so the same kernel computes the forward pass and the gradient.
 #pragma once
 #include <cstdint>
 #include <vector>

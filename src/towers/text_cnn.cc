@@ -16,13 +16,15 @@ class TextCnnTower : public Tower {
  public:
   explicit TextCnnTower(const TowerSpec& s) : dim_(s.dim), max_len_(s.max_len), feats_(s.feats) {
     vocab_ = content_vocab(*feats_);
-    if (vocab_ <= 0) throw ConfigError(fmt::format("{}.type 'text_cnn' reads item text, but the items have none", s.key));
+    if (vocab_ <= 0)
+      throw ConfigError(fmt::format("{}.type 'text_cnn' reads item text, but the items have none", s.key));
     widths_ = s.kernel_sizes.empty() ? std::vector<int64_t>{2, 3, 4} : s.kernel_sizes;
     const int64_t F = s.hidden.empty() ? s.dim : s.hidden[0];
     double std = s.init_std > 0 ? s.init_std : 1.0 / std::sqrt(static_cast<double>(s.dim));
     tokens_ = register_parameter("tokens", torch::randn({vocab_, s.dim}) * std);
     for (size_t k = 0; k < widths_.size(); ++k)
-      conv_.push_back(register_module("conv" + std::to_string(k), torch::nn::Conv1d(torch::nn::Conv1dOptions(s.dim, F, widths_[k]))));
+      conv_.push_back(register_module("conv" + std::to_string(k),
+                                      torch::nn::Conv1d(torch::nn::Conv1dOptions(s.dim, F, widths_[k]))));
     out_ = register_module("out", torch::nn::Linear(F * static_cast<int64_t>(widths_.size()), s.dim));
   }
   int64_t dim() const override { return dim_; }
@@ -68,6 +70,8 @@ class TextCnnTower : public Tower {
   torch::nn::Linear out_{nullptr};
 };
 
-SIAMREC_REGISTER_TOWER("text_cnn", "CNN over item text: token embeddings, 1-D convolutions of several widths, max-pool (Kim 2014)", TextCnnTower);
+SIAMREC_REGISTER_TOWER("text_cnn",
+                       "CNN over item text: token embeddings, 1-D convolutions of several widths, max-pool (Kim 2014)",
+                       TextCnnTower);
 
 }  // namespace siamrec

@@ -71,9 +71,12 @@ void gather_bags(const EntityFeatures& f, const torch::Tensor& ids, torch::Tenso
   gather_tokens(f.bag_ptr, f.bag_tok, ids, tokens, offsets);
 }
 
-void gather_content_tokens(const EntityFeatures& f, const torch::Tensor& ids, torch::Tensor& tokens, torch::Tensor& offsets) {
-  if (!f.text_ptr.empty()) gather_tokens(f.text_ptr, f.text_tok, ids, tokens, offsets);
-  else gather_bags(f, ids, tokens, offsets);
+void gather_content_tokens(const EntityFeatures& f, const torch::Tensor& ids, torch::Tensor& tokens,
+                           torch::Tensor& offsets) {
+  if (!f.text_ptr.empty())
+    gather_tokens(f.text_ptr, f.text_tok, ids, tokens, offsets);
+  else
+    gather_bags(f, ids, tokens, offsets);
 }
 
 int64_t content_vocab(const EntityFeatures& f) { return f.text_ptr.empty() ? f.bag_vocab : f.text_vocab; }

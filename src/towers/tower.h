@@ -19,25 +19,25 @@ namespace siamrec {
 class Config;
 
 struct TowerSpec {
-  std::string type;             // registered name
-  std::string key;              // config section ("tower" or "user_tower"), for messages
+  std::string type;  // registered name
+  std::string key;   // config section ("tower" or "user_tower"), for messages
   int64_t dim = 64;
-  std::vector<int64_t> hidden;  // MLP hidden sizes
-  std::string pooling = "mean"; // bag: mean | sum
+  std::vector<int64_t> hidden;   // MLP hidden sizes
+  std::string pooling = "mean";  // bag: mean | sum
   double dropout = 0;
-  std::vector<std::string> parts;  // fusion: sub-tower types
-  std::string combine = "concat";  // fusion: concat | sum
-  double init_std = 0;             // 0: 1/sqrt(dim)
-  int64_t layers = 3;              // gcn: propagation layers; sequence encoders: stacked layers
-  std::string layer_combine = "mean";   // gcn: mean | weights (learned softmax weights)
-  std::string propagation = "lightgcn"; // gcn: lightgcn (linear) | gcn (per-layer weights + nonlinearity)
-  std::string spmm = "csr";             // gcn: csr (siamrec's kernel) | torch (LibTorch sparse mm)
-  std::string propagate = "step";       // gcn: step (exact, every step) | epoch (neighbour layers cached per epoch)
-  int64_t heads = 2;               // transformer: attention heads
-  int64_t max_len = 50;            // sequence encoders: tokens (or history items) read, the latest kept
-  bool bidirectional = false;      // gru/lstm over content tokens
-  bool augment = false;            // image_cnn / audio_cnn: training-time augmentation
-  std::vector<int64_t> kernel_sizes;  // text_cnn: convolution widths
+  std::vector<std::string> parts;        // fusion: sub-tower types
+  std::string combine = "concat";        // fusion: concat | sum
+  double init_std = 0;                   // 0: 1/sqrt(dim)
+  int64_t layers = 3;                    // gcn: propagation layers; sequence encoders: stacked layers
+  std::string layer_combine = "mean";    // gcn: mean | weights (learned softmax weights)
+  std::string propagation = "lightgcn";  // gcn: lightgcn (linear) | gcn (per-layer weights + nonlinearity)
+  std::string spmm = "csr";              // gcn: csr (siamrec's kernel) | torch (LibTorch sparse mm)
+  std::string propagate = "step";        // gcn: step (exact, every step) | epoch (neighbour layers cached per epoch)
+  int64_t heads = 2;                     // transformer: attention heads
+  int64_t max_len = 50;                  // sequence encoders: tokens (or history items) read, the latest kept
+  bool bidirectional = false;            // gru/lstm over content tokens
+  bool augment = false;                  // image_cnn / audio_cnn: training-time augmentation
+  std::vector<int64_t> kernel_sizes;     // text_cnn: convolution widths
   // Sequence encoders over a user's history read item embeddings through the shared item tower
   // (Siamese: one item tower for every branch) and run causally; nullptr = own token table.
   class Tower* item_tower = nullptr;
@@ -77,7 +77,8 @@ std::shared_ptr<Tower> make_tower(const TowerSpec& spec);
 void gather_bags(const EntityFeatures& f, const torch::Tensor& ids, torch::Tensor& tokens, torch::Tensor& offsets);
 // Content towers' tokens: the entity's text when it has one (tower.text), else its bag; and the
 // size of that token space.
-void gather_content_tokens(const EntityFeatures& f, const torch::Tensor& ids, torch::Tensor& tokens, torch::Tensor& offsets);
+void gather_content_tokens(const EntityFeatures& f, const torch::Tensor& ids, torch::Tensor& tokens,
+                           torch::Tensor& offsets);
 int64_t content_vocab(const EntityFeatures& f);
 // Any CSR token lists (bags or text) of the given entities as (tokens, offsets) tensors.
 void gather_tokens(const std::vector<int64_t>& ptr, const std::vector<int64_t>& tok, const torch::Tensor& ids,
@@ -86,11 +87,13 @@ void gather_tokens(const std::vector<int64_t>& ptr, const std::vector<int64_t>& 
 torch::Tensor pool_bags(const torch::Tensor& weight, const torch::Tensor& tokens, const torch::Tensor& offsets,
                         const std::string& pooling, bool sparse = false);
 
-#define SIAMREC_REGISTER_TOWER(NAME, HELP, CLS)                                                   \
-  static const bool siamrec_tower_##CLS =                                                       \
-      ::siamrec::TowerRegistry::get().add(NAME, HELP, [](const ::siamrec::TowerSpec& s) {        \
-        return std::static_pointer_cast<::siamrec::Tower>(std::make_shared<CLS>(s));             \
-      }) &&                                                                                     \
+#define SIAMREC_REGISTER_TOWER(NAME, HELP, CLS)                                          \
+  static const bool siamrec_tower_##CLS =                                                \
+      ::siamrec::TowerRegistry::get().add(                                               \
+          NAME, HELP,                                                                    \
+          [](const ::siamrec::TowerSpec& s) {                                            \
+            return std::static_pointer_cast<::siamrec::Tower>(std::make_shared<CLS>(s)); \
+          }) &&                                                                          \
       ::siamrec::register_name("tower", NAME, HELP)
 
 }  // namespace siamrec

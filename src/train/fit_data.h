@@ -19,11 +19,11 @@ struct Interactions;
 
 // One validation of a model's scores on held-out interactions.
 struct ValidationRequest {
-  const BlockScorer* scorer = nullptr;   // scores every item for a block of users
-  const Interactions* valid = nullptr;   // the held-out interactions
-  const Csr* exclude = nullptr;          // user -> items never ranked (the training items)
+  const BlockScorer* scorer = nullptr;                    // scores every item for a block of users
+  const Interactions* valid = nullptr;                    // the held-out interactions
+  const Csr* exclude = nullptr;                           // user -> items never ranked (the training items)
   const std::vector<int32_t>* candidate_items = nullptr;  // rank only within these (cold items); null: all
-  std::string metric;                    // e.g. "ndcg@10"
+  std::string metric;                                     // e.g. "ndcg@10"
   int32_t n_users = 0, n_items = 0;
   int threads = 1;
 };
@@ -33,35 +33,35 @@ using Validator = std::function<double(const ValidationRequest&)>;
 
 // Per-epoch report to a caller's callback (the public API's progress and stop).
 struct EpochInfo {
-  int epoch = 0, epochs = 0;       // 1-based epoch, configured epoch count
-  double loss = 0, seconds = 0;    // mean training loss, seconds of this epoch
-  double valid = 0;                // validation metric (when has_valid)
+  int epoch = 0, epochs = 0;     // 1-based epoch, configured epoch count
+  double loss = 0, seconds = 0;  // mean training loss, seconds of this epoch
+  double valid = 0;              // validation metric (when has_valid)
   bool has_valid = false;
   std::string valid_metric;
-  bool refit = false;              // the refit pass after early stopping
+  bool refit = false;  // the refit pass after early stopping
 };
 // Called after every epoch; return false to stop training (the best weights so far are kept).
 using EpochCallback = std::function<bool(const EpochInfo&)>;
 
 // Everything a model may fit on. Valid interactions may be empty.
 struct FitData {
-  const Dataset* ds = nullptr;       // ids and side data
+  const Dataset* ds = nullptr;  // ids and side data
   const Interactions* train = nullptr;
   const Interactions* valid = nullptr;
-  const Csr* train_by_user = nullptr;  // user -> train items
+  const Csr* train_by_user = nullptr;                   // user -> train items
   const std::vector<int32_t>* heldout_items = nullptr;  // items never trained on nor drawn as negatives
   const std::vector<int32_t>* valid_items = nullptr;    // cold validation items (same; validation ranks within them)
   const Config* cfg = nullptr;
   int threads = 1;
-  std::string protocol;              // of the split, for logs
-  std::string checkpoint;            // per-epoch checkpoint file ("" = none)
-  bool resume = false;               // continue from `checkpoint` when it exists
-  std::string log_path;              // JSON-lines training log ("" = none)
-  int stop_after_epoch = 0;          // tests: stop as if interrupted after this epoch (0 = never)
-  Validator validator;               // early stopping metric; empty: no early stopping
-  EpochCallback on_epoch;            // progress / stop; empty: none
+  std::string protocol;                     // of the split, for logs
+  std::string checkpoint;                   // per-epoch checkpoint file ("" = none)
+  bool resume = false;                      // continue from `checkpoint` when it exists
+  std::string log_path;                     // JSON-lines training log ("" = none)
+  int stop_after_epoch = 0;                 // tests: stop as if interrupted after this epoch (0 = never)
+  Validator validator;                      // early stopping metric; empty: no early stopping
+  EpochCallback on_epoch;                   // progress / stop; empty: none
   const std::atomic<bool>* stop = nullptr;  // set from another thread to stop after the current epoch
-  bool refit_pass = false;           // set by models for the refit after early stopping (EpochInfo::refit)
+  bool refit_pass = false;                  // set by models for the refit after early stopping (EpochInfo::refit)
 };
 
 }  // namespace siamrec

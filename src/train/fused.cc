@@ -34,7 +34,8 @@ std::string fused_unsupported(const Config& c) {
   if (!in(c.str("sampler.type"), {"uniform", "popularity"}))
     return "sampler.type '" + c.str("sampler.type") + "' (fused: uniform, popularity)";
   if (!in(c.str("train.optimizer"), {"sgd", "adagrad", "lazy_adam"}))
-    return "train.optimizer '" + c.str("train.optimizer") + "' (fused: sgd, adagrad, lazy_adam; dense adam moves untouched rows)";
+    return "train.optimizer '" + c.str("train.optimizer") +
+           "' (fused: sgd, adagrad, lazy_adam; dense adam moves untouched rows)";
   if (c.real("train.weight_decay") > 0) return "train.weight_decay > 0 (dense decay; use reg.l2)";
   if (c.real("reg.cov") > 0) return "reg.cov > 0";
   return "";
@@ -89,8 +90,8 @@ struct alignas(64) FusedEngine::Grad {
   std::vector<float> coef;
   std::vector<size_t> offs;
   std::vector<int64_t> negs;
-  std::vector<Positive> share;  // Hogwild: this thread's share of the positives (split_shares)
-  std::vector<Positive> batch;  // the share in this epoch's order
+  std::vector<Positive> share;   // Hogwild: this thread's share of the positives (split_shares)
+  std::vector<Positive> batch;   // the share in this epoch's order
   alignas(64) uint64_t rng = 0;  // splitmix64 state
   uint64_t next() {
     uint64_t z = (rng += 0x9e3779b97f4a7c15ULL);
@@ -105,8 +106,14 @@ FusedEngine::FusedEngine(const FusedSpec& s, const TupleBuilder& b, const Negati
   const std::string& c = s_.comparator;
   cmp_ = c == "dot" ? Cmp::Dot : c == "cosine" ? Cmp::Cosine : c == "euclidean" ? Cmp::Euclidean : Cmp::SqEuclidean;
   const std::string& l = s_.loss;
-  loss_ = l == "triplet" ? Lss::Triplet : l == "bpr" ? Lss::Bpr : l == "contrastive" ? Lss::Contrastive : l == "bce" ? Lss::Bce
-        : l == "warp" ? Lss::Warp : l == "infonce" ? Lss::InfoNce : l == "ccl" ? Lss::Ccl : Lss::Mse;
+  loss_ = l == "triplet"       ? Lss::Triplet
+          : l == "bpr"         ? Lss::Bpr
+          : l == "contrastive" ? Lss::Contrastive
+          : l == "bce"         ? Lss::Bce
+          : l == "warp"        ? Lss::Warp
+          : l == "infonce"     ? Lss::InfoNce
+          : l == "ccl"         ? Lss::Ccl
+                               : Lss::Mse;
   opt_ = s_.optimizer == "sgd" ? Opz::Sgd : s_.optimizer == "adagrad" ? Opz::Adagrad : Opz::LazyAdam;
   want_dist_ = loss_ == Lss::Triplet || loss_ == Lss::Contrastive || loss_ == Lss::Warp;
   inv_k_ = s_.k > 0 ? 1.0 / s_.k : 0.0;
@@ -122,8 +129,9 @@ FusedEngine::FusedEngine(const FusedSpec& s, const TupleBuilder& b, const Negati
     // The fast kernels: id tables, dot / sq_euclidean, AVX-512 rows of at most 256 floats.
     fast_ok_ = !s_.items.bag && !anchor_bag && (cmp_ == Cmp::Dot || cmp_ == Cmp::SqEuclidean) && vec::wide(s_.dim) &&
                s_.dim <= 256;
-    cml_ok_ = fast_ok_ && s_.user_anchor && s_.k >= 1 && s_.k <= kCmlMaxK && loss_ == Lss::Triplet && s_.l2 <= 0 && (s_.dim == 32 || s_.dim == 64 || s_.dim == 128) &&
-              sampler_.uniform_range() > 0 && builder_.positive_bits().bits != nullptr;
+    cml_ok_ = fast_ok_ && s_.user_anchor && s_.k >= 1 && s_.k <= kCmlMaxK && loss_ == Lss::Triplet && s_.l2 <= 0 &&
+              (s_.dim == 32 || s_.dim == 64 || s_.dim == 128) && sampler_.uniform_range() > 0 &&
+              builder_.positive_bits().bits != nullptr;
   }
   int T = std::max(1, s_.threads);
   for (int t = 0; t < T; ++t) {
@@ -173,8 +181,8 @@ inline double sigmoid(double x) { return 1.0 / (1.0 + std::exp(-x)); }
 
 // The loss of one example from its comparator values (vpv: positive, vnv: k negatives) and its
 // derivatives up_p = dL/dvpv, upn[j] = dL/dvnv[j] (averaged over negatives as the LibTorch losses).
-__attribute__((always_inline)) inline double FusedEngine::coefs(double vpv, const double* vnv, float y, double& up_p, double* upn,
-                                                              int k) const {
+__attribute__((always_inline)) inline double FusedEngine::coefs(double vpv, const double* vnv, float y, double& up_p,
+                                                                double* upn, int k) const {
   double L = 0;
   up_p = 0;
   const double m = s_.margin;
@@ -273,7 +281,8 @@ double FusedEngine::example(int64_t a, int64_t p, const int64_t* negs, float y, 
       double nb = std::max(std::sqrt(static_cast<double>(dot(b, b, d))), 1e-8);
       double c = want_dist ? 1 - v : v;
       double u = want_dist ? -up : up;
-      float f1 = static_cast<float>(u / (na * nb)), fa = static_cast<float>(u * c / (na * na)), fb = static_cast<float>(u * c / (nb * nb));
+      float f1 = static_cast<float>(u / (na * nb)), fa = static_cast<float>(u * c / (na * na)),
+            fb = static_cast<float>(u * c / (nb * nb));
       float* __restrict gxr = gx;
       float* __restrict gbr = gb;
 #pragma omp simd
@@ -328,13 +337,17 @@ double FusedEngine::example(int64_t a, int64_t p, const int64_t* negs, float y, 
     upd(self->s_.items, self->opt_items_, p, gp);
     for (int j = 0; j < k; ++j)
       if (!(skip_zero && upn[j] == 0)) upd(self->s_.items, self->opt_items_, negs[j], gn + j * d);
-    if (user_space()) upd(self->s_.users, self->opt_users_, ae, ga);
-    else upd(self->s_.items, self->opt_items_, ae, ga);
+    if (user_space())
+      upd(self->s_.users, self->opt_users_, ae, ga);
+    else
+      upd(self->s_.items, self->opt_items_, ae, ga);
     return L;
   }
   // Into the row gradients.
-  if (user_space()) g.users.add(s_.users, ae, ga, d);
-  else g.items.add(s_.items, ae, ga, d);
+  if (user_space())
+    g.users.add(s_.users, ae, ga, d);
+  else
+    g.items.add(s_.items, ae, ga, d);
   g.items.add(s_.items, p, gp, d);
   for (int j = 0; j < k; ++j)
     if (!(skip_zero && upn[j] == 0)) g.items.add(s_.items, negs[j], gn + j * d, d);
@@ -346,8 +359,10 @@ void FusedEngine::update_row(FusedSpace& sp, Opt& o, int64_t r, const float* __r
   float* w = sp.w + r * d;
   const float lr = static_cast<float>(s_.lr);
   float sq;
-  if (opt_ == Opz::Sgd) sq = vec::step<false>(w, nullptr, g, lr, d);
-  else if (opt_ == Opz::Adagrad) sq = vec::step<true>(w, o.s1.data() + r * d, g, lr, d);
+  if (opt_ == Opz::Sgd)
+    sq = vec::step<false>(w, nullptr, g, lr, d);
+  else if (opt_ == Opz::Adagrad)
+    sq = vec::step<true>(w, o.s1.data() + r * d, g, lr, d);
   else  // lazy_adam: bias correction by the global step (in `step`), as the LibTorch LazyAdam
     sq = vec::lazy_adam(w, o.s1.data() + r * d, o.s2.data() + r * d, g, static_cast<float>(step), d);
   if (s_.max_norm > 0) vec::clip(w, sq, static_cast<float>(s_.max_norm), d);
@@ -374,8 +389,8 @@ struct TripletPass {
   double L;  // the example's loss
   bool any;  // some row gets a gradient
 };
-static __attribute__((always_inline)) inline TripletPass triplet_pass(const double* val, int k, double margin, double inv_k,
-                                                                      double f, float* c) {
+static __attribute__((always_inline)) inline TripletPass triplet_pass(const double* val, int k, double margin,
+                                                                      double inv_k, double f, float* c) {
   double L = 0, up_p = 0;
   for (int j = 1; j <= k; ++j) {
     const double h = val[0] - val[j] + margin;
@@ -393,8 +408,9 @@ static __attribute__((always_inline)) inline TripletPass triplet_pass(const doub
 // |a - b|^2 or a.b (the comparator value is +-raw: a distance when the loss wants one, else a
 // similarity); `any` is false when no row gets a gradient.
 template <int C, bool kSq, int K>
-__attribute__((always_inline)) inline FusedEngine::Fwd FusedEngine::fast_forward(int64_t a, int64_t p, const int64_t* negs,
-                                                                                 float y, Grad& g) const {
+__attribute__((always_inline)) inline FusedEngine::Fwd FusedEngine::fast_forward(int64_t a, int64_t p,
+                                                                                 const int64_t* negs, float y,
+                                                                                 Grad& g) const {
   const int64_t d = s_.dim;
   const int k = K ? K : s_.k;
   Fwd r;
@@ -417,8 +433,10 @@ __attribute__((always_inline)) inline FusedEngine::Fwd FusedEngine::fast_forward
       for (int c = 0; c < nc; ++c) {
         __m512 x = A[c], z = _mm512_loadu_ps(b + 16 * c);
         if (kSq) x = z = _mm512_sub_ps(x, z);
-        if (c & 1) s1 = _mm512_fmadd_ps(x, z, s1);
-        else s0 = _mm512_fmadd_ps(x, z, s0);
+        if (c & 1)
+          s1 = _mm512_fmadd_ps(x, z, s1);
+        else
+          s0 = _mm512_fmadd_ps(x, z, s0);
       }
       val[j] = sign * _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
     }
@@ -583,10 +601,14 @@ double fast_dispatch(int64_t dim, bool sq, int opt, int k, F&& f) {
   };
   auto by_cmp = [&](auto c) { return sq ? by_opt(c, std::true_type{}) : by_opt(c, std::false_type{}); };
   switch (dim) {
-    case 32: return by_cmp(std::integral_constant<int, 2>{});
-    case 64: return by_cmp(std::integral_constant<int, 4>{});
-    case 128: return by_cmp(std::integral_constant<int, 8>{});
-    default: return by_cmp(std::integral_constant<int, 0>{});
+    case 32:
+      return by_cmp(std::integral_constant<int, 2>{});
+    case 64:
+      return by_cmp(std::integral_constant<int, 4>{});
+    case 128:
+      return by_cmp(std::integral_constant<int, 8>{});
+    default:
+      return by_cmp(std::integral_constant<int, 0>{});
   }
 }
 }  // namespace
@@ -612,19 +634,24 @@ bool FusedEngine::fast_aliased(const Positive& e, const int64_t* negs) const {
 // The per-example step: the fast kernel for its configurations, else the general one.
 double FusedEngine::direct_example(const Positive& e, const int64_t* negs, Grad& g, double adam_step) {
   if (!fast_ok_ || fast_aliased(e, negs)) return example(e.a, e.p, negs, e.y, 1.0f, g, /*direct=*/true, adam_step);
-  return fast_dispatch(s_.dim, cmp_ == Cmp::SqEuclidean, static_cast<int>(opt_), s_.k, [&](auto c, auto sq, auto o, auto kk) {
-    return fast_example<decltype(c)::value, decltype(sq)::value, static_cast<Opz>(decltype(o)::value), decltype(kk)::value>(
-        e.a, e.p, negs, e.y, g, static_cast<float>(adam_step));
-  });
+  return fast_dispatch(
+      s_.dim, cmp_ == Cmp::SqEuclidean, static_cast<int>(opt_), s_.k, [&](auto c, auto sq, auto o, auto kk) {
+        return fast_example<decltype(c)::value, decltype(sq)::value, static_cast<Opz>(decltype(o)::value),
+                            decltype(kk)::value>(e.a, e.p, negs, e.y, g, static_cast<float>(adam_step));
+      });
 }
 
-double FusedEngine::adam_step_size(double t) const { return s_.lr * std::sqrt(1 - std::pow(0.999, t)) / (1 - std::pow(0.9, t)); }
+double FusedEngine::adam_step_size(double t) const {
+  return s_.lr * std::sqrt(1 - std::pow(0.999, t)) / (1 - std::pow(0.9, t));
+}
 
 void FusedEngine::apply(Grad& g) {
   double t = static_cast<double>(++adam_step_);
   double step = opt_ == Opz::LazyAdam ? adam_step_size(t) : 0.0;
-  for (size_t k = 0; k < g.items.rows.size(); ++k) update_row(s_.items, opt_items_, g.items.rows[k], g.items.g.data() + k * s_.dim, step);
-  for (size_t k = 0; k < g.users.rows.size(); ++k) update_row(s_.users, opt_users_, g.users.rows[k], g.users.g.data() + k * s_.dim, step);
+  for (size_t k = 0; k < g.items.rows.size(); ++k)
+    update_row(s_.items, opt_items_, g.items.rows[k], g.items.g.data() + k * s_.dim, step);
+  for (size_t k = 0; k < g.users.rows.size(); ++k)
+    update_row(s_.users, opt_users_, g.users.rows[k], g.users.g.data() + k * s_.dim, step);
   g.items.clear();
   g.users.clear();
 }
@@ -661,7 +688,8 @@ double FusedEngine::pipeline(Grad& g, const Positive* ex, int64_t n, bool state,
     for (int j = 0; j < k; ++j) {
       int32_t x = draw();
       o[j] = x;
-      if (pb.bits) __builtin_prefetch(pb.bits + ((static_cast<uint64_t>(ex[r].a) * pb.stride + static_cast<uint64_t>(x)) >> 6));
+      if (pb.bits)
+        __builtin_prefetch(pb.bits + ((static_cast<uint64_t>(ex[r].a) * pb.stride + static_cast<uint64_t>(x)) >> 6));
     }
   };
   auto check_row = [&](int64_t r) {
@@ -705,7 +733,8 @@ void FusedEngine::prefetch_example(const Positive& f, const int64_t* negs, bool 
 double FusedEngine::run_examples(Grad& g, const Positive* ex, int64_t n, float scale) {
   if (cml_ok_) return cml<true>(g, ex, n, scale);
   if (!fast_ok_)
-    return pipeline(g, ex, n, false, [&](int64_t r, const int64_t* negs) { return example(ex[r].a, ex[r].p, negs, ex[r].y, scale, g); });
+    return pipeline(g, ex, n, false,
+                    [&](int64_t r, const int64_t* negs) { return example(ex[r].a, ex[r].p, negs, ex[r].y, scale, g); });
   // batch_example() with the configuration dispatched once, not per example.
   return fast_dispatch(s_.dim, cmp_ == Cmp::SqEuclidean, 0, s_.k, [&](auto c, auto q, auto, auto kk) {
     return pipeline(g, ex, n, false, [&](int64_t r, const int64_t* negs) {
@@ -808,8 +837,10 @@ double FusedEngine::run_cml(Grad& g, const Positive* ex, int64_t n, float scale)
       for (int c = 0; c < C; ++c) {
         __m512 x = A[c], z = _mm512_loadu_ps(wrow[j] + 16 * c);
         if (kSq) x = z = _mm512_sub_ps(x, z);
-        if (c & 1) s1 = _mm512_fmadd_ps(x, z, s1);
-        else s0 = _mm512_fmadd_ps(x, z, s0);
+        if (c & 1)
+          s1 = _mm512_fmadd_ps(x, z, s1);
+        else
+          s0 = _mm512_fmadd_ps(x, z, s0);
       }
       val[j] = sign * _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
     }
@@ -887,10 +918,14 @@ double FusedEngine::run_cml(Grad& g, const Positive* ex, int64_t n, float scale)
 // run_cml() with the configuration dispatched (cml_ok_ holds: d = 32, 64 or 128).
 template <bool kGrad>
 double FusedEngine::cml(Grad& g, const Positive* ex, int64_t n, float scale) {
-  return fast_dispatch(s_.dim, cmp_ == Cmp::SqEuclidean, static_cast<int>(opt_), s_.k, [&](auto c, auto q, auto o, auto kk) {
-    if constexpr (decltype(c)::value == 0) return 0.0;  // not reached
-    else return run_cml<decltype(c)::value, decltype(q)::value, static_cast<Opz>(decltype(o)::value), decltype(kk)::value, kGrad>(g, ex, n, scale);
-  });
+  return fast_dispatch(s_.dim, cmp_ == Cmp::SqEuclidean, static_cast<int>(opt_), s_.k,
+                       [&](auto c, auto q, auto o, auto kk) {
+                         if constexpr (decltype(c)::value == 0)
+                           return 0.0;  // not reached
+                         else
+                           return run_cml<decltype(c)::value, decltype(q)::value, static_cast<Opz>(decltype(o)::value),
+                                          decltype(kk)::value, kGrad>(g, ex, n, scale);
+                       });
 }
 
 // Per-example Hogwild (StarSpace / LightFM / fastText style): each example's update is applied at
@@ -913,8 +948,8 @@ double FusedEngine::run_per_example(Grad& g, const Positive* ex, int64_t n) {
       adam(r);
       const Positive& e = ex[r];
       if (fast_aliased(e, negs)) return example(e.a, e.p, negs, e.y, 1.0f, g, /*direct=*/true, step);
-      return fast_example<decltype(c)::value, decltype(q)::value, static_cast<Opz>(decltype(o)::value), decltype(kk)::value>(
-          e.a, e.p, negs, e.y, g, static_cast<float>(step));
+      return fast_example<decltype(c)::value, decltype(q)::value, static_cast<Opz>(decltype(o)::value),
+                          decltype(kk)::value>(e.a, e.p, negs, e.y, g, static_cast<float>(step));
     });
   });
 }
@@ -976,7 +1011,9 @@ double FusedEngine::epoch(int epoch_index) {
          // prefetched (the swaps are random accesses into a buffer far larger than the caches).
         constexpr int64_t W = 16;
         int64_t ring[W];
-        auto pick = [&](int64_t q) { return static_cast<int64_t>((static_cast<unsigned __int128>(g.next()) * static_cast<uint64_t>(q)) >> 64); };
+        auto pick = [&](int64_t q) {
+          return static_cast<int64_t>((static_cast<unsigned __int128>(g.next()) * static_cast<uint64_t>(q)) >> 64);
+        };
         for (int64_t q = n; q > 1 && q > n - W; --q) ring[q % W] = pick(q), __builtin_prefetch(&ep[ring[q % W]], 1);
         for (int64_t q = n; q > 1; --q) {
           int64_t j = ring[q % W];
@@ -984,7 +1021,8 @@ double FusedEngine::epoch(int epoch_index) {
           std::swap(ep[q - 1], ep[j]);
         }
       }
-      g.rng = mix64(s_.seed ^ mix64(static_cast<uint64_t>(epoch_index) * 1000003ULL + static_cast<uint64_t>(t) * 0x632be5abULL));
+      g.rng = mix64(s_.seed ^
+                    mix64(static_cast<uint64_t>(epoch_index) * 1000003ULL + static_cast<uint64_t>(t) * 0x632be5abULL));
 #pragma omp barrier
       for (int v = 0; v < T; ++v) {
         const std::vector<Positive>& share = grads_[(t + v) % T]->batch;
@@ -1017,7 +1055,8 @@ double FusedEngine::epoch(int epoch_index) {
         int t = omp_get_thread_num();
         Grad& g = *grads_[t];
         int64_t n = b1 - b0, lo = b0 + n * t / T, hi = b0 + n * (t + 1) / T;
-        g.rng = mix64(s_.seed ^ mix64(static_cast<uint64_t>(epoch_index) * 1000003ULL + static_cast<uint64_t>(b0) * 131 + t));
+        g.rng = mix64(s_.seed ^
+                      mix64(static_cast<uint64_t>(epoch_index) * 1000003ULL + static_cast<uint64_t>(b0) * 131 + t));
         loss[t] += run_examples(g, ep.data() + lo, hi - lo, scale) * n;
       }
       Grad& g0 = *grads_[0];
@@ -1025,7 +1064,8 @@ double FusedEngine::epoch(int epoch_index) {
         Grad& gt = *grads_[t];
         for (auto* pair : {&gt.items, &gt.users}) {
           auto& dst = pair == &gt.items ? g0.items : g0.users;
-          for (size_t q = 0; q < pair->rows.size(); ++q) axpy(1.0f, pair->g.data() + q * s_.dim, dst.row(pair->rows[q], s_.dim), s_.dim);
+          for (size_t q = 0; q < pair->rows.size(); ++q)
+            axpy(1.0f, pair->g.data() + q * s_.dim, dst.row(pair->rows[q], s_.dim), s_.dim);
           pair->clear();
         }
       }
@@ -1076,8 +1116,8 @@ void FusedEngine::load_state(const std::string& b) {
 
 // Tests: the mean gradient of a mini-batch of (anchor, positive, k negatives, label) into thread
 // 0's gradient tables; returns the mean loss.
-double FusedEngine::accumulate(const std::vector<int64_t>& a, const std::vector<int64_t>& p, const std::vector<int64_t>& negs,
-                               const std::vector<float>& y) {
+double FusedEngine::accumulate(const std::vector<int64_t>& a, const std::vector<int64_t>& p,
+                               const std::vector<int64_t>& negs, const std::vector<float>& y) {
   Grad& g = *grads_[0];
   double L = 0;
   float scale = 1.0f / static_cast<float>(a.size());
@@ -1088,8 +1128,9 @@ double FusedEngine::accumulate(const std::vector<int64_t>& a, const std::vector<
   return L;
 }
 
-double FusedEngine::batch_gradient(const std::vector<int64_t>& a, const std::vector<int64_t>& p, const std::vector<int64_t>& negs,
-                                   const std::vector<float>& y, std::vector<float>& gi, std::vector<float>& gu) {
+double FusedEngine::batch_gradient(const std::vector<int64_t>& a, const std::vector<int64_t>& p,
+                                   const std::vector<int64_t>& negs, const std::vector<float>& y,
+                                   std::vector<float>& gi, std::vector<float>& gu) {
   Grad& g = *grads_[0];
   const double L = accumulate(a, p, negs, y);
   gi.assign(static_cast<size_t>(s_.items.rows * s_.dim), 0.0f);
@@ -1103,8 +1144,8 @@ double FusedEngine::batch_gradient(const std::vector<int64_t>& a, const std::vec
   return L;
 }
 
-double FusedEngine::batch_step(const std::vector<int64_t>& a, const std::vector<int64_t>& p, const std::vector<int64_t>& negs,
-                               const std::vector<float>& y) {
+double FusedEngine::batch_step(const std::vector<int64_t>& a, const std::vector<int64_t>& p,
+                               const std::vector<int64_t>& negs, const std::vector<float>& y) {
   const double L = accumulate(a, p, negs, y);
   apply(*grads_[0]);
   return L;

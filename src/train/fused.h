@@ -33,18 +33,18 @@ namespace siamrec {
 class Config;
 
 struct FusedSpace {
-  float* w = nullptr;          // rows x dim table (the tower's parameter storage)
+  float* w = nullptr;  // rows x dim table (the tower's parameter storage)
   int64_t rows = 0;
-  bool bag = false;            // false: entity e is row e; true: mean/sum of its bag's rows
-  bool sum = false;            // bag pooling
+  bool bag = false;  // false: entity e is row e; true: mean/sum of its bag's rows
+  bool sum = false;  // bag pooling
   const EntityFeatures* feats = nullptr;
 };
 
 struct FusedSpec {
-  FusedSpace items;            // item (or joint) table
-  FusedSpace users;            // separate user table (two-tower); rows = 0 when absent
-  bool user_anchor = true;     // anchors are users (user_item) or items
-  bool joint = true;           // users are entities n_items + u of the item table
+  FusedSpace items;         // item (or joint) table
+  FusedSpace users;         // separate user table (two-tower); rows = 0 when absent
+  bool user_anchor = true;  // anchors are users (user_item) or items
+  bool joint = true;        // users are entities n_items + u of the item table
   int64_t n_items = 0, dim = 0;
   std::string comparator, loss, optimizer;
   double margin = 1, temperature = 0.1, lr = 0.01, l2 = 0, max_norm = 0, weight_decay = 0;
@@ -71,7 +71,7 @@ class EpochRunner {
   virtual ~EpochRunner() = default;
   virtual double run_epoch(int epoch_index) = 0;  // returns the mean loss
   virtual void set_lr(double lr) = 0;
-  virtual std::string save_state() const = 0;     // optimizer state for checkpoints
+  virtual std::string save_state() const = 0;  // optimizer state for checkpoints
   virtual void load_state(const std::string& bytes) = 0;
 };
 
@@ -123,7 +123,7 @@ class FusedEngine : public EpochRunner {
 
  private:
   struct Opt {
-    AlignedFloats s1, s2;        // adagrad: s1 = accumulator; lazy_adam: m, v
+    AlignedFloats s1, s2;  // adagrad: s1 = accumulator; lazy_adam: m, v
   };
   enum class Opz { Sgd, Adagrad, LazyAdam } opt_;
   // direct: apply the example's update to the rows at once (per-example mode) instead of
@@ -152,8 +152,8 @@ class FusedEngine : public EpochRunner {
   double accumulate(const std::vector<int64_t>& a, const std::vector<int64_t>& p, const std::vector<int64_t>& negs,
                     const std::vector<float>& y);
   bool fast_aliased(const Positive& e, const int64_t* negs) const;
-  bool fast_ok_ = false;  // the fast kernels apply (id tables, dot/sq_euclidean, AVX-512 rows)
-  bool cml_ok_ = false;   // run_cml applies
+  bool fast_ok_ = false;               // the fast kernels apply (id tables, dot/sq_euclidean, AVX-512 rows)
+  bool cml_ok_ = false;                // run_cml applies
   static constexpr int kCmlMaxK = 32;  // negatives per example run_cml takes
   // kGrad false: per-example updates; true: the example's gradients times `scale` into the
   // thread's gradient rows (one mini-batch, as run_examples()).
@@ -181,7 +181,7 @@ class FusedEngine : public EpochRunner {
   Opt opt_items_, opt_users_;
   int64_t seen_ = 0;
   std::atomic<int64_t> adam_step_{0};
-  size_t share_size_ = 0;       // Hogwild: positives split between threads (in each Grad::batch)
+  size_t share_size_ = 0;  // Hogwild: positives split between threads (in each Grad::batch)
   void split_shares();
   std::vector<std::unique_ptr<Grad>> grads_;
 };

@@ -52,7 +52,8 @@ Vocab make_vocab(const Dataset& ds) {
   return v;
 }
 
-void item_bag(const Dataset& ds, const Vocab& v, int32_t i, const std::vector<std::string>& src, std::vector<int64_t>& out) {
+void item_bag(const Dataset& ds, const Vocab& v, int32_t i, const std::vector<std::string>& src,
+              std::vector<int64_t>& out) {
   for (auto& s : src) {
     if (s == "self") out.push_back(i);
     if (s == "genres" && static_cast<size_t>(i) < ds.item_side.genres.size())
@@ -87,7 +88,8 @@ std::vector<float> user_dense(const Dataset& ds, int64_t& dim) {
 void check_sources(const std::vector<std::string>& src, const std::set<std::string>& allowed, const std::string& key) {
   for (auto& s : src)
     if (!allowed.count(s))
-      throw ConfigError(fmt::format("config key '{}': '{}' is not allowed; allowed: {}", key, s, fmt::join(allowed, ", ")));
+      throw ConfigError(
+          fmt::format("config key '{}': '{}' is not allowed; allowed: {}", key, s, fmt::join(allowed, ", ")));
 }
 
 }  // namespace
@@ -99,7 +101,8 @@ void set_user_bags(EntityFeatures& us, const Csr& h) {
   us.bag_tok.clear();
   for (int64_t u = 0; u < us.n; ++u) {
     if (u < h.rows())
-      for (int64_t p = h.begin(static_cast<int32_t>(u)); p < h.end(static_cast<int32_t>(u)); ++p) us.bag_tok.push_back(h.indices[p]);
+      for (int64_t p = h.begin(static_cast<int32_t>(u)); p < h.end(static_cast<int32_t>(u)); ++p)
+        us.bag_tok.push_back(h.indices[p]);
     us.bag_ptr.push_back(static_cast<int64_t>(us.bag_tok.size()));
   }
 }
@@ -157,18 +160,21 @@ NetLayout build_layout(const Config& c, const Dataset& ds, const Csr& hist, bool
     for (int32_t u = 0; u < ds.n_users() && u < hist.rows(); ++u) it.warm[L.n_items + u] = hist.degree(u) > 0;
   if (uses("text_cnn") || uses("gru") || uses("lstm") || uses("transformer")) {
     if (joint)
-      throw ConfigError("text towers (text_cnn, gru, lstm, transformer as tower.type) encode item text; users have none: set "
-                        "model.shared false with a user_tower (id or bag of history)");
+      throw ConfigError(
+          "text towers (text_cnn, gru, lstm, transformer as tower.type) encode item text; users have none: set "
+          "model.shared false with a user_tower (id or bag of history)");
     ItemText t = item_text(ds, c);
     it.text_ptr = std::move(t.ptr);
     it.text_tok = std::move(t.tok);
     it.text_vocab = t.vocab();
-    it.description += fmt::format("; text: {} ({} tokens in the vocabulary)", fmt::join(c.strs("tower.text"), "+"), it.text_vocab);
+    it.description +=
+        fmt::format("; text: {} ({} tokens in the vocabulary)", fmt::join(c.strs("tower.text"), "+"), it.text_vocab);
   }
   if (uses("image_cnn") || uses("audio_cnn")) {
     const auto& src = ds.item_side.content;
-    if (src.empty()) throw ConfigError("tower.type image_cnn/audio_cnn needs item content (images or spectrograms); dataset '" +
-                                       ds.name + "' has none");
+    if (src.empty())
+      throw ConfigError("tower.type image_cnn/audio_cnn needs item content (images or spectrograms); dataset '" +
+                        ds.name + "' has none");
     int64_t per = 1;
     for (auto d : ds.item_side.content_shape) per *= d;
     it.content_shape = ds.item_side.content_shape;
@@ -178,8 +184,9 @@ NetLayout build_layout(const Config& c, const Dataset& ds, const Csr& hist, bool
   }
   if (uses("gcn")) {
     if (!joint)
-      throw ConfigError("tower.type 'gcn' needs the user-item graph in one joint space: use sampler.builder user_item "
-                        "with model.shared true");
+      throw ConfigError(
+          "tower.type 'gcn' needs the user-item graph in one joint space: use sampler.builder user_item "
+          "with model.shared true");
     // Bipartite graph of the train interactions: item i <-> user node n_items + u (duplicates once).
     std::vector<std::vector<int64_t>> adj(static_cast<size_t>(it.n));
     for (int32_t u = 0; u < ds.n_users() && u < hist.rows(); ++u) {
@@ -205,12 +212,14 @@ NetLayout build_layout(const Config& c, const Dataset& ds, const Csr& hist, bool
     if (is_sequence_tower(c.str("user_tower.type"))) {
       // A causal encoder over her items in time order, embedded by the shared item tower.
       if (usrc != std::vector<std::string>{"history"})
-        throw ConfigError(fmt::format("user_tower.type '{}' reads the user's history only: set user_tower.bag to [history]",
-                                      c.str("user_tower.type")));
+        throw ConfigError(
+            fmt::format("user_tower.type '{}' reads the user's history only: set user_tower.bag to [history]",
+                        c.str("user_tower.type")));
       if (!ordered)
-        throw ConfigError(fmt::format("user_tower.type '{}' reads a history causally and needs sampler.builder sequence "
-                                      "(with user_item her history would contain the item to predict)",
-                                      c.str("user_tower.type")));
+        throw ConfigError(
+            fmt::format("user_tower.type '{}' reads a history causally and needs sampler.builder sequence "
+                        "(with user_item her history would contain the item to predict)",
+                        c.str("user_tower.type")));
       us.n = L.n_users;
       us.bag_vocab = L.n_items;
       set_user_bags(us, *ordered);
@@ -243,8 +252,7 @@ NetLayout build_layout(const Config& c, const Dataset& ds, const Csr& hist, bool
 SiameseNet::SiameseNet(const Config& c, const NetLayout& layout) : layout_(layout) {
   dim_ = c.integer("tower.dim");
   item_tower_ = register_module("tower", make_tower(TowerSpec::from_config(c, "tower", &layout_.items)));
-  if (layout_.user_anchor && !layout_.shared)
-  {
+  if (layout_.user_anchor && !layout_.shared) {
     auto us = TowerSpec::from_config(c, "user_tower", &layout_.users);
     us.item_tower = item_tower_.get();  // sequence encoders embed history items with the shared item tower
     user_tower_ = register_module("user_tower", make_tower(us));
@@ -331,7 +339,8 @@ void read_state(BinReader& r, torch::nn::Module& m, const std::string& what) {
   auto bufs = m.named_buffers(true);
   uint64_t n = r.get<uint64_t>();
   if (n != params.size() + bufs.size())
-    throw Error(fmt::format("{}: {} tensors stored, the configured network has {}", what, n, params.size() + bufs.size()));
+    throw Error(
+        fmt::format("{}: {} tensors stored, the configured network has {}", what, n, params.size() + bufs.size()));
   torch::NoGradGuard ng;
   for (uint64_t k = 0; k < n; ++k) {
     std::string name = r.get_str();
@@ -369,7 +378,8 @@ FusedSpec fused_spec(const Config& c, SiameseNet& net, int threads, float label_
   f.joint = L.user_anchor && L.shared;
   f.n_items = L.n_items;
   f.dim = net.dim();
-  auto space = [&](const std::string& type, const torch::Tensor& t, const EntityFeatures* feats, const std::string& pooling) {
+  auto space = [&](const std::string& type, const torch::Tensor& t, const EntityFeatures* feats,
+                   const std::string& pooling) {
     FusedSpace sp;
     sp.w = t.data_ptr<float>();
     sp.rows = t.size(0);
@@ -379,7 +389,8 @@ FusedSpec fused_spec(const Config& c, SiameseNet& net, int threads, float label_
     return sp;
   };
   f.items = space(c.str("tower.type"), tables.at(0), &L.items, c.str("tower.pooling"));
-  if (L.user_anchor && !L.shared) f.users = space(c.str("user_tower.type"), tables.at(1), &L.users, c.str("user_tower.pooling"));
+  if (L.user_anchor && !L.shared)
+    f.users = space(c.str("user_tower.type"), tables.at(1), &L.users, c.str("user_tower.pooling"));
   f.comparator = c.str("comparator.type");
   f.loss = c.str("loss.type");
   f.optimizer = c.str("train.optimizer");

@@ -25,8 +25,8 @@ struct NetLayout {
   bool user_anchor = true;  // builder anchors users (user_item) or items
   bool shared = true;
   int64_t n_users = 0, n_items = 0;
-  EntityFeatures items;     // item space (or the joint space when shared && user_anchor)
-  EntityFeatures users;     // user space (two-tower only)
+  EntityFeatures items;  // item space (or the joint space when shared && user_anchor)
+  EntityFeatures users;  // user space (two-tower only)
   void save(class BinWriter& w) const;
   void load(class BinReader& r);
 };

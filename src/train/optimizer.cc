@@ -31,11 +31,11 @@ class TorchOptimizer : public Optimizer {
   Opt opt_;
 };
 
-const bool registered = register_name("optimizer", "adam", "Adam (dense)") &&
-                        register_name("optimizer", "adamw", "AdamW (decoupled weight decay)") &&
-                        register_name("optimizer", "adagrad", "Adagrad") &&
-                        register_name("optimizer", "sgd", "plain SGD") &&
-                        register_name("optimizer", "lazy_adam", "Adam updating only rows of sparse embedding gradients");
+const bool registered =
+    register_name("optimizer", "adam", "Adam (dense)") &&
+    register_name("optimizer", "adamw", "AdamW (decoupled weight decay)") &&
+    register_name("optimizer", "adagrad", "Adagrad") && register_name("optimizer", "sgd", "plain SGD") &&
+    register_name("optimizer", "lazy_adam", "Adam updating only rows of sparse embedding gradients");
 
 }  // namespace
 
@@ -56,7 +56,8 @@ std::unique_ptr<Optimizer> make_optimizer(const std::string& name, std::vector<t
     return std::make_unique<TorchOptimizer<torch::optim::SGD, torch::optim::SGDOptions>>(
         std::move(p), torch::optim::SGDOptions(lr).weight_decay(wd));
   if (name == "lazy_adam") return std::make_unique<LazyAdam>(std::move(p), lr, wd);
-  throw ConfigError(fmt::format("config key 'train.optimizer': unknown '{}'; allowed: adam, adamw, adagrad, sgd, lazy_adam", name));
+  throw ConfigError(
+      fmt::format("config key 'train.optimizer': unknown '{}'; allowed: adam, adamw, adagrad, sgd, lazy_adam", name));
 }
 
 LazyAdam::LazyAdam(std::vector<torch::Tensor> params, double lr, double wd, double b1, double b2, double eps)

@@ -29,7 +29,8 @@ std::vector<std::string> optimizer_names();
 // (bias correction uses the global step); dense gradients get ordinary Adam.
 class LazyAdam : public Optimizer {
  public:
-  LazyAdam(std::vector<torch::Tensor> params, double lr, double wd, double b1 = 0.9, double b2 = 0.999, double eps = 1e-8);
+  LazyAdam(std::vector<torch::Tensor> params, double lr, double wd, double b1 = 0.9, double b2 = 0.999,
+           double eps = 1e-8);
   void zero_grad() override;
   void step() override;
   void set_lr(double lr) override { lr_ = lr; }

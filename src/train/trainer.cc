@@ -39,19 +39,22 @@ Trainer::Trainer(SiameseNet& net, const Config& c, TupleBuilder& b, NegativeSamp
   mining_ = sampler_.mining();
   seed_ = static_cast<uint64_t>(c.integer("train.seed"));
   if (loss_.min_negatives() > k_ && mining_ != "in_batch")
-    throw ConfigError(fmt::format("loss.type '{}' needs sampler.negatives >= {}", c.str("loss.type"), loss_.min_negatives()));
+    throw ConfigError(
+        fmt::format("loss.type '{}' needs sampler.negatives >= {}", c.str("loss.type"), loss_.min_negatives()));
   if (loss_.min_negatives() == 0) k_ = 0;
   if (loss_.needs_metric() && !net_.comparator()->is_metric())
-    throw ConfigError(fmt::format("loss.type '{}' needs a distance; comparator.type '{}' is not a metric (use euclidean, "
-                                  "sq_euclidean, manhattan or cosine)", c.str("loss.type"), c.str("comparator.type")));
+    throw ConfigError(
+        fmt::format("loss.type '{}' needs a distance; comparator.type '{}' is not a metric (use euclidean, "
+                    "sq_euclidean, manhattan or cosine)",
+                    c.str("loss.type"), c.str("comparator.type")));
   if (loss_.needs_neg_neg() && mining_ == "in_batch")
     throw ConfigError("loss.type 'quadruplet' cannot use sampler.type 'in_batch'");
   if ((mining_ == "hard" || mining_ == "semi_hard") && candidates_ < k_)
     throw ConfigError("sampler.candidates must be >= sampler.negatives for hard/semi_hard mining");
 }
 
-void Trainer::make_negatives(const std::vector<int64_t>& a, const std::vector<int64_t>& p, int64_t n, uint64_t batch_seed,
-                             std::vector<int64_t>& negs) {
+void Trainer::make_negatives(const std::vector<int64_t>& a, const std::vector<int64_t>& p, int64_t n,
+                             uint64_t batch_seed, std::vector<int64_t>& negs) {
   int per = (mining_ == "hard" || mining_ == "semi_hard") ? candidates_ : k_;
   negs.resize(static_cast<size_t>(n) * per);
   std::mt19937_64 rng(batch_seed);
@@ -131,7 +134,8 @@ torch::Tensor Trainer::mine(const torch::Tensor& ea_in, const torch::Tensor& p, 
 
 // One negative per anchor among the batch's valid negatives: hard = the closest; semi_hard = the
 // closest that is still farther than the positive (FaceNet), else the closest.
-torch::Tensor Trainer::mine_in_batch(const torch::Tensor& pos, const torch::Tensor& neg, const torch::Tensor& mask, bool dist) {
+torch::Tensor Trainer::mine_in_batch(const torch::Tensor& pos, const torch::Tensor& neg, const torch::Tensor& mask,
+                                     bool dist) {
   torch::NoGradGuard ng;
   auto d_an = dist ? neg.detach() : -neg.detach();  // smaller = closer
   auto d_ap = (dist ? pos.detach() : -pos.detach()).unsqueeze(1);
@@ -182,7 +186,8 @@ bool Trainer::load_checkpoint(const std::string& path, int& epoch, double& best,
   BinReader r = BinReader::open(path, kCkptMagic, 1, "checkpoint");
   std::string yaml = r.get_str();
   if (yaml != cfg_.to_yaml())
-    throw ConfigError(fmt::format("checkpoint '{}' was written with a different config; remove it or drop --resume", path));
+    throw ConfigError(
+        fmt::format("checkpoint '{}' was written with a different config; remove it or drop --resume", path));
   epoch = r.get<int32_t>();
   best = r.get<double>();
   best_epoch = r.get<int32_t>();
@@ -195,7 +200,8 @@ bool Trainer::load_checkpoint(const std::string& path, int& epoch, double& best,
   for (uint64_t k = 0; k < n; ++k) {
     std::vector<float> v;
     r.get_vec(v);
-    if (static_cast<int64_t>(v.size()) != params[k].numel()) throw Error(fmt::format("checkpoint '{}' is malformed (best weights)", path));
+    if (static_cast<int64_t>(v.size()) != params[k].numel())
+      throw Error(fmt::format("checkpoint '{}' is malformed (best weights)", path));
     best_state.push_back(torch::from_blob(v.data(), params[k].sizes(), torch::kFloat32).clone());
   }
   std::string bytes = r.get_str();
@@ -258,16 +264,20 @@ TrainReport Trainer::run(const FitData& d, float label_offset) {
   std::vector<float> y(B);
   const bool sequential = builder_.sequences() != nullptr;
   if (!sequential && net_.sequential())
-    throw ConfigError("user_tower.type gru/lstm/transformer reads a history causally and needs sampler.builder sequence "
-                      "(with user_item her history would contain the item to predict)");
+    throw ConfigError(
+        "user_tower.type gru/lstm/transformer reads a history causally and needs sampler.builder sequence "
+        "(with user_item her history would contain the item to predict)");
   if (sequential && !net_.sequential())
-    throw ConfigError("sampler.builder 'sequence' needs a sequence user tower: model.shared false and user_tower.type gru, "
-                      "lstm or transformer");
+    throw ConfigError(
+        "sampler.builder 'sequence' needs a sequence user tower: model.shared false and user_tower.type gru, "
+        "lstm or transformer");
   for (int epoch = start + 1; epoch <= epochs; ++epoch) {
     if (lr_step > 0) {
       double lr_e = lr * std::pow(gamma, (epoch - 1) / lr_step);
-      if (runner_) runner_->set_lr(lr_e);
-      else opt_->set_lr(lr_e);
+      if (runner_)
+        runner_->set_lr(lr_e);
+      else
+        opt_->set_lr(lr_e);
     }
     net_.train(true);
     net_.begin_epoch();
@@ -301,7 +311,8 @@ TrainReport Trainer::run(const FitData& d, float label_offset) {
     // Batch b's negative draws (seeded by epoch and batch) and in-batch mask, for rows (a, p).
     auto negatives = [&, epoch](size_t b, const std::vector<int64_t>& a, const std::vector<int64_t>& p, int64_t n,
                                 std::vector<int64_t>& negs, std::vector<uint8_t>& mask) {
-      if (k_ > 0 && mining_ != "in_batch") make_negatives(a, p, n, mix64(seed_ ^ mix64(static_cast<uint64_t>(epoch) * 1000003ULL + b)), negs);
+      if (k_ > 0 && mining_ != "in_batch")
+        make_negatives(a, p, n, mix64(seed_ ^ mix64(static_cast<uint64_t>(epoch) * 1000003ULL + b)), negs);
       if (in_batch_mask) in_batch_negatives(a, p, n, mask);
     };
     auto prepare_batch = [&](size_t b, Batch& out) {
@@ -337,7 +348,8 @@ TrainReport Trainer::run(const FitData& d, float label_offset) {
         next.get();  // the prepared batch b
         prep_wait += std::chrono::duration<double>(Clock::now() - tw).count();
         Batch& cur = bufs[b & 1];
-        std::swap(a, cur.a), std::swap(p, cur.p), std::swap(y, cur.y), std::swap(negs, cur.negs), std::swap(mask, cur.mask);
+        std::swap(a, cur.a), std::swap(p, cur.p), std::swap(y, cur.y), std::swap(negs, cur.negs),
+            std::swap(mask, cur.mask);
         if (b + 1 < nb) launch(b + 1);
       }
       auto ta = torch::from_blob(a.data(), {n}, torch::kInt64).clone();
@@ -387,7 +399,8 @@ TrainReport Trainer::run(const FitData& d, float label_offset) {
       }
       double lv = loss.item<double>();
       if (!std::isfinite(lv))
-        throw Error(fmt::format("training diverged: loss is {} at epoch {} batch {} (lower train.lr?)", lv, epoch, b + 1));
+        throw Error(
+            fmt::format("training diverged: loss is {} at epoch {} batch {} (lower train.lr?)", lv, epoch, b + 1));
       loss_sum += lv * n;
       seen += n;
       if (tty && std::chrono::duration<double>(Clock::now() - last_print).count() > 0.5) {
@@ -413,8 +426,14 @@ TrainReport Trainer::run(const FitData& d, float label_offset) {
       mean_norm = e.norm(2, 1).mean().item<double>();
       var = e.var(0).mean().item<double>();
     }
-    nlohmann::json j = {{"epoch", epoch}, {"loss", rep.last_loss}, {"seconds", secs},
-                        {"tuples_per_s", seen / std::max(secs, 1e-9)}, {"prep_seconds", prep_work}, {"prep_wait_seconds", prep_wait}, {"emb_mean_norm", mean_norm}, {"emb_var", var}};
+    nlohmann::json j = {{"epoch", epoch},
+                        {"loss", rep.last_loss},
+                        {"seconds", secs},
+                        {"tuples_per_s", seen / std::max(secs, 1e-9)},
+                        {"prep_seconds", prep_work},
+                        {"prep_wait_seconds", prep_wait},
+                        {"emb_mean_norm", mean_norm},
+                        {"emb_var", var}};
     if (var < 1e-8 || mean_norm < 1e-6)
       spdlog::warn("epoch {}: item embeddings look collapsed (mean norm {:.3g}, per-dimension variance {:.3g})", epoch,
                    mean_norm, var);
@@ -453,7 +472,8 @@ TrainReport Trainer::run(const FitData& d, float label_offset) {
       break;
     }
     if (stop) {
-      spdlog::info("early stopping: no improvement of {} for {} evaluations; best epoch {}", rep.valid_metric, patience, best_epoch);
+      spdlog::info("early stopping: no improvement of {} for {} evaluations; best epoch {}", rep.valid_metric, patience,
+                   best_epoch);
       break;
     }
   }

@@ -65,7 +65,7 @@ class Trainer {
   std::unique_ptr<Optimizer> opt_;
   EpochRunner* runner_ = nullptr;
   int k_ = 1, candidates_ = 20;
-  int64_t max_len_ = 50;  // sequence builders: inputs per window
+  int64_t max_len_ = 50;              // sequence builders: inputs per window
   std::string batch_mining_ = "all";  // in_batch: all | hard | semi_hard
   bool prefetch_ = false;             // prepare the next batch on a helper thread
   std::string mining_;

@@ -64,7 +64,8 @@ inline void axpy(float alpha, const float* __restrict x, float* __restrict y, in
 #if defined(__AVX512F__)
   if (wide(d)) {
     __m512 al = _mm512_set1_ps(alpha);
-    for (int64_t i = 0; i < d; i += 16) _mm512_storeu_ps(y + i, _mm512_fmadd_ps(al, _mm512_loadu_ps(x + i), _mm512_loadu_ps(y + i)));
+    for (int64_t i = 0; i < d; i += 16)
+      _mm512_storeu_ps(y + i, _mm512_fmadd_ps(al, _mm512_loadu_ps(x + i), _mm512_loadu_ps(y + i)));
     return;
   }
 #endif
@@ -72,8 +73,8 @@ inline void axpy(float alpha, const float* __restrict x, float* __restrict y, in
 }
 
 // gx += u (x - b); gb -= u (x - b): the gradient of u/2 |x - b|^2 w.r.t. both sides.
-inline void diff_pair(float u, const float* __restrict x, const float* __restrict b, float* __restrict gx, float* __restrict gb,
-                      int64_t d) {
+inline void diff_pair(float u, const float* __restrict x, const float* __restrict b, float* __restrict gx,
+                      float* __restrict gb, int64_t d) {
 #if defined(__AVX512F__)
   if (wide(d)) {
     __m512 uu = _mm512_set1_ps(u);
@@ -108,7 +109,8 @@ inline void clip(float* w, float sq, float max_norm, int64_t d) {
 // 1/sqrt(x) on 16 lanes: rsqrt14 and one Newton step, r (1.5 - 0.5 x r^2) (relative error ~1e-7).
 inline __m512 rsqrt(__m512 x) {
   const __m512 r = _mm512_rsqrt14_ps(x);
-  return _mm512_mul_ps(r, _mm512_fnmadd_ps(_mm512_mul_ps(_mm512_set1_ps(0.5f), x), _mm512_mul_ps(r, r), _mm512_set1_ps(1.5f)));
+  return _mm512_mul_ps(
+      r, _mm512_fnmadd_ps(_mm512_mul_ps(_mm512_set1_ps(0.5f), x), _mm512_mul_ps(r, r), _mm512_set1_ps(1.5f)));
 }
 
 // One optimizer step on 16 lanes (chunk c of a row) with values W and gradient G: SGD (kOpt 0),
@@ -175,7 +177,8 @@ inline float step(float* __restrict w, float* __restrict acc, const float* __res
     const __m512 nl = _mm512_set1_ps(-lr);
     __m512 s = _mm512_setzero_ps();
     for (int64_t c = 0; c < d / 16; ++c) {
-      const __m512 x = opt_step<kAdagrad ? 1 : 0>(acc, nullptr, c, _mm512_loadu_ps(w + 16 * c), _mm512_loadu_ps(g + 16 * c), nl);
+      const __m512 x =
+          opt_step < kAdagrad ? 1 : 0 > (acc, nullptr, c, _mm512_loadu_ps(w + 16 * c), _mm512_loadu_ps(g + 16 * c), nl);
       _mm512_storeu_ps(w + 16 * c, x);
       s = _mm512_fmadd_ps(x, x, s);
     }
@@ -196,8 +199,8 @@ inline float step(float* __restrict w, float* __restrict acc, const float* __res
 }
 
 // Lazy Adam (betas 0.9, 0.999, eps 1e-8) with the bias-corrected step size `st`; returns |w|^2.
-inline float lazy_adam(float* __restrict w, float* __restrict m, float* __restrict v, const float* __restrict g, float st,
-                       int64_t d) {
+inline float lazy_adam(float* __restrict w, float* __restrict m, float* __restrict v, const float* __restrict g,
+                       float st, int64_t d) {
 #if defined(__AVX512F__)
   if (wide(d)) {  // the same formula; |w|^2 by a tree sum (the plain loop's ends in a serial chain)
     const __m512 nst = _mm512_set1_ps(-st);

@@ -69,8 +69,7 @@ std::string read_file(const std::string& path) {
 void make_dirs(const std::string& path) {
   std::error_code ec;
   fs::create_directories(path, ec);
-  if (ec && !dir_exists(path))
-    throw Error(fmt::format("cannot create directory '{}': {}", path, ec.message()));
+  if (ec && !dir_exists(path)) throw Error(fmt::format("cannot create directory '{}': {}", path, ec.message()));
 }
 
 void atomic_write(const std::string& path, std::string_view content) {
@@ -162,8 +161,8 @@ std::string BinWriter::finish() {
 
 void BinWriter::save(const std::string& path) { atomic_write(path, finish()); }
 
-BinReader::BinReader(std::string bytes, const char magic[8], uint32_t max_version,
-                     const std::string& path, const std::string& what)
+BinReader::BinReader(std::string bytes, const char magic[8], uint32_t max_version, const std::string& path,
+                     const std::string& what)
     : data_(std::move(bytes)), path_(path), what_(what) {
   if (data_.size() < 8 + 4 + kDigest)
     throw Error(fmt::format("{} '{}' is truncated ({} bytes)", what_, path_, data_.size()));
@@ -175,12 +174,13 @@ BinReader::BinReader(std::string bytes, const char magic[8], uint32_t max_versio
   pos_ = 8;
   version_ = get<uint32_t>();
   if (version_ > max_version)
-    throw Error(fmt::format("{} '{}' has format version {}, newer than this siamrec supports ({}); "
-                            "upgrade siamrec to read it", what_, path_, version_, max_version));
+    throw Error(
+        fmt::format("{} '{}' has format version {}, newer than this siamrec supports ({}); "
+                    "upgrade siamrec to read it",
+                    what_, path_, version_, max_version));
 }
 
-BinReader BinReader::open(const std::string& path, const char magic[8], uint32_t max_version,
-                          const std::string& what) {
+BinReader BinReader::open(const std::string& path, const char magic[8], uint32_t max_version, const std::string& what) {
   if (!file_exists(path)) throw Error(fmt::format("{} '{}' does not exist", what, path));
   return BinReader(read_file(path), magic, max_version, path, what);
 }

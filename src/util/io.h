@@ -89,8 +89,7 @@ class BinReader {
   // `what` names the file kind in error messages ("model file", "dataset cache").
   BinReader(std::string bytes, const char magic[8], uint32_t max_version, const std::string& path,
             const std::string& what);
-  static BinReader open(const std::string& path, const char magic[8], uint32_t max_version,
-                        const std::string& what);
+  static BinReader open(const std::string& path, const char magic[8], uint32_t max_version, const std::string& what);
   uint32_t version() const { return version_; }
   template <typename T>
   T get() {

@@ -27,7 +27,8 @@ class Registry {
   const Factory& find(const std::string& name, const std::string& key) const {
     auto it = entries_.find(name);
     if (it == entries_.end())
-      throw ConfigError(fmt::format("config key '{}': unknown name '{}'; registered: {}", key, name, fmt::join(names(), ", ")));
+      throw ConfigError(
+          fmt::format("config key '{}': unknown name '{}'; registered: {}", key, name, fmt::join(names(), ", ")));
     return it->second.factory;
   }
   bool has(const std::string& name) const { return entries_.count(name) > 0; }

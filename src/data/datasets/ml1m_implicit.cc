@@ -20,7 +20,6 @@ const char* kLightgcnAdvice =
     "the LightGCN-style split of all ML-1M interactions (train.txt, test.txt, user_list.txt, "
     "item_list.txt) goes in DATA_DIR/ml-1m-implicit-lightgcn/";
 
-
 // ML-1M interactions from the LightGCN files, mapped back to MovieLens ids.
 Dataset parse_ml1m_implicit(const DatasetSpec& spec, const std::string& dir, const ReadOptions& o) {
   std::string lg = dir + "/ml-1m-implicit-lightgcn/";
@@ -31,9 +30,11 @@ Dataset parse_ml1m_implicit(const DatasetSpec& spec, const std::string& dir, con
     IdPairs p = read_lightgcn(lg + f, o);
     for (size_t k = 0; k < p.user.size(); ++k) {
       if (p.user[k] >= static_cast<int64_t>(ulist.size()))
-        throw DataError(fmt::format("{}{}: user id {} is not in user_list.txt ({} users)", lg, f, p.user[k], ulist.size()));
+        throw DataError(
+            fmt::format("{}{}: user id {} is not in user_list.txt ({} users)", lg, f, p.user[k], ulist.size()));
       if (p.item[k] >= static_cast<int64_t>(ilist.size()))
-        throw DataError(fmt::format("{}{}: item id {} is not in item_list.txt ({} items)", lg, f, p.item[k], ilist.size()));
+        throw DataError(
+            fmt::format("{}{}: item id {} is not in item_list.txt ({} items)", lg, f, p.item[k], ilist.size()));
       raw.users.push_back(ulist[p.user[k]]);
       raw.items.push_back(ilist[p.item[k]]);
     }
@@ -43,7 +44,6 @@ Dataset parse_ml1m_implicit(const DatasetSpec& spec, const std::string& dir, con
   if (auto u = optional_path(dir, "ml-1m/users.dat"); !u.empty()) attach_user_meta(ds, read_ml1m_users(u, o));
   return ds;
 }
-
 
 void ml1m_implicit_split(const Dataset& ds, const std::string& name, SplitData& out) {
   const std::string& dir = ds.root;

@@ -20,7 +20,8 @@ DelimitedFormat ml100k_format() {
 
 Dataset parse_ml100k(const DatasetSpec& spec, const std::string& dir, const ReadOptions& o) {
   Dataset ds = dataset_from_raw(read_delimited(dir + "/ml-100k/u.data", ml100k_format(), o), spec.name);
-  if (auto it = optional_path(dir, "ml-100k/u.item"), g = optional_path(dir, "ml-100k/u.genre"); !it.empty() && !g.empty())
+  if (auto it = optional_path(dir, "ml-100k/u.item"), g = optional_path(dir, "ml-100k/u.genre");
+      !it.empty() && !g.empty())
     attach_item_meta(ds, read_ml100k_items(it, g, o));
   if (auto u = optional_path(dir, "ml-100k/u.user"); !u.empty()) attach_user_meta(ds, read_ml100k_users(u, o));
   return ds;
@@ -51,8 +52,10 @@ Dataset parse_ml1m(const DatasetSpec& spec, const std::string& dir, const ReadOp
     ds.name = spec.name;
     ds.users = IdMap::from_ids(uids);
     ds.items = IdMap::from_ids(iids);
-    spdlog::info("ml-1m: ratings.dat not present in '{}/ml-1m': metadata only (the complete ML-1M "
-                 "interactions are available as ml-1m-lightgcn and ml-1m-ncf)", dir);
+    spdlog::info(
+        "ml-1m: ratings.dat not present in '{}/ml-1m': metadata only (the complete ML-1M "
+        "interactions are available as ml-1m-lightgcn and ml-1m-ncf)",
+        dir);
   }
   attach_item_meta(ds, movies);
   attach_user_meta(ds, users);
