@@ -9,14 +9,20 @@ ifeq ($(SIAMREC_DATA_DIR),)
   endif
 endif
 
-.PHONY: all deps configure build test demo bench clean format format-check tidy asan-test
+.PHONY: all deps configure build test demo bench clean format format-check tidy asan-test tsan-test
 all: build
 
 deps:
 	bash scripts/install-deps.sh
 
+# CI=true: compiler warnings are errors.
+CMAKE_ARGS ?=
+ifeq ($(CI),true)
+  CMAKE_ARGS += -DSIAMREC_WERROR=ON
+endif
+
 $(BUILD)/CMakeCache.txt:
-	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release $(CMAKE_ARGS)
 
 configure: $(BUILD)/CMakeCache.txt
 
@@ -54,3 +60,14 @@ asan-test: deps
 	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSIAMREC_SANITIZE=address,undefined -DSIAMREC_WERROR=ON -DSIAMREC_BUILD_BENCH=OFF
 	cmake --build $(ASAN_BUILD) -j $(JOBS)
 	cd $(ASAN_BUILD) && ctest --output-on-failure -j $(JOBS)
+
+# ThreadSanitizer over the parallel code that must have no race: the evaluator and scorer, the
+# server, the public API, and the fused engine's deterministic mode (Hogwild's intended races are
+# the documented suppressions in tests/tsan.supp).
+TSAN_BUILD ?= build-tsan
+TSAN_TESTS ?= Evaluator|Scorer|TopK|Acceptance|Handlers|Server|Serve|Api|Deterministic|MiniBatchEpoch
+tsan-test: deps
+	cmake -S . -B $(TSAN_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSIAMREC_SANITIZE=thread -DSIAMREC_BUILD_BENCH=OFF
+	cmake --build $(TSAN_BUILD) -j $(JOBS)
+	cd $(TSAN_BUILD) && TSAN_OPTIONS="suppressions=$(abspath tests/tsan.supp) halt_on_error=1 second_deadlock_stack=1" \
+	  ctest --output-on-failure -j $(JOBS) -R '$(TSAN_TESTS)'

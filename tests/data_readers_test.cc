@@ -7,6 +7,8 @@
 #include <random>
 #include <sstream>
 
+#include "config/config.h"
+#include "data/formats.h"
 #include "data/readers.h"
 #include "data/registry.h"
 #include "testutil.h"
@@ -332,4 +334,52 @@ TEST(ReaderFuzz, MutatedInputsNeverCrash) {
   }
   EXPECT_GT(failures, 0);
   EXPECT_LT(failures, runs);
+}
+
+// data.format amazon_json (data/formats/amazon_json.cc): JSON lines of Amazon reviews.
+TEST(AmazonJson, ReadsTheFourFieldsAndIgnoresTheRest) {
+  TempDir t;
+  std::string p = t.file("reviews.json",
+                         "{\"reviewerID\": \"A2\", \"asin\": \"B001\", \"overall\": 5.0, \"unixReviewTime\": 1400000000, "
+                         "\"reviewText\": \"great\", \"helpful\": [1, 2]}\n"
+                         "\n"
+                         "{\"asin\": \"B002\", \"reviewerID\": \"A1\", \"overall\": 3, \"unixReviewTime\": 1300000000}\n"
+                         "{\"reviewerID\": \"A2\", \"asin\": \"B002\", \"overall\": 4.0, \"unixReviewTime\": 1500000000}\n");
+  Dataset ds = data_format("amazon_json").read(p, Config(), ReadOptions{});
+  ASSERT_EQ(ds.log.size(), 3u);
+  EXPECT_EQ(ds.n_users(), 2);
+  EXPECT_EQ(ds.n_items(), 2);
+  EXPECT_EQ(ds.users.original(ds.log.user[0]), "A2");
+  EXPECT_EQ(ds.items.original(ds.log.item[1]), "B002");
+  EXPECT_EQ(ds.log.rating, (std::vector<float>{5.0f, 3.0f, 4.0f}));
+  EXPECT_EQ(ds.log.time, (std::vector<int64_t>{1400000000, 1300000000, 1500000000}));
+}
+
+TEST(AmazonJson, BadLinesNameFileLineAndField) {
+  TempDir t;
+  const std::string good = "{\"reviewerID\": \"A\", \"asin\": \"B\", \"overall\": 5, \"unixReviewTime\": 1}\n";
+  struct Case {
+    std::string line, expect;
+  } cases[] = {
+      {"{\"reviewerID\": \"A\", \"overall\": 5, \"unixReviewTime\": 1}", ":2: field 'asin': missing"},
+      {"{\"reviewerID\": 7, \"asin\": \"B\", \"overall\": 5, \"unixReviewTime\": 1}", ":2: field 'reviewerID': wrong type"},
+      {"{\"reviewerID\": \"A\", \"asin\": \"B\", \"overall\": \"5\", \"unixReviewTime\": 1}", ":2: field 'overall': wrong type"},
+      {"{\"reviewerID\": \"A\", \"asin\": \"B\", \"overall\": 5, \"unixReviewTime\": 1e23}",
+       ":2: field 'unixReviewTime': wrong type"},
+      {"{\"reviewerID\": \"A\", \"asin\": \"\", \"overall\": 5, \"unixReviewTime\": 1}", ":2: field 'asin': wrong type"},
+      {"{\"reviewerID\": \"A\", \"asin\": \"B\"", ":2: not a JSON object"},
+      {"[1, 2]", ":2: not a JSON object"},
+  };
+  for (auto& c : cases) {
+    std::string p = t.file("bad.json", good + c.line + "\n" + good);
+    auto msg = error_of<DataError>([&] { data_format("amazon_json").read(p, Config(), ReadOptions{}); });
+    EXPECT_NE(msg.find(p + c.expect), std::string::npos) << c.line << " -> " << msg;
+    // --skip-bad-lines keeps the two good lines.
+    ReadOptions skip;
+    skip.skip_bad_lines = true;
+    EXPECT_EQ(data_format("amazon_json").read(p, Config(), skip).log.size(), 2u) << c.line;
+  }
+  EXPECT_THROW(data_format("amazon_json").read(t.path() + "/absent.json", Config(), ReadOptions{}), DataError);
+  auto msg = error_of<ConfigError>([] { data_format("amazon_jsonl"); });
+  EXPECT_NE(msg.find("amazon_json, delimited, recbole, sessions"), std::string::npos) << msg;
 }

@@ -10,6 +10,7 @@
 #include "config/config.h"
 #include "data/registry.h"
 #include "eval/evaluator.h"
+#include "eval/metric.h"
 #include "tasks/pipeline.h"
 #include "testutil.h"
 #include "util/error.h"
@@ -60,6 +61,57 @@ TEST(Evaluator, FullRankingByHand) {
   EXPECT_NE(r.protocol.find("exclusions: train items"), std::string::npos);
   EXPECT_NE(r.protocol.find("K: 2"), std::string::npos);
   EXPECT_EQ(r.per_user["precision@2"], (std::vector<double>{0.5, 0.0}));
+}
+
+// ndcg_graded (eval/metrics/ndcg_graded.cc): the test ratings are the gains 2^rating - 1.
+TEST(Evaluator, GradedNdcgUsesTheTestRatingsAsGains) {
+  Fixture f;
+  EvalSpec s;
+  s.ks = {2, 4};
+  // Without ratings the graded metric is not computed (and not in the table).
+  EvalResult plain = evaluate_ranking(fixture_scores, f.ctx, s);
+  EXPECT_TRUE(std::isnan(plain.get("ndcg_graded@2")));
+  EXPECT_EQ(plain.table().find("ndcg_grad"), std::string::npos);
+  // u0's test items: 3 (rating 2) and 1 (rating 5), ranked 3,2,1,0; u1's: 4 (rating 4), ranked 1,2,3,4.
+  f.test.rating = {2.0f, 5.0f, 4.0f};
+  EvalResult r = evaluate_ranking(fixture_scores, f.ctx, s);
+  const double idcg0 = 31.0 + 3.0 / std::log2(3.0);
+  EXPECT_NEAR(r.per_user["ndcg_graded@2"][0], 3.0 / idcg0, 1e-12);
+  EXPECT_NEAR(r.per_user["ndcg_graded@2"][1], 0.0, 1e-12);
+  EXPECT_NEAR(r.per_user["ndcg_graded@4"][0], (3.0 + 31.0 / 2.0) / idcg0, 1e-12);
+  EXPECT_NEAR(r.per_user["ndcg_graded@4"][1], 1.0 / std::log2(5.0), 1e-12);
+  EXPECT_NEAR(r.get("ndcg_graded@4"), ((3.0 + 15.5) / idcg0 + 1.0 / std::log2(5.0)) / 2, 1e-12);
+  EXPECT_NE(r.table().find("ndcg_grad"), std::string::npos);
+  // Equal ratings: graded NDCG is binary NDCG.
+  f.test.rating = {3.0f, 3.0f, 3.0f};
+  EvalResult e = evaluate_ranking(fixture_scores, f.ctx, s);
+  for (const char* k : {"@2", "@4"})
+    EXPECT_NEAR(e.get(std::string("ndcg_graded") + k), e.get(std::string("ndcg") + k), 1e-12) << k;
+  // The same on sampled candidates (fixed lists): the ranked items carry their grades there too.
+  std::vector<std::vector<int32_t>> negs = {{0, 2}, {2, 3}};
+  f.ctx.fixed_negatives = &negs;
+  f.test.rating = {2.0f, 5.0f, 4.0f};
+  s.candidates = "fixed";
+  EvalResult fx = evaluate_ranking(fixture_scores, f.ctx, s);
+  // u0 candidates {3,1,0,2} by score 3,2,1,0 -> ranks 3,2,1,0: hits at 0 (grade 2) and 2 (grade 5).
+  EXPECT_NEAR(fx.per_user["ndcg_graded@4"][0], (3.0 + 31.0 / 2.0) / idcg0, 1e-12);
+}
+
+// The metric registry: names, order, parse errors naming the key and the registered metrics.
+TEST(Metrics, RegistryParsesNamesAndRefusesUnknownOnes) {
+  std::vector<std::string> names;
+  for (auto* m : ranking_metrics()) names.push_back(m->name);
+  EXPECT_EQ(names, (std::vector<std::string>{"precision", "recall", "hr", "ndcg", "ndcg_graded", "mrr", "map", "f1"}));
+  EXPECT_EQ(parse_metric("ndcg@20", "k"), (std::pair<std::string, int>{"ndcg", 20}));
+  EXPECT_EQ(parse_metric("hr", "k", 7), (std::pair<std::string, int>{"hr", 7}));
+  auto msg = test::error_of<ConfigError>([] { parse_metric("ndgc@10", "train.valid_metric"); });
+  EXPECT_NE(msg.find("train.valid_metric"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("ndcg_graded"), std::string::npos) << msg;
+  EXPECT_THROW(parse_metric("ndcg@0", "k"), ConfigError);
+  EXPECT_THROW(parse_metric("ndcg@x", "k"), ConfigError);
+  Config c;
+  EXPECT_NO_THROW(c.set("train.valid_metric", "ndcg_graded@5", "test"));
+  EXPECT_THROW(c.set("train.valid_metric", "nope@5", "test"), ConfigError);
 }
 
 TEST(Evaluator, FixedCandidatesArePessimisticOnTies) {

@@ -12,6 +12,7 @@
 
 #include "config/config.h"
 #include "models/model_file.h"
+#include "serve/handlers.h"
 #include "serve/server.h"
 #include "tasks/pipeline.h"
 #include "testutil.h"
@@ -238,4 +239,42 @@ TEST(Serve, MissingOrCorruptModelFailsAtStart) {
   o.port = 0;
   Server s(o);
   EXPECT_THROW(s.bind(), Error);
+}
+
+// The endpoints as plain functions (serve/handlers.h): no HTTP, no port.
+TEST(Handlers, AnswerWithoutHttp) {
+  test::TempDir t;
+  ServeOptions o;
+  o.model_path = train_model(t.path() + "/m.model", "itemknn");
+  auto s = load_served(o);
+  ServeLimits lim{50};
+  ApiResponse r = handle([&] { return recommend_user(*s, ApiRequest{{{"user", "101"}, {"k", "3"}}, ""}, lim); });
+  ASSERT_EQ(r.status, 200) << r.body.dump();
+  ASSERT_EQ(r.body["items"].size(), 3u);
+  for (auto& e : r.body["items"]) {  // user 101 is in the first group: items 100..109, none she has seen
+    int item = std::stoi(e["item"].get<std::string>());
+    EXPECT_TRUE(item >= 100 && item < 110) << item;
+    EXPECT_FALSE(s->m.train.contains(s->m.users.find("101"), s->m.items.find(e["item"].get<std::string>())));
+  }
+  EXPECT_EQ(handle([&] { return recommend_user(*s, ApiRequest{{{"user", "nobody"}}, ""}, lim); }).status, 404);
+  EXPECT_EQ(handle([&] { return recommend_user(*s, ApiRequest{{}, ""}, lim); }).status, 400);
+  EXPECT_EQ(handle([&] { return recommend_user(*s, ApiRequest{{{"user", "101"}, {"k", "51"}}, ""}, lim); }).status, 400);
+  EXPECT_EQ(handle([&] { return recommend_user(*s, ApiRequest{{{"user", "101"}, {"k", "x"}}, ""}, lim); }).status, 400);
+  r = handle([&] { return recommend_history(*s, ApiRequest{{}, R"({"history": ["111", "112", "zzz"], "k": 4})"}, lim); });
+  ASSERT_EQ(r.status, 200) << r.body.dump();
+  EXPECT_EQ(r.body["ignored_unknown_items"], json::array({"zzz"}));
+  for (auto& e : r.body["items"]) EXPECT_GE(std::stoi(e["item"].get<std::string>()), 110);
+  EXPECT_EQ(handle([&] { return recommend_history(*s, ApiRequest{{}, "{not json"}, lim); }).status, 400);
+  EXPECT_EQ(handle([&] { return recommend_history(*s, ApiRequest{{}, R"({"history": ["zzz"]})"}, lim); }).status, 404);
+  r = handle([&] { return similar_items(*s, ApiRequest{{{"item", "100"}, {"k", "2"}}, ""}, lim); });
+  ASSERT_EQ(r.status, 200) << r.body.dump();
+  EXPECT_EQ(r.body["items"].size(), 2u);
+  r = handle([&] { return score_pairs(*s, ApiRequest{{}, R"({"pairs": [["101", "105"], [101, 115]]})"}); });
+  ASSERT_EQ(r.status, 200) << r.body.dump();
+  ASSERT_EQ(r.body["scores"].size(), 2u);
+  EXPECT_GT(r.body["scores"][0].get<double>(), r.body["scores"][1].get<double>());
+  EXPECT_EQ(handle([&] { return score_pairs(*s, ApiRequest{{}, R"({"pairs": [["101"]]})"}); }).status, 400);
+  EXPECT_EQ(handle([&] { return score_pairs(*s, ApiRequest{{}, R"({"pairs": [["nobody", "105"]]})"}); }).status, 404);
+  EXPECT_EQ(health(*s).body["model_type"], "itemknn");
+  EXPECT_TRUE(openapi()["paths"].contains("/v1/recommend"));
 }

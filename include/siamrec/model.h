@@ -79,19 +79,29 @@ class Model {
   int64_t n_items() const;
   std::string user_id(int64_t index) const;
   std::string item_id(int64_t index) const;
+  int64_t user_index(const std::string& id) const;  // -1 when unknown
+  int64_t item_index(const std::string& id) const;
+  std::string item_title(const std::string& item) const;  // "" when unknown or untitled
 
   // Top-k items for a known user (original id); exclude_seen drops her training items. Throws
   // ConfigError naming the user when unknown.
   std::vector<Scored> recommend(const std::string& user, int k = 10, bool exclude_seen = true, int threads = 0) const;
-  // Top-k for every user in one pass (user index order), as `siamrec recommend --all-users`.
+  // Top-k for every user (user index order), as `siamrec recommend --all-users`.
   std::vector<std::vector<Scored>> recommend_all(int k = 10, bool exclude_seen = true, int threads = 0) const;
+  // The same, streamed: `emit` gets each user's list in user index order, while memory stays
+  // bounded (users are ranked in chunks) however many users there are.
+  void recommend_each(int k, bool exclude_seen, int threads,
+                      const std::function<void(const std::string& user, const std::vector<Scored>& items)>& emit) const;
   // Fold-in: top-k for a user known only by her history (original item ids; unknown ids are
   // skipped and counted in *unknown when given); the history's items are excluded.
   std::vector<Scored> recommend_history(const std::vector<std::string>& items, int k = 10,
                                         int* unknown = nullptr) const;
-  // The k items most similar to `item` (itself excluded); empty when the model has no item similarity.
+  // The k items most similar to `item` (itself excluded); throws ConfigError when the model type
+  // has no item similarity (has_item_similarity()).
   std::vector<Scored> similar(const std::string& item, int k = 10) const;
-  // Scores of (user, item) pairs of original ids; throws ConfigError naming an unknown id.
+  bool has_item_similarity() const;
+  // Scores of (user, item) pairs of original ids (rating models: the predicted rating); throws
+  // ConfigError naming an unknown id.
   std::vector<float> score(const std::vector<std::string>& users, const std::vector<std::string>& items) const;
   // Embeddings (rows = users or items in index order); empty when the model has none.
   Matrix user_embeddings() const;

@@ -95,6 +95,14 @@ std::string Model::user_id(int64_t i) const {
     throw ConfigError(fmt::format("user index {} is out of range (0..{})", i, n_users() - 1));
   return impl_->tm.users.original(static_cast<int32_t>(i));
 }
+int64_t Model::user_index(const std::string& id) const { return impl_->tm.users.find(id); }
+int64_t Model::item_index(const std::string& id) const { return impl_->tm.items.find(id); }
+std::string Model::item_title(const std::string& item) const {
+  int32_t i = impl_->tm.items.find(item);
+  const auto& t = impl_->tm.item_titles;
+  return i >= 0 && i < static_cast<int32_t>(t.size()) ? t[i] : std::string();
+}
+
 std::string Model::item_id(int64_t i) const {
   if (i < 0 || i >= n_items())
     throw ConfigError(fmt::format("item index {} is out of range (0..{})", i, n_items() - 1));
@@ -103,12 +111,12 @@ std::string Model::item_id(int64_t i) const {
 
 static int32_t find_user(const TrainedModel& tm, const std::string& id) {
   int32_t u = tm.users.find(id);
-  if (u < 0) throw ConfigError(fmt::format("user '{}' is not in the model ({} users)", id, tm.users.size()));
+  if (u < 0) throw ConfigError(fmt::format("user '{}' is not in model ({} users)", id, tm.users.size()));
   return u;
 }
 static int32_t find_item(const TrainedModel& tm, const std::string& id) {
   int32_t i = tm.items.find(id);
-  if (i < 0) throw ConfigError(fmt::format("item '{}' is not in the model ({} items)", id, tm.items.size()));
+  if (i < 0) throw ConfigError(fmt::format("item '{}' is not in model ({} items)", id, tm.items.size()));
   return i;
 }
 
@@ -139,12 +147,24 @@ std::vector<Scored> Model::recommend(const std::string& user, int k, bool exclud
 }
 
 std::vector<std::vector<Scored>> Model::recommend_all(int k, bool exclude_seen, int threads) const {
-  impl_->model();
-  std::vector<int32_t> users(impl_->tm.users.size());
-  for (int32_t u = 0; u < static_cast<int32_t>(users.size()); ++u) users[u] = u;
   std::vector<std::vector<Scored>> out;
-  rank(impl_->tm, users, k, exclude_seen, threads, out);
+  out.reserve(static_cast<size_t>(n_users()));
+  recommend_each(k, exclude_seen, threads, [&](const std::string&, const std::vector<Scored>& l) { out.push_back(l); });
   return out;
+}
+
+void Model::recommend_each(int k, bool exclude_seen, int threads,
+                           const std::function<void(const std::string&, const std::vector<Scored>&)>& emit) const {
+  impl_->model();
+  const int32_t n = impl_->tm.users.size();
+  const int32_t chunk = 4096;
+  std::vector<std::vector<Scored>> out;
+  for (int32_t lo = 0; lo < n; lo += chunk) {
+    std::vector<int32_t> users;
+    for (int32_t u = lo; u < std::min(n, lo + chunk); ++u) users.push_back(u);
+    rank(impl_->tm, users, k, exclude_seen, threads, out);
+    for (size_t r = 0; r < users.size(); ++r) emit(impl_->tm.users.original(users[r]), out[r]);
+  }
 }
 
 std::vector<Scored> Model::recommend_history(const std::vector<std::string>& items, int k, int* unknown) const {
@@ -174,10 +194,17 @@ std::vector<Scored> Model::similar(const std::string& item, int k) const {
   const siamrec::Model& m = impl_->model();
   if (k < 1) throw ConfigError(fmt::format("k must be >= 1, got {}", k));
   std::vector<std::pair<int32_t, float>> sim;
+  if (!m.similar_items(find_item(impl_->tm, item), k, sim))
+    throw ConfigError(fmt::format("model type '{}' has no item similarity (use itemknn or a siamese model)", m.type()));
   std::vector<Scored> out;
-  if (!m.similar_items(find_item(impl_->tm, item), k, sim)) return out;
   for (auto& [i, s] : sim) out.push_back({impl_->tm.items.original(i), s});
   return out;
+}
+
+bool Model::has_item_similarity() const {
+  const siamrec::Model& m = impl_->model();
+  std::vector<std::pair<int32_t, float>> sim;
+  return n_items() > 0 && m.similar_items(0, 1, sim);
 }
 
 std::vector<float> Model::score(const std::vector<std::string>& users, const std::vector<std::string>& items) const {
@@ -189,6 +216,8 @@ std::vector<float> Model::score(const std::vector<std::string>& users, const std
     u[r] = find_user(impl_->tm, users[r]), i[r] = find_item(impl_->tm, items[r]);
   std::vector<float> out(users.size());
   if (!out.empty()) m.score_pairs(u.data(), i.data(), static_cast<int64_t>(u.size()), out.data());
+  const float off = m.rating_offset();
+  for (auto& x : out) x += off;
   return out;
 }
 

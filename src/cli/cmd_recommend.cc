@@ -3,7 +3,8 @@
 #include <iostream>
 
 #include "cli/commands.h"
-#include "tasks/pipeline.h"
+#include <siamrec/model.h>
+
 #include "util/error.h"
 #include "util/io.h"
 
@@ -27,25 +28,15 @@ Command add_recommend(CLI::App& root, GlobalOptions& g) {
   app->add_option("-k,--k", o->k, "list length")->check(CLI::Range(1, 100000));
   return {app, [o, &g]() {
             if (o->user.empty() && !o->all) throw ConfigError("recommend needs --user ID or --all-users");
-            TrainedModel m = load_model_file(o->model);
+            api::Model m = api::Model::load(o->model);
             if (!o->all) {
-              int32_t u = m.users.find(o->user);
-              if (u < 0)
-                throw Error(fmt::format("user '{}' is not in model '{}' ({} users)", o->user, o->model, m.users.size()),
-                            kExitUsage);
-              std::cout << fmt::format("# top-{} for user {} (model {}, seen items excluded)\n", o->k, o->user,
-                                       m.model->type());
+              auto top = m.recommend(o->user, o->k, true, g.threads);
+              std::cout << fmt::format("# top-{} for user {} (model {}, seen items excluded)\n", o->k, o->user, m.type());
               std::cout << "rank\titem\tscore\ttitle\n";
-              recommend_users(m, {u}, o->k, g.threads, [&](int32_t, const int32_t* items, const float* s, int n) {
-                for (int j = 0; j < n; ++j)
-                  std::cout << fmt::format(
-                      "{}\t{}\t{:.6g}\t{}\n", j + 1, m.items.original(items[j]), s[j],
-                      items[j] < static_cast<int32_t>(m.item_titles.size()) ? m.item_titles[items[j]] : "");
-              });
+              for (size_t j = 0; j < top.size(); ++j)
+                std::cout << fmt::format("{}\t{}\t{:.6g}\t{}\n", j + 1, top[j].item, top[j].score, m.item_title(top[j].item));
               return 0;
             }
-            std::vector<int32_t> users(m.users.size());
-            for (int32_t x = 0; x < m.users.size(); ++x) users[x] = x;
             std::string buf;
             std::ofstream file;
             std::string tmp;
@@ -55,21 +46,20 @@ Command add_recommend(CLI::App& root, GlobalOptions& g) {
               if (!file) throw Error(fmt::format("cannot write '{}'", tmp));
             }
             std::ostream& os = o->out.empty() ? std::cout : file;
-            recommend_users(m, users, o->k, g.threads, [&](int32_t user, const int32_t* items, const float*, int n) {
+            m.recommend_each(o->k, true, g.threads, [&](const std::string& user, const std::vector<api::Scored>& items) {
               buf.clear();
-              buf += m.users.original(user);
+              buf += user;
               buf += '\t';
-              for (int j = 0; j < n; ++j) {
+              for (size_t j = 0; j < items.size(); ++j) {
                 if (j) buf += ',';
-                buf += m.items.original(items[j]);
+                buf += items[j].item;
               }
               buf += '\n';
               os << buf;
             });
             if (!o->out.empty()) {
               file.close();
-              if (!file || std::rename(tmp.c_str(), o->out.c_str()) != 0)
-                throw Error(fmt::format("cannot write '{}'", o->out));
+              if (!file || std::rename(tmp.c_str(), o->out.c_str()) != 0) throw Error(fmt::format("cannot write '{}'", o->out));
             }
             return 0;
           }};

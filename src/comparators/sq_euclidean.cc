@@ -1,5 +1,10 @@
 // sq_euclidean: distance |a - b|^2 (CML); similarity -distance.
+#include <algorithm>
+#include <cmath>
+
 #include "comparators/comparator.h"
+#include "comparators/fused_form.h"
+#include "util/vec.h"
 
 namespace siamrec {
 
@@ -19,5 +24,17 @@ class SqEuclideanComparator : public Comparator {
 };
 
 SIAMREC_REGISTER_COMPARATOR("sq_euclidean", "squared euclidean distance |a-b|^2 (CML)", SqEuclideanComparator);
+
+// The fused engine's form (comparators/fused_form.h): value and gradient by hand.
+static double fused_sq_value(const float* a, const float* b, int64_t d, bool want_dist) {
+  return want_dist ? vec::sqdist(a, b, d) : -vec::sqdist(a, b, d);
+}
+static void fused_sq_back(const float* a, const float* b, int64_t d, double, double up, bool want_dist, float* ga,
+                          float* gb) {
+  if (up == 0) return;
+  vec::diff_pair(static_cast<float>((want_dist ? up : -up) * 2.0), a, b, ga, gb, d);
+}
+
+SIAMREC_REGISTER_FUSED_COMPARATOR(sq_euclidean, "sq_euclidean", fused_sq_value, fused_sq_back, FusedComparatorForm::kSqEuclidean);
 
 }  // namespace siamrec

@@ -11,36 +11,30 @@
 #include "util/strings.h"
 
 namespace siamrec {
-namespace {
 
-// Collects malformed lines: throws on the first unless skipping, then warns once with the count.
-class LineErrors {
- public:
-  LineErrors(std::string path, const ReadOptions& o) : path_(std::move(path)), skip_(o.skip_bad_lines) {}
-  void bad(int64_t line, std::string_view field, const std::string& problem) {
-    std::string msg = field.empty() ? fmt::format("{}:{}: {}", path_, line, problem)
-                                    : fmt::format("{}:{}: field '{}': {}", path_, line, field, problem);
-    if (!skip_) throw DataError(msg + " (use --skip-bad-lines to skip malformed lines)");
-    if (count_++ == 0) first_ = msg;
-  }
-  void finish() const {
-    if (count_) spdlog::warn("skipped {} malformed line(s) in '{}'; first: {}", count_, path_, first_);
-  }
-  int64_t count() const { return count_; }
+LineErrors::LineErrors(std::string path, const ReadOptions& o) : path_(std::move(path)), skip_(o.skip_bad_lines) {}
 
- private:
-  std::string path_;
-  bool skip_;
-  int64_t count_ = 0;
-  std::string first_;
-};
+void LineErrors::bad(int64_t line, std::string_view field, const std::string& problem) {
+  std::string msg = field.empty() ? fmt::format("{}:{}: {}", path_, line, problem)
+                                  : fmt::format("{}:{}: field '{}': {}", path_, line, field, problem);
+  if (!skip_) throw DataError(msg + " (use --skip-bad-lines to skip malformed lines)");
+  if (count_++ == 0) first_ = msg;
+}
 
-std::string load_text(const std::string& path) {
+void LineErrors::finish() const {
+  if (count_) spdlog::warn("skipped {} malformed line(s) in '{}'; first: {}", count_, path_, first_);
+}
+
+std::string read_data_text(const std::string& path) {
   if (!file_exists(path)) throw DataError(fmt::format("file '{}' does not exist", path));
   std::string s = read_file(path);
   if (trim(s).empty()) throw DataError(fmt::format("file '{}' is empty", path));
   return s;
 }
+
+namespace {
+
+std::string load_text(const std::string& path) { return read_data_text(path); }
 
 std::string printable(std::string_view v) {
   std::string s(v.substr(0, 40));

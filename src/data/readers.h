@@ -5,6 +5,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "data/dataset.h"
@@ -14,6 +15,25 @@ namespace siamrec {
 struct ReadOptions {
   bool skip_bad_lines = false;
 };
+
+// Collects malformed lines of one file: throws DataError (file:line: field 'F': problem) on the
+// first unless skipping, else counts them and warns once at finish().
+class LineErrors {
+ public:
+  LineErrors(std::string path, const ReadOptions& o);
+  void bad(int64_t line, std::string_view field, const std::string& problem);
+  void finish() const;
+  int64_t count() const { return count_; }
+
+ private:
+  std::string path_;
+  bool skip_;
+  int64_t count_ = 0;
+  std::string first_;
+};
+
+// A data file's text; DataError naming the path when it is missing or empty.
+std::string read_data_text(const std::string& path);
 
 // Generic delimited interaction log.
 struct DelimitedFormat {

@@ -1,16 +1,20 @@
 #include "eval/validation.h"
 
+#include <cmath>
 #include <string>
 
+#include <fmt/format.h>
+
 #include "eval/evaluator.h"
+#include "eval/metric.h"
+#include "util/error.h"
 #include "util/strings.h"
 
 namespace siamrec {
 
 Validator ranking_validator() {
   return [](const ValidationRequest& q) {
-    auto at = q.metric.find('@');
-    int K = at == std::string::npos ? 10 : static_cast<int>(parse_int(q.metric.substr(at + 1)).value_or(10));
+    const int K = parse_metric(q.metric, "train.valid_metric").second;
     EvalContext ctx;
     ctx.n_users = q.n_users, ctx.n_items = q.n_items;
     ctx.train = q.exclude;
@@ -19,10 +23,18 @@ Validator ranking_validator() {
     ctx.data_protocol = "validation";
     EvalSpec s;
     s.ks = {K};
-    if (!q.candidate_items) return evaluate_ranking(*q.scorer, ctx, s).get(q.metric);
-    std::vector<char> cand(static_cast<size_t>(q.n_items), 0);
-    for (auto i : *q.candidate_items) cand[i] = 1;
-    return evaluate_ranking(restrict_to(*q.scorer, cand), ctx, s).get(q.metric);
+    double v;
+    if (!q.candidate_items) {
+      v = evaluate_ranking(*q.scorer, ctx, s).get(q.metric);
+    } else {
+      std::vector<char> cand(static_cast<size_t>(q.n_items), 0);
+      for (auto i : *q.candidate_items) cand[i] = 1;
+      v = evaluate_ranking(restrict_to(*q.scorer, cand), ctx, s).get(q.metric);
+    }
+    if (std::isnan(v))
+      throw ConfigError(fmt::format("train.valid_metric '{}' is not computed on this validation data (graded metrics "
+                                    "need ratings)", q.metric));
+    return v;
   };
 }
 

@@ -1,4 +1,7 @@
 // bce: binary cross-entropy on the similarity as a logit; positive pairs y = 1, negatives y = 0.
+#include <algorithm>
+
+#include "losses/fused_form.h"
 #include "losses/loss.h"
 
 namespace siamrec {
@@ -16,5 +19,15 @@ class BceLoss : public Loss {
 };
 
 SIAMREC_REGISTER_LOSS("bce", "binary cross-entropy with the similarity as logit", BceLoss);
+
+// The fused engine's form (losses/fused_form.h): the same function, with its derivatives by hand.
+static double fused_bce(const FusedLossArgs&, double vpv, const double* vnv, float, double& up_p, double* upn, int k) {
+  double L = fused_softplus(-vpv) / (1 + k);
+  up_p = -fused_sigmoid(-vpv) / (1 + k);
+  for (int j = 0; j < k; ++j) L += fused_softplus(vnv[j]) / (1 + k), upn[j] = fused_sigmoid(vnv[j]) / (1 + k);
+  return L;
+}
+
+SIAMREC_REGISTER_FUSED_LOSS(bce, "bce", fused_bce, false, false);
 
 }  // namespace siamrec

@@ -1,5 +1,8 @@
 // ccl, cosine contrastive loss (SimpleX, Mao et al. 2021): (1 - s(a,p)) + w/k sum_n max(0, s(a,n) - m),
 // meant for the cosine comparator; w = loss.neg_weight, m = loss.margin.
+#include <algorithm>
+
+#include "losses/fused_form.h"
 #include "losses/loss.h"
 
 namespace siamrec {
@@ -24,5 +27,18 @@ class CclLoss : public Loss {
 };
 
 SIAMREC_REGISTER_LOSS("ccl", "cosine contrastive loss (1 - s_p) + w mean max(0, s_n - margin)", CclLoss);
+
+// The fused engine's form (losses/fused_form.h): the same function, with its derivatives by hand.
+static double fused_ccl(const FusedLossArgs& a, double vpv, const double* vnv, float, double& up_p, double* upn, int k) {
+  double L = 1 - vpv;
+  up_p = -1;
+  for (int j = 0; j < k; ++j) {
+    upn[j] = 0;
+    if (vnv[j] > a.margin) L += a.neg_weight * (vnv[j] - a.margin) / k, upn[j] = a.neg_weight / k;
+  }
+  return L;
+}
+
+SIAMREC_REGISTER_FUSED_LOSS(ccl, "ccl", fused_ccl, false, false);
 
 }  // namespace siamrec

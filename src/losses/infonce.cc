@@ -1,5 +1,8 @@
 // infonce / sampled softmax: -log( exp(s_p/t) / (exp(s_p/t) + sum_n exp(s_n/t)) ), temperature t;
 // with sampler in_batch the negatives are the other positives of the batch.
+#include <algorithm>
+
+#include "losses/fused_form.h"
 #include "losses/loss.h"
 
 namespace siamrec {
@@ -19,5 +22,20 @@ class InfoNceLoss : public Loss {
 };
 
 SIAMREC_REGISTER_LOSS("infonce", "sampled softmax with temperature (loss.temperature)", InfoNceLoss);
+
+// The fused engine's form (losses/fused_form.h): the same function, with its derivatives by hand.
+static double fused_infonce(const FusedLossArgs& a, double vpv, const double* vnv, float, double& up_p, double* upn,
+                            int k) {
+  const double t = a.temperature;
+  double mx = vpv / t;
+  for (int j = 0; j < k; ++j) mx = std::max(mx, vnv[j] / t);
+  double z = std::exp(vpv / t - mx);
+  for (int j = 0; j < k; ++j) z += std::exp(vnv[j] / t - mx);
+  up_p = (std::exp(vpv / t - mx) / z - 1) / t;
+  for (int j = 0; j < k; ++j) upn[j] = std::exp(vnv[j] / t - mx) / z / t;
+  return std::log(z) + mx - vpv / t;
+}
+
+SIAMREC_REGISTER_FUSED_LOSS(infonce, "infonce", fused_infonce, false, false);
 
 }  // namespace siamrec

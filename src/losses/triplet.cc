@@ -1,5 +1,8 @@
 // triplet: max(0, d(a,p) - d(a,n) + alpha), alpha = loss.margin (1.0 by default, as in the survey),
 // averaged over the k negatives of each anchor.
+#include <algorithm>
+
+#include "losses/fused_form.h"
 #include "losses/loss.h"
 
 namespace siamrec {
@@ -17,5 +20,21 @@ class TripletLoss : public Loss {
 };
 
 SIAMREC_REGISTER_LOSS("triplet", "max(0, d(a,p) - d(a,n) + margin)", TripletLoss);
+
+// The fused engine's form (losses/fused_form.h): the same function, with its derivatives by hand.
+static double fused_triplet(const FusedLossArgs& a, double vpv, const double* vnv, float, double& up_p, double* upn,
+                            int k) {
+  double L = 0;
+  up_p = 0;
+  for (int j = 0; j < k; ++j) {
+    const double h = std::max(0.0, vpv - vnv[j] + a.margin);
+    L += h * a.inv_k;
+    upn[j] = h > 0 ? -a.inv_k : 0.0;
+    up_p -= upn[j];
+  }
+  return L;
+}
+
+SIAMREC_REGISTER_FUSED_LOSS(triplet, "triplet", fused_triplet, true, true);
 
 }  // namespace siamrec

@@ -3,6 +3,9 @@
 // closest negative, max(0, margin + d(a,p) - min_n d(a,n)), is weighted by log(rank + 1).
 #include <cmath>
 
+#include <algorithm>
+
+#include "losses/fused_form.h"
 #include "losses/loss.h"
 
 namespace siamrec {
@@ -27,5 +30,24 @@ class WarpLoss : public Loss {
 };
 
 SIAMREC_REGISTER_LOSS("warp", "CML rank-weighted hinge over k negatives", WarpLoss);
+
+// The fused engine's form (losses/fused_form.h): the same function, with its derivatives by hand.
+static double fused_warp(const FusedLossArgs& a, double vpv, const double* vnv, float, double& up_p, double* upn,
+                         int k) {
+  double L = 0;
+  up_p = 0;
+  std::fill(upn, upn + k, 0.0);
+  int viol = 0, jmin = 0;
+  for (int j = 0; j < k; ++j) {
+    viol += vpv + a.margin - vnv[j] > 0;
+    if (vnv[j] < vnv[jmin]) jmin = j;
+  }
+  double w = std::log1p(std::floor(viol * (static_cast<double>(a.n_items) / k)));
+  double h = a.margin + vpv - vnv[jmin];
+  if (h > 0) L = w * h, up_p = w, upn[jmin] = -w;
+  return L;
+}
+
+SIAMREC_REGISTER_FUSED_LOSS(warp, "warp", fused_warp, true, false);
 
 }  // namespace siamrec

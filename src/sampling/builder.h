@@ -54,6 +54,14 @@ using BuilderFactory = std::function<std::unique_ptr<TupleBuilder>()>;
 using BuilderRegistry = Registry<BuilderFactory>;
 std::unique_ptr<TupleBuilder> make_builder(const std::string& name);
 
+// How a sampler's draws become the loss's negatives.
+enum class Mining {
+  None,      // each draw is a negative (uniform, popularity)
+  InBatch,   // no draws: the other positives of the batch are the negatives
+  Hard,      // sampler.candidates draws per anchor; the k most similar to the anchor are kept
+  SemiHard,  // the same; farther than the positive but within the margin first (FaceNet)
+};
+
 // Draws candidate negative items; the trainer rejects known positives and, for hard/semi_hard,
 // picks among sampler.candidates draws by the current model's scores.
 class NegativeSampler {
@@ -65,7 +73,11 @@ class NegativeSampler {
   // n when map() is uniform over [0, n) by multiply-shift (the fused engine then inlines it), else 0.
   virtual int32_t uniform_range() const { return 0; }
   int32_t draw(std::mt19937_64& rng) const { return map(rng()); }
-  virtual std::string mining() const { return "none"; }  // none | in_batch | hard | semi_hard
+  virtual Mining mining() const { return Mining::None; }
+  bool in_batch() const { return mining() == Mining::InBatch; }
+  bool mines_candidates() const { return mining() == Mining::Hard || mining() == Mining::SemiHard; }
+  // Items drawn per anchor for k negatives: sampler.candidates when mining, none in-batch, else k.
+  int draws(int k, int candidates) const { return in_batch() ? 0 : mines_candidates() ? candidates : k; }
   virtual std::string describe() const = 0;
 };
 

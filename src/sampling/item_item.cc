@@ -48,5 +48,7 @@ class ItemItemBuilder : public TupleBuilder {
 };
 
 SIAMREC_REGISTER_BUILDER("item_item", "items co-consumed by a user within sampler.window positions", ItemItemBuilder);
+// Pairs: the fused engine builds its examples from these too.
+static const bool siamrec_fused_item_item = register_name("fused:builder", "item_item", "");
 
 }  // namespace siamrec

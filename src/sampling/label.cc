@@ -49,5 +49,7 @@ class LabelBuilder : public TupleBuilder {
 };
 
 SIAMREC_REGISTER_BUILDER("label", "items sharing a category (genre) are positives", LabelBuilder);
+// Pairs: the fused engine builds its examples from these too.
+static const bool siamrec_fused_label = register_name("fused:builder", "label", "");
 
 }  // namespace siamrec

@@ -45,22 +45,25 @@ class PopularitySampler : public NegativeSampler {
 
 class InBatchSampler : public UniformSampler {
  public:
-  std::string mining() const override { return "in_batch"; }
+  Mining mining() const override { return Mining::InBatch; }
   std::string describe() const override { return "in-batch (other positives of the batch)"; }
 };
 class HardSampler : public UniformSampler {
  public:
-  std::string mining() const override { return "hard"; }
+  Mining mining() const override { return Mining::Hard; }
   std::string describe() const override { return "hard (closest of sampler.candidates uniform draws)"; }
 };
 class SemiHardSampler : public UniformSampler {
  public:
-  std::string mining() const override { return "semi_hard"; }
+  Mining mining() const override { return Mining::SemiHard; }
   std::string describe() const override { return "semi-hard (farther than the positive, within the margin)"; }
 };
 
 SIAMREC_REGISTER_SAMPLER("uniform", "uniform over items", UniformSampler);
 SIAMREC_REGISTER_SAMPLER("popularity", "proportional to popularity^sampler.alpha", PopularitySampler);
+// Draws without mining: the fused engine draws through map() (the rest mine with the model).
+static const bool siamrec_fused_samplers =
+    register_name("fused:sampler", "uniform", "") && register_name("fused:sampler", "popularity", "");
 SIAMREC_REGISTER_SAMPLER("in_batch", "the other positives of the batch", InBatchSampler);
 SIAMREC_REGISTER_SAMPLER("hard", "the most similar of sampler.candidates uniform draws", HardSampler);
 SIAMREC_REGISTER_SAMPLER("semi_hard", "semi-hard negatives among sampler.candidates uniform draws", SemiHardSampler);

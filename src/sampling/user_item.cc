@@ -47,5 +47,7 @@ class UserItemBuilder : public TupleBuilder {
 };
 
 SIAMREC_REGISTER_BUILDER("user_item", "the user anchors each of her training items (CML)", UserItemBuilder);
+// Pairs: the fused engine builds its examples from these too.
+static const bool siamrec_fused_user_item = register_name("fused:builder", "user_item", "");
 
 }  // namespace siamrec

@@ -13,6 +13,7 @@
 #include <mutex>
 #include <random>
 
+#include "data/formats.h"
 #include "data/readers.h"
 #include "data/registry.h"
 #include "eval/metrics.h"
@@ -29,12 +30,6 @@ Config load_config(const std::string& path, const std::vector<std::string>& over
   return c;
 }
 
-static std::string delimiter_of(const std::string& d) {
-  if (d == "tab" || d == "\\t") return "\t";
-  if (d == "comma") return ",";
-  if (d == "space") return " ";
-  return d;
-}
 
 Dataset load_data(const Config& c, const RunOptions& o) {
   const std::string& name = c.str("data.dataset");
@@ -58,29 +53,7 @@ Dataset load_data(const Config& c, const RunOptions& o) {
     return ds;
   }
   if (path.empty()) throw ConfigError("no data: set data.dataset (e.g. ml-100k), data.path, or data.content_table");
-  if (c.str("data.format") == "recbole") return read_recbole(path, {}, ro);
-  DelimitedFormat f;
-  f.delimiter = delimiter_of(c.str("data.delimiter"));
-  f.header = c.flag("data.header");
-  f.comment = c.str("data.comment");
-  f.quoted = f.delimiter == ",";
-  f.user = c.str("data.user_col");
-  f.item = c.str("data.item_col");
-  f.rating = c.str("data.rating_col");
-  f.time = c.str("data.time_col");
-  f.numeric_ids = c.flag("data.numeric_ids");
-  const bool sessions = c.str("data.format") == "sessions";
-  if (sessions) {  // a session is the sequence: it takes the place of the user
-    f.user = c.str("data.session_col");
-    f.owner = c.str("data.session_user_col");
-  }
-  f.date = c.str("data.date_col");
-  RawLog raw = read_delimited(path, f, ro);
-  UserMetaMap owners;
-  for (auto& [session, user] : raw.owner) owners[session] = {"user=" + user};
-  Dataset ds = dataset_from_raw(std::move(raw), path);
-  ds.description = (sessions ? "session log " : "delimited file ") + path;
-  if (sessions) attach_user_meta(ds, owners);
+  Dataset ds = data_format(c.str("data.format")).read(path, c, ro);
   if (table) attach_content_table(c, ds, ro);
   return ds;
 }

@@ -35,5 +35,7 @@ class BagTower : public Tower {
 };
 
 SIAMREC_REGISTER_TOWER("bag", "mean/sum of token embeddings (history items, own id, genres, tags)", BagTower);
+// The fused engine trains bag towers too (train/fused.h).
+static const bool siamrec_fused_bag = register_name("fused:tower", "bag", "");
 
 }  // namespace siamrec

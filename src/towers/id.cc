@@ -23,5 +23,7 @@ class IdTower : public Tower {
 };
 
 SIAMREC_REGISTER_TOWER("id", "one embedding row per entity", IdTower);
+// The fused engine trains id towers too (train/fused.h).
+static const bool siamrec_fused_id = register_name("fused:tower", "id", "");
 
 }  // namespace siamrec

@@ -25,6 +25,8 @@
 #include <string>
 #include <vector>
 
+#include "comparators/fused_form.h"
+#include "losses/fused_form.h"
 #include "sampling/builder.h"
 #include "towers/features.h"
 
@@ -47,7 +49,7 @@ struct FusedSpec {
   bool joint = true;        // users are entities n_items + u of the item table
   int64_t n_items = 0, dim = 0;
   std::string comparator, loss, optimizer;
-  double margin = 1, temperature = 0.1, lr = 0.01, l2 = 0, max_norm = 0, weight_decay = 0;
+  double margin = 1, temperature = 0.1, neg_weight = 1, lr = 0.01, l2 = 0, max_norm = 0, weight_decay = 0;
   int k = 1;
   int64_t batch = 1024;
   int threads = 1;
@@ -57,7 +59,9 @@ struct FusedSpec {
   float label_offset = 0;
 };
 
-// Why a config cannot run on the fused engine ("" when it can).
+// Why a config cannot run on the fused engine ("" when it can), from what the parts declare: a
+// fused form of the loss and the comparator, and the "fused:*" capabilities that towers, builders,
+// samplers and optimizers register (util/names.h).
 std::string fused_unsupported(const Config& c);
 
 class SiameseNet;
@@ -73,6 +77,12 @@ class EpochRunner {
   virtual void set_lr(double lr) = 0;
   virtual std::string save_state() const = 0;  // optimizer state for checkpoints
   virtual void load_state(const std::string& bytes) = 0;
+  // What the last epoch did (for the training log); examples < 0: every positive once.
+  struct EpochStats {
+    int64_t examples = -1;
+    double prep_seconds = 0, prep_wait_seconds = 0;  // batch preparation, and the loop's wait for it
+  };
+  virtual EpochStats last_stats() const { return {}; }
 };
 
 // 64-byte aligned storage: optimizer-state rows of 16k floats then start on cache lines, so two
@@ -171,8 +181,13 @@ class FusedEngine : public EpochRunner {
   double run_batch(const std::vector<std::vector<int64_t>>& per_thread_rows, uint64_t batch_seed, bool update,
                    std::vector<Grad*>& grads);
 
-  enum class Cmp { Dot, Cosine, Euclidean, SqEuclidean } cmp_;
-  enum class Lss { Triplet, Bpr, Contrastive, Bce, Warp, InfoNce, Ccl, Mse } loss_;
+  // The loss and comparator as their own files declare them for this engine (losses/fused_form.h,
+  // comparators/fused_form.h): one source of the math for both engines.
+  const FusedLossForm* loss_form_ = nullptr;
+  const FusedComparatorForm* cmp_form_ = nullptr;
+  FusedLossArgs loss_args_;
+  bool sq_ = false;        // the fast kernels' comparator: squared euclidean (else dot)
+  bool triplet_ = false;   // the loss is the triplet hinge (inlined by the fast kernels and the CML loop)
   bool want_dist_ = false;
   double inv_k_ = 0;  // 1 / k
   FusedSpec s_;

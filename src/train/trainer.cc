@@ -12,6 +12,7 @@
 #include <fstream>
 #include <limits>
 #include <numeric>
+#include <optional>
 #include <random>
 #include <sstream>
 
@@ -34,11 +35,12 @@ Trainer::Trainer(SiameseNet& net, const Config& c, TupleBuilder& b, NegativeSamp
   k_ = static_cast<int>(c.integer("sampler.negatives"));
   candidates_ = static_cast<int>(c.integer("sampler.candidates"));
   max_len_ = c.integer("user_tower.max_len");
-  batch_mining_ = c.str("sampler.batch_mining");
+  const std::string& bm = c.str("sampler.batch_mining");
+  batch_mining_ = bm == "hard" ? Mining::Hard : bm == "semi_hard" ? Mining::SemiHard : Mining::None;
   prefetch_ = c.flag("train.prefetch");
   mining_ = sampler_.mining();
   seed_ = static_cast<uint64_t>(c.integer("train.seed"));
-  if (loss_.min_negatives() > k_ && mining_ != "in_batch")
+  if (loss_.min_negatives() > k_ && mining_ != Mining::InBatch)
     throw ConfigError(
         fmt::format("loss.type '{}' needs sampler.negatives >= {}", c.str("loss.type"), loss_.min_negatives()));
   if (loss_.min_negatives() == 0) k_ = 0;
@@ -47,15 +49,15 @@ Trainer::Trainer(SiameseNet& net, const Config& c, TupleBuilder& b, NegativeSamp
         fmt::format("loss.type '{}' needs a distance; comparator.type '{}' is not a metric (use euclidean, "
                     "sq_euclidean, manhattan or cosine)",
                     c.str("loss.type"), c.str("comparator.type")));
-  if (loss_.needs_neg_neg() && mining_ == "in_batch")
+  if (loss_.needs_neg_neg() && mining_ == Mining::InBatch)
     throw ConfigError("loss.type 'quadruplet' cannot use sampler.type 'in_batch'");
-  if ((mining_ == "hard" || mining_ == "semi_hard") && candidates_ < k_)
+  if (sampler_.mines_candidates() && candidates_ < k_)
     throw ConfigError("sampler.candidates must be >= sampler.negatives for hard/semi_hard mining");
 }
 
 void Trainer::make_negatives(const std::vector<int64_t>& a, const std::vector<int64_t>& p, int64_t n,
                              uint64_t batch_seed, std::vector<int64_t>& negs) {
-  int per = (mining_ == "hard" || mining_ == "semi_hard") ? candidates_ : k_;
+  int per = sampler_.mines_candidates() ? candidates_ : k_;
   negs.resize(static_cast<size_t>(n) * per);
   std::mt19937_64 rng(batch_seed);
   for (int64_t r = 0; r < n; ++r) {
@@ -118,7 +120,7 @@ torch::Tensor Trainer::mine(const torch::Tensor& ea_in, const torch::Tensor& p, 
   auto ea = ea_in.detach();
   auto ec = net_.items(cand.reshape({-1})).view({B, M, -1});
   torch::Tensor key;
-  if (mining_ == "hard") {
+  if (mining_ == Mining::Hard) {
     key = comp->similarity(ea.unsqueeze(1), ec);
   } else {
     auto dp = comp->distance(ea, net_.items(p)).unsqueeze(1);
@@ -142,7 +144,7 @@ torch::Tensor Trainer::mine_in_batch(const torch::Tensor& pos, const torch::Tens
   const float inf = std::numeric_limits<float>::infinity();
   auto closest = torch::where(mask, d_an, torch::full_like(d_an, inf));
   auto pick = std::get<1>(closest.min(1));
-  if (batch_mining_ == "semi_hard") {
+  if (batch_mining_ == Mining::SemiHard) {
     auto semi = torch::where(mask.logical_and(d_an > d_ap), d_an, torch::full_like(d_an, inf));
     auto best = semi.min(1);
     pick = torch::where(std::get<0>(best) < inf, std::get<1>(best), pick);
@@ -154,7 +156,7 @@ torch::Tensor Trainer::mine_in_batch(const torch::Tensor& pos, const torch::Tens
 }
 
 void Trainer::save_checkpoint(const std::string& path, int epoch, double best, int best_epoch, int bad,
-                              const std::vector<torch::Tensor>& best_state) {
+                              const std::vector<torch::Tensor>& best_state, const EpochRunner& runner) {
   BinWriter w(kCkptMagic, 1);
   w.put_str(cfg_.to_yaml());
   w.put<int32_t>(epoch);
@@ -168,15 +170,7 @@ void Trainer::save_checkpoint(const std::string& path, int epoch, double best, i
     std::vector<float> v(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
     w.put_vec(v);
   }
-  if (runner_) {
-    w.put_str(runner_->save_state());
-  } else {
-    torch::serialize::OutputArchive ar;
-    opt_->save(ar);
-    std::ostringstream os;
-    ar.save_to(os);
-    w.put_str(os.str());
-  }
+  w.put_str(runner.save_state());
   w.save(path);
 }
 
@@ -204,21 +198,203 @@ bool Trainer::load_checkpoint(const std::string& path, int& epoch, double& best,
       throw Error(fmt::format("checkpoint '{}' is malformed (best weights)", path));
     best_state.push_back(torch::from_blob(v.data(), params[k].sizes(), torch::kFloat32).clone());
   }
-  std::string bytes = r.get_str();
-  if (runner_) {
-    runner_->load_state(bytes);
-    return true;
-  }
-  std::istringstream is(bytes);
-  torch::serialize::InputArchive ar;
-  ar.load_from(is);
-  opt_->load(ar);
+  pending_state_ = r.get_str();  // the engine's optimizer state, loaded once the engine runs
   return true;
 }
 
 static std::string fmt_secs(double s) {
   if (s < 60) return fmt::format("{:.0f}s", s);
   return fmt::format("{:.0f}m{:02.0f}s", std::floor(s / 60), std::fmod(s, 60));
+}
+
+// The LibTorch engine's epoch (the fused engine, train/fused.h, is the other EpochRunner): the
+// tuples in a shuffled order, in mini-batches prepared on a helper thread (negatives drawn, or
+// candidates for mining), the anchors' and items' embeddings through the towers, the loss and the
+// regularizers by autograd, an optimizer step, unit-ball clipping, and a progress line on terminals.
+class Trainer::TorchEpochs : public EpochRunner {
+ public:
+  TorchEpochs(Trainer& t, float label_offset, int epochs)
+      : t_(t), label_offset_(label_offset), epochs_(epochs), tty_(isatty(STDERR_FILENO)) {}
+  double run_epoch(int epoch) override;
+  void set_lr(double lr) override { t_.opt_->set_lr(lr); }
+  std::string save_state() const override {
+    torch::serialize::OutputArchive ar;
+    t_.opt_->save(ar);
+    std::ostringstream os;
+    ar.save_to(os);
+    return os.str();
+  }
+  void load_state(const std::string& bytes) override {
+    std::istringstream is(bytes);
+    torch::serialize::InputArchive ar;
+    ar.load_from(is);
+    t_.opt_->load(ar);
+  }
+  EpochStats last_stats() const override { return stats_; }
+
+ private:
+  Trainer& t_;
+  float label_offset_;
+  int epochs_;
+  bool tty_;
+  EpochStats stats_;
+};
+
+double Trainer::TorchEpochs::run_epoch(int epoch) {
+  Trainer& T = t_;
+  const Config& c = T.cfg_;
+  const int epochs = epochs_;
+  const float label_offset = label_offset_;
+  const int64_t B = c.integer("train.batch_size");
+  const double l2 = c.real("reg.l2"), cov = c.real("reg.cov"), max_norm = c.real("reg.max_norm");
+  const auto& pos = T.builder_.positives();
+  auto comp = T.net_.comparator();
+  const bool dist = T.loss_.wants_distance();
+  const bool sequential = T.builder_.sequences() != nullptr;
+  const bool tty = tty_;
+  auto& net_ = T.net_;
+  auto& loss_ = T.loss_;
+  auto& opt_ = T.opt_;
+  const auto& mining_ = T.mining_;
+  const auto& batch_mining_ = T.batch_mining_;
+  const int k_ = T.k_, candidates_ = T.candidates_;
+  const uint64_t seed_ = T.seed_;
+  const int32_t n_items_ = T.n_items_;
+  std::vector<int64_t> order(pos.size()), negs;
+  std::vector<int64_t> a(B), p(B);
+  std::vector<float> y(B);
+  std::iota(order.begin(), order.end(), 0);
+  {
+    std::mt19937_64 rng(mix64(seed_ ^ mix64(static_cast<uint64_t>(epoch))));
+    for (size_t k = order.size(); k > 1; --k) std::swap(order[k - 1], order[rng() % k]);
+  }
+  auto t0 = Clock::now();
+  double prep_wait = 0;  // time the training loop waited for a prepared batch
+  auto last_print = t0;
+  double loss_sum = 0;
+  int64_t seen = 0;
+  const size_t nb = (order.size() + B - 1) / B;
+  // Batch preparation (tuples, negative draws, in-batch masks) needs no model: the next batch is
+  // prepared on a helper thread while the current one trains (not for sequence builders, whose
+  // rows come out of the network).
+  struct Batch {
+    std::vector<int64_t> a, p, negs;
+    std::vector<float> y;
+    std::vector<uint8_t> mask;
+  };
+  const bool in_batch_mask = mining_ == Mining::InBatch && loss_.min_negatives() > 0;
+  const int per = T.sampler_.mines_candidates() ? candidates_ : k_;
+  double prep_work = 0;  // written by one preparation at a time; read after the last get()
+  // Batch b's negative draws (seeded by epoch and batch) and in-batch mask, for rows (a, p).
+  auto negatives = [&, epoch](size_t b, const std::vector<int64_t>& a, const std::vector<int64_t>& p, int64_t n,
+                              std::vector<int64_t>& negs, std::vector<uint8_t>& mask) {
+    if (k_ > 0 && mining_ != Mining::InBatch)
+      T.make_negatives(a, p, n, mix64(seed_ ^ mix64(static_cast<uint64_t>(epoch) * 1000003ULL + b)), negs);
+    if (in_batch_mask) T.in_batch_negatives(a, p, n, mask);
+  };
+  auto prepare_batch = [&](size_t b, Batch& out) {
+    auto tp0 = Clock::now();
+    size_t lo = b * B, hi = std::min(order.size(), lo + static_cast<size_t>(B));
+    int64_t n = static_cast<int64_t>(hi - lo);
+    out.a.resize(n), out.p.resize(n), out.y.resize(n);
+    for (int64_t r = 0; r < n; ++r) {
+      const Positive& t = pos[order[lo + r]];
+      out.a[r] = t.a, out.p[r] = t.p, out.y[r] = t.y - label_offset;
+    }
+    negatives(b, out.a, out.p, n, out.negs, out.mask);
+    prep_work += std::chrono::duration<double>(Clock::now() - tp0).count();
+  };
+  Batch bufs[2];
+  std::vector<uint8_t> mask;
+  std::future<void> next;
+  // train.prefetch false: the same preparation, run in the loop when the batch is needed.
+  const auto policy = T.prefetch_ ? std::launch::async : std::launch::deferred;
+  auto launch = [&](size_t b) { next = std::async(policy, [&, b] { prepare_batch(b, bufs[b & 1]); }); };
+  if (!sequential && nb > 0) launch(0);
+  for (size_t b = 0; b < nb; ++b) {
+    size_t lo = b * B, hi = std::min(order.size(), lo + static_cast<size_t>(B));
+    int64_t n = static_cast<int64_t>(hi - lo);
+    torch::Tensor ea;
+    if (sequential) {  // every position of the windows is a row
+      ea = T.sequence_rows(order, lo, hi, a, p);
+      n = static_cast<int64_t>(a.size());
+      y.assign(static_cast<size_t>(n), 1.0f);
+      negatives(b, a, p, n, negs, mask);
+    } else {
+      auto tw = Clock::now();
+      next.get();  // the prepared batch b
+      prep_wait += std::chrono::duration<double>(Clock::now() - tw).count();
+      Batch& cur = bufs[b & 1];
+      std::swap(a, cur.a), std::swap(p, cur.p), std::swap(y, cur.y), std::swap(negs, cur.negs),
+          std::swap(mask, cur.mask);
+      if (b + 1 < nb) launch(b + 1);
+    }
+    auto ta = torch::from_blob(a.data(), {n}, torch::kInt64).clone();
+    auto tp = torch::from_blob(p.data(), {n}, torch::kInt64).clone();
+    if (!sequential) ea = net_.anchors(ta);
+    torch::Tensor tn;
+    if (k_ > 0 && mining_ != Mining::InBatch) {
+      tn = torch::from_blob(negs.data(), {n, per}, torch::kInt64).clone();
+      if (per != k_) tn = T.mine(ea, tp, tn);
+    }
+    auto ep = net_.items(tp);
+    LossInputs li;
+    li.n_items = n_items_;
+    li.pos = dist ? comp->distance(ea, ep) : comp->similarity(ea, ep);
+    torch::Tensor en;
+    if (mining_ == Mining::InBatch && loss_.min_negatives() > 0) {
+      li.neg = dist ? comp->distance_matrix(ea, ep) : comp->similarity_matrix(ea, ep);
+      li.neg_mask = torch::from_blob(mask.data(), {n, n}, torch::kUInt8).to(torch::kBool);
+      if (batch_mining_ != Mining::None) li.neg_mask = T.mine_in_batch(li.pos, li.neg, li.neg_mask, dist);
+    } else if (tn.defined()) {
+      en = net_.items(tn.reshape({-1})).view({n, k_, -1});
+      li.neg = dist ? comp->distance(ea.unsqueeze(1), en) : comp->similarity(ea.unsqueeze(1), en);
+      if (loss_.needs_neg_neg()) li.neg_neg = comp->distance(en.select(1, 0), en.select(1, 1));
+    }
+    if (loss_.uses_labels()) li.labels = torch::from_blob(y.data(), {n}, torch::kFloat32).clone();
+    auto loss = loss_.forward(li);
+    if (l2 > 0) {
+      auto r = ea.pow(2).sum(1).mean() + ep.pow(2).sum(1).mean();
+      if (en.defined()) r = r + en.pow(2).sum(2).mean();
+      loss = loss + l2 * r;
+    }
+    if (cov > 0) {  // CML covariance regularizer: decorrelate embedding dimensions
+      auto x = torch::cat({ea, ep}, 0);
+      auto xc = x - x.mean(0, true);
+      auto C = xc.t().mm(xc) / static_cast<double>(x.size(0));
+      loss = loss + cov * (C.pow(2).sum() - C.diagonal().pow(2).sum()) / static_cast<double>(x.size(0));
+    }
+    opt_->zero_grad();
+    loss.backward();
+    opt_->step();
+    if (max_norm > 0) {  // unit-ball (radius max_norm) clipping of embedding rows
+      torch::NoGradGuard ng;
+      for (auto& t : net_.tables()) {
+        auto norms = t.norm(2, 1, true).clamp_min(max_norm);
+        t.mul_(max_norm / norms);
+      }
+    }
+    double lv = loss.item<double>();
+    if (!std::isfinite(lv))
+      throw Error(
+          fmt::format("training diverged: loss is {} at epoch {} batch {} (lower train.lr?)", lv, epoch, b + 1));
+    loss_sum += lv * n;
+    seen += n;
+    if (tty && std::chrono::duration<double>(Clock::now() - last_print).count() > 0.5) {
+      last_print = Clock::now();
+      double el = std::chrono::duration<double>(last_print - t0).count();
+      double rate = seen / std::max(el, 1e-9);
+      double eta = (static_cast<double>(order.size()) - seen) / std::max(rate, 1e-9) +
+                   (epochs - epoch) * static_cast<double>(order.size()) / std::max(rate, 1e-9);
+      fmt::print(stderr, "\repoch {}/{} [{:>3.0f}%] loss {:.4f} {:.0f} tuples/s ETA {}   ", epoch, epochs,
+                 100.0 * seen / order.size(), loss_sum / seen, rate, fmt_secs(eta));
+    }
+  }
+  if (tty) fmt::print(stderr, "\r{:80}\r", "");
+  stats_.examples = seen;
+  stats_.prep_seconds = prep_work;
+  stats_.prep_wait_seconds = prep_wait;
+  return loss_sum / std::max<int64_t>(seen, 1);
 }
 
 TrainReport Trainer::run(const FitData& d, float label_offset) {
@@ -230,16 +406,12 @@ TrainReport Trainer::run(const FitData& d, float label_offset) {
   opt_ = make_optimizer(opt_name, net_.parameters(), lr, c.real("train.weight_decay"));
   net_.set_sparse(opt_->wants_sparse() && !runner_);
   const int epochs = static_cast<int>(c.integer("train.epochs"));
-  const int64_t B = c.integer("train.batch_size");
   const int lr_step = static_cast<int>(c.integer("train.lr_step"));
   const double gamma = c.real("train.lr_gamma");
   const int patience = static_cast<int>(c.integer("train.patience"));
   const int eval_every = static_cast<int>(c.integer("train.eval_every"));
-  const double l2 = c.real("reg.l2"), cov = c.real("reg.cov"), max_norm = c.real("reg.max_norm");
   const auto& pos = builder_.positives();
   if (pos.empty()) throw Error("the tuple builder produced no positive tuples from the training data");
-  auto comp = net_.comparator();
-  const bool dist = loss_.wants_distance();
 
   TrainReport rep;
   rep.valid_metric = c.str("train.valid_metric");
@@ -257,11 +429,7 @@ TrainReport Trainer::run(const FitData& d, float label_offset) {
     log.open(d.log_path, start > 0 ? std::ios::app : std::ios::trunc);
     if (!log) throw Error(fmt::format("cannot write training log '{}'", d.log_path));
   }
-  const bool tty = isatty(STDERR_FILENO);
   auto t_start = Clock::now();
-  std::vector<int64_t> order(pos.size()), negs;
-  std::vector<int64_t> a(B), p(B);
-  std::vector<float> y(B);
   const bool sequential = builder_.sequences() != nullptr;
   if (!sequential && net_.sequential())
     throw ConfigError(
@@ -271,151 +439,30 @@ TrainReport Trainer::run(const FitData& d, float label_offset) {
     throw ConfigError(
         "sampler.builder 'sequence' needs a sequence user tower: model.shared false and user_tower.type gru, "
         "lstm or transformer");
+  // The engine of the epochs: the fused engine when the model set one, else LibTorch autograd.
+  // Early stopping, schedules, checkpoints and logs below are the same for both.
+  TorchEpochs torch_epochs(*this, label_offset, epochs);
+  EpochRunner& runner = runner_ ? *runner_ : torch_epochs;
+  if (!pending_state_.empty()) {
+    runner.load_state(pending_state_);
+    pending_state_.clear();
+  }
   for (int epoch = start + 1; epoch <= epochs; ++epoch) {
-    if (lr_step > 0) {
-      double lr_e = lr * std::pow(gamma, (epoch - 1) / lr_step);
-      if (runner_)
-        runner_->set_lr(lr_e);
-      else
-        opt_->set_lr(lr_e);
-    }
+    if (lr_step > 0) runner.set_lr(lr * std::pow(gamma, (epoch - 1) / lr_step));
     net_.train(true);
     net_.begin_epoch();
-    if (!runner_) {  // the fused engine orders its own epoch
-      std::iota(order.begin(), order.end(), 0);
-      std::mt19937_64 rng(mix64(seed_ ^ mix64(static_cast<uint64_t>(epoch))));
-      for (size_t k = order.size(); k > 1; --k) std::swap(order[k - 1], order[rng() % k]);
-    }
     auto t0 = Clock::now();
-    double prep_wait = 0;  // time the training loop waited for a prepared batch
-    auto last_print = t0;
-    double loss_sum = 0;
-    int64_t seen = 0;
-    const size_t nb = runner_ ? 0 : (order.size() + B - 1) / B;
-    if (runner_) {
-      torch::NoGradGuard ng;
-      loss_sum = runner_->run_epoch(epoch) * static_cast<double>(order.size());
-      seen = static_cast<int64_t>(order.size());
+    double mean_loss;
+    {
+      std::optional<torch::NoGradGuard> ng;  // the fused engine computes its own gradients
+      if (runner_) ng.emplace();
+      mean_loss = runner.run_epoch(epoch);
     }
-    // Batch preparation (tuples, negative draws, in-batch masks) needs no model: the next batch is
-    // prepared on a helper thread while the current one trains (not for sequence builders, whose
-    // rows come out of the network).
-    struct Batch {
-      std::vector<int64_t> a, p, negs;
-      std::vector<float> y;
-      std::vector<uint8_t> mask;
-    };
-    const bool in_batch_mask = mining_ == "in_batch" && loss_.min_negatives() > 0;
-    const int per = (mining_ == "hard" || mining_ == "semi_hard") ? candidates_ : k_;
-    double prep_work = 0;  // written by one preparation at a time; read after the last get()
-    // Batch b's negative draws (seeded by epoch and batch) and in-batch mask, for rows (a, p).
-    auto negatives = [&, epoch](size_t b, const std::vector<int64_t>& a, const std::vector<int64_t>& p, int64_t n,
-                                std::vector<int64_t>& negs, std::vector<uint8_t>& mask) {
-      if (k_ > 0 && mining_ != "in_batch")
-        make_negatives(a, p, n, mix64(seed_ ^ mix64(static_cast<uint64_t>(epoch) * 1000003ULL + b)), negs);
-      if (in_batch_mask) in_batch_negatives(a, p, n, mask);
-    };
-    auto prepare_batch = [&](size_t b, Batch& out) {
-      auto tp0 = Clock::now();
-      size_t lo = b * B, hi = std::min(order.size(), lo + static_cast<size_t>(B));
-      int64_t n = static_cast<int64_t>(hi - lo);
-      out.a.resize(n), out.p.resize(n), out.y.resize(n);
-      for (int64_t r = 0; r < n; ++r) {
-        const Positive& t = pos[order[lo + r]];
-        out.a[r] = t.a, out.p[r] = t.p, out.y[r] = t.y - label_offset;
-      }
-      negatives(b, out.a, out.p, n, out.negs, out.mask);
-      prep_work += std::chrono::duration<double>(Clock::now() - tp0).count();
-    };
-    Batch bufs[2];
-    std::vector<uint8_t> mask;
-    std::future<void> next;
-    // train.prefetch false: the same preparation, run in the loop when the batch is needed.
-    const auto policy = prefetch_ ? std::launch::async : std::launch::deferred;
-    auto launch = [&](size_t b) { next = std::async(policy, [&, b] { prepare_batch(b, bufs[b & 1]); }); };
-    if (!sequential && nb > 0) launch(0);
-    for (size_t b = 0; b < nb; ++b) {
-      size_t lo = b * B, hi = std::min(order.size(), lo + static_cast<size_t>(B));
-      int64_t n = static_cast<int64_t>(hi - lo);
-      torch::Tensor ea;
-      if (sequential) {  // every position of the windows is a row
-        ea = sequence_rows(order, lo, hi, a, p);
-        n = static_cast<int64_t>(a.size());
-        y.assign(static_cast<size_t>(n), 1.0f);
-        negatives(b, a, p, n, negs, mask);
-      } else {
-        auto tw = Clock::now();
-        next.get();  // the prepared batch b
-        prep_wait += std::chrono::duration<double>(Clock::now() - tw).count();
-        Batch& cur = bufs[b & 1];
-        std::swap(a, cur.a), std::swap(p, cur.p), std::swap(y, cur.y), std::swap(negs, cur.negs),
-            std::swap(mask, cur.mask);
-        if (b + 1 < nb) launch(b + 1);
-      }
-      auto ta = torch::from_blob(a.data(), {n}, torch::kInt64).clone();
-      auto tp = torch::from_blob(p.data(), {n}, torch::kInt64).clone();
-      if (!sequential) ea = net_.anchors(ta);
-      torch::Tensor tn;
-      if (k_ > 0 && mining_ != "in_batch") {
-        tn = torch::from_blob(negs.data(), {n, per}, torch::kInt64).clone();
-        if (per != k_) tn = mine(ea, tp, tn);
-      }
-      auto ep = net_.items(tp);
-      LossInputs li;
-      li.n_items = n_items_;
-      li.pos = dist ? comp->distance(ea, ep) : comp->similarity(ea, ep);
-      torch::Tensor en;
-      if (mining_ == "in_batch" && loss_.min_negatives() > 0) {
-        li.neg = dist ? comp->distance_matrix(ea, ep) : comp->similarity_matrix(ea, ep);
-        li.neg_mask = torch::from_blob(mask.data(), {n, n}, torch::kUInt8).to(torch::kBool);
-        if (batch_mining_ != "all") li.neg_mask = mine_in_batch(li.pos, li.neg, li.neg_mask, dist);
-      } else if (tn.defined()) {
-        en = net_.items(tn.reshape({-1})).view({n, k_, -1});
-        li.neg = dist ? comp->distance(ea.unsqueeze(1), en) : comp->similarity(ea.unsqueeze(1), en);
-        if (loss_.needs_neg_neg()) li.neg_neg = comp->distance(en.select(1, 0), en.select(1, 1));
-      }
-      if (loss_.uses_labels()) li.labels = torch::from_blob(y.data(), {n}, torch::kFloat32).clone();
-      auto loss = loss_.forward(li);
-      if (l2 > 0) {
-        auto r = ea.pow(2).sum(1).mean() + ep.pow(2).sum(1).mean();
-        if (en.defined()) r = r + en.pow(2).sum(2).mean();
-        loss = loss + l2 * r;
-      }
-      if (cov > 0) {  // CML covariance regularizer: decorrelate embedding dimensions
-        auto x = torch::cat({ea, ep}, 0);
-        auto xc = x - x.mean(0, true);
-        auto C = xc.t().mm(xc) / static_cast<double>(x.size(0));
-        loss = loss + cov * (C.pow(2).sum() - C.diagonal().pow(2).sum()) / static_cast<double>(x.size(0));
-      }
-      opt_->zero_grad();
-      loss.backward();
-      opt_->step();
-      if (max_norm > 0) {  // unit-ball (radius max_norm) clipping of embedding rows
-        torch::NoGradGuard ng;
-        for (auto& t : net_.tables()) {
-          auto norms = t.norm(2, 1, true).clamp_min(max_norm);
-          t.mul_(max_norm / norms);
-        }
-      }
-      double lv = loss.item<double>();
-      if (!std::isfinite(lv))
-        throw Error(
-            fmt::format("training diverged: loss is {} at epoch {} batch {} (lower train.lr?)", lv, epoch, b + 1));
-      loss_sum += lv * n;
-      seen += n;
-      if (tty && std::chrono::duration<double>(Clock::now() - last_print).count() > 0.5) {
-        last_print = Clock::now();
-        double el = std::chrono::duration<double>(last_print - t0).count();
-        double rate = seen / std::max(el, 1e-9);
-        double eta = (static_cast<double>(order.size()) - seen) / std::max(rate, 1e-9) +
-                     (epochs - epoch) * static_cast<double>(order.size()) / std::max(rate, 1e-9);
-        fmt::print(stderr, "\repoch {}/{} [{:>3.0f}%] loss {:.4f} {:.0f} tuples/s ETA {}   ", epoch, epochs,
-                   100.0 * seen / order.size(), loss_sum / seen, rate, fmt_secs(eta));
-      }
-    }
+    const EpochRunner::EpochStats st = runner.last_stats();
+    const int64_t seen = st.examples >= 0 ? st.examples : static_cast<int64_t>(pos.size());
+    const double prep_work = st.prep_seconds, prep_wait = st.prep_wait_seconds;
     double secs = std::chrono::duration<double>(Clock::now() - t0).count();
-    if (tty) fmt::print(stderr, "\r{:80}\r", "");
-    rep.last_loss = loss_sum / std::max<int64_t>(seen, 1);
+    rep.last_loss = mean_loss;
     // Embedding health: mean norm and per-dimension variance of item embeddings.
     double mean_norm = 0, var = 0;
     {
@@ -454,7 +501,7 @@ TrainReport Trainer::run(const FitData& d, float label_offset) {
                  rep.last_loss, seen / std::max(secs, 1e-9), secs, vstr, mean_norm, var);
     if (log) log << j.dump() << "\n" << std::flush;
     rep.epochs_run = epoch;
-    if (!d.checkpoint.empty()) save_checkpoint(d.checkpoint, epoch, best, best_epoch, bad, best_state);
+    if (!d.checkpoint.empty()) save_checkpoint(d.checkpoint, epoch, best, best_epoch, bad, best_state, runner);
     if (d.stop_after_epoch > 0 && epoch >= d.stop_after_epoch) break;  // simulated interruption (tests)
     bool go_on = true;
     if (d.on_epoch) {

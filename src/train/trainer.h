@@ -52,7 +52,7 @@ class Trainer {
   torch::Tensor sequence_rows(const std::vector<int64_t>& order, size_t lo, size_t hi, std::vector<int64_t>& a,
                               std::vector<int64_t>& p);
   void save_checkpoint(const std::string& path, int epoch, double best, int best_epoch, int bad,
-                       const std::vector<torch::Tensor>& best_state);
+                       const std::vector<torch::Tensor>& best_state, const EpochRunner& runner);
   bool load_checkpoint(const std::string& path, int& epoch, double& best, int& best_epoch, int& bad,
                        std::vector<torch::Tensor>& best_state);
 
@@ -64,11 +64,13 @@ class Trainer {
   std::function<double()> validate_;
   std::unique_ptr<Optimizer> opt_;
   EpochRunner* runner_ = nullptr;
+  class TorchEpochs;            // the LibTorch engine's EpochRunner (trainer.cc)
+  std::string pending_state_;   // optimizer state read from a checkpoint, for the engine's runner
   int k_ = 1, candidates_ = 20;
   int64_t max_len_ = 50;              // sequence builders: inputs per window
-  std::string batch_mining_ = "all";  // in_batch: all | hard | semi_hard
+  Mining batch_mining_ = Mining::None;  // in_batch: None (all valid negatives) | Hard | SemiHard
   bool prefetch_ = false;             // prepare the next batch on a helper thread
-  std::string mining_;
+  Mining mining_ = Mining::None;         // the sampler's (sampling/builder.h)
   int32_t n_items_ = 0;
   uint64_t seed_ = 42;
 };

@@ -1,0 +1,61 @@
+// The server's endpoints as plain functions of a request (query parameters and body) and the
+// model being served: no HTTP, so tests call them directly. serve/server.cc wires them to routes
+// (cpp-httplib), adds authentication, metrics and reload.
+#pragma once
+#include <map>
+#include <memory>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "models/model_file.h"
+#include "retrieval/ann.h"
+
+namespace siamrec {
+
+struct ServeOptions;
+
+// A loaded model file, as served (swapped whole on reload).
+struct Served {
+  TrainedModel m;
+  std::string version;  // first 12 hex digits of the file's SHA-256
+  std::string path;
+  std::unique_ptr<AnnIndex> ann;  // when serving with --index hnsw
+  const float* user_emb = nullptr;
+  const float* item_emb = nullptr;
+  int dim = 0;
+};
+
+// Loads the model file of `o` (and builds its HNSW index when asked); throws Error naming the file.
+std::shared_ptr<const Served> load_served(const ServeOptions& o);
+
+struct ApiRequest {
+  std::map<std::string, std::string> query;  // query parameters
+  std::string body;                          // JSON body of POST requests
+};
+struct ApiResponse {
+  int status = 200;
+  nlohmann::json body;  // {"error": "..."} when status >= 400
+};
+
+// A 4xx/5xx answer: handlers throw it, handle() turns it into the response.
+struct HttpError {
+  int status;
+  std::string message;
+};
+
+struct ServeLimits {
+  int max_k = 1000;
+};
+
+ApiResponse recommend_user(const Served& s, const ApiRequest& r, const ServeLimits& l);     // GET /v1/recommend
+ApiResponse recommend_history(const Served& s, const ApiRequest& r, const ServeLimits& l);  // POST /v1/recommend
+ApiResponse similar_items(const Served& s, const ApiRequest& r, const ServeLimits& l);      // GET /v1/similar
+ApiResponse score_pairs(const Served& s, const ApiRequest& r);                              // POST /v1/score
+ApiResponse health(const Served& s);                                                        // GET /healthz
+nlohmann::json openapi();                                                                   // GET /openapi.json
+
+// Runs a handler: HttpError -> its status, malformed JSON -> 400, any other exception -> 500.
+ApiResponse handle(const std::function<ApiResponse()>& fn);
+
+}  // namespace siamrec
