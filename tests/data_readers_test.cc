@@ -339,12 +339,13 @@ TEST(ReaderFuzz, MutatedInputsNeverCrash) {
 // data.format amazon_json (data/formats/amazon_json.cc): JSON lines of Amazon reviews.
 TEST(AmazonJson, ReadsTheFourFieldsAndIgnoresTheRest) {
   TempDir t;
-  std::string p = t.file("reviews.json",
-                         "{\"reviewerID\": \"A2\", \"asin\": \"B001\", \"overall\": 5.0, \"unixReviewTime\": 1400000000, "
-                         "\"reviewText\": \"great\", \"helpful\": [1, 2]}\n"
-                         "\n"
-                         "{\"asin\": \"B002\", \"reviewerID\": \"A1\", \"overall\": 3, \"unixReviewTime\": 1300000000}\n"
-                         "{\"reviewerID\": \"A2\", \"asin\": \"B002\", \"overall\": 4.0, \"unixReviewTime\": 1500000000}\n");
+  std::string p =
+      t.file("reviews.json",
+             "{\"reviewerID\": \"A2\", \"asin\": \"B001\", \"overall\": 5.0, \"unixReviewTime\": 1400000000, "
+             "\"reviewText\": \"great\", \"helpful\": [1, 2]}\n"
+             "\n"
+             "{\"asin\": \"B002\", \"reviewerID\": \"A1\", \"overall\": 3, \"unixReviewTime\": 1300000000}\n"
+             "{\"reviewerID\": \"A2\", \"asin\": \"B002\", \"overall\": 4.0, \"unixReviewTime\": 1500000000}\n");
   Dataset ds = data_format("amazon_json").read(p, Config(), ReadOptions{});
   ASSERT_EQ(ds.log.size(), 3u);
   EXPECT_EQ(ds.n_users(), 2);
@@ -362,11 +363,14 @@ TEST(AmazonJson, BadLinesNameFileLineAndField) {
     std::string line, expect;
   } cases[] = {
       {"{\"reviewerID\": \"A\", \"overall\": 5, \"unixReviewTime\": 1}", ":2: field 'asin': missing"},
-      {"{\"reviewerID\": 7, \"asin\": \"B\", \"overall\": 5, \"unixReviewTime\": 1}", ":2: field 'reviewerID': wrong type"},
-      {"{\"reviewerID\": \"A\", \"asin\": \"B\", \"overall\": \"5\", \"unixReviewTime\": 1}", ":2: field 'overall': wrong type"},
+      {"{\"reviewerID\": 7, \"asin\": \"B\", \"overall\": 5, \"unixReviewTime\": 1}",
+       ":2: field 'reviewerID': wrong type"},
+      {"{\"reviewerID\": \"A\", \"asin\": \"B\", \"overall\": \"5\", \"unixReviewTime\": 1}",
+       ":2: field 'overall': wrong type"},
       {"{\"reviewerID\": \"A\", \"asin\": \"B\", \"overall\": 5, \"unixReviewTime\": 1e23}",
        ":2: field 'unixReviewTime': wrong type"},
-      {"{\"reviewerID\": \"A\", \"asin\": \"\", \"overall\": 5, \"unixReviewTime\": 1}", ":2: field 'asin': wrong type"},
+      {"{\"reviewerID\": \"A\", \"asin\": \"\", \"overall\": 5, \"unixReviewTime\": 1}",
+       ":2: field 'asin': wrong type"},
       {"{\"reviewerID\": \"A\", \"asin\": \"B\"", ":2: not a JSON object"},
       {"[1, 2]", ":2: not a JSON object"},
   };

@@ -30,11 +30,16 @@ TEST(RegisteredParts, EveryNameIsDocumented) {
     const char* pattern;  // how a name is written there: {} = the name
   };
   const Kind kinds[] = {
-      {"dataset", read_doc("README.md"), "`{}`"},      {"format", read_doc("README.md"), "`{}`"},
-      {"metric", read_doc("docs/metrics.md"), "`{}@K`"}, {"model", all, "`{}`"},
-      {"tower", all, "`{}`"},                            {"comparator", all, "`{}`"},
-      {"loss", all, "`{}`"},                             {"builder", all, "`{}`"},
-      {"sampler", all, "`{}`"},                          {"optimizer", all, "`{}`"},
+      {"dataset", read_doc("README.md"), "`{}`"},
+      {"format", read_doc("README.md"), "`{}`"},
+      {"metric", read_doc("docs/metrics.md"), "`{}@K`"},
+      {"model", all, "`{}`"},
+      {"tower", all, "`{}`"},
+      {"comparator", all, "`{}`"},
+      {"loss", all, "`{}`"},
+      {"builder", all, "`{}`"},
+      {"sampler", all, "`{}`"},
+      {"optimizer", all, "`{}`"},
   };
   for (auto& k : kinds) {
     auto names = registered_names(k.kind);
@@ -42,8 +47,8 @@ TEST(RegisteredParts, EveryNameIsDocumented) {
     for (auto& n : names) {
       std::string want = k.pattern;
       want.replace(want.find("{}"), 2, n);
-      EXPECT_NE(k.docs.find(want), std::string::npos) << "registered " << k.kind << " '" << n << "' is not documented (write "
-                                                      << want << ")";
+      EXPECT_NE(k.docs.find(want), std::string::npos)
+          << "registered " << k.kind << " '" << n << "' is not documented (write " << want << ")";
     }
   }
 }

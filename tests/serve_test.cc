@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 
+#include <algorithm>
 #include <atomic>
 #include <random>
 #include <thread>
@@ -254,13 +255,19 @@ TEST(Handlers, AnswerWithoutHttp) {
   for (auto& e : r.body["items"]) {  // user 101 is in the first group: items 100..109, none she has seen
     int item = std::stoi(e["item"].get<std::string>());
     EXPECT_TRUE(item >= 100 && item < 110) << item;
-    EXPECT_FALSE(s->m.train.contains(s->m.users.find("101"), s->m.items.find(e["item"].get<std::string>())));
+    auto seen = s->model.training_items(s->model.user_index("101"));
+    EXPECT_FALSE(std::binary_search(seen.begin(), seen.end(), s->model.item_index(e["item"].get<std::string>())));
   }
   EXPECT_EQ(handle([&] { return recommend_user(*s, ApiRequest{{{"user", "nobody"}}, ""}, lim); }).status, 404);
   EXPECT_EQ(handle([&] { return recommend_user(*s, ApiRequest{{}, ""}, lim); }).status, 400);
-  EXPECT_EQ(handle([&] { return recommend_user(*s, ApiRequest{{{"user", "101"}, {"k", "51"}}, ""}, lim); }).status, 400);
+  EXPECT_EQ(handle([&] {
+              return recommend_user(*s, ApiRequest{{{"user", "101"}, {"k", "51"}}, ""}, lim);
+            }).status,
+            400);
   EXPECT_EQ(handle([&] { return recommend_user(*s, ApiRequest{{{"user", "101"}, {"k", "x"}}, ""}, lim); }).status, 400);
-  r = handle([&] { return recommend_history(*s, ApiRequest{{}, R"({"history": ["111", "112", "zzz"], "k": 4})"}, lim); });
+  r = handle([&] {
+    return recommend_history(*s, ApiRequest{{}, R"({"history": ["111", "112", "zzz"], "k": 4})"}, lim);
+  });
   ASSERT_EQ(r.status, 200) << r.body.dump();
   EXPECT_EQ(r.body["ignored_unknown_items"], json::array({"zzz"}));
   for (auto& e : r.body["items"]) EXPECT_GE(std::stoi(e["item"].get<std::string>()), 110);

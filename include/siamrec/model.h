@@ -82,6 +82,11 @@ class Model {
   int64_t user_index(const std::string& id) const;  // -1 when unknown
   int64_t item_index(const std::string& id) const;
   std::string item_title(const std::string& item) const;  // "" when unknown or untitled
+  // The item indices a user was trained on (sorted): what exclude_seen drops.
+  std::vector<int64_t> training_items(int64_t user_index) const;
+  // The space of the embeddings as a retrieval index sees it: "dot", "cosine", "euclidean" or
+  // "sq_euclidean" when scores are that function of a user and an item embedding, else "".
+  std::string retrieval_space() const;
 
   // Top-k items for a known user (original id); exclude_seen drops her training items. Throws
   // ConfigError naming the user when unknown.

@@ -103,6 +103,31 @@ std::string Model::item_title(const std::string& item) const {
   return i >= 0 && i < static_cast<int32_t>(t.size()) ? t[i] : std::string();
 }
 
+std::vector<int64_t> Model::training_items(int64_t u) const {
+  const Csr& t = impl_->tm.train;
+  if (u < 0 || u >= n_users())
+    throw ConfigError(fmt::format("user index {} is out of range (0..{})", u, n_users() - 1));
+  if (u >= t.rows()) return {};
+  return std::vector<int64_t>(t.indices.begin() + t.begin(static_cast<int32_t>(u)),
+                              t.indices.begin() + t.end(static_cast<int32_t>(u)));
+}
+
+std::string Model::retrieval_space() const {
+  Similarity kind;
+  if (!impl_->model().retrieval_kind(&kind)) return "";
+  switch (kind) {
+    case Similarity::Dot:
+      return "dot";
+    case Similarity::Cosine:
+      return "cosine";
+    case Similarity::NegEuclidean:
+      return "euclidean";
+    case Similarity::NegSqEuclidean:
+      return "sq_euclidean";
+  }
+  return "";
+}
+
 std::string Model::item_id(int64_t i) const {
   if (i < 0 || i >= n_items())
     throw ConfigError(fmt::format("item index {} is out of range (0..{})", i, n_items() - 1));

@@ -26,43 +26,46 @@ Command add_recommend(CLI::App& root, GlobalOptions& g) {
   u->excludes(a);
   app->add_option("--out", o->out, "output file for --all-users (written atomically; default stdout)");
   app->add_option("-k,--k", o->k, "list length")->check(CLI::Range(1, 100000));
-  return {app, [o, &g]() {
-            if (o->user.empty() && !o->all) throw ConfigError("recommend needs --user ID or --all-users");
-            api::Model m = api::Model::load(o->model);
-            if (!o->all) {
-              auto top = m.recommend(o->user, o->k, true, g.threads);
-              std::cout << fmt::format("# top-{} for user {} (model {}, seen items excluded)\n", o->k, o->user, m.type());
-              std::cout << "rank\titem\tscore\ttitle\n";
-              for (size_t j = 0; j < top.size(); ++j)
-                std::cout << fmt::format("{}\t{}\t{:.6g}\t{}\n", j + 1, top[j].item, top[j].score, m.item_title(top[j].item));
-              return 0;
-            }
-            std::string buf;
-            std::ofstream file;
-            std::string tmp;
-            if (!o->out.empty()) {
-              tmp = o->out + ".partial";
-              file.open(tmp, std::ios::binary);
-              if (!file) throw Error(fmt::format("cannot write '{}'", tmp));
-            }
-            std::ostream& os = o->out.empty() ? std::cout : file;
-            m.recommend_each(o->k, true, g.threads, [&](const std::string& user, const std::vector<api::Scored>& items) {
-              buf.clear();
-              buf += user;
-              buf += '\t';
-              for (size_t j = 0; j < items.size(); ++j) {
-                if (j) buf += ',';
-                buf += items[j].item;
-              }
-              buf += '\n';
-              os << buf;
-            });
-            if (!o->out.empty()) {
-              file.close();
-              if (!file || std::rename(tmp.c_str(), o->out.c_str()) != 0) throw Error(fmt::format("cannot write '{}'", o->out));
-            }
-            return 0;
-          }};
+  return {
+      app, [o, &g]() {
+        if (o->user.empty() && !o->all) throw ConfigError("recommend needs --user ID or --all-users");
+        api::Model m = api::Model::load(o->model);
+        if (!o->all) {
+          auto top = m.recommend(o->user, o->k, true, g.threads);
+          std::cout << fmt::format("# top-{} for user {} (model {}, seen items excluded)\n", o->k, o->user, m.type());
+          std::cout << "rank\titem\tscore\ttitle\n";
+          for (size_t j = 0; j < top.size(); ++j)
+            std::cout << fmt::format("{}\t{}\t{:.6g}\t{}\n", j + 1, top[j].item, top[j].score,
+                                     m.item_title(top[j].item));
+          return 0;
+        }
+        std::string buf;
+        std::ofstream file;
+        std::string tmp;
+        if (!o->out.empty()) {
+          tmp = o->out + ".partial";
+          file.open(tmp, std::ios::binary);
+          if (!file) throw Error(fmt::format("cannot write '{}'", tmp));
+        }
+        std::ostream& os = o->out.empty() ? std::cout : file;
+        m.recommend_each(o->k, true, g.threads, [&](const std::string& user, const std::vector<api::Scored>& items) {
+          buf.clear();
+          buf += user;
+          buf += '\t';
+          for (size_t j = 0; j < items.size(); ++j) {
+            if (j) buf += ',';
+            buf += items[j].item;
+          }
+          buf += '\n';
+          os << buf;
+        });
+        if (!o->out.empty()) {
+          file.close();
+          if (!file || std::rename(tmp.c_str(), o->out.c_str()) != 0)
+            throw Error(fmt::format("cannot write '{}'", o->out));
+        }
+        return 0;
+      }};
 }
 
 }  // namespace siamrec::cli

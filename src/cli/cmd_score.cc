@@ -2,7 +2,8 @@
 #include <iostream>
 
 #include "cli/commands.h"
-#include "models/model_file.h"
+#include <siamrec/model.h>
+
 #include "util/error.h"
 #include "util/io.h"
 #include "util/strings.h"
@@ -21,24 +22,23 @@ Command add_score(CLI::App& root, GlobalOptions& g) {
   app->add_option("--out", o->out, "output file (written atomically; default stdout)");
   return {
       app, [o, &g]() {
-        TrainedModel m = load_model_file(o->model);
+        api::Model m = api::Model::load(o->model);
         std::string text = read_file(o->pairs);
         LineReader lr(text);
         std::string_view line;
         std::vector<std::string_view> f;
-        std::vector<int32_t> us, is;
+        std::vector<std::string> us, is;
         std::vector<std::string> lines;
         int64_t skipped = 0;
         while (lr.next(line)) {
           if (trim(line).empty()) continue;
           split_ws(line, f);
           std::string problem;
-          int32_t u = -1, i = -1;
           if (f.size() < 2)
             problem = "expected user<TAB>item";
-          else if ((u = m.users.find(f[0])) < 0)
+          else if (m.user_index(std::string(f[0])) < 0)
             problem = fmt::format("unknown user '{}'", f[0]);
-          else if ((i = m.items.find(f[1])) < 0)
+          else if (m.item_index(std::string(f[1])) < 0)
             problem = fmt::format("unknown item '{}'", f[1]);
           if (!problem.empty()) {
             if (!g.skip_bad_lines)
@@ -46,14 +46,12 @@ Command add_score(CLI::App& root, GlobalOptions& g) {
             ++skipped;
             continue;
           }
-          us.push_back(u), is.push_back(i);
+          us.emplace_back(f[0]), is.emplace_back(f[1]);
           lines.emplace_back(fmt::format("{}\t{}", f[0], f[1]));
         }
-        std::vector<float> s(us.size());
-        m.model->score_pairs(us.data(), is.data(), static_cast<int64_t>(us.size()), s.data());
-        float off = m.model->rating_offset();
+        std::vector<float> s = m.score(us, is);  // rating models: the predicted rating
         std::string out;
-        for (size_t k = 0; k < s.size(); ++k) out += fmt::format("{}\t{:.7g}\n", lines[k], s[k] + off);
+        for (size_t k = 0; k < s.size(); ++k) out += fmt::format("{}\t{:.7g}\n", lines[k], s[k]);
         if (o->out.empty())
           std::cout << out;
         else

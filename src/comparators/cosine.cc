@@ -35,8 +35,8 @@ static double fused_cosine_value(const float* a, const float* b, int64_t d, bool
   const double c = vec::dot(a, b, d) / (na * nb);
   return want_dist ? 1 - c : c;
 }
-static void fused_cosine_back(const float* a, const float* b, int64_t d, double v, double up, bool want_dist,
-                              float* ga, float* gb) {
+static void fused_cosine_back(const float* a, const float* b, int64_t d, double v, double up, bool want_dist, float* ga,
+                              float* gb) {
   if (up == 0) return;
   const double na = std::max(std::sqrt(static_cast<double>(vec::dot(a, a, d))), 1e-8);
   const double nb = std::max(std::sqrt(static_cast<double>(vec::dot(b, b, d))), 1e-8);

@@ -39,6 +39,7 @@ static void fused_euclidean_back(const float* a, const float* b, int64_t d, doub
   vec::diff_pair(static_cast<float>((want_dist ? up : -up) * f), a, b, ga, gb, d);
 }
 
-SIAMREC_REGISTER_FUSED_COMPARATOR(euclidean, "euclidean", fused_euclidean_value, fused_euclidean_back, FusedComparatorForm::kNone);
+SIAMREC_REGISTER_FUSED_COMPARATOR(euclidean, "euclidean", fused_euclidean_value, fused_euclidean_back,
+                                  FusedComparatorForm::kNone);
 
 }  // namespace siamrec

@@ -20,8 +20,8 @@ struct FusedComparatorForm {
 };
 
 bool register_fused_comparator(const std::string& name, FusedComparatorForm f);
-#define SIAMREC_REGISTER_FUSED_COMPARATOR(ID, NAME, ...)          \
-  static const bool siamrec_fused_comparator_##ID = \
+#define SIAMREC_REGISTER_FUSED_COMPARATOR(ID, NAME, ...) \
+  static const bool siamrec_fused_comparator_##ID =      \
       ::siamrec::register_fused_comparator(NAME, ::siamrec::FusedComparatorForm{__VA_ARGS__})
 // The fused form of a registered comparator, or nullptr when it has none.
 const FusedComparatorForm* fused_comparator_form(const std::string& name);

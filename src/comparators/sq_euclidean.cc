@@ -35,6 +35,7 @@ static void fused_sq_back(const float* a, const float* b, int64_t d, double, dou
   vec::diff_pair(static_cast<float>((want_dist ? up : -up) * 2.0), a, b, ga, gb, d);
 }
 
-SIAMREC_REGISTER_FUSED_COMPARATOR(sq_euclidean, "sq_euclidean", fused_sq_value, fused_sq_back, FusedComparatorForm::kSqEuclidean);
+SIAMREC_REGISTER_FUSED_COMPARATOR(sq_euclidean, "sq_euclidean", fused_sq_value, fused_sq_back,
+                                  FusedComparatorForm::kSqEuclidean);
 
 }  // namespace siamrec

@@ -21,7 +21,8 @@ std::map<std::string, FormatSpec>& formats() {
 bool register_format(FormatSpec f) {
   if (f.name.empty() || !f.read) throw std::logic_error("a data format needs a name and a reader");
   std::string name = f.name, help = f.help;
-  if (!formats().emplace(name, std::move(f)).second) throw std::logic_error("data format '" + name + "' registered twice");
+  if (!formats().emplace(name, std::move(f)).second)
+    throw std::logic_error("data format '" + name + "' registered twice");
   return register_name("format", name, help);
 }
 
@@ -30,7 +31,8 @@ const FormatSpec& data_format(const std::string& name) {
   if (it != formats().end()) return it->second;
   std::vector<std::string> names;
   for (auto& [n, _] : formats()) names.push_back(n);
-  throw ConfigError(fmt::format("config key 'data.format': unknown format '{}'; registered: {}", name, fmt::join(names, ", ")));
+  throw ConfigError(
+      fmt::format("config key 'data.format': unknown format '{}'; registered: {}", name, fmt::join(names, ", ")));
 }
 
 }  // namespace siamrec

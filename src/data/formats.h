@@ -15,8 +15,8 @@ namespace siamrec {
 class Config;
 
 struct FormatSpec {
-  std::string name;   // the value of data.format
-  std::string help;   // one line for `siamrec params` and docs/parameters.md
+  std::string name;  // the value of data.format
+  std::string help;  // one line for `siamrec params` and docs/parameters.md
   std::function<Dataset(const std::string& path, const Config& c, const ReadOptions& o)> read;
 };
 

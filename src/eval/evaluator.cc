@@ -188,8 +188,8 @@ struct Candidates {
 struct Popularity {
   std::vector<int64_t> pop, item_users;  // interactions and distinct users per item
   int64_t train_users = 0;
-  std::vector<double> profile_arp;       // per evaluated user: mean popularity of her train items
-  std::vector<double> cdf;               // popularity sampling
+  std::vector<double> profile_arp;  // per evaluated user: mean popularity of her train items
+  std::vector<double> cdf;          // popularity sampling
 
   Popularity(const EvalContext& ctx, const std::vector<int32_t>& users, bool need_cdf)
       : pop(ctx.n_items, 0), item_users(ctx.n_items, 0), profile_arp(users.size(), 0) {
@@ -365,7 +365,8 @@ EvalResult evaluate_ranking(const BlockScorer& scorer, const EvalContext& ctx, c
       rms.push_back(m);
       need_grades |= m->needs_grades;
     }
-  const auto grades = need_grades ? test_grades(ctx, T, res.users) : std::vector<std::vector<std::pair<int32_t, float>>>{};
+  const auto grades =
+      need_grades ? test_grades(ctx, T, res.users) : std::vector<std::vector<std::pair<int32_t, float>>>{};
 
   // Rank every user (rank_users calls visit from worker threads; each writes only its user's slots).
   std::vector<std::vector<double>> acc(rms.size() * ks.size(), std::vector<double>(U, 0));
@@ -385,7 +386,8 @@ EvalResult evaluate_ranking(const BlockScorer& scorer, const EvalContext& ctx, c
     if (cands.full) {
       l = rank_full(row, ctx.n_items, top, ntop, tb, te);
     } else {
-      auto negs = cands.fixed ? (*ctx.fixed_negatives)[u] : sample_negatives(cands, ctx, pop, valid_csr, spec.seed, u, tb, te);
+      auto negs =
+          cands.fixed ? (*ctx.fixed_negatives)[u] : sample_negatives(cands, ctx, pop, valid_csr, spec.seed, u, tb, te);
       l = rank_candidates(row, negs, K, tb, te);
     }
     auc[idx] = l.auc;

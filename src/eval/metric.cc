@@ -48,13 +48,15 @@ std::pair<std::string, int> parse_metric(const std::string& text, const std::str
   if (at != std::string::npos) {
     auto v = parse_int(text.substr(at + 1));
     if (!v || *v < 1 || *v > 100000)
-      throw ConfigError(fmt::format("config key '{}': '{}' has no valid cut-off after '@' (METRIC@K, K >= 1)", key, text));
+      throw ConfigError(
+          fmt::format("config key '{}': '{}' has no valid cut-off after '@' (METRIC@K, K >= 1)", key, text));
     k = static_cast<int>(*v);
   }
   if (!registry().count(name)) {
     std::vector<std::string> names;
     for (auto* m : ranking_metrics()) names.push_back(m->name);
-    throw ConfigError(fmt::format("config key '{}': unknown metric '{}'; registered: {}", key, name, fmt::join(names, ", ")));
+    throw ConfigError(
+        fmt::format("config key '{}': unknown metric '{}'; registered: {}", key, name, fmt::join(names, ", ")));
   }
   return {name, k};
 }

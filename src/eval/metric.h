@@ -25,10 +25,10 @@ struct UserRanking {
 };
 
 struct RankingMetric {
-  std::string name;        // "ndcg": reported as ndcg@K
-  std::string help;        // one line: the formula (docs/metrics.md has them all)
+  std::string name;           // "ndcg": reported as ndcg@K
+  std::string help;           // one line: the formula (docs/metrics.md has them all)
   bool needs_grades = false;  // computed only when the test data has ratings
-  int order = 100;         // column order in tables (smaller first, then by name)
+  int order = 100;            // column order in tables (smaller first, then by name)
   std::function<double(const UserRanking& u, int K)> at_k;
 };
 

@@ -32,8 +32,10 @@ Validator ranking_validator() {
       v = evaluate_ranking(restrict_to(*q.scorer, cand), ctx, s).get(q.metric);
     }
     if (std::isnan(v))
-      throw ConfigError(fmt::format("train.valid_metric '{}' is not computed on this validation data (graded metrics "
-                                    "need ratings)", q.metric));
+      throw ConfigError(
+          fmt::format("train.valid_metric '{}' is not computed on this validation data (graded metrics "
+                      "need ratings)",
+                      q.metric));
     return v;
   };
 }

@@ -29,7 +29,8 @@ class CclLoss : public Loss {
 SIAMREC_REGISTER_LOSS("ccl", "cosine contrastive loss (1 - s_p) + w mean max(0, s_n - margin)", CclLoss);
 
 // The fused engine's form (losses/fused_form.h): the same function, with its derivatives by hand.
-static double fused_ccl(const FusedLossArgs& a, double vpv, const double* vnv, float, double& up_p, double* upn, int k) {
+static double fused_ccl(const FusedLossArgs& a, double vpv, const double* vnv, float, double& up_p, double* upn,
+                        int k) {
   double L = 1 - vpv;
   up_p = -1;
   for (int j = 0; j < k; ++j) {

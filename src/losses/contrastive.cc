@@ -28,8 +28,8 @@ class ContrastiveLoss : public Loss {
 SIAMREC_REGISTER_LOSS("contrastive", "y d^2 + (1-y) max(0, margin - d)^2 (metric comparator)", ContrastiveLoss);
 
 // The fused engine's form (losses/fused_form.h): the same function, with its derivatives by hand.
-static double fused_contrastive(const FusedLossArgs& a, double vpv, const double* vnv, float, double& up_p,
-                                double* upn, int k) {
+static double fused_contrastive(const FusedLossArgs& a, double vpv, const double* vnv, float, double& up_p, double* upn,
+                                int k) {
   double L = vpv * vpv / (1 + k);
   up_p = 2 * vpv / (1 + k);
   for (int j = 0; j < k; ++j) {

@@ -34,7 +34,8 @@ struct FusedLossForm {
 // SIAMREC_REGISTER_LOSS); returns true so it can initialize a static.
 bool register_fused_loss(const std::string& name, FusedLossForm f);
 #define SIAMREC_REGISTER_FUSED_LOSS(ID, NAME, ...) \
-  static const bool siamrec_fused_loss_##ID = ::siamrec::register_fused_loss(NAME, ::siamrec::FusedLossForm{__VA_ARGS__})
+  static const bool siamrec_fused_loss_##ID =      \
+      ::siamrec::register_fused_loss(NAME, ::siamrec::FusedLossForm{__VA_ARGS__})
 // The fused form of a registered loss, or nullptr when it has none.
 const FusedLossForm* fused_loss_form(const std::string& name);
 

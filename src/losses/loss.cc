@@ -28,7 +28,8 @@ std::map<std::string, FusedLossForm>& fused_forms() {
 
 bool register_fused_loss(const std::string& name, FusedLossForm f) {
   if (!f.coefs) throw std::logic_error("fused form of loss '" + name + "' without a function");
-  if (!fused_forms().emplace(name, f).second) throw std::logic_error("fused form of loss '" + name + "' registered twice");
+  if (!fused_forms().emplace(name, f).second)
+    throw std::logic_error("fused form of loss '" + name + "' registered twice");
   return register_name("fused:loss", name, "");
 }
 

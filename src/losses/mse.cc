@@ -17,8 +17,7 @@ class MseLoss : public Loss {
 SIAMREC_REGISTER_LOSS("mse", "squared error of the similarity against centred ratings", MseLoss);
 
 // The fused engine's form (losses/fused_form.h): the same function, with its derivatives by hand.
-static double fused_mse(const FusedLossArgs& a, double vpv, const double*, float y, double& up_p, double* upn,
-                        int k) {
+static double fused_mse(const FusedLossArgs& a, double vpv, const double*, float y, double& up_p, double* upn, int k) {
   std::fill(upn, upn + k, 0.0);  // negatives, when drawn, take no part
   double r = vpv - (y - a.label_offset);
   up_p = 2 * r;

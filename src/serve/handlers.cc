@@ -20,25 +20,28 @@ namespace siamrec {
 using json = nlohmann::json;
 
 std::shared_ptr<const Served> load_served(const ServeOptions& o) {
-  auto s = std::make_shared<Served>();
-  s->m = load_model_file(o.model_path);
+  auto s = std::make_shared<Served>(api::Model::load(o.model_path));
   s->version = sha256_file(o.model_path).substr(0, 12);
   s->path = o.model_path;
   if (o.index == "hnsw") {
-    Similarity kind;
-    int du = 0;
-    s->item_emb = s->m.model->item_embeddings(&s->dim);
-    s->user_emb = s->m.model->user_embeddings(&du);
-    if (!s->item_emb || !s->user_emb || !s->m.model->retrieval_kind(&kind))
+    const std::string space = s->model.retrieval_space();
+    s->item_emb = s->model.item_embeddings();
+    s->user_emb = s->model.user_embeddings();
+    if (s->item_emb.rows == 0 || s->user_emb.rows == 0 || space.empty())
       throw Error(fmt::format("--index hnsw needs a model with user and item embeddings compared by dot, cosine or "
                               "euclidean distance; '{}' is a '{}' model",
-                              o.model_path, s->m.model->type()),
+                              o.model_path, s->model.type()),
                   kExitUsage);
+    const Similarity kind = space == "dot"         ? Similarity::Dot
+                            : space == "cosine"    ? Similarity::Cosine
+                            : space == "euclidean" ? Similarity::NegEuclidean
+                                                   : Similarity::NegSqEuclidean;
     AnnOptions ao;
     ao.m = o.hnsw_m, ao.ef_construction = o.hnsw_ef_construction, ao.ef_search = o.hnsw_ef;
     auto t0 = std::chrono::steady_clock::now();
-    s->ann = std::make_unique<AnnIndex>(s->item_emb, s->m.items.size(), s->dim, kind, ao);
-    spdlog::info("built HNSW index over {} items in {:.2f} s", s->m.items.size(),
+    s->ann = std::make_unique<AnnIndex>(s->item_emb.data.data(), static_cast<int32_t>(s->item_emb.rows),
+                                        static_cast<int>(s->item_emb.cols), kind, ao);
+    spdlog::info("built HNSW index over {} items in {:.2f} s", s->item_emb.rows,
                  std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   } else if (o.index != "exact") {
     throw Error(fmt::format("--index '{}' is not allowed; allowed: exact, hnsw", o.index), kExitUsage);
@@ -73,26 +76,14 @@ std::string id_of(const json& v) {
   throw HttpError{400, "ids must be strings or integers"};
 }
 
-json items_json(const Served& s, const std::vector<int32_t>& items, const std::vector<float>& scores) {
+json items_json(const Served& s, const std::vector<api::Scored>& items) {
   json arr = json::array();
-  for (size_t j = 0; j < items.size(); ++j) {
-    json e = {{"item", s.m.items.original(items[j])}, {"score", scores[j]}};
-    if (items[j] < static_cast<int32_t>(s.m.item_titles.size()) && !s.m.item_titles[items[j]].empty())
-      e["title"] = s.m.item_titles[items[j]];
+  for (auto& r : items) {
+    json e = {{"item", r.item}, {"score", r.score}};
+    if (std::string t = s.model.item_title(r.item); !t.empty()) e["title"] = t;
     arr.push_back(e);
   }
   return arr;
-}
-
-// Top-k of a score row with the given items masked.
-void topk(std::vector<float>& row, const std::vector<int32_t>& masked, int k, std::vector<int32_t>& items,
-          std::vector<float>& scores) {
-  for (auto i : masked) row[i] = -std::numeric_limits<float>::infinity();
-  items.assign(k, 0);
-  int n = topk_row(row.data(), static_cast<int32_t>(row.size()), k, items.data());
-  items.resize(n);
-  scores.clear();
-  for (auto i : items) scores.push_back(row[i]);
 }
 
 }  // namespace
@@ -100,29 +91,26 @@ void topk(std::vector<float>& row, const std::vector<int32_t>& masked, int k, st
 ApiResponse recommend_user(const Served& s, const ApiRequest& req, const ServeLimits& l) {
   const std::string* user = param(req, "user");
   if (!user) throw HttpError{400, "query parameter 'user' is required"};
-  std::string uid = *user;
+  const std::string& uid = *user;
   int k = parse_k(req, nullptr, l);
   const std::string* ex = param(req, "exclude_seen");
   bool exclude = !ex || *ex != "false";
-  int32_t u = s.m.users.find(uid);
+  const int64_t u = s.model.user_index(uid);
   if (u < 0) throw HttpError{404, fmt::format("unknown user '{}'", uid)};
-  std::vector<int32_t> seen;
-  if (exclude)
-    seen.assign(s.m.train.indices.begin() + s.m.train.begin(u), s.m.train.indices.begin() + s.m.train.end(u));
-  std::vector<int32_t> items;
-  std::vector<float> scores;
+  std::vector<api::Scored> items;
   if (s.ann) {  // approximate: k + |seen| neighbours, seen ones dropped
-    for (auto& [i, v] : s.ann->search(s.user_emb + static_cast<size_t>(u) * s.dim, k + static_cast<int>(seen.size()))) {
+    std::vector<int64_t> seen;
+    if (exclude) seen = s.model.training_items(u);
+    const float* q = s.user_emb.data.data() + u * s.user_emb.cols;
+    for (auto& [i, v] : s.ann->search(q, k + static_cast<int>(seen.size()))) {
       if (static_cast<int>(items.size()) == k) break;
-      if (std::binary_search(seen.begin(), seen.end(), i)) continue;
-      items.push_back(i), scores.push_back(v);
+      if (std::binary_search(seen.begin(), seen.end(), static_cast<int64_t>(i))) continue;
+      items.push_back({s.model.item_id(i), v});
     }
   } else {
-    std::vector<float> row(s.m.items.size());
-    s.m.model->score(&u, 1, row.data());
-    topk(row, seen, k, items, scores);
+    items = s.model.recommend(uid, k, exclude, /*threads=*/1);
   }
-  return {200, {{"user", uid}, {"k", k}, {"model_version", s.version}, {"items", items_json(s, items, scores)}}};
+  return {200, {{"user", uid}, {"k", k}, {"model_version", s.version}, {"items", items_json(s, items)}}};
 }
 
 ApiResponse recommend_history(const Served& s, const ApiRequest& req, const ServeLimits& l) {
@@ -130,23 +118,14 @@ ApiResponse recommend_history(const Served& s, const ApiRequest& req, const Serv
   if (!body.is_object() || !body.contains("history") || !body["history"].is_array())
     throw HttpError{400, "body must be {\"history\": [item ids], \"k\": K}"};
   int k = parse_k(req, &body, l);
-  std::vector<int32_t> hist;
-  std::vector<std::string> unknown;
+  std::vector<std::string> hist, unknown;
   for (auto& v : body["history"]) {
-    int32_t i = s.m.items.find(id_of(v));
-    if (i < 0)
-      unknown.push_back(id_of(v));
-    else
-      hist.push_back(i);
+    std::string id = id_of(v);
+    (s.model.item_index(id) < 0 ? unknown : hist).push_back(id);
   }
-  if (!unknown.empty() && hist.empty() && !body["history"].empty())
+  if (!unknown.empty() && hist.empty())
     throw HttpError{404, fmt::format("no known item in the history (unknown: {})", fmt::join(unknown, ", "))};
-  std::vector<float> row(s.m.items.size());
-  s.m.model->score_history(hist, row.data());
-  std::vector<int32_t> items;
-  std::vector<float> scores;
-  topk(row, hist, k, items, scores);
-  json out = {{"k", k}, {"model_version", s.version}, {"items", items_json(s, items, scores)}};
+  json out = {{"k", k}, {"model_version", s.version}, {"items", items_json(s, s.model.recommend_history(hist, k))}};
   if (!unknown.empty()) out["ignored_unknown_items"] = unknown;
   return {200, out};
 }
@@ -154,21 +133,22 @@ ApiResponse recommend_history(const Served& s, const ApiRequest& req, const Serv
 ApiResponse similar_items(const Served& s, const ApiRequest& req, const ServeLimits& l) {
   const std::string* item = param(req, "item");
   if (!item) throw HttpError{400, "query parameter 'item' is required"};
-  std::string iid = *item;
+  const std::string& iid = *item;
   int k = parse_k(req, nullptr, l);
-  int32_t i = s.m.items.find(iid);
+  const int64_t i = s.model.item_index(iid);
   if (i < 0) throw HttpError{404, fmt::format("unknown item '{}'", iid)};
-  std::vector<std::pair<int32_t, float>> sim;
+  std::vector<api::Scored> items;
   if (s.ann) {
-    for (auto& [j, v] : s.ann->search(s.item_emb + static_cast<size_t>(i) * s.dim, k + 1))
-      if (j != i && static_cast<int>(sim.size()) < k) sim.emplace_back(j, v);
-  } else if (!s.m.model->similar_items(i, k, sim)) {
-    throw HttpError{400, fmt::format("model type '{}' has no item similarity", s.m.model->type())};
+    for (auto& [j, v] : s.ann->search(s.item_emb.data.data() + i * s.item_emb.cols, k + 1))
+      if (j != i && static_cast<int>(items.size()) < k) items.push_back({s.model.item_id(j), v});
+  } else {
+    try {
+      items = s.model.similar(iid, k);
+    } catch (const ConfigError&) {  // the item is known (above): the model type has no item similarity
+      throw HttpError{400, fmt::format("model type '{}' has no item similarity", s.model.type())};
+    }
   }
-  std::vector<int32_t> items;
-  std::vector<float> scores;
-  for (auto& [j, v] : sim) items.push_back(j), scores.push_back(v);
-  return {200, {{"item", iid}, {"k", k}, {"model_version", s.version}, {"items", items_json(s, items, scores)}}};
+  return {200, {{"item", iid}, {"k", k}, {"model_version", s.version}, {"items", items_json(s, items)}}};
 }
 
 ApiResponse score_pairs(const Served& s, const ApiRequest& req) {
@@ -176,28 +156,24 @@ ApiResponse score_pairs(const Served& s, const ApiRequest& req) {
   if (!body.is_object() || !body.contains("pairs") || !body["pairs"].is_array())
     throw HttpError{400, "body must be {\"pairs\": [[user, item], ...]}"};
   if (body["pairs"].size() > 100000) throw HttpError{400, "at most 100000 pairs per request"};
-  std::vector<int32_t> us, is;
+  std::vector<std::string> us, is;
   for (auto& p : body["pairs"]) {
     if (!p.is_array() || p.size() != 2) throw HttpError{400, "each pair must be [user, item]"};
-    int32_t u = s.m.users.find(id_of(p[0])), i = s.m.items.find(id_of(p[1]));
-    if (u < 0) throw HttpError{404, fmt::format("unknown user '{}'", id_of(p[0]))};
-    if (i < 0) throw HttpError{404, fmt::format("unknown item '{}'", id_of(p[1]))};
-    us.push_back(u), is.push_back(i);
+    std::string u = id_of(p[0]), i = id_of(p[1]);
+    if (s.model.user_index(u) < 0) throw HttpError{404, fmt::format("unknown user '{}'", u)};
+    if (s.model.item_index(i) < 0) throw HttpError{404, fmt::format("unknown item '{}'", i)};
+    us.push_back(std::move(u)), is.push_back(std::move(i));
   }
-  std::vector<float> sc(us.size());
-  s.m.model->score_pairs(us.data(), is.data(), static_cast<int64_t>(us.size()), sc.data());
-  float off = s.m.model->rating_offset();
-  for (auto& x : sc) x += off;
-  return {200, {{"model_version", s.version}, {"scores", sc}}};
+  return {200, {{"model_version", s.version}, {"scores", s.model.score(us, is)}}};
 }
 
 ApiResponse health(const Served& s) {
   return {200,
           {{"status", "ok"},
            {"model_version", s.version},
-           {"model_type", s.m.model->type()},
-           {"users", s.m.users.size()},
-           {"items", s.m.items.size()}}};
+           {"model_type", s.model.type()},
+           {"users", s.model.n_users()},
+           {"items", s.model.n_items()}}};
 }
 
 ApiResponse handle(const std::function<ApiResponse()>& fn) {

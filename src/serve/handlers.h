@@ -8,22 +8,23 @@
 
 #include <nlohmann/json.hpp>
 
-#include "models/model_file.h"
+#include <siamrec/model.h>
+
 #include "retrieval/ann.h"
 
 namespace siamrec {
 
 struct ServeOptions;
 
-// A loaded model file, as served (swapped whole on reload).
+// A loaded model file, as served (swapped whole on reload): the public API's model, and an HNSW
+// index over its item embeddings when serving with --index hnsw.
 struct Served {
-  TrainedModel m;
+  api::Model model;
   std::string version;  // first 12 hex digits of the file's SHA-256
   std::string path;
-  std::unique_ptr<AnnIndex> ann;  // when serving with --index hnsw
-  const float* user_emb = nullptr;
-  const float* item_emb = nullptr;
-  int dim = 0;
+  std::unique_ptr<AnnIndex> ann;   // when serving with --index hnsw
+  api::Matrix user_emb, item_emb;  // the index's vectors (hnsw only)
+  explicit Served(api::Model m) : model(std::move(m)) {}
 };
 
 // Loads the model file of `o` (and builds its HNSW index when asked); throws Error naming the file.

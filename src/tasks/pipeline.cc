@@ -30,7 +30,6 @@ Config load_config(const std::string& path, const std::vector<std::string>& over
   return c;
 }
 
-
 Dataset load_data(const Config& c, const RunOptions& o) {
   const std::string& name = c.str("data.dataset");
   const std::string& path = c.str("data.path");

@@ -18,14 +18,20 @@ std::string fused_unsupported(const Config& c) {
     auto names = registered_names(std::string("fused:") + kind);
     return std::find(names.begin(), names.end(), v) != names.end();
   };
-  auto which = [](const char* kind) { return fmt::format("{}", fmt::join(registered_names(std::string("fused:") + kind), ", ")); };
+  auto which = [](const char* kind) {
+    return fmt::format("{}", fmt::join(registered_names(std::string("fused:") + kind), ", "));
+  };
   auto part = [&](const char* key, const char* kind) -> std::string {
     const std::string& v = c.str(key);
     if (capable(kind, v)) return "";
     return fmt::format("{} '{}' (fused: {})", key, v, which(kind));
   };
-  for (auto [key, kind] : {std::pair{"tower.type", "tower"}, {"sampler.builder", "builder"}, {"comparator.type", "comparator"},
-                           {"loss.type", "loss"}, {"sampler.type", "sampler"}, {"train.optimizer", "optimizer"}}) {
+  for (auto [key, kind] : {std::pair{"tower.type", "tower"},
+                           {"sampler.builder", "builder"},
+                           {"comparator.type", "comparator"},
+                           {"loss.type", "loss"},
+                           {"sampler.type", "sampler"},
+                           {"train.optimizer", "optimizer"}}) {
     if (std::string why = part(key, kind); !why.empty()) {
       if (std::string(kind) == "optimizer") why.insert(why.size() - 1, "; dense adam moves untouched rows");
       return why;
@@ -50,7 +56,8 @@ FusedEngine::FusedEngine(const FusedSpec& s, const TupleBuilder& b, const Negati
   loss_form_ = fused_loss_form(s_.loss);
   cmp_form_ = fused_comparator_form(s_.comparator);
   if (!loss_form_ || !cmp_form_)
-    throw ConfigError(fmt::format("the fused engine has no form of loss '{}' or comparator '{}'", s_.loss, s_.comparator));
+    throw ConfigError(
+        fmt::format("the fused engine has no form of loss '{}' or comparator '{}'", s_.loss, s_.comparator));
   sq_ = cmp_form_->fast == FusedComparatorForm::kSqEuclidean;
   triplet_ = loss_form_->triplet_hinge;
   opt_ = s_.optimizer == "sgd" ? Opz::Sgd : s_.optimizer == "adagrad" ? Opz::Adagrad : Opz::LazyAdam;

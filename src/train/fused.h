@@ -186,8 +186,8 @@ class FusedEngine : public EpochRunner {
   const FusedLossForm* loss_form_ = nullptr;
   const FusedComparatorForm* cmp_form_ = nullptr;
   FusedLossArgs loss_args_;
-  bool sq_ = false;        // the fast kernels' comparator: squared euclidean (else dot)
-  bool triplet_ = false;   // the loss is the triplet hinge (inlined by the fast kernels and the CML loop)
+  bool sq_ = false;       // the fast kernels' comparator: squared euclidean (else dot)
+  bool triplet_ = false;  // the loss is the triplet hinge (inlined by the fast kernels and the CML loop)
   bool want_dist_ = false;
   double inv_k_ = 0;  // 1 / k
   FusedSpec s_;

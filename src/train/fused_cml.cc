@@ -184,14 +184,13 @@ double FusedEngine::run_cml(Grad& g, const Positive* ex, int64_t n, float scale)
 // run_cml() with the configuration dispatched (cml_ok_ holds: d = 32, 64 or 128).
 template <bool kGrad>
 double FusedEngine::cml(Grad& g, const Positive* ex, int64_t n, float scale) {
-  return fast_dispatch(s_.dim, sq_, static_cast<int>(opt_), s_.k,
-                       [&](auto c, auto q, auto o, auto kk) {
-                         if constexpr (decltype(c)::value == 0)
-                           return 0.0;  // not reached
-                         else
-                           return run_cml<decltype(c)::value, decltype(q)::value, static_cast<Opz>(decltype(o)::value),
-                                          decltype(kk)::value, kGrad>(g, ex, n, scale);
-                       });
+  return fast_dispatch(s_.dim, sq_, static_cast<int>(opt_), s_.k, [&](auto c, auto q, auto o, auto kk) {
+    if constexpr (decltype(c)::value == 0)
+      return 0.0;  // not reached
+    else
+      return run_cml<decltype(c)::value, decltype(q)::value, static_cast<Opz>(decltype(o)::value), decltype(kk)::value,
+                     kGrad>(g, ex, n, scale);
+  });
 }
 
 template double FusedEngine::cml<true>(Grad& g, const Positive* ex, int64_t n, float scale);

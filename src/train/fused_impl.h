@@ -105,8 +105,8 @@ struct TripletPass {
   double L;  // the example's loss
   bool any;  // some row gets a gradient
 };
-__attribute__((always_inline)) inline TripletPass triplet_pass(const double* val, int k, double margin,
-                                                                      double inv_k, double f, float* c) {
+__attribute__((always_inline)) inline TripletPass triplet_pass(const double* val, int k, double margin, double inv_k,
+                                                               double f, float* c) {
   double L = 0, up_p = 0;
   for (int j = 1; j <= k; ++j) {
     const double h = val[0] - val[j] + margin;

@@ -309,11 +309,10 @@ bool FusedEngine::fast_aliased(const Positive& e, const int64_t* negs) const {
 // The per-example step: the fast kernel for its configurations, else the general one.
 double FusedEngine::direct_example(const Positive& e, const int64_t* negs, Grad& g, double adam_step) {
   if (!fast_ok_ || fast_aliased(e, negs)) return example(e.a, e.p, negs, e.y, 1.0f, g, /*direct=*/true, adam_step);
-  return fast_dispatch(
-      s_.dim, sq_, static_cast<int>(opt_), s_.k, [&](auto c, auto sq, auto o, auto kk) {
-        return fast_example<decltype(c)::value, decltype(sq)::value, static_cast<Opz>(decltype(o)::value),
-                            decltype(kk)::value>(e.a, e.p, negs, e.y, g, static_cast<float>(adam_step));
-      });
+  return fast_dispatch(s_.dim, sq_, static_cast<int>(opt_), s_.k, [&](auto c, auto sq, auto o, auto kk) {
+    return fast_example<decltype(c)::value, decltype(sq)::value, static_cast<Opz>(decltype(o)::value),
+                        decltype(kk)::value>(e.a, e.p, negs, e.y, g, static_cast<float>(adam_step));
+  });
 }
 
 double FusedEngine::run_examples(Grad& g, const Positive* ex, int64_t n, float scale) {

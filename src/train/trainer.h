@@ -64,13 +64,13 @@ class Trainer {
   std::function<double()> validate_;
   std::unique_ptr<Optimizer> opt_;
   EpochRunner* runner_ = nullptr;
-  class TorchEpochs;            // the LibTorch engine's EpochRunner (trainer.cc)
-  std::string pending_state_;   // optimizer state read from a checkpoint, for the engine's runner
+  class TorchEpochs;           // the LibTorch engine's EpochRunner (trainer.cc)
+  std::string pending_state_;  // optimizer state read from a checkpoint, for the engine's runner
   int k_ = 1, candidates_ = 20;
-  int64_t max_len_ = 50;              // sequence builders: inputs per window
+  int64_t max_len_ = 50;                // sequence builders: inputs per window
   Mining batch_mining_ = Mining::None;  // in_batch: None (all valid negatives) | Hard | SemiHard
-  bool prefetch_ = false;             // prepare the next batch on a helper thread
-  Mining mining_ = Mining::None;         // the sampler's (sampling/builder.h)
+  bool prefetch_ = false;               // prepare the next batch on a helper thread
+  Mining mining_ = Mining::None;        // the sampler's (sampling/builder.h)
   int32_t n_items_ = 0;
   uint64_t seed_ = 42;
 };

@@ -38,7 +38,8 @@ static Dataset read_amazon_json(const std::string& path, const Config&, const Re
       return v.is_number_integer() || (v.is_number() && v.get<double>() >= -9.2e18 && v.get<double>() <= 9.2e18);
     };
     const nlohmann::json *u = field("reviewerID", is_id), *i = u ? field("asin", is_id) : nullptr;
-    const nlohmann::json *r = i ? field("overall", is_num) : nullptr, *t = r ? field("unixReviewTime", is_time) : nullptr;
+    const nlohmann::json *r = i ? field("overall", is_num) : nullptr,
+                         *t = r ? field("unixReviewTime", is_time) : nullptr;
     if (!t) continue;
     raw.users.push_back(u->get<std::string>());
     raw.items.push_back(i->get<std::string>());

@@ -51,7 +51,10 @@ SIAMREC_REGISTER_FORMAT(sessions, "sessions",
                         [](const std::string& p, const Config& c, const ReadOptions& o) {
                           return read_delimited_log(p, c, o, true);
                         });
-SIAMREC_REGISTER_FORMAT(recbole, "recbole", "RecBole atomic files: data.path is the prefix of PREFIX.inter (.item, .user)",
-                        [](const std::string& p, const Config&, const ReadOptions& o) { return read_recbole(p, {}, o); });
+SIAMREC_REGISTER_FORMAT(recbole, "recbole",
+                        "RecBole atomic files: data.path is the prefix of PREFIX.inter (.item, .user)",
+                        [](const std::string& p, const Config&, const ReadOptions& o) {
+                          return read_recbole(p, {}, o);
+                        });
 
 }  // namespace siamrec
