@@ -21,13 +21,18 @@ test -f "$tmp/prefix/lib/pkgconfig/siamrec.pc"
 if grep -rEn '#include [<"](torch|ATen|c10|util|data|models|train|eval)/' "$tmp/prefix/include/siamrec"; then
   echo "FAIL: a public header includes an internal or LibTorch header"; exit 1
 fi
+# A sanitized build (make asan-test) installs an instrumented library: its users are built with
+# the same sanitizer, as a user of such a build would (the runtime must come first).
+san_flags=""
+if [ -n "${SIAMREC_SANITIZE:-}" ]; then san_flags="-fsanitize=$SIAMREC_SANITIZE"; fi
 # 1. CMake package.
-cmake -S "$src/examples/cpp" -B "$tmp/ex" -DCMAKE_PREFIX_PATH="$tmp/prefix" -DCMAKE_BUILD_TYPE=Release > "$tmp/cfg.log"
+cmake -S "$src/examples/cpp" -B "$tmp/ex" -DCMAKE_PREFIX_PATH="$tmp/prefix" -DCMAKE_BUILD_TYPE=Release \
+  -DCMAKE_CXX_FLAGS="$san_flags" > "$tmp/cfg.log"
 cmake --build "$tmp/ex" > "$tmp/build.log"
 # 2. pkg-config.
 PKG_CONFIG_PATH="$tmp/prefix/lib/pkgconfig" pkg-config --exists siamrec
 # shellcheck disable=SC2046
-g++ -O1 -o "$tmp/quickstart_pc" "$src/examples/cpp/quickstart.cc" $(PKG_CONFIG_PATH="$tmp/prefix/lib/pkgconfig" pkg-config --cflags --libs siamrec)
+g++ -O1 $san_flags -o "$tmp/quickstart_pc" "$src/examples/cpp/quickstart.cc" $(PKG_CONFIG_PATH="$tmp/prefix/lib/pkgconfig" pkg-config --cflags --libs siamrec)
 cd "$tmp"
 export OPENBLAS_NUM_THREADS=1
 "$tmp/ex/quickstart" > api.out

@@ -116,8 +116,16 @@ class Model {
   // model's config (eval section), with `overrides` ("eval.candidates=uniform:100", ...).
   Evaluation evaluate(const Dataset& test, const std::vector<std::string>& overrides = {}, int threads = 0) const;
 
+  // Item retrieval on image items (model.task retrieval, e.g. Fashion-MNIST): a PNG grid of
+  // `queries` test queries (left) and their top-5 (green frame = same category, red = not),
+  // written atomically. Throws ConfigError when the items have no square images.
+  void write_retrieval_grid(const Dataset& test, const std::string& png_path, int queries = 8, int threads = 0) const;
+
   // Writes the model file atomically (the same file `siamrec train --out` writes).
   void save(const std::string& path) const;
+  // Deletes the checkpoint files a fit with FitOptions::checkpoint = `checkpoint` wrote (once the
+  // model is saved they are obsolete).
+  static void remove_checkpoints(const std::string& checkpoint);
 
   struct Impl;
   Impl& impl() const;  // for the library's own clients (CLI, Python); not a stable API

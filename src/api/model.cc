@@ -2,6 +2,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cmath>
 #include <thread>
 
@@ -266,19 +267,15 @@ Matrix Model::item_embeddings() const {
   return matrix(p, n_items(), dim);
 }
 
-Evaluation Model::evaluate(const Dataset& test, const std::vector<std::string>& overrides, int threads) const {
-  impl_->model();
+// The pipeline's view of a test (or valid) part of the model's dataset.
+static Prepared prepared_for(const TrainedModel& tm, const Dataset& test, const char* what) {
   const auto& te = test.impl();
   if (te.part == Dataset::Impl::kTrain)
-    throw ConfigError(
-        fmt::format("evaluate: '{}' is the training part; evaluate on the test (or valid) part", te.protocol));
-  const TrainedModel& tm = impl_->tm;
+    throw ConfigError(fmt::format("{}: '{}' is the training part; use the test (or valid) part", what, te.protocol));
   if (tm.users.ids() != te.ds->users.ids() || tm.items.ids() != te.ds->items.ids())
-    throw ConfigError(
-        fmt::format("evaluate: the model was fitted on other data ({} users x {} items) than '{}' ({} x {})",
-                    tm.users.size(), tm.items.size(), te.ds->name, te.ds->n_users(), te.ds->n_items()));
-  Config c = impl_->cfg;
-  for (auto& o : overrides) c.set_override(o);
+    throw ConfigError(fmt::format("{}: the model was fitted on other data ({} users x {} items) than '{}' ({} x {})",
+                                  what, tm.users.size(), tm.items.size(), te.ds->name, te.ds->n_users(),
+                                  te.ds->n_items()));
   Prepared p;
   p.ds = *te.ds;
   p.split.test = te.log();
@@ -293,6 +290,15 @@ Evaluation Model::evaluate(const Dataset& test, const std::vector<std::string>& 
     p.split.protocol = te.protocol;
   }
   p.train_by_user = tm.train;
+  return p;
+}
+
+Evaluation Model::evaluate(const Dataset& test, const std::vector<std::string>& overrides, int threads) const {
+  impl_->model();
+  const TrainedModel& tm = impl_->tm;
+  Prepared p = prepared_for(tm, test, "evaluate");
+  Config c = impl_->cfg;
+  for (auto& o : overrides) c.set_override(o);
   RunOptions ro;
   ro.threads = resolve_threads(threads);
   EvalResult r = evaluate_model(tm, p, c, ro);
@@ -310,12 +316,25 @@ Evaluation Model::evaluate(const Dataset& test, const std::vector<std::string>& 
   return e;
 }
 
+void Model::write_retrieval_grid(const Dataset& test, const std::string& png_path, int queries, int threads) const {
+  impl_->model();
+  if (queries < 1) throw ConfigError(fmt::format("queries must be >= 1, got {}", queries));
+  Prepared p = prepared_for(impl_->tm, test, "write_retrieval_grid");
+  RunOptions ro;
+  ro.threads = resolve_threads(threads);
+  siamrec::write_retrieval_grid(impl_->tm, p, impl_->cfg, ro, png_path, queries);
+}
+
 double Evaluation::get(const std::string& metric) const {
   for (auto& [k, v] : metrics)
     if (k == metric) return v;
   std::string names;
   for (auto& [k, _] : metrics) names += (names.empty() ? "" : ", ") + k;
   throw ConfigError(fmt::format("metric '{}' is not in this evaluation; available: {}", metric, names));
+}
+
+void Model::remove_checkpoints(const std::string& checkpoint) {
+  for (auto& f : checkpoint_files(checkpoint)) std::remove(f.c_str());
 }
 
 void Model::save(const std::string& path) const {

@@ -3,7 +3,10 @@
 #include <iostream>
 
 #include "cli/commands.h"
-#include "tasks/pipeline.h"
+#include <siamrec/model.h>
+
+#include <nlohmann/json.hpp>
+
 #include "util/io.h"
 
 namespace siamrec::cli {
@@ -31,26 +34,34 @@ Command add_train(CLI::App& root, GlobalOptions& g) {
   app->add_option("--log", o->log,
                   "JSON-lines training log (per epoch: loss, validation metric, time, embedding health)");
   return {app, [o, &g]() {
-            RunOptions ro{g.data_dir, g.skip_bad_lines, g.threads};
-            ro.checkpoint = o->out + ".ckpt";
-            ro.resume = o->resume;
-            ro.log_path = o->log;
-            Config c = load_config(o->config, o->sets);
-            std::cerr << "# resolved config\n" << c.to_yaml();
-            Prepared p = prepare(c, ro);
-            TrainedModel m = fit_model(p, c, ro);
-            save_model_file(m, o->out);
-            std::remove(ro.checkpoint.c_str());  // the run finished: its checkpoints are obsolete
-            std::remove((ro.checkpoint + ".refit").c_str());
+            api::ConfigSource cs;
+            cs.file = o->config;
+            cs.set = o->sets;
+            const std::string resolved = cs.resolved_yaml();
+            std::cerr << "# resolved config\n" << resolved;
+            api::DatasetOptions dopt;
+            dopt.data_dir = g.data_dir;
+            dopt.skip_bad_lines = g.skip_bad_lines;
+            api::Dataset data = api::Dataset::from_config(cs, dopt);
+            api::Split split = data.split(cs);
+            api::Model m = api::Model::create(cs);
+            api::FitOptions fo;
+            fo.threads = g.threads;
+            fo.checkpoint = o->out + ".ckpt";
+            fo.resume = o->resume;
+            fo.log = o->log;
+            m.fit(split.train, split.valid, fo);
+            m.save(o->out);
+            api::Model::remove_checkpoints(fo.checkpoint);  // the run finished: its checkpoints are obsolete
             std::cerr << "model written to " << o->out << "\n";
             if (!o->no_eval) {
-              EvalResult r = evaluate_model(m, p, c, ro);
-              if (!o->grid.empty()) write_retrieval_grid(m, p, c, ro, o->grid);
-              std::cout << r.table();
+              api::Evaluation e = m.evaluate(split.test, {}, g.threads);
+              if (!o->grid.empty()) m.write_retrieval_grid(split.test, o->grid, 8, g.threads);
+              std::cout << e.table;
               if (!o->json.empty()) {
-                auto j = r.to_json(r.kind == "retrieval" ? p.ds.items : p.ds.users);  // retrieval: per query item
-                j["model"] = c.str("model.type");
-                j["config"] = c.to_yaml();
+                auto j = nlohmann::json::parse(e.json);  // per user (retrieval: per query item)
+                j["model"] = m.type();
+                j["config"] = resolved;
                 atomic_write(o->json, j.dump(1) + "\n");
               }
             }

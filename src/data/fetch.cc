@@ -8,6 +8,7 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <memory>
 
 #include "data/registry.h"
 #include "util/error.h"
@@ -44,12 +45,13 @@ static void download(const std::string& url, const std::string& out) {
 }
 
 void unpack_archive(const std::string& archive, const std::string& dest) {
-  struct archive* a = archive_read_new();
+  // Freed on every path, exceptions included (make_dirs and atomic_write throw too).
+  std::unique_ptr<struct archive, int (*)(struct archive*)> handle(archive_read_new(), archive_read_free);
+  struct archive* a = handle.get();
   archive_read_support_format_all(a);
   archive_read_support_filter_all(a);
   if (archive_read_open_filename(a, archive.c_str(), 1 << 16) != ARCHIVE_OK) {
     std::string msg = archive_error_string(a) ? archive_error_string(a) : "unknown error";
-    archive_read_free(a);
     throw Error(fmt::format("cannot open archive '{}': {}", archive, msg));
   }
   struct archive_entry* e;
@@ -75,13 +77,11 @@ void unpack_archive(const std::string& archive, const std::string& dest) {
       data.append(static_cast<const char*>(buf), size);
     if (r != ARCHIVE_EOF) {
       std::string msg = archive_error_string(a) ? archive_error_string(a) : "read error";
-      archive_read_free(a);
       throw Error(fmt::format("archive '{}': cannot extract '{}': {}", archive, name, msg));
     }
     atomic_write(out.string(), data);
   }
   std::string msg = rc == ARCHIVE_EOF ? "" : (archive_error_string(a) ? archive_error_string(a) : "read error");
-  archive_read_free(a);
   if (!msg.empty()) throw Error(fmt::format("archive '{}' is corrupt: {}", archive, msg));
 }
 

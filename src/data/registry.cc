@@ -11,39 +11,27 @@
 #include "util/error.h"
 #include "util/io.h"
 #include "util/names.h"
+#include "util/registry.h"
 #include "util/paths.h"
 #include "util/strings.h"
 
 namespace siamrec {
 
-namespace {
-std::map<std::string, DatasetSpec>& specs() {
-  static std::map<std::string, DatasetSpec> r;
-  return r;
-}
-}  // namespace
-
 bool register_dataset(DatasetSpec spec) {
   if (!spec.parse) throw std::logic_error("dataset '" + spec.name + "' registered without a parser");
   if (!spec.fixed_splits.empty() && !spec.fixed_split)
     throw std::logic_error("dataset '" + spec.name + "' names fixed splits but has no fixed_split function");
-  if (!specs().emplace(spec.name, spec).second) throw std::logic_error("dataset '" + spec.name + "' registered twice");
-  return register_name("dataset", spec.name, spec.description);
+  const std::string name = spec.name, help = spec.description;
+  const int order = spec.order;
+  return Registry<DatasetSpec>::get().add(name, help, std::move(spec), order) && register_name("dataset", name, help);
 }
 
-std::vector<const DatasetSpec*> dataset_registry() {
-  std::vector<const DatasetSpec*> v;
-  for (auto& [_, s] : specs()) v.push_back(&s);
-  std::stable_sort(v.begin(), v.end(), [](auto* a, auto* b) { return a->order < b->order; });
-  return v;
-}
+std::vector<const DatasetSpec*> dataset_registry() { return Registry<DatasetSpec>::get().values(); }
 
 const DatasetSpec& dataset_spec(const std::string& name) {
-  auto it = specs().find(name);
-  if (it != specs().end()) return it->second;
-  std::string names;
-  for (auto* s : dataset_registry()) names += (names.empty() ? "" : ", ") + s->name;
-  throw ConfigError(fmt::format("unknown dataset '{}'; registered datasets: {}", name, names));
+  if (auto* s = Registry<DatasetSpec>::get().get(name)) return *s;
+  throw ConfigError(fmt::format("unknown dataset '{}'; registered datasets: {}", name,
+                                fmt::join(Registry<DatasetSpec>::get().names(), ", ")));
 }
 
 void require_dataset(const DatasetSpec& spec, const std::string& dir, const std::string& origin) {

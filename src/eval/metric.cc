@@ -9,16 +9,10 @@
 #include "eval/metrics.h"
 #include "util/error.h"
 #include "util/names.h"
+#include "util/registry.h"
 #include "util/strings.h"
 
 namespace siamrec {
-
-namespace {
-std::map<std::string, RankingMetric>& registry() {
-  static std::map<std::string, RankingMetric> r;
-  return r;
-}
-}  // namespace
 
 float UserRanking::grade(int32_t item) const {
   if (!grades) return 0;
@@ -29,17 +23,12 @@ float UserRanking::grade(int32_t item) const {
 bool register_ranking_metric(RankingMetric m) {
   if (m.name.empty() || !m.at_k) throw std::logic_error("a ranking metric needs a name and a function");
   if (m.name.find('@') != std::string::npos) throw std::logic_error("metric name '" + m.name + "' contains '@'");
-  std::string name = m.name, help = m.help;
-  if (!registry().emplace(name, std::move(m)).second) throw std::logic_error("metric '" + name + "' registered twice");
-  return register_name("metric", name, help);
+  const std::string name = m.name, help = m.help;
+  const int order = m.order;
+  return Registry<RankingMetric>::get().add(name, help, std::move(m), order) && register_name("metric", name, help);
 }
 
-std::vector<const RankingMetric*> ranking_metrics() {
-  std::vector<const RankingMetric*> v;
-  for (auto& [_, m] : registry()) v.push_back(&m);
-  std::stable_sort(v.begin(), v.end(), [](auto* a, auto* b) { return a->order < b->order; });
-  return v;
-}
+std::vector<const RankingMetric*> ranking_metrics() { return Registry<RankingMetric>::get().values(); }
 
 std::pair<std::string, int> parse_metric(const std::string& text, const std::string& key, int default_k) {
   auto at = text.find('@');
@@ -52,12 +41,9 @@ std::pair<std::string, int> parse_metric(const std::string& text, const std::str
           fmt::format("config key '{}': '{}' has no valid cut-off after '@' (METRIC@K, K >= 1)", key, text));
     k = static_cast<int>(*v);
   }
-  if (!registry().count(name)) {
-    std::vector<std::string> names;
-    for (auto* m : ranking_metrics()) names.push_back(m->name);
-    throw ConfigError(
-        fmt::format("config key '{}': unknown metric '{}'; registered: {}", key, name, fmt::join(names, ", ")));
-  }
+  if (!Registry<RankingMetric>::get().has(name))
+    throw ConfigError(fmt::format("config key '{}': unknown metric '{}'; registered: {}", key, name,
+                                  fmt::join(Registry<RankingMetric>::get().names(), ", ")));
   return {name, k};
 }
 

@@ -19,24 +19,12 @@ LossSpec LossSpec::from_config(const Config& c) {
   return s;
 }
 
-namespace {
-std::map<std::string, FusedLossForm>& fused_forms() {
-  static std::map<std::string, FusedLossForm> r;
-  return r;
-}
-}  // namespace
-
 bool register_fused_loss(const std::string& name, FusedLossForm f) {
   if (!f.coefs) throw std::logic_error("fused form of loss '" + name + "' without a function");
-  if (!fused_forms().emplace(name, f).second)
-    throw std::logic_error("fused form of loss '" + name + "' registered twice");
-  return register_name("fused:loss", name, "");
+  return Registry<FusedLossForm>::get().add(name, "", f) && register_name("fused:loss", name, "");
 }
 
-const FusedLossForm* fused_loss_form(const std::string& name) {
-  auto it = fused_forms().find(name);
-  return it == fused_forms().end() ? nullptr : &it->second;
-}
+const FusedLossForm* fused_loss_form(const std::string& name) { return Registry<FusedLossForm>::get().get(name); }
 
 std::unique_ptr<Loss> make_loss(const LossSpec& spec) { return LossRegistry::get().find(spec.type, "loss.type")(spec); }
 

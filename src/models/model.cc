@@ -8,19 +8,9 @@
 
 #include "util/error.h"
 #include "util/names.h"
+#include "util/registry.h"
 
 namespace siamrec {
-
-namespace {
-struct Entry {
-  std::string help;
-  ModelFactory make;
-};
-std::map<std::string, Entry>& registry() {
-  static std::map<std::string, Entry> r;
-  return r;
-}
-}  // namespace
 
 void Model::score_pairs(const int32_t* users, const int32_t* items, int64_t n, float* out) const {
   std::vector<float> row(n_items_);
@@ -58,27 +48,15 @@ bool Model::similar_items(int32_t item, int k, std::vector<std::pair<int32_t, fl
 }
 
 bool register_model(const std::string& name, const std::string& help, ModelFactory f) {
-  register_name("model", name, help);
-  registry()[name] = {help, std::move(f)};
-  return true;
+  return Registry<ModelFactory>::get().add(name, help, std::move(f)) && register_name("model", name, help);
 }
 
-std::vector<std::string> model_names() {
-  std::vector<std::string> v;
-  for (auto& [k, _] : registry()) v.push_back(k);
-  return v;
-}
+std::vector<std::string> model_names() { return Registry<ModelFactory>::get().names(); }
 
-std::string model_help(const std::string& name) {
-  auto it = registry().find(name);
-  return it == registry().end() ? "" : it->second.help;
-}
+std::string model_help(const std::string& name) { return Registry<ModelFactory>::get().help(name); }
 
 std::unique_ptr<Model> create_model(const std::string& name) {
-  auto it = registry().find(name);
-  if (it == registry().end())
-    throw ConfigError(fmt::format("unknown model type '{}'; registered: {}", name, fmt::join(model_names(), ", ")));
-  return it->second.make();
+  return Registry<ModelFactory>::get().find(name, "model.type")();
 }
 
 }  // namespace siamrec

@@ -76,7 +76,7 @@ class SiameseModel : public Model {
       spdlog::info("refit on all training data for the best epoch count ({})", rep.best_epoch);
       FitData d2 = d;
       d2.refit_pass = true;
-      d2.checkpoint = d.checkpoint.empty() ? "" : d.checkpoint + ".refit";
+      d2.checkpoint = d.checkpoint.empty() ? "" : checkpoint_files(d.checkpoint).back();
       rep = train_once(d2, *d.train, Interactions{}, rep.best_epoch);
     }
     if (!carved && valid.size() > 0 && net_->sequential()) {

@@ -43,6 +43,13 @@ struct EpochInfo {
 // Called after every epoch; return false to stop training (the best weights so far are kept).
 using EpochCallback = std::function<bool(const EpochInfo&)>;
 
+// The files a fit with checkpoint `path` may write: the checkpoint, and the refit pass's
+// (path + ".refit") after early stopping. A finished run may delete them.
+inline std::vector<std::string> checkpoint_files(const std::string& path) {
+  if (path.empty()) return {};
+  return {path, path + ".refit"};
+}
+
 // Everything a model may fit on. Valid interactions may be empty.
 struct FitData {
   const Dataset* ds = nullptr;  // ids and side data

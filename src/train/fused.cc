@@ -268,7 +268,7 @@ std::string FusedEngine::save_state() const {
   auto put = [&](const AlignedFloats& v) {
     uint64_t n = v.size();
     out.append(reinterpret_cast<const char*>(&n), 8);
-    out.append(reinterpret_cast<const char*>(v.data()), n * sizeof(float));
+    if (n) out.append(reinterpret_cast<const char*>(v.data()), n * sizeof(float));
   };
   int64_t t = adam_step_.load();
   out.append(reinterpret_cast<const char*>(&t), 8);
@@ -288,7 +288,7 @@ void FusedEngine::load_state(const std::string& b) {
     pos += 8;
     if (n != v.size()) throw Error("checkpoint is malformed (fused optimizer state size)");
     need(n * sizeof(float));
-    std::memcpy(v.data(), b.data() + pos, n * sizeof(float));
+    if (n) std::memcpy(v.data(), b.data() + pos, n * sizeof(float));  // an empty state has no storage
     pos += n * sizeof(float);
   };
   need(8);
