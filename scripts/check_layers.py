@@ -60,6 +60,14 @@ def main():
     for d in sorted(os.listdir(src)):
         if os.path.isdir(os.path.join(src, d)) and d not in folder_layer:
             errors.append(f"src/{d}/: folder belongs to no layer of src/layers.txt")
+    def lines(path):
+        """(relative path, line number, include folder or None, LibTorch include?) for each line."""
+        rel = os.path.relpath(path, ROOT)
+        with open(path, encoding="utf-8") as f:
+            for n, line in enumerate(f, 1):
+                m = INCLUDE.match(line)
+                yield rel, n, (m.group(1) if m else None), bool(SYSTEM_TORCH.match(line))
+
     checked = 0
     for d, layer in sorted(folder_layer.items()):
         allowed = closure(layers, layer)
@@ -67,36 +75,25 @@ def main():
             for fn in sorted(files):
                 if not fn.endswith((".h", ".cc")):
                     continue
-                path = os.path.join(dirpath, fn)
-                rel = os.path.relpath(path, ROOT)
                 checked += 1
-                with open(path, encoding="utf-8") as f:
-                    for n, line in enumerate(f, 1):
-                        m = INCLUDE.match(line)
-                        if not m:
-                            continue
-                        target = m.group(1)
-                        if target == "siamrec":  # the public API headers (include/siamrec)
-                            continue
-                        tl = folder_layer.get(target)
-                        if tl is None:
-                            errors.append(f"{rel}:{n}: includes '{target}/', a folder of no layer")
-                        elif tl not in allowed:
-                            errors.append(f"{rel}:{n}: layer '{layer}' includes '{m.group(0).split(chr(34))[1]}' of "
-                                          f"layer '{tl}', which '{layer}' does not use (src/layers.txt)")
+                for rel, n, target, _ in lines(os.path.join(dirpath, fn)):
+                    if target is None or target == "siamrec":  # siamrec/: the public API headers
+                        continue
+                    tl = folder_layer.get(target)
+                    if tl is None:
+                        errors.append(f"{rel}:{n}: includes '{target}/', a folder of no layer")
+                    elif tl not in allowed:
+                        errors.append(f"{rel}:{n}: layer '{layer}' includes a header of '{target}/' (layer "
+                                      f"'{tl}'), which '{layer}' does not use (src/layers.txt)")
     pub = os.path.join(ROOT, "include", "siamrec")
     if os.path.isdir(pub):
         for fn in sorted(os.listdir(pub)):
-            path = os.path.join(pub, fn)
-            rel = os.path.relpath(path, ROOT)
             checked += 1
-            with open(path, encoding="utf-8") as f:
-                for n, line in enumerate(f, 1):
-                    m = INCLUDE.match(line)
-                    if m and m.group(1) != "siamrec":
-                        errors.append(f"{rel}:{n}: a public header includes '{m.group(1)}/' of src/ (pimpl it)")
-                    if SYSTEM_TORCH.match(line):
-                        errors.append(f"{rel}:{n}: a public header includes LibTorch")
+            for rel, n, target, torch in lines(os.path.join(pub, fn)):
+                if target is not None and target != "siamrec":
+                    errors.append(f"{rel}:{n}: a public header includes '{target}/' of src/ (pimpl it)")
+                if torch:
+                    errors.append(f"{rel}:{n}: a public header includes LibTorch")
     arch = os.path.join(ROOT, "docs", "architecture.md")
     if not os.path.exists(arch):
         errors.append("docs/architecture.md is missing")

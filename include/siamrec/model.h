@@ -102,9 +102,8 @@ class Model {
   std::vector<Scored> recommend_history(const std::vector<std::string>& items, int k = 10,
                                         int* unknown = nullptr) const;
   // The k items most similar to `item` (itself excluded); throws ConfigError when the model type
-  // has no item similarity (has_item_similarity()).
+  // has no item similarity.
   std::vector<Scored> similar(const std::string& item, int k = 10) const;
-  bool has_item_similarity() const;
   // Scores of (user, item) pairs of original ids (rating models: the predicted rating); throws
   // ConfigError naming an unknown id.
   std::vector<float> score(const std::vector<std::string>& users, const std::vector<std::string>& items) const;

@@ -162,8 +162,7 @@ std::string Dataset::item_title(int64_t i) const {
 Split Dataset::split(const ConfigSource& config) const {
   if (impl_->part != Impl::kAll) throw ConfigError("split: this dataset is already a part of a split");
   Config c = siamrec::resolve_config(config);
-  Prepared p = prepare_from(*impl_->ds, c);
-  auto sd = std::make_shared<const SplitData>(std::move(p.split));
+  auto sd = std::make_shared<const SplitData>(split_by_config(*impl_->ds, c));
   Split out;
   out.protocol = sd->protocol;
   auto part = [&](Impl::Part which, const char* name) {

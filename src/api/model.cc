@@ -146,30 +146,27 @@ static int32_t find_item(const TrainedModel& tm, const std::string& id) {
   return i;
 }
 
-// Top-k for users in chunks (bounded memory), exclusions as asked.
+// Top-k for users (tasks' recommend_users: chunked, bounded memory), as Scored lists in user order.
 static void rank(const TrainedModel& tm, const std::vector<int32_t>& users, int k, bool exclude_seen, int threads,
-                 std::vector<std::vector<Scored>>& out) {
+                 const std::function<void(int32_t, std::vector<Scored>&&)>& emit) {
   if (k < 1) throw ConfigError(fmt::format("k must be >= 1, got {}", k));
-  out.assign(users.size(), {});
-  RankOptions ro;
-  ro.k = k;
-  ro.threads = resolve_threads(threads);
-  ro.exclude = exclude_seen ? &tm.train : nullptr;
-  const siamrec::Model& m = *tm.model;
-  rank_users(
-      users, tm.items.size(), [&](const int32_t* u, int n, float* s) { m.score(u, n, s); }, ro,
-      [&](int64_t idx, int32_t, const float* row, const int32_t* top, int nt) {
-        auto& v = out[idx];
-        v.reserve(nt);
-        for (int j = 0; j < nt; ++j) v.push_back({tm.items.original(top[j]), row[top[j]]});
-      });
+  recommend_users(
+      tm, users, k, resolve_threads(threads),
+      [&](int32_t u, const int32_t* items, const float* scores, int n) {
+        std::vector<Scored> v;
+        v.reserve(n);
+        for (int j = 0; j < n; ++j) v.push_back({tm.items.original(items[j]), scores[j]});
+        emit(u, std::move(v));
+      },
+      exclude_seen);
 }
 
 std::vector<Scored> Model::recommend(const std::string& user, int k, bool exclude_seen, int threads) const {
   impl_->model();
-  std::vector<std::vector<Scored>> out;
-  rank(impl_->tm, {find_user(impl_->tm, user)}, k, exclude_seen, threads, out);
-  return out[0];
+  std::vector<Scored> out;
+  rank(impl_->tm, {find_user(impl_->tm, user)}, k, exclude_seen, threads,
+       [&](int32_t, std::vector<Scored>&& v) { out = std::move(v); });
+  return out;
 }
 
 std::vector<std::vector<Scored>> Model::recommend_all(int k, bool exclude_seen, int threads) const {
@@ -182,15 +179,10 @@ std::vector<std::vector<Scored>> Model::recommend_all(int k, bool exclude_seen, 
 void Model::recommend_each(int k, bool exclude_seen, int threads,
                            const std::function<void(const std::string&, const std::vector<Scored>&)>& emit) const {
   impl_->model();
-  const int32_t n = impl_->tm.users.size();
-  const int32_t chunk = 4096;
-  std::vector<std::vector<Scored>> out;
-  for (int32_t lo = 0; lo < n; lo += chunk) {
-    std::vector<int32_t> users;
-    for (int32_t u = lo; u < std::min(n, lo + chunk); ++u) users.push_back(u);
-    rank(impl_->tm, users, k, exclude_seen, threads, out);
-    for (size_t r = 0; r < users.size(); ++r) emit(impl_->tm.users.original(users[r]), out[r]);
-  }
+  std::vector<int32_t> users(static_cast<size_t>(impl_->tm.users.size()));
+  for (int32_t u = 0; u < static_cast<int32_t>(users.size()); ++u) users[u] = u;
+  rank(impl_->tm, users, k, exclude_seen, threads,
+       [&](int32_t u, std::vector<Scored>&& v) { emit(impl_->tm.users.original(u), v); });
 }
 
 std::vector<Scored> Model::recommend_history(const std::vector<std::string>& items, int k, int* unknown) const {
@@ -225,12 +217,6 @@ std::vector<Scored> Model::similar(const std::string& item, int k) const {
   std::vector<Scored> out;
   for (auto& [i, s] : sim) out.push_back({impl_->tm.items.original(i), s});
   return out;
-}
-
-bool Model::has_item_similarity() const {
-  const siamrec::Model& m = impl_->model();
-  std::vector<std::pair<int32_t, float>> sim;
-  return n_items() > 0 && m.similar_items(0, 1, sim);
 }
 
 std::vector<float> Model::score(const std::vector<std::string>& users, const std::vector<std::string>& items) const {

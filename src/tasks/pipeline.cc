@@ -83,14 +83,19 @@ Prepared prepare(const Config& c, const RunOptions& o) { return prepare_from(loa
 Prepared prepare_from(Dataset ds, const Config& c) {
   Prepared p;
   p.ds = std::move(ds);
-  if (p.ds.log.size() == 0 && p.ds.item_side.content.empty())
-    throw DataError(fmt::format("dataset '{}' has no interactions", p.ds.name));
-  p.split = make_split(p.ds, filters_of(c), split_of(c));
+  p.split = split_by_config(p.ds, c);
   p.train_by_user = Csr::from_interactions(p.split.train, p.ds.n_users(), false);
-  spdlog::info("data: {} | train {} / valid {} / test {} interactions{}", p.split.protocol, p.split.train.size(),
-               p.split.valid.size(), p.split.test.size(),
-               p.split.heldout_items.empty() ? "" : fmt::format(" | {} items held out", p.split.heldout_items.size()));
   return p;
+}
+
+SplitData split_by_config(const Dataset& ds, const Config& c) {
+  if (ds.log.size() == 0 && ds.item_side.content.empty())
+    throw DataError(fmt::format("dataset '{}' has no interactions", ds.name));
+  SplitData split = make_split(ds, filters_of(c), split_of(c));
+  spdlog::info("data: {} | train {} / valid {} / test {} interactions{}", split.protocol, split.train.size(),
+               split.valid.size(), split.test.size(),
+               split.heldout_items.empty() ? "" : fmt::format(" | {} items held out", split.heldout_items.size()));
+  return split;
 }
 
 TrainedModel fit_model(const Prepared& p, const Config& c, const RunOptions& o) {
@@ -229,14 +234,14 @@ EvalResult evaluate_item_retrieval(const TrainedModel& m, const Prepared& p, con
 }
 
 void recommend_users(const TrainedModel& m, const std::vector<int32_t>& users, int k, int threads,
-                     const std::function<void(int32_t, const int32_t*, const float*, int)>& emit) {
+                     const std::function<void(int32_t, const int32_t*, const float*, int)>& emit, bool exclude_seen) {
   // Users are processed in chunks; each chunk is ranked in parallel, then emitted in order, so
   // memory stays bounded however many users there are.
   const size_t chunk = 4096;
   RankOptions ro;
   ro.k = k;
   ro.threads = threads;
-  ro.exclude = &m.train;
+  ro.exclude = exclude_seen ? &m.train : nullptr;
   for (size_t lo = 0; lo < users.size(); lo += chunk) {
     std::vector<int32_t> part(users.begin() + lo, users.begin() + std::min(users.size(), lo + chunk));
     std::vector<std::vector<int32_t>> tops(part.size());

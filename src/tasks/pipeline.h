@@ -48,8 +48,13 @@ EvalResult evaluate_item_retrieval(const TrainedModel& m, const Prepared& p, con
 void write_retrieval_grid(const TrainedModel& m, const Prepared& p, const Config& c, const RunOptions& o,
                           const std::string& path, int queries = 8);
 
-// Top-k for every listed user (train items excluded), streamed in user order to `emit`.
+// Top-k for every listed user (train items excluded unless exclude_seen is false), streamed in
+// user order to `emit`.
 void recommend_users(const TrainedModel& m, const std::vector<int32_t>& users, int k, int threads,
-                     const std::function<void(int32_t user, const int32_t* items, const float* scores, int n)>& emit);
+                     const std::function<void(int32_t user, const int32_t* items, const float* scores, int n)>& emit,
+                     bool exclude_seen = true);
+// Filters and splits a dataset by the config's filter and split sections (the split prepare()
+// makes), logging its sizes.
+SplitData split_by_config(const Dataset& ds, const Config& c);
 
 }  // namespace siamrec
