@@ -15,7 +15,7 @@ PKGS=(
 # Extra groups selected by the caller, e.g. `install-deps.sh bench` for benchmark-only tools.
 for group in "$@"; do
   case "$group" in
-    bench) PKGS+=(python3-torch python3-numpy hyperfine) ;;
+    bench) PKGS+=(python3-torch python3-numpy hyperfine wrk) ;;
     *) echo "install-deps.sh: unknown group '$group' (known: bench)" >&2; exit 2 ;;
   esac
 done

@@ -32,11 +32,19 @@ Command add_serve(CLI::App& root, GlobalOptions& g) {
   app->add_option("-m,--model", o->model_path, "model file")->required();
   app->add_option("--host", o->host, "address to bind (default 127.0.0.1: loopback only)");
   app->add_option("--port", o->port, "TCP port")->check(CLI::Range(0, 65535));
-  app->add_option("--http-threads", o->threads, "HTTP worker threads")->check(CLI::Range(1, 1024));
+  app->add_option("--http-threads", o->threads, "event-loop threads that read requests and run the handlers (default: one per core)")
+      ->check(CLI::Range(1, 256));
   app->add_option("--max-k", o->max_k, "largest k a request may ask for")->check(CLI::Range(1, 1000000));
   app->add_option("--max-body", o->max_body, "largest request body in bytes (413 above)");
-  app->add_option("--timeout", o->timeout_s, "read/write timeout in seconds for slow clients")
+  app->add_option("--timeout", o->timeout_s,
+                  "seconds a client has to send a whole request (headers and body), to read the response, and "
+                  "to send the next one on a kept-alive connection; slower clients are disconnected")
       ->check(CLI::Range(1, 3600));
+  app->add_option("--max-connections", o->max_connections,
+                  "open connections at most; beyond it a new connection gets 503 and is closed")
+      ->check(CLI::Range(1, 1000000));
+  app->add_option("--backlog", o->backlog, "listen backlog (connections waiting to be accepted)")
+      ->check(CLI::Range(1, 65535));
   app->add_option("--token-file", *token_file, "file holding a bearer token required on every route but /healthz");
   app->add_option("--index", o->index,
                   "retrieval for GET /v1/recommend and /v1/similar: exact (BLAS, all items) or hnsw "
@@ -64,7 +72,7 @@ Command add_serve(CLI::App& root, GlobalOptions& g) {
               unsigned char s = 0;
               while (read(g_signal_pipe[0], &s, 1) == 1) {
                 if (s == SIGHUP) {
-                  std::thread([&server] { server.reload(nullptr); }).detach();
+                  server.reload_async();
                   continue;
                 }
                 if (s == 0) return;  // the server stopped by itself

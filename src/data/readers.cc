@@ -36,12 +36,8 @@ namespace {
 
 std::string load_text(const std::string& path) { return read_data_text(path); }
 
-std::string printable(std::string_view v) {
-  std::string s(v.substr(0, 40));
-  for (auto& c : s)
-    if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) >= 0x7f) c = '?';
-  return v.size() > 40 ? s + "..." : s;
-}
+// A field as error messages show it: control characters escaped, at most 40 bytes.
+std::string shown(std::string_view v) { return printable(v, 40); }
 
 void split_fields(std::string_view line, const DelimitedFormat& f, std::vector<std::string>& out,
                   std::vector<std::string_view>& tmp) {
@@ -180,11 +176,11 @@ RawLog read_delimited(const std::string& path, const DelimitedFormat& f, const R
     }
     if (f.numeric_ids) {
       if (!is_integer_string(u)) {
-        errs.bad(ln, "user", fmt::format("'{}' is not an integer id", printable(u)));
+        errs.bad(ln, "user", fmt::format("'{}' is not an integer id", shown(u)));
         continue;
       }
       if (!is_integer_string(it)) {
-        errs.bad(ln, "item", fmt::format("'{}' is not an integer id", printable(it)));
+        errs.bad(ln, "item", fmt::format("'{}' is not an integer id", shown(it)));
         continue;
       }
     }
@@ -192,7 +188,7 @@ RawLog read_delimited(const std::string& path, const DelimitedFormat& f, const R
     if (col_rating >= 0) {
       auto v = parse_double(fields[col_rating]);
       if (!v) {
-        errs.bad(ln, "rating", fmt::format("'{}' is not a number", printable(fields[col_rating])));
+        errs.bad(ln, "rating", fmt::format("'{}' is not a number", shown(fields[col_rating])));
         continue;
       }
       if (std::isnan(*v) || std::isinf(*v)) {
@@ -211,7 +207,7 @@ RawLog read_delimited(const std::string& path, const DelimitedFormat& f, const R
       if (!v) {
         auto d = parse_double(fields[col_time]);
         if (!d || !std::isfinite(*d)) {
-          errs.bad(ln, "time", fmt::format("'{}' is not a timestamp", printable(fields[col_time])));
+          errs.bad(ln, "time", fmt::format("'{}' is not a timestamp", shown(fields[col_time])));
           continue;
         }
         v = static_cast<int64_t>(*d);
@@ -221,7 +217,7 @@ RawLog read_delimited(const std::string& path, const DelimitedFormat& f, const R
     if (col_date >= 0) {
       auto days = parse_date_days(trim(fields[col_date]));
       if (!days) {
-        errs.bad(ln, "date", fmt::format("'{}' is not a YYYY-MM-DD date", printable(fields[col_date])));
+        errs.bad(ln, "date", fmt::format("'{}' is not a YYYY-MM-DD date", shown(fields[col_date])));
         continue;
       }
       t += *days * 86400000LL;
@@ -232,8 +228,8 @@ RawLog read_delimited(const std::string& path, const DelimitedFormat& f, const R
         auto [pos, fresh] = raw.owner.emplace(std::string(u), std::string(ow));
         if (!fresh && pos->second != ow) {
           errs.bad(ln, "session user",
-                   fmt::format("session '{}' belongs to user '{}' on an earlier line, here to '{}'", printable(u),
-                               pos->second, printable(ow)));
+                   fmt::format("session '{}' belongs to user '{}' on an earlier line, here to '{}'", shown(u),
+                               pos->second, shown(ow)));
           continue;
         }
       }
@@ -298,7 +294,7 @@ ItemMetaMap read_ml100k_items(const std::string& u_item, const std::string& u_ge
         m.genres.push_back(genre_names[g]);
       else if (flag != "0") {
         ok = false;
-        errs.bad(lr.lineno(), "genre flag", fmt::format("'{}' is not 0 or 1", printable(flag)));
+        errs.bad(lr.lineno(), "genre flag", fmt::format("'{}' is not 0 or 1", shown(flag)));
         break;
       }
     }
@@ -488,7 +484,7 @@ IdPairs read_lightgcn(const std::string& path, const ReadOptions& o) {
     if (f.empty()) continue;
     auto u = parse_int(f[0]);
     if (!u || *u < 0) {
-      errs.bad(lr.lineno(), "user", fmt::format("'{}' is not a non-negative integer id", printable(f[0])));
+      errs.bad(lr.lineno(), "user", fmt::format("'{}' is not a non-negative integer id", shown(f[0])));
       continue;
     }
     size_t start = out.item.size();
@@ -498,7 +494,7 @@ IdPairs read_lightgcn(const std::string& path, const ReadOptions& o) {
       if (!i || *i < 0) {
         ok = false;
         errs.bad(lr.lineno(), fmt::format("item #{}", k),
-                 fmt::format("'{}' is not a non-negative integer id", printable(f[k])));
+                 fmt::format("'{}' is not a non-negative integer id", shown(f[k])));
         break;
       }
       out.user.push_back(*u);
@@ -616,7 +612,7 @@ NcfTest read_ncf(const std::string& test_rating, const std::string& test_negativ
       if (!n || *n < 0) {
         ok = false;
         errs.bad(lr.lineno(), fmt::format("negative #{}", k),
-                 fmt::format("'{}' is not a non-negative integer", printable(f[k])));
+                 fmt::format("'{}' is not a non-negative integer", shown(f[k])));
         break;
       }
       negs.push_back(*n);
@@ -658,12 +654,12 @@ AtomicTable read_atomic(const std::string& path, const ReadOptions& o) {
       for (auto h : f) {
         auto c = h.find(':');
         if (c == std::string_view::npos)
-          throw DataError(fmt::format("{}:{}: header field '{}' is not 'name:type'", path, lr.lineno(), printable(h)));
+          throw DataError(fmt::format("{}:{}: header field '{}' is not 'name:type'", path, lr.lineno(), shown(h)));
         std::string type(trim(h.substr(c + 1)));
         if (type != "token" && type != "token_seq" && type != "float" && type != "float_seq")
           throw DataError(
               fmt::format("{}:{}: header field '{}' has unknown type '{}' (token, token_seq, float, float_seq)", path,
-                          lr.lineno(), printable(h), type));
+                          lr.lineno(), shown(h), type));
         t.names.emplace_back(trim(h.substr(0, c)));
         t.types.push_back(type);
       }
@@ -701,7 +697,7 @@ Dataset read_recbole(const std::string& prefix, const RecBoleFormat& fm, const R
       auto v = parse_double(row[cr]);
       if (!v || !std::isfinite(*v) || *v < 0) {
         errs.bad(static_cast<int64_t>(r) + 2, fm.rating_field,
-                 fmt::format("'{}' is not a non-negative number", printable(row[cr])));
+                 fmt::format("'{}' is not a non-negative number", shown(row[cr])));
         continue;
       }
       rating = static_cast<float>(*v);
@@ -711,7 +707,7 @@ Dataset read_recbole(const std::string& prefix, const RecBoleFormat& fm, const R
       auto v = parse_double(row[ct]);
       if (!v || !std::isfinite(*v)) {
         errs.bad(static_cast<int64_t>(r) + 2, fm.time_field,
-                 fmt::format("'{}' is not a timestamp", printable(row[ct])));
+                 fmt::format("'{}' is not a timestamp", shown(row[ct])));
         continue;
       }
       time = static_cast<int64_t>(*v);

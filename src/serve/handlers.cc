@@ -51,6 +51,39 @@ std::shared_ptr<const Served> load_served(const ServeOptions& o) {
 
 namespace {
 
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+std::string percent_decode(std::string_view s, bool plus_is_space) {
+  std::string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%') {
+      const int hi = i + 2 < s.size() ? hex_value(s[i + 1]) : -1, lo = hi >= 0 ? hex_value(s[i + 2]) : -1;
+      if (hi < 0 || lo < 0)
+        throw HttpError{400, fmt::format("malformed percent-escape at byte {} of the request target", i)};
+      out.push_back(static_cast<char>(hi * 16 + lo));
+      i += 2;
+    } else {
+      out.push_back(plus_is_space && s[i] == '+' ? ' ' : s[i]);
+    }
+  }
+  return out;
+}
+
+// "a, b, c and 12 more": error messages name a few ids, never the whole request.
+std::string few(const std::vector<std::string>& ids) {
+  constexpr size_t kShown = 5;
+  std::string o;
+  for (size_t i = 0; i < ids.size() && i < kShown; ++i) o += (i ? ", " : "") + printable(ids[i], 64);
+  if (ids.size() > kShown) o += fmt::format(" and {} more", ids.size() - kShown);
+  return o;
+}
+
 int parse_k(const ApiRequest& req, const json* body, const ServeLimits& l) {
   int64_t k = 10;
   if (body && body->contains("k")) {
@@ -88,15 +121,42 @@ json items_json(const Served& s, const std::vector<api::Scored>& items) {
 
 }  // namespace
 
+std::string parse_target(std::string_view target, ApiRequest& r) {
+  const size_t q = target.find('?');
+  std::string path = percent_decode(target.substr(0, q), false);
+  if (path.empty() || path[0] != '/') throw HttpError{400, "the request target must be a path starting with '/'"};
+  if (q == std::string_view::npos) return path;
+  std::string_view rest = target.substr(q + 1);
+  while (!rest.empty()) {
+    const size_t amp = rest.find('&');
+    const std::string_view part = rest.substr(0, amp);
+    rest = amp == std::string_view::npos ? std::string_view() : rest.substr(amp + 1);
+    if (part.empty()) continue;
+    const size_t eq = part.find('=');
+    std::string key = percent_decode(part.substr(0, eq), true);
+    std::string value = eq == std::string_view::npos ? std::string() : percent_decode(part.substr(eq + 1), true);
+    if (!key.empty()) r.query.emplace(std::move(key), std::move(value));
+  }
+  return path;
+}
+
 ApiResponse recommend_user(const Served& s, const ApiRequest& req, const ServeLimits& l) {
   const std::string* user = param(req, "user");
-  if (!user) throw HttpError{400, "query parameter 'user' is required"};
+  if (!user || user->empty()) throw HttpError{400, "query parameter 'user' is required (a user id)"};
   const std::string& uid = *user;
   int k = parse_k(req, nullptr, l);
-  const std::string* ex = param(req, "exclude_seen");
-  bool exclude = !ex || *ex != "false";
+  bool exclude = true;
+  if (const std::string* ex = param(req, "exclude_seen")) {
+    if (*ex == "true" || *ex == "1") {
+      exclude = true;
+    } else if (*ex == "false" || *ex == "0") {
+      exclude = false;
+    } else {
+      throw HttpError{400, fmt::format("exclude_seen '{}' must be true, false, 1 or 0", printable(*ex, 64))};
+    }
+  }
   const int64_t u = s.model.user_index(uid);
-  if (u < 0) throw HttpError{404, fmt::format("unknown user '{}'", uid)};
+  if (u < 0) throw HttpError{404, fmt::format("unknown user '{}'", printable(uid, 64))};
   std::vector<api::Scored> items;
   if (s.ann) {  // approximate: k + |seen| neighbours, seen ones dropped
     std::vector<int64_t> seen;
@@ -123,8 +183,8 @@ ApiResponse recommend_history(const Served& s, const ApiRequest& req, const Serv
     std::string id = id_of(v);
     (s.model.item_index(id) < 0 ? unknown : hist).push_back(id);
   }
-  if (!unknown.empty() && hist.empty())
-    throw HttpError{404, fmt::format("no known item in the history (unknown: {})", fmt::join(unknown, ", "))};
+  if (hist.empty() && unknown.empty()) throw HttpError{400, "'history' is empty: name at least one item"};
+  if (hist.empty()) throw HttpError{404, fmt::format("no known item in the history (unknown: {})", few(unknown))};
   json out = {{"k", k}, {"model_version", s.version}, {"items", items_json(s, s.model.recommend_history(hist, k))}};
   if (!unknown.empty()) out["ignored_unknown_items"] = unknown;
   return {200, out};
@@ -132,11 +192,11 @@ ApiResponse recommend_history(const Served& s, const ApiRequest& req, const Serv
 
 ApiResponse similar_items(const Served& s, const ApiRequest& req, const ServeLimits& l) {
   const std::string* item = param(req, "item");
-  if (!item) throw HttpError{400, "query parameter 'item' is required"};
+  if (!item || item->empty()) throw HttpError{400, "query parameter 'item' is required (an item id)"};
   const std::string& iid = *item;
   int k = parse_k(req, nullptr, l);
   const int64_t i = s.model.item_index(iid);
-  if (i < 0) throw HttpError{404, fmt::format("unknown item '{}'", iid)};
+  if (i < 0) throw HttpError{404, fmt::format("unknown item '{}'", printable(iid, 64))};
   std::vector<api::Scored> items;
   if (s.ann) {
     for (auto& [j, v] : s.ann->search(s.item_emb.data.data() + i * s.item_emb.cols, k + 1))
@@ -156,13 +216,19 @@ ApiResponse score_pairs(const Served& s, const ApiRequest& req) {
   if (!body.is_object() || !body.contains("pairs") || !body["pairs"].is_array())
     throw HttpError{400, "body must be {\"pairs\": [[user, item], ...]}"};
   if (body["pairs"].size() > 100000) throw HttpError{400, "at most 100000 pairs per request"};
-  std::vector<std::string> us, is;
+  std::vector<std::string> us, is, unknown_users, unknown_items;
   for (auto& p : body["pairs"]) {
     if (!p.is_array() || p.size() != 2) throw HttpError{400, "each pair must be [user, item]"};
     std::string u = id_of(p[0]), i = id_of(p[1]);
-    if (s.model.user_index(u) < 0) throw HttpError{404, fmt::format("unknown user '{}'", u)};
-    if (s.model.item_index(i) < 0) throw HttpError{404, fmt::format("unknown item '{}'", i)};
+    if (s.model.user_index(u) < 0) unknown_users.push_back(u);
+    if (s.model.item_index(i) < 0) unknown_items.push_back(i);
     us.push_back(std::move(u)), is.push_back(std::move(i));
+  }
+  if (!unknown_users.empty() || !unknown_items.empty()) {
+    std::string msg;
+    if (!unknown_users.empty()) msg = fmt::format("unknown users: {}", few(unknown_users));
+    if (!unknown_items.empty()) msg += fmt::format("{}unknown items: {}", msg.empty() ? "" : "; ", few(unknown_items));
+    throw HttpError{404, msg};
   }
   return {200, {{"model_version", s.version}, {"scores", s.model.score(us, is)}}};
 }

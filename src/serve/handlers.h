@@ -56,6 +56,11 @@ ApiResponse score_pairs(const Served& s, const ApiRequest& r);                  
 ApiResponse health(const Served& s);                                                        // GET /healthz
 nlohmann::json openapi();                                                                   // GET /openapi.json
 
+// Splits a request target ("/v1/recommend?user=1&k=5") into its path (returned) and query parameters
+// (percent- and '+'-decoded; the first of a repeated parameter wins). 400 on a malformed escape or a
+// target that is not a path.
+std::string parse_target(std::string_view target, ApiRequest& r);
+
 // Runs a handler: HttpError -> its status, malformed JSON -> 400, any other exception -> 500.
 ApiResponse handle(const std::function<ApiResponse()>& fn);
 

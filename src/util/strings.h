@@ -25,6 +25,12 @@ std::string latin1_to_utf8(std::string_view s);
 bool is_valid_utf8(std::string_view s);
 std::string lower(std::string_view s);
 
+// Text safe for a terminal, a log line or a TSV field: control characters (C0 including tab and
+// newline, DEL, and UTF-8-encoded C1) become \xNN, so a crafted id can neither move the cursor,
+// retitle the terminal nor break a column; other bytes are kept. Text longer than `max` bytes is
+// cut with "...".
+std::string printable(std::string_view s, size_t max = std::string_view::npos);
+
 // Human-readable counts and sizes.
 std::string with_commas(int64_t v);
 
