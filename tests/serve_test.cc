@@ -23,23 +23,7 @@ using namespace siamrec;
 using json = nlohmann::json;
 
 static std::string train_model(const std::string& path, const std::string& type) {
-  RawLog raw;
-  for (int u = 0; u < 20; ++u)
-    for (int k = 0; k < 6; ++k) {
-      raw.users.push_back(std::to_string(100 + u));
-      raw.items.push_back(std::to_string(100 + (u < 10 ? 0 : 10) + (u + k * 3) % 10));
-    }
-  Prepared p;
-  p.ds = dataset_from_raw(raw, "planted");
-  p.split.train = p.ds.log;
-  p.train_by_user = Csr::from_interactions(p.ds.log, p.ds.n_users(), false);
-  Config c;
-  c.set_override("model.type=" + type);
-  if (type == "siamese") {
-    for (auto s : {"tower.dim=8", "train.epochs=5", "train.valid_share=0", "tower.type=bag"}) c.set_override(s);
-  }
-  save_model_file(fit_model(p, c, RunOptions{}), path);
-  return path;
+  return test::planted_model_file(path, type);
 }
 
 struct Running {

@@ -1,6 +1,7 @@
 // Test helpers: temporary directories, fixture files, the shared data directory.
 #pragma once
 #include <string>
+#include <vector>
 
 #include "tasks/pipeline.h"
 #include "util/error.h"
@@ -34,6 +35,38 @@ struct RunResult {
   std::string out, err;
 };
 RunResult run_cli(const std::string& args, const std::string& env = "");
+
+// A child process (the siamrec CLI or any program) whose PID is tracked: killed (SIGKILL) and reaped
+// when the object dies, so a failing test never leaves a server behind. stdout and stderr go to
+// files read by out()/err().
+class Child {
+ public:
+  Child(const std::vector<std::string>& argv, const std::string& dir);
+  ~Child();
+  int pid() const { return pid_; }
+  void signal(int sig) const;
+  // The exit code once the child exits within `seconds` (128+N when killed by signal N), -1 if
+  // it is still running then.
+  int wait(double seconds);
+  bool running();
+  std::string out() const;
+  std::string err() const;
+
+ private:
+  int pid_ = -1;
+  int status_ = -1;
+  std::string out_, err_;
+};
+std::vector<std::string> cli_argv(const std::vector<std::string>& args);  // SIAMREC_CLI + args
+
+// Raw TCP to 127.0.0.1:port (bytes the HTTP client libraries would refuse to send). -1 on failure.
+int tcp_connect(int port);
+// Everything the peer sends until it closes or `seconds` pass without data; "" on error.
+std::string read_until_close(int fd, double seconds);
+// A free loopback port (bound and released; racy only against other programs).
+int free_port();
+// The planted fixture trained and saved as a model file of the given type (pop, itemknn, siamese).
+std::string planted_model_file(const std::string& path, const std::string& type);
 
 // The message of the siamrec::Error (or the given subclass) `f` throws, or "" when it throws none.
 template <typename E = Error, typename F>

@@ -171,7 +171,7 @@ struct Server::Impl {
       path = parse_target(std::string_view(req.target().data(), req.target().size()), ar);
     } catch (const HttpError& e) {
       route_name = "(unmatched)";
-      return error_reply(e.status, e.message);
+      return error_reply(e.status, e.message, /*close=*/true);  // not a target we can read: close
     }
     auto it = routes.find(path);
     // POST /v1/recommend is the fold-in route; GET the known-user one.
