@@ -1,5 +1,7 @@
 // siamrec recommend: top-K for one user or every user of a model, seen items excluded.
-#include <fstream>
+#include <cerrno>
+#include <cstring>
+#include <memory>
 #include <iostream>
 
 #include "cli/commands.h"
@@ -7,6 +9,7 @@
 
 #include "util/error.h"
 #include "util/io.h"
+#include "util/strings.h"
 
 namespace siamrec::cli {
 
@@ -32,38 +35,34 @@ Command add_recommend(CLI::App& root, GlobalOptions& g) {
         api::Model m = api::Model::load(o->model);
         if (!o->all) {
           auto top = m.recommend(o->user, o->k, true, g.threads);
-          std::cout << fmt::format("# top-{} for user {} (model {}, seen items excluded)\n", o->k, o->user, m.type());
+          // Ids and titles escaped: a crafted id cannot drive the terminal or break the columns.
+          std::cout << fmt::format("# top-{} for user {} (model {}, seen items excluded)\n", o->k,
+                                   printable(o->user), m.type());
           std::cout << "rank\titem\tscore\ttitle\n";
           for (size_t j = 0; j < top.size(); ++j)
-            std::cout << fmt::format("{}\t{}\t{:.6g}\t{}\n", j + 1, top[j].item, top[j].score,
-                                     m.item_title(top[j].item));
+            std::cout << fmt::format("{}\t{}\t{:.6g}\t{}\n", j + 1, printable(top[j].item), top[j].score,
+                                     printable(m.item_title(top[j].item)));
           return 0;
         }
         std::string buf;
-        std::ofstream file;
-        std::string tmp;
-        if (!o->out.empty()) {
-          tmp = o->out + ".partial";
-          file.open(tmp, std::ios::binary);
-          if (!file) throw Error(fmt::format("cannot write '{}'", tmp));
-        }
-        std::ostream& os = o->out.empty() ? std::cout : file;
+        std::unique_ptr<OutputFile> file;  // atomic: an interrupted run leaves the old file
+        if (!o->out.empty()) file = std::make_unique<OutputFile>(o->out);
         m.recommend_each(o->k, true, g.threads, [&](const std::string& user, const std::vector<api::Scored>& items) {
           buf.clear();
-          buf += user;
+          buf += printable(user);
           buf += '\t';
           for (size_t j = 0; j < items.size(); ++j) {
             if (j) buf += ',';
-            buf += items[j].item;
+            buf += printable(items[j].item);
           }
           buf += '\n';
-          os << buf;
+          if (file) {
+            file->write(buf);
+          } else if (!(std::cout << buf)) {
+            throw Error(fmt::format("cannot write the recommendations to standard output: {}", std::strerror(errno)));
+          }
         });
-        if (!o->out.empty()) {
-          file.close();
-          if (!file || std::rename(tmp.c_str(), o->out.c_str()) != 0)
-            throw Error(fmt::format("cannot write '{}'", o->out));
-        }
+        if (file) file->commit();
         return 0;
       }};
 }

@@ -37,9 +37,9 @@ Command add_score(CLI::App& root, GlobalOptions& g) {
           if (f.size() < 2)
             problem = "expected user<TAB>item";
           else if (m.user_index(std::string(f[0])) < 0)
-            problem = fmt::format("unknown user '{}'", f[0]);
+            problem = fmt::format("unknown user '{}'", printable(f[0], 64));
           else if (m.item_index(std::string(f[1])) < 0)
-            problem = fmt::format("unknown item '{}'", f[1]);
+            problem = fmt::format("unknown item '{}'", printable(f[1], 64));
           if (!problem.empty()) {
             if (!g.skip_bad_lines)
               throw DataError(fmt::format("{}:{}: {} (use --skip-bad-lines to skip)", o->pairs, lr.lineno(), problem));
@@ -47,7 +47,7 @@ Command add_score(CLI::App& root, GlobalOptions& g) {
             continue;
           }
           us.emplace_back(f[0]), is.emplace_back(f[1]);
-          lines.emplace_back(fmt::format("{}\t{}", f[0], f[1]));
+          lines.emplace_back(fmt::format("{}\t{}", printable(f[0]), printable(f[1])));
         }
         std::vector<float> s = m.score(us, is);  // rating models: the predicted rating
         std::string out;

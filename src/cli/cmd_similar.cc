@@ -3,6 +3,7 @@
 #include <iostream>
 
 #include "cli/commands.h"
+#include "util/strings.h"
 #include <siamrec/model.h>
 
 #include "util/error.h"
@@ -22,12 +23,12 @@ Command add_similar(CLI::App& root, GlobalOptions&) {
   return {app, [o]() {
             api::Model m = api::Model::load(o->model);
             auto out = m.similar(o->item, o->k);
-            std::cout << fmt::format("# items most similar to {} {} (model {})\n", o->item, m.item_title(o->item),
-                                     m.type());
+            std::cout << fmt::format("# items most similar to {} {} (model {})\n", printable(o->item),
+                                     printable(m.item_title(o->item)), m.type());
             std::cout << "rank\titem\tscore\ttitle\n";
             for (size_t r = 0; r < out.size(); ++r)
-              std::cout << fmt::format("{}\t{}\t{:.6g}\t{}\n", r + 1, out[r].item, out[r].score,
-                                       m.item_title(out[r].item));
+              std::cout << fmt::format("{}\t{}\t{:.6g}\t{}\n", r + 1, printable(out[r].item), out[r].score,
+                                       printable(m.item_title(out[r].item)));
             return 0;
           }};
 }

@@ -1,5 +1,7 @@
 // siamrec train: fit the configured model, save it, evaluate the config's test protocol.
 #include <cstdio>
+#include <spdlog/spdlog.h>
+
 #include <iostream>
 
 #include "cli/commands.h"
@@ -38,7 +40,7 @@ Command add_train(CLI::App& root, GlobalOptions& g) {
             cs.file = o->config;
             cs.set = o->sets;
             const std::string resolved = cs.resolved_yaml();
-            std::cerr << "# resolved config\n" << resolved;
+            spdlog::debug("resolved config:\n{}", resolved);  // -v; it is also stored in the model file
             api::DatasetOptions dopt;
             dopt.data_dir = g.data_dir;
             dopt.skip_bad_lines = g.skip_bad_lines;
@@ -53,7 +55,7 @@ Command add_train(CLI::App& root, GlobalOptions& g) {
             m.fit(split.train, split.valid, fo);
             m.save(o->out);
             api::Model::remove_checkpoints(fo.checkpoint);  // the run finished: its checkpoints are obsolete
-            std::cerr << "model written to " << o->out << "\n";
+            spdlog::info("model written to {}", o->out);
             if (!o->no_eval) {
               api::Evaluation e = m.evaluate(split.test, {}, g.threads);
               if (!o->grid.empty()) m.write_retrieval_grid(split.test, o->grid, 8, g.threads);

@@ -6,12 +6,16 @@
 
 #include <cblas.h>
 
+#include <cerrno>
+#include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <iostream>
 #include <thread>
 
 #include "cli/commands.h"
 #include "util/error.h"
+#include "util/strings.h"
 
 using namespace siamrec;
 
@@ -35,7 +39,9 @@ int main(int argc, char** argv) {
       ->configurable();
   app.add_flag("--skip-bad-lines", g.skip_bad_lines,
                "skip malformed input lines (counted in one warning) instead of stopping");
-  app.add_option("--threads", g.threads, "worker threads (default: all cores)")->check(CLI::NonNegativeNumber);
+  const int cores = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  app.add_option("--threads", g.threads, fmt::format("worker threads, at most 4 x cores = {} (default: all cores)", 4 * cores))
+      ->check(CLI::Range(0, 4 * cores));
   app.add_flag("-v,--verbose", verbose, "debug logging");
   app.add_flag("-q,--quiet", quiet, "warnings and errors only");
   app.fallthrough();
@@ -44,6 +50,25 @@ int main(int argc, char** argv) {
                                     cli::add_evaluate(app, g), cli::add_recommend(app, g), cli::add_compare(app, g),
                                     cli::add_similar(app, g),  cli::add_score(app, g),     cli::add_embed(app, g),
                                     cli::add_cluster(app, g),  cli::add_serve(app, g),     cli::add_params(app, g)};
+  // An unknown command is named (CLI11 would only say that a subcommand is required).
+  for (int a = 1; a < argc; ++a) {
+    std::string arg = argv[a];
+    if (arg == "--data-dir" || arg == "--threads") {
+      ++a;  // the global options that take a value
+      continue;
+    }
+    if (arg.empty() || arg[0] == '-') continue;
+    bool known = false;
+    for (auto& c : cmds) known = known || c.app->get_name() == arg;
+    if (!known) {
+      std::string names;
+      for (auto& c : cmds) names += (names.empty() ? "" : ", ") + c.app->get_name();
+      std::cerr << fmt::format("unknown command '{}'; the commands are: {} (siamrec --help)\n", printable(arg, 64),
+                               names);
+      return kExitUsage;
+    }
+    break;
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -57,7 +82,18 @@ int main(int argc, char** argv) {
   g.threads = threads;
   try {
     for (auto& c : cmds)
-      if (c.app->parsed()) return c.run();
+      if (c.app->parsed()) {
+        int rc = c.run();
+        // A full disk or a closed pipe must not pass for success: results would be lost silently.
+        errno = 0;
+        std::cout.flush();
+        if (!std::cout || std::fflush(stdout) != 0 || std::ferror(stdout)) {
+          spdlog::error("could not write the output to standard output: {}",
+                        errno ? std::strerror(errno) : "write error");
+          return kExitError;
+        }
+        return rc;
+      }
   } catch (const Error& e) {
     spdlog::error("{}", e.what());
     return e.exit_code();

@@ -1,5 +1,6 @@
 #include "config/config.h"
 
+#include <map>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -125,8 +126,13 @@ void Config::set_override(const std::string& a) {
 
 static void flatten(const YAML::Node& n, const std::string& prefix, Config& c, const std::string& source) {
   if (n.IsMap()) {
+    std::map<std::string, int> seen;  // key -> 1-based line
     for (auto it = n.begin(); it != n.end(); ++it) {
       std::string k = it->first.as<std::string>();
+      const int line = it->first.Mark().line + 1;
+      if (auto [at, fresh] = seen.emplace(k, line); !fresh)
+        throw ConfigError(fmt::format("{}: key '{}' appears twice, at lines {} and {}; keep one", source,
+                                      prefix.empty() ? k : prefix + "." + k, at->second, line));
       flatten(it->second, prefix.empty() ? k : prefix + "." + k, c, source);
     }
   } else if (n.IsSequence()) {

@@ -25,11 +25,26 @@ void LineErrors::finish() const {
   if (count_) spdlog::warn("skipped {} malformed line(s) in '{}'; first: {}", count_, path_, first_);
 }
 
+bool strip_bom(std::string& text) {
+  if (text.compare(0, 3, "\xEF\xBB\xBF") != 0) return false;
+  text.erase(0, 3);
+  return true;
+}
+
 std::string read_data_text(const std::string& path) {
   if (!file_exists(path)) throw DataError(fmt::format("file '{}' does not exist", path));
   std::string s = read_file(path);
+  if (strip_bom(s)) spdlog::debug("'{}': dropped the UTF-8 byte-order mark at its start", path);
   if (trim(s).empty()) throw DataError(fmt::format("file '{}' is empty", path));
   return s;
+}
+
+std::optional<int64_t> parse_timestamp(std::string_view s) {
+  if (auto v = parse_int(s)) return v;
+  auto d = parse_double(s);
+  // 2^63 is exactly representable; everything strictly inside (-2^63, 2^63) converts defined.
+  if (!d || !std::isfinite(*d) || *d <= -9223372036854775808.0 || *d >= 9223372036854775808.0) return std::nullopt;
+  return static_cast<int64_t>(*d);
 }
 
 namespace {
@@ -195,22 +210,18 @@ RawLog read_delimited(const std::string& path, const DelimitedFormat& f, const R
         errs.bad(ln, "rating", "rating is NaN or infinite");
         continue;
       }
-      if (*v < 0) {
-        errs.bad(ln, "rating", fmt::format("negative rating {}", *v));
+      if (*v < 0 || *v > 3.0e38) {
+        errs.bad(ln, "rating", fmt::format("rating {} is negative or beyond float range", *v));
         continue;
       }
       r = static_cast<float>(*v);
     }
     int64_t t = 0;
     if (col_time >= 0) {
-      auto v = parse_int(fields[col_time]);
+      auto v = parse_timestamp(fields[col_time]);
       if (!v) {
-        auto d = parse_double(fields[col_time]);
-        if (!d || !std::isfinite(*d)) {
-          errs.bad(ln, "time", fmt::format("'{}' is not a timestamp", shown(fields[col_time])));
-          continue;
-        }
-        v = static_cast<int64_t>(*d);
+        errs.bad(ln, "time", fmt::format("'{}' is not a timestamp (an integer within 64 bits)", shown(fields[col_time])));
+        continue;
       }
       t = *v;
     }
@@ -568,10 +579,20 @@ NcfTest read_ncf(const std::string& test_rating, const std::string& test_negativ
         errs.bad(lr.lineno(), "item", "not a non-negative integer");
         continue;
       }
+      auto rating = f.size() > 2 ? parse_double(f[2]) : std::optional<double>(1.0);
+      if (!rating || !std::isfinite(*rating) || std::fabs(*rating) > 3.0e38) {
+        errs.bad(lr.lineno(), "rating", fmt::format("'{}' is not a number", shown(f[2])));
+        continue;
+      }
+      auto time = f.size() > 3 ? parse_timestamp(f[3]) : std::optional<int64_t>(0);
+      if (!time) {
+        errs.bad(lr.lineno(), "time", fmt::format("'{}' is not a timestamp", shown(f[3])));
+        continue;
+      }
       t.user.push_back(*u);
       t.item.push_back(*i);
-      t.rating.push_back(f.size() > 2 ? static_cast<float>(parse_double(f[2]).value_or(1.0)) : 1.0f);
-      t.time.push_back(f.size() > 3 ? parse_int(f[3]).value_or(0) : 0);
+      t.rating.push_back(static_cast<float>(*rating));
+      t.time.push_back(*time);
     }
     errs.finish();
   }
@@ -695,7 +716,7 @@ Dataset read_recbole(const std::string& prefix, const RecBoleFormat& fm, const R
     float rating = 1.0f;
     if (cr >= 0) {
       auto v = parse_double(row[cr]);
-      if (!v || !std::isfinite(*v) || *v < 0) {
+      if (!v || !std::isfinite(*v) || *v < 0 || *v > 3.0e38) {
         errs.bad(static_cast<int64_t>(r) + 2, fm.rating_field,
                  fmt::format("'{}' is not a non-negative number", shown(row[cr])));
         continue;
@@ -704,13 +725,13 @@ Dataset read_recbole(const std::string& prefix, const RecBoleFormat& fm, const R
     }
     int64_t time = 0;
     if (ct >= 0) {
-      auto v = parse_double(row[ct]);
-      if (!v || !std::isfinite(*v)) {
+      auto v = parse_timestamp(row[ct]);
+      if (!v) {
         errs.bad(static_cast<int64_t>(r) + 2, fm.time_field,
-                 fmt::format("'{}' is not a timestamp", shown(row[ct])));
+                 fmt::format("'{}' is not a timestamp (an integer within 64 bits)", shown(row[ct])));
         continue;
       }
-      time = static_cast<int64_t>(*v);
+      time = *v;
     }
     raw.users.emplace_back(trim(row[cu]));
     raw.items.emplace_back(trim(row[ci]));

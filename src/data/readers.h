@@ -32,8 +32,15 @@ class LineErrors {
   std::string first_;
 };
 
-// A data file's text; DataError naming the path when it is missing or empty.
+// A data file's text; DataError naming the path when it is missing or empty. A UTF-8 byte-order
+// mark at the start is dropped (it would otherwise become part of the first id or header name).
 std::string read_data_text(const std::string& path);
+// Drops a leading UTF-8 byte-order mark; true when there was one.
+bool strip_bom(std::string& text);
+
+// A timestamp field: an integer, or a finite number that fits int64 (fraction dropped); nullopt for
+// anything else (1e23 would be undefined behaviour as a cast and would reorder a history).
+std::optional<int64_t> parse_timestamp(std::string_view s);
 
 // Generic delimited interaction log.
 struct DelimitedFormat {

@@ -1,10 +1,12 @@
 #include "tasks/pipeline.h"
 
+#include <algorithm>
 #include <numeric>
 
 #include "content/image.h"
 #include "eval/retrieval.h"
 #include "tasks/content_data.h"
+#include "util/io.h"
 
 #include <spdlog/spdlog.h>
 
@@ -52,6 +54,8 @@ Dataset load_data(const Config& c, const RunOptions& o) {
     return ds;
   }
   if (path.empty()) throw ConfigError("no data: set data.dataset (e.g. ml-100k), data.path, or data.content_table");
+  if (!file_exists(path) && !file_exists(path + ".inter") && !dir_exists(path))  // recbole: a prefix
+    throw MissingDataError(fmt::format("data.path '{}' does not exist (no such file)", path));
   Dataset ds = data_format(c.str("data.format")).read(path, c, ro);
   if (table) attach_content_table(c, ds, ro);
   return ds;
@@ -129,6 +133,19 @@ TrainedModel fit_model(const Prepared& p, const Config& c, const RunOptions& o) 
   m.train.indptr = p.train_by_user.indptr;
   m.train.indices = p.train_by_user.indices;
   return m;
+}
+
+int64_t training_overlap(const TrainedModel& m, const Prepared& p) {
+  int64_t n = 0;
+  const auto& t = p.split.test;
+  const int64_t rows = static_cast<int64_t>(m.train.indptr.size()) - 1;
+  for (size_t k = 0; k < t.size(); ++k) {
+    const int32_t u = t.user[k], i = t.item[k];
+    if (u >= rows) continue;
+    auto b = m.train.indices.begin() + m.train.indptr[u], e = m.train.indices.begin() + m.train.indptr[u + 1];
+    n += std::find(b, e, i) != e;
+  }
+  return n;
 }
 
 EvalResult evaluate_model(const TrainedModel& m, const Prepared& p, const Config& c, const RunOptions& o) {

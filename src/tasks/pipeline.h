@@ -39,6 +39,9 @@ Prepared prepare_from(Dataset ds, const Config& c);
 TrainedModel fit_model(const Prepared& p, const Config& c, const RunOptions& o);
 // Evaluates a model under the config's test protocol; the model's ids must match the dataset's.
 EvalResult evaluate_model(const TrainedModel& m, const Prepared& p, const Config& c, const RunOptions& o);
+// Test interactions of `p` that are training data of `m` (ids must match, as for evaluate_model):
+// metrics over them are inflated. 0 when the model was trained under the same split.
+int64_t training_overlap(const TrainedModel& m, const Prepared& p);
 // model.task retrieval: each held-out item (all items when none is held out) queries the others;
 // optionally returns the top `keep_top` items of the first `keep_queries` queries.
 EvalResult evaluate_item_retrieval(const TrainedModel& m, const Prepared& p, const Config& c, const RunOptions& o,

@@ -72,36 +72,87 @@ void make_dirs(const std::string& path) {
   if (ec && !dir_exists(path)) throw Error(fmt::format("cannot create directory '{}': {}", path, ec.message()));
 }
 
-void atomic_write(const std::string& path, std::string_view content) {
-  fs::path p(path);
+OutputFile::OutputFile(const std::string& path) : path_(path), target_(path) {
+  if (path.empty()) throw Error("an output path is empty");
+  struct stat st;
+  if (::lstat(path.c_str(), &st) == 0 && S_ISLNK(st.st_mode)) {
+    // Replace the file the link points to, keep the link.
+    std::error_code ec;
+    fs::path resolved = fs::weakly_canonical(fs::path(path), ec);
+    if (ec) throw Error(fmt::format("cannot write '{}': cannot resolve the symbolic link: {}", path, ec.message()));
+    target_ = resolved.string();
+  }
+  if (::stat(target_.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
+    if (S_ISDIR(st.st_mode)) throw Error(fmt::format("cannot write '{}': it is a directory", path));
+    if (!S_ISCHR(st.st_mode) && !S_ISFIFO(st.st_mode))
+      throw Error(fmt::format("cannot write '{}': not a regular file, device or pipe", path));
+    direct_ = true;  // never renamed over: /dev/null stays a device
+    fd_ = ::open(target_.c_str(), O_WRONLY | O_CLOEXEC);
+    if (fd_ < 0) fail("cannot open", errno);
+    return;
+  }
+  fs::path p(target_);
   std::string dir = p.parent_path().empty() ? "." : p.parent_path().string();
   if (!dir_exists(dir)) make_dirs(dir);
   std::random_device rd;
-  std::string tmp = fmt::format("{}/.{}.tmp.{}.{:x}", dir, p.filename().string(), ::getpid(), rd());
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-  if (fd < 0) throw Error(fmt::format("cannot write '{}': {}", path, std::strerror(errno)));
+  tmp_ = fmt::format("{}/.{}.tmp.{}.{:x}", dir, p.filename().string(), ::getpid(), rd());
+  fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (fd_ < 0) {
+    tmp_.clear();
+    fail("cannot create a file beside", errno);
+  }
+}
+
+OutputFile::~OutputFile() {
+  if (fd_ >= 0) ::close(fd_);
+  if (!committed_ && !tmp_.empty()) ::unlink(tmp_.c_str());
+}
+
+void OutputFile::fail(const char* what, int err) {
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = -1;
+  if (!tmp_.empty()) ::unlink(tmp_.c_str());
+  tmp_.clear();
+  throw Error(fmt::format("{} '{}': {}{}", what, path_, std::strerror(err),
+                          err == ENOSPC ? " (the output is incomplete; nothing was replaced)" : ""));
+}
+
+void OutputFile::write(std::string_view bytes) {
+  if (fd_ < 0) throw Error(fmt::format("cannot write '{}': the file is closed", path_));
+  buf_.append(bytes);
+  if (buf_.size() >= (1u << 20)) flush();
+}
+
+void OutputFile::flush() {
   size_t off = 0;
-  while (off < content.size()) {
-    ssize_t w = ::write(fd, content.data() + off, content.size() - off);
+  while (off < buf_.size()) {
+    ssize_t w = ::write(fd_, buf_.data() + off, buf_.size() - off);
     if (w < 0) {
       if (errno == EINTR) continue;
-      int e = errno;
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      throw Error(fmt::format("cannot write '{}': {}", path, std::strerror(e)));
+      fail("cannot write", errno);
     }
     off += static_cast<size_t>(w);
   }
-  if (::fsync(fd) != 0 || ::close(fd) != 0) {
-    int e = errno;
-    ::unlink(tmp.c_str());
-    throw Error(fmt::format("cannot write '{}': {}", path, std::strerror(e)));
+  buf_.clear();
+}
+
+void OutputFile::commit() {
+  if (committed_) return;
+  flush();
+  if (!direct_ && ::fsync(fd_) != 0) fail("cannot write", errno);
+  if (::close(fd_) != 0) {
+    fd_ = -1;
+    fail("cannot write", errno);
   }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    int e = errno;
-    ::unlink(tmp.c_str());
-    throw Error(fmt::format("cannot move temporary file into '{}': {}", path, std::strerror(e)));
-  }
+  fd_ = -1;
+  if (!direct_ && ::rename(tmp_.c_str(), target_.c_str()) != 0) fail("cannot replace", errno);
+  committed_ = true;
+}
+
+void atomic_write(const std::string& path, std::string_view content) {
+  OutputFile f(path);
+  f.write(content);
+  f.commit();
 }
 
 static std::string hex(const unsigned char* d, unsigned n) {
@@ -181,6 +232,7 @@ BinReader::BinReader(std::string bytes, const char magic[8], uint32_t max_versio
 }
 
 BinReader BinReader::open(const std::string& path, const char magic[8], uint32_t max_version, const std::string& what) {
+  if (dir_exists(path)) throw Error(fmt::format("{} '{}' is a directory, expected a file", what, path));
   if (!file_exists(path)) throw Error(fmt::format("{} '{}' does not exist", what, path));
   return BinReader(read_file(path), magic, max_version, path, what);
 }

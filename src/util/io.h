@@ -22,8 +22,32 @@ std::string read_file(const std::string& path);
 // Creates a directory and its parents; throws Error naming the path on failure.
 void make_dirs(const std::string& path);
 
-// Writes `content` to `path` atomically: a temporary file in the same directory, fsync, rename.
-// A crash or error leaves the old file (if any) untouched.
+// An output file written atomically: a temporary file beside the target, every write checked,
+// fsync and rename on commit(); destroyed without commit() (an error, a crash) it leaves the old file
+// untouched and removes the temporary. Targets that are not regular files are handled explicitly: a
+// symbolic link is followed (its target is replaced, the link kept), a character device or FIFO
+// (/dev/null, /dev/full, a pipe) is written straight through without rename, and a directory,
+// socket or block device is refused. Errors name the target path and the system's reason.
+class OutputFile {
+ public:
+  explicit OutputFile(const std::string& path);
+  ~OutputFile();
+  OutputFile(const OutputFile&) = delete;
+  OutputFile& operator=(const OutputFile&) = delete;
+  void write(std::string_view bytes);  // buffered; throws Error naming the path
+  void commit();
+  bool direct() const { return direct_; }  // written straight through (a device or FIFO)
+
+ private:
+  void flush();
+  [[noreturn]] void fail(const char* what, int err);
+  std::string path_, target_, tmp_, buf_;
+  int fd_ = -1;
+  bool direct_ = false, committed_ = false;
+};
+
+// Writes `content` to `path` atomically (OutputFile): a crash or error leaves the old file, if any,
+// untouched.
 void atomic_write(const std::string& path, std::string_view content);
 
 std::string sha256_hex(std::string_view bytes);

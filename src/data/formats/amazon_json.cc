@@ -35,7 +35,8 @@ static Dataset read_amazon_json(const std::string& path, const Config&, const Re
     auto is_id = [](const nlohmann::json& v) { return v.is_string() && !v.get_ref<const std::string&>().empty(); };
     auto is_num = [](const nlohmann::json& v) { return v.is_number() && std::isfinite(v.get<double>()); };
     auto is_time = [](const nlohmann::json& v) {
-      return v.is_number_integer() || (v.is_number() && v.get<double>() >= -9.2e18 && v.get<double>() <= 9.2e18);
+      return v.is_number_integer() ? !v.is_number_unsigned() || v.get<uint64_t>() <= INT64_MAX
+                                   : v.is_number() && v.get<double>() > -9.2e18 && v.get<double>() < 9.2e18;
     };
     const nlohmann::json *u = field("reviewerID", is_id), *i = u ? field("asin", is_id) : nullptr;
     const nlohmann::json *r = i ? field("overall", is_num) : nullptr,
