@@ -210,8 +210,12 @@ RawLog read_delimited(const std::string& path, const DelimitedFormat& f, const R
         errs.bad(ln, "rating", "rating is NaN or infinite");
         continue;
       }
-      if (*v < 0 || *v > 3.0e38) {
-        errs.bad(ln, "rating", fmt::format("rating {} is negative or beyond float range", *v));
+      if (*v < 0) {
+        errs.bad(ln, "rating", fmt::format("negative rating {}", *v));
+        continue;
+      }
+      if (*v > 3.0e38) {
+        errs.bad(ln, "rating", fmt::format("rating {} is beyond float range", *v));
         continue;
       }
       r = static_cast<float>(*v);
