@@ -27,6 +27,8 @@
 #include <vector>
 
 #include "models/model_file.h"
+#include "serve/handlers.h"
+#include "serve/server.h"
 #include "util/error.h"
 #include "util/strings.h"
 
@@ -160,6 +162,24 @@ int main(int argc, char** argv) {
         "load generator share the machine's %u cores\n",
         users.size(), model.c_str(), m.model->type().c_str(), m.users.size(), m.items.size(), duration,
         std::thread::hardware_concurrency());
+    {
+      // The handler alone, in this process (no HTTP, no sockets): the floor of a request's cost.
+      ServeOptions so;
+      so.model_path = model;
+      auto served = load_served(so);
+      const ServeLimits lim{1000};
+      const int n = 20000;
+      size_t bytes = 0;
+      auto t0 = Clock::now();
+      for (int r = 0; r < n; ++r) {
+        ApiRequest q;
+        q.query = {{"user", users[(static_cast<size_t>(r) * 7919) % users.size()]}, {"k", "10"}};
+        bytes += recommend_user(*served, q, lim).body.dump().size();
+      }
+      const double us = 1e6 * std::chrono::duration<double>(Clock::now() - t0).count() / n;
+      std::printf("handler alone (recommend_user + JSON text, no HTTP, 1 thread): %.1f us/request, %.0f bytes\n", us,
+                  static_cast<double>(bytes) / n);
+    }
     std::printf("%-6s %-6s %6s %11s %9s %9s %9s %8s\n", "index", "token", "conns", "requests/s", "p50 ms", "p99 ms",
                 "max ms", "errors");
     std::fflush(stdout);

@@ -26,7 +26,9 @@ void init_runtime() {
 }
 
 int resolve_threads(int n) {
-  const int cores = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  // Read once: hardware_concurrency() opens /sys/devices/system/cpu/online on every call, and this
+  // runs per server request.
+  static const int cores = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
   if (n < 0) throw ConfigError(fmt::format("threads must be >= 0 (0 = all {} cores), got {}", cores, n));
   if (n == 0) return cores;
   if (n > 4 * cores)

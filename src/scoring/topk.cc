@@ -42,10 +42,13 @@ int topk_row(const float* s, int32_t n, int k, int32_t* out) {
 void rank_users(const std::vector<int32_t>& users, int32_t n_items, const BlockScorer& scorer, const RankOptions& o,
                 const RankVisitor& visit) {
   const int64_t n = static_cast<int64_t>(users.size());
-  const int B = std::max(1, o.block);
+  // A block never exceeds the users asked for: one user (a server request) scores into one row,
+  // not into a zeroed buffer of o.block rows.
+  const int B = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(o.block, n)));
   const int64_t nblocks = (n + B - 1) / B;
+  const int threads = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(o.threads, nblocks)));
   const float ninf = -std::numeric_limits<float>::infinity();
-#pragma omp parallel num_threads(std::max(1, o.threads))
+#pragma omp parallel num_threads(threads) if (threads > 1)
   {
     std::vector<float> buf(static_cast<size_t>(B) * n_items);
     std::vector<int32_t> top(std::max(1, o.k));
@@ -73,8 +76,11 @@ void gemm_scores(const float* U, const int32_t* users, int n, const float* I, in
   std::vector<float> ub(static_cast<size_t>(n) * dim);
   for (int r = 0; r < n; ++r)
     std::copy_n(U + static_cast<size_t>(users[r]) * dim, dim, ub.data() + static_cast<size_t>(r) * dim);
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n_items, dim, 1.0f, ub.data(), dim, I, dim, 0.0f, out,
-              n_items);
+  if (n == 1)  // one user (a server request): GEMV reads the items once, GEMM would first pack them all
+    cblas_sgemv(CblasRowMajor, CblasNoTrans, n_items, dim, 1.0f, I, dim, ub.data(), 1, 0.0f, out, 1);
+  else
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n_items, dim, 1.0f, ub.data(), dim, I, dim, 0.0f, out,
+                n_items);
   if (sim == Similarity::NegSqEuclidean || sim == Similarity::NegEuclidean) {
     // -|u - i|^2 = 2 u.i - |i|^2 - |u|^2
     for (int r = 0; r < n; ++r) {
