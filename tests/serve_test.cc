@@ -269,3 +269,37 @@ TEST(Handlers, AnswerWithoutHttp) {
   EXPECT_EQ(health(*s).body["model_type"], "itemknn");
   EXPECT_TRUE(openapi()["paths"].contains("/v1/recommend"));
 }
+
+// The HNSW graph is cached beside the model: built and saved once, loaded (checksum verified) after,
+// rebuilt when it is stale (other parameters, another model) or corrupt.
+TEST(AnnCache, BuiltOnceLoadedAfterRebuiltWhenStaleOrCorrupt) {
+  test::TempDir t;
+  const int n = 500, dim = 8;
+  std::vector<float> items(n * dim);
+  std::mt19937 rng(3);
+  std::normal_distribution<float> g;
+  for (auto& x : items) x = g(rng);
+  const std::string path = t.path() + "/m.bin.hnsw";
+  AnnOptions o;
+  std::string how;
+  auto a = load_or_build_ann(path, "sha-a", items.data(), n, dim, Similarity::Dot, o, true, &how);
+  EXPECT_NE(how.find("built (no cached index); saved"), std::string::npos) << how;
+  auto b = load_or_build_ann(path, "sha-a", items.data(), n, dim, Similarity::Dot, o, true, &how);
+  EXPECT_EQ(how, "loaded from " + path);
+  for (int q = 0; q < 20; ++q) EXPECT_EQ(a->search(items.data() + q * dim, 5), b->search(items.data() + q * dim, 5));
+  load_or_build_ann(path, "sha-b", items.data(), n, dim, Similarity::Dot, o, true, &how);
+  EXPECT_NE(how.find("another model_sha256"), std::string::npos) << how;
+  o.m = 8;
+  load_or_build_ann(path, "sha-b", items.data(), n, dim, Similarity::Dot, o, true, &how);
+  EXPECT_NE(how.find("another m"), std::string::npos) << how;
+  // Flip bytes in the middle of the graph: refused by the checksum before hnswlib reads it.
+  std::string bytes = read_file(path);
+  for (size_t k = bytes.size() / 2; k < bytes.size() / 2 + 64; ++k) bytes[k] = static_cast<char>(~bytes[k]);
+  std::ofstream(path, std::ios::binary) << bytes;
+  auto c = load_or_build_ann(path, "sha-b", items.data(), n, dim, Similarity::Dot, o, true, &how);
+  EXPECT_NE(how.find("corrupt"), std::string::npos) << how;
+  EXPECT_EQ(c->search(items.data(), 1).at(0).first, a->search(items.data(), 1).at(0).first);
+  // Not writable (a file where a directory should be): served from memory, nothing cached.
+  load_or_build_ann(t.file("plain", "x") + "/x.hnsw", "sha-b", items.data(), n, dim, Similarity::Dot, o, true, &how);
+  EXPECT_EQ(how.find("saved"), std::string::npos) << how;
+}

@@ -48,9 +48,11 @@ Command add_serve(CLI::App& root, GlobalOptions& g) {
   app->add_option("--token-file", *token_file, "file holding a bearer token required on every route but /healthz");
   app->add_option("--index", o->index,
                   "retrieval for GET /v1/recommend and /v1/similar: exact (BLAS, all items) or hnsw "
-                  "(approximate, built at load time)")
+                  "(approximate; the graph is cached as MODEL.hnsw beside the model and rebuilt when stale)")
       ->check(CLI::IsMember({"exact", "hnsw"}));
   app->add_option("--hnsw-m", o->hnsw_m, "HNSW graph degree")->check(CLI::Range(2, 512));
+  app->add_flag("--no-index-cache", [o](int64_t) { o->index_cache = false; },
+                "hnsw: build the graph at every load instead of loading/saving MODEL.hnsw beside the model");
   app->add_option("--hnsw-ef", o->hnsw_ef, "HNSW search breadth (recall vs speed)")->check(CLI::Range(1, 100000));
   return {app, [o, token_file]() {
             if (!token_file->empty()) {

@@ -3,8 +3,17 @@
 #include <hnswlib/hnswlib.h>
 #include <omp.h>
 
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cmath>
+#include <random>
+
+#include <nlohmann/json.hpp>
+
+#include "util/error.h"
+#include "util/io.h"
 
 namespace siamrec {
 
@@ -40,7 +49,100 @@ AnnIndex::AnnIndex(const float* items, int64_t n, int dim, Similarity kind, cons
   impl_->index->setEf(o.ef_search);
 }
 
+AnnIndex::AnnIndex(int64_t n, int dim, Similarity kind) : impl_(std::make_unique<Impl>()), n_(n), dim_(dim), kind_(kind) {}
+
 AnnIndex::~AnnIndex() = default;
+
+std::string AnnIndex::save(const std::string& path) const {
+  // hnswlib's own saveIndex format, written through OutputFile: every write checked (hnswlib's
+  // ofstream is not), fsync, atomic rename.
+  const auto& x = *impl_->index;
+  std::string b;
+  auto pod = [&b](const auto& v) { b.append(reinterpret_cast<const char*>(&v), sizeof v); };
+  pod(x.offsetLevel0_), pod(x.max_elements_), pod(x.cur_element_count), pod(x.size_data_per_element_);
+  pod(x.label_offset_), pod(x.offsetData_), pod(x.maxlevel_), pod(x.enterpoint_node_), pod(x.maxM_);
+  pod(x.maxM0_), pod(x.M_), pod(x.mult_), pod(x.ef_construction_);
+  b.append(x.data_level0_memory_, x.cur_element_count * x.size_data_per_element_);
+  for (size_t i = 0; i < x.cur_element_count; i++) {
+    const unsigned int size = x.element_levels_[i] > 0 ? x.size_links_per_element_ * x.element_levels_[i] : 0;
+    pod(size);
+    if (size) b.append(x.linkLists_[i], size);
+  }
+  OutputFile f(path);
+  f.write(b);
+  f.commit();
+  return sha256_hex(b);
+}
+
+std::unique_ptr<AnnIndex> AnnIndex::load(const std::string& path, int64_t n, int dim, Similarity kind, int ef_search) {
+  std::unique_ptr<AnnIndex> a(new AnnIndex(n, dim, kind));
+  const bool ip = kind == Similarity::Dot || kind == Similarity::Cosine;
+  if (ip)
+    a->impl_->space = std::make_unique<hnswlib::InnerProductSpace>(dim);
+  else
+    a->impl_->space = std::make_unique<hnswlib::L2Space>(dim);
+  try {
+    a->impl_->index = std::make_unique<hnswlib::HierarchicalNSW<float>>(a->impl_->space.get(), path, false, 0);
+  } catch (const std::exception& e) {
+    throw Error(fmt::format("cannot read the HNSW index '{}': {}", path, e.what()));
+  }
+  if (a->impl_->index->cur_element_count != static_cast<size_t>(n))
+    throw Error(fmt::format("HNSW index '{}' holds {} items, the model {}", path, a->impl_->index->cur_element_count, n));
+  a->impl_->index->setEf(ef_search);
+  return a;
+}
+
+static const char* space_name(Similarity k) {
+  return k == Similarity::Dot      ? "dot"
+         : k == Similarity::Cosine ? "cosine"
+         : k == Similarity::NegSqEuclidean ? "sqeuclidean"
+                                           : "euclidean";
+}
+
+std::unique_ptr<AnnIndex> load_or_build_ann(const std::string& path, const std::string& model_sha256,
+                                            const float* items, int64_t n, int dim, Similarity kind,
+                                            const AnnOptions& o, bool write, std::string* how) {
+  using json = nlohmann::json;
+  const json want = {{"model_sha256", model_sha256}, {"similarity", space_name(kind)}, {"items", n},
+                     {"dim", dim},                   {"m", o.m},                       {"ef_construction", o.ef_construction}};
+  const std::string meta_path = path + ".json";
+  std::string why;
+  if (!file_exists(path) || !file_exists(meta_path)) {
+    why = "no cached index";
+  } else {
+    try {
+      json meta = json::parse(read_file(meta_path));
+      for (auto& [k, v] : want.items())
+        if (!meta.contains(k) || meta[k] != v) {
+          why = fmt::format("the cached index was built for another {}", k);
+          break;
+        }
+      if (why.empty() && sha256_file(path) != meta.value("sha256", ""))
+        why = "the cached index is corrupt (checksum mismatch)";
+      if (why.empty()) {
+        auto a = AnnIndex::load(path, n, dim, kind, o.ef_search);
+        if (how) *how = "loaded from " + path;
+        return a;
+      }
+    } catch (const std::exception& e) {
+      why = fmt::format("the cached index is unreadable ({})", e.what());
+    }
+  }
+  auto a = std::make_unique<AnnIndex>(items, n, dim, kind, o);
+  std::string saved;
+  if (write) {
+    try {
+      json meta = want;
+      meta["sha256"] = a->save(path);
+      atomic_write(meta_path, meta.dump(1) + "\n");
+      saved = "; saved to " + path;
+    } catch (const std::exception& e) {
+      spdlog::warn("HNSW index not cached ({}); it is rebuilt at every load", e.what());
+    }
+  }
+  if (how) *how = "built (" + why + ")" + saved;
+  return a;
+}
 
 void AnnIndex::set_ef(int ef) { impl_->index->setEf(ef); }
 

@@ -21,7 +21,8 @@ using json = nlohmann::json;
 
 std::shared_ptr<const Served> load_served(const ServeOptions& o) {
   auto s = std::make_shared<Served>(api::Model::load(o.model_path));
-  s->version = sha256_file(o.model_path).substr(0, 12);
+  const std::string sha = sha256_file(o.model_path);
+  s->version = sha.substr(0, 12);
   s->path = o.model_path;
   if (o.index == "hnsw") {
     const std::string space = s->model.retrieval_space();
@@ -39,9 +40,11 @@ std::shared_ptr<const Served> load_served(const ServeOptions& o) {
     AnnOptions ao;
     ao.m = o.hnsw_m, ao.ef_construction = o.hnsw_ef_construction, ao.ef_search = o.hnsw_ef;
     auto t0 = std::chrono::steady_clock::now();
-    s->ann = std::make_unique<AnnIndex>(s->item_emb.data.data(), static_cast<int32_t>(s->item_emb.rows),
-                                        static_cast<int>(s->item_emb.cols), kind, ao);
-    spdlog::info("built HNSW index over {} items in {:.2f} s", s->item_emb.rows,
+    std::string how;
+    s->ann = load_or_build_ann(o.model_path + ".hnsw", sha, s->item_emb.data.data(),
+                               static_cast<int64_t>(s->item_emb.rows), static_cast<int>(s->item_emb.cols), kind, ao,
+                               o.index_cache, &how);
+    spdlog::info("HNSW index over {} items {} in {:.2f} s", s->item_emb.rows, how,
                  std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   } else if (o.index != "exact") {
     throw Error(fmt::format("--index '{}' is not allowed; allowed: exact, hnsw", o.index), kExitUsage);
