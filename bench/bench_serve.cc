@@ -120,14 +120,22 @@ int main(int argc, char** argv) {
   std::vector<std::string> levels = {"1", "4", "16", "64"}, indexes = {"exact", "hnsw"}, tokens = {"none", "token"};
   for (int a = 2; a + 1 < argc; a += 2) {
     std::string k = argv[a], v = argv[a + 1];
-    if (k == "--cli") cli = v;
-    else if (k == "--duration") duration = std::stoi(v);
-    else if (k == "--connections") levels = split_list(v);
-    else if (k == "--index") indexes = split_list(v);
-    else if (k == "--token") tokens = split_list(v);
-    else if (k == "--soak") soak = std::stoi(v);
-    else if (k == "--rate") rate = std::stoi(v);
-    else if (k == "--http-threads") threads = v;
+    if (k == "--cli")
+      cli = v;
+    else if (k == "--duration")
+      duration = std::stoi(v);
+    else if (k == "--connections")
+      levels = split_list(v);
+    else if (k == "--index")
+      indexes = split_list(v);
+    else if (k == "--token")
+      tokens = split_list(v);
+    else if (k == "--soak")
+      soak = std::stoi(v);
+    else if (k == "--rate")
+      rate = std::stoi(v);
+    else if (k == "--http-threads")
+      threads = v;
     else {
       std::fprintf(stderr, "bench_serve: unknown option %s\n", k.c_str());
       return 2;
@@ -234,7 +242,8 @@ int main(int argc, char** argv) {
             ++sent;
           }
         });
-      std::printf("\nsoak: %d requests/s for %d s (4 paced keep-alive clients), exact index; server RSS:\n", rate, soak);
+      std::printf("\nsoak: %d requests/s for %d s (4 paced keep-alive clients), exact index; server RSS:\n", rate,
+                  soak);
       std::printf("%8s %10s %12s\n", "t s", "RSS MB", "requests");
       long rss_warm = -1, rss_max_after = 0;
       for (int s = 10; s <= soak; s += 10) {
@@ -251,11 +260,12 @@ int main(int argc, char** argv) {
       for (auto& v : lat) all.insert(all.end(), v.begin(), v.end());
       std::sort(all.begin(), all.end());
       const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
-      std::printf("soak: %ld requests in %.0f s (%.0f/s), %ld errors, p50 %.3f ms, p99 %.3f ms; RSS after warm-up "
-                  "(60 s) %.1f MB, largest later %.1f MB (growth %+.1f MB)\n",
-                  sent.load(), secs, sent.load() / secs, errors.load(), 1e3 * all[all.size() / 2],
-                  1e3 * all[static_cast<size_t>(all.size() * 0.99)], rss_warm / 1024.0, rss_max_after / 1024.0,
-                  rss_max_after > 0 ? (rss_max_after - rss_warm) / 1024.0 : 0.0);
+      std::printf(
+          "soak: %ld requests in %.0f s (%.0f/s), %ld errors, p50 %.3f ms, p99 %.3f ms; RSS after warm-up "
+          "(60 s) %.1f MB, largest later %.1f MB (growth %+.1f MB)\n",
+          sent.load(), secs, sent.load() / secs, errors.load(), 1e3 * all[all.size() / 2],
+          1e3 * all[static_cast<size_t>(all.size() * 0.99)], rss_warm / 1024.0, rss_max_after / 1024.0,
+          rss_max_after > 0 ? (rss_max_after - rss_warm) / 1024.0 : 0.0);
     }
   } catch (const std::exception& e) {
     std::fprintf(stderr, "bench_serve: %s\n", e.what());

@@ -20,6 +20,8 @@ if [ -z "$MODEL" ]; then
   "$BUILD/siamrec" -q train --config examples/configs/ml1m-ncf-cml.yaml --out "$MODEL" --no-eval
 fi
 echo
-"$BUILD/bench/bench_serve" "$MODEL" --requests 20000 --concurrency 1,2,4
+# siamrec serve in its own process under wrk (installed by the bench group of install-deps.sh).
+bash scripts/install-deps.sh bench >/dev/null
+"$BUILD/bench/bench_serve" "$MODEL" --duration 10 --connections 1,4,16,64
 echo
 "$BUILD/bench/bench_ann" "$MODEL" --items 1000000 --queries 300

@@ -3,6 +3,7 @@
 // that carry terminal escapes, unbounded --threads, duplicate YAML keys, a model evaluated on its
 // own training data, and the messages and exit codes the README promises.
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -184,8 +185,11 @@ TEST(CliFaults, EvaluatingOnTheModelsTrainingDataIsRefused) {
   test::TempDir t;
   const std::string env = "SIAMREC_DATA_DIR=" + data;
   const std::string model = t.path() + "/ua.model";
-  auto r = test::run_cli("-q train --set data.dataset=ml-100k --set model.type=pop --set split.type=fixed "
-                         "--set split.name=ua --no-eval -o " + model, env);
+  auto r = test::run_cli(
+      "-q train --set data.dataset=ml-100k --set model.type=pop --set split.type=fixed "
+      "--set split.name=ua --no-eval -o " +
+          model,
+      env);
   ASSERT_EQ(r.code, 0) << r.err;
   r = test::run_cli("-q evaluate -m " + model + " --set split.name=u1", env);
   EXPECT_EQ(r.code, 2);
@@ -197,4 +201,60 @@ TEST(CliFaults, EvaluatingOnTheModelsTrainingDataIsRefused) {
   r = test::run_cli("-q evaluate -m " + model, env);  // its own split: no overlap, no note
   EXPECT_EQ(r.code, 0) << r.err;
   EXPECT_EQ(r.out.find("OVERLAP"), std::string::npos);
+}
+
+// kill -9 in the middle of training, and in the middle of the refit pass after early stopping: the
+// run resumed with --resume writes a model byte-identical to an uninterrupted run's.
+TEST(CliFaults, KillNineDuringTrainingAndRefitThenResumeIsByteIdentical) {
+  test::TempDir t;
+  std::string rows;
+  for (int u = 0; u < 300; ++u)
+    for (int k = 0; k < 12; ++k) rows += fmt::format("u{}\ti{}\n", u, (u % 30) * 7 + k * 13 % 200);
+  const std::string data = t.file("log.tsv", rows);
+  const std::vector<std::string> base = {"--threads", "1",
+                                         "-q",        "train",
+                                         "--set",     "data.path=" + data,
+                                         "--set",     "model.type=siamese",
+                                         "--set",     "tower.type=id",
+                                         "--set",     "tower.dim=16",
+                                         "--set",     "train.engine=torch",
+                                         "--set",     "train.epochs=24",
+                                         "--set",     "train.eval_every=2",
+                                         "--set",     "train.patience=3",
+                                         "--set",     "train.refit=true",
+                                         "--set",     "split.type=loo",
+                                         "--no-eval"};
+  auto with_out = [&](const std::string& out, bool resume) {
+    std::vector<std::string> a = base;
+    a.insert(a.end(), {"-o", out});
+    if (resume) a.push_back("--resume");
+    return test::cli_argv(a);
+  };
+  const std::string ref = t.path() + "/ref.model";
+  {
+    test::Child c(with_out(ref, false), t.path());
+    ASSERT_EQ(c.wait(300), 0) << c.err();
+  }
+  for (const std::string stage : {"", ".refit"}) {
+    const std::string out = t.path() + "/run" + (stage.empty() ? "" : "-refit") + ".model";
+    const std::string ckpt = out + ".ckpt" + stage;
+    bool killed = false;
+    {
+      test::Child c(with_out(out, false), t.path());
+      for (int i = 0; i < 60000 && c.running(); ++i) {
+        if (file_exists(ckpt)) {
+          c.signal(SIGKILL);
+          killed = true;
+          break;
+        }
+        usleep(1000);
+      }
+      c.wait(30);
+    }
+    ASSERT_TRUE(killed) << "the run ended before writing " << ckpt;
+    ASSERT_FALSE(file_exists(out)) << "a killed run left a model file";
+    test::Child r(with_out(out, true), t.path());
+    ASSERT_EQ(r.wait(300), 0) << r.err();
+    EXPECT_EQ(sha256_file(out), sha256_file(ref)) << "resumed after kill -9 at " << ckpt;
+  }
 }

@@ -174,10 +174,10 @@ TEST(ServeFaults, ConnectionsBeyondTheCapGetAnImmediate503) {
 TEST(ServeFaults, MalformedRequestsGet400AndTheConnectionCloses) {
   FixtureModel m("pop");
   ServeChild s(m.path, {"--timeout", "2"});
-  for (const std::string& bad : {std::string("BLAH\r\n\r\n"),
-                                std::string("GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n"),
-                                std::string("GET /healthz HTTP/9\r\n\r\n"),
-                                std::string("GET /v1/recommend?user=%zz HTTP/1.1\r\nHost: x\r\n\r\n")}) {
+  for (const std::string& bad :
+       {std::string("BLAH\r\n\r\n"), std::string("GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n"),
+        std::string("GET /healthz HTTP/9\r\n\r\n"),
+        std::string("GET /v1/recommend?user=%zz HTTP/1.1\r\nHost: x\r\n\r\n")}) {
     int fd = test::tcp_connect(s.port);
     send_all(fd, bad);  // no half-close: the server itself must close after a 400
     auto t0 = Clock::now();
@@ -187,18 +187,20 @@ TEST(ServeFaults, MalformedRequestsGet400AndTheConnectionCloses) {
     EXPECT_LT(std::chrono::duration<double>(Clock::now() - t0).count(), 1.5) << "connection left open: " << bad;
   }
   // Headers too large: 431; wrong method on a route: 405 with Allow; pipelined requests both answered.
-  EXPECT_EQ(roundtrip(s.port, "GET /healthz HTTP/1.1\r\nX: " + std::string(20000, 'a') + "\r\n\r\n").rfind("HTTP/1.1 431", 0),
-            0u);
+  EXPECT_EQ(
+      roundtrip(s.port, "GET /healthz HTTP/1.1\r\nX: " + std::string(20000, 'a') + "\r\n\r\n").rfind("HTTP/1.1 431", 0),
+      0u);
   std::string r405 = roundtrip(s.port, "GET /v1/score HTTP/1.1\r\nHost: x\r\n\r\n");
   EXPECT_EQ(r405.rfind("HTTP/1.1 405", 0), 0u) << r405;
   EXPECT_NE(r405.find("Allow: POST"), std::string::npos) << r405;
-  std::string two = roundtrip(s.port, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nGET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+  std::string two =
+      roundtrip(s.port, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nGET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
   size_t first = two.find("HTTP/1.1 200"), second = two.find("HTTP/1.1 200", first + 1);
   EXPECT_NE(second, std::string::npos) << two;
   // An empty `user=` and a bad exclude_seen are 400, not a lookup.
   EXPECT_EQ(roundtrip(s.port, "GET /v1/recommend?user= HTTP/1.1\r\nHost: x\r\n\r\n").rfind("HTTP/1.1 400", 0), 0u);
-  EXPECT_EQ(roundtrip(s.port, "GET /v1/recommend?user=100&exclude_seen=maybe HTTP/1.1\r\n\r\n").rfind("HTTP/1.1 400", 0),
-            0u);
+  EXPECT_EQ(
+      roundtrip(s.port, "GET /v1/recommend?user=100&exclude_seen=maybe HTTP/1.1\r\n\r\n").rfind("HTTP/1.1 400", 0), 0u);
 }
 
 TEST(ServeFaults, ReloadWithoutABodySighupAndSigterm) {
@@ -250,20 +252,34 @@ TEST(ServeFaults, RandomBytesNeverCrashItOrGet5xx) {
     std::string method = pick({"GET", "POST", "PUT", "DELETE", "HEAD", "OPTIONS", "G\x01T", ""});
     std::string target = pick({"/v1/recommend", "/v1/similar", "/v1/score", "/healthz", "/metrics", "/admin/reload",
                                "/openapi.json", "/", "*", "/v1/recommend/../x", "//"});
-    if (rng() % 2) target += "?user=" + std::to_string(95 + rng() % 30) + "&k=" + pick({"1", "-1", "5", "1e9", "x", ""});
-    if (rng() % 4 == 0) target += "&item=" + std::to_string(95 + rng() % 30) + pick({"", "%", "%4", "%41", "+", "&&=="});
+    if (rng() % 2)
+      target += "?user=" + std::to_string(95 + rng() % 30) + "&k=" + pick({"1", "-1", "5", "1e9", "x", ""});
+    if (rng() % 4 == 0)
+      target += "&item=" + std::to_string(95 + rng() % 30) + pick({"", "%", "%4", "%41", "+", "&&=="});
     std::string body = rng() % 2 ? pick({R"({"history": ["101", 104], "k": 3})", R"({"pairs": [["100", "101"]]})",
                                          R"({"history": [])", "[[[[", "null", "{}"})
-                                  : junk(rng() % 64);
+                                 : junk(rng() % 64);
     std::string req = method + " " + target + " " + pick({"HTTP/1.1", "HTTP/1.0", "HTTP/2", "FOO"}) + "\r\n";
     if (rng() % 3) req += "Host: x\r\n";
     switch (rng() % 6) {
-      case 0: req += "Content-Length: " + std::to_string(body.size()) + "\r\n"; break;
-      case 1: req += "Content-Length: " + std::to_string(rng() % 5000) + "\r\n"; break;
-      case 2: req += "Transfer-Encoding: chunked\r\n"; body = "5\r\nhello\r\n0\r\n\r\n"; break;
-      case 3: req += "Content-Length: -1\r\n"; break;
-      case 4: req += junk(rng() % 20) + ": " + junk(rng() % 20) + "\r\n"; break;
-      default: break;
+      case 0:
+        req += "Content-Length: " + std::to_string(body.size()) + "\r\n";
+        break;
+      case 1:
+        req += "Content-Length: " + std::to_string(rng() % 5000) + "\r\n";
+        break;
+      case 2:
+        req += "Transfer-Encoding: chunked\r\n";
+        body = "5\r\nhello\r\n0\r\n\r\n";
+        break;
+      case 3:
+        req += "Content-Length: -1\r\n";
+        break;
+      case 4:
+        req += junk(rng() % 20) + ": " + junk(rng() % 20) + "\r\n";
+        break;
+      default:
+        break;
     }
     if (rng() % 5 == 0) req += "Expect: 100-continue\r\n";
     req += "\r\n" + body;

@@ -73,7 +73,8 @@ Child::Child(const std::vector<std::string>& argv, const std::string& dir)
   args.push_back(nullptr);
   pid_ = fork();
   if (pid_ == 0) {
-    int o = open(out_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644), e = open(err_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    int o = open(out_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644),
+        e = open(err_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     dup2(o, 1), dup2(e, 2);
     int devnull = open("/dev/null", O_RDONLY);
     dup2(devnull, 0);

@@ -55,9 +55,10 @@ Command add_evaluate(CLI::App& root, GlobalOptions& g) {
                   overlap, p.split.test.size(), p.split.protocol, o->model, m.protocol));
             EvalResult r = evaluate_model(m, p, c, ro);
             if (overlap > 0)
-              r.protocol += fmt::format(" | OVERLAP: {} of {} test interactions are training data of the model "
-                                        "(trained under '{}'; --allow-overlap)",
-                                        overlap, p.split.test.size(), m.protocol);
+              r.protocol += fmt::format(
+                  " | OVERLAP: {} of {} test interactions are training data of the model "
+                  "(trained under '{}'; --allow-overlap)",
+                  overlap, p.split.test.size(), m.protocol);
             std::cout << r.table();
             if (!o->json.empty()) {
               auto j = r.to_json(r.kind == "retrieval" ? p.ds.items : p.ds.users);  // retrieval: per query item

@@ -32,7 +32,8 @@ Command add_serve(CLI::App& root, GlobalOptions& g) {
   app->add_option("-m,--model", o->model_path, "model file")->required();
   app->add_option("--host", o->host, "address to bind (default 127.0.0.1: loopback only)");
   app->add_option("--port", o->port, "TCP port")->check(CLI::Range(0, 65535));
-  app->add_option("--http-threads", o->threads, "event-loop threads that read requests and run the handlers (default: one per core)")
+  app->add_option("--http-threads", o->threads,
+                  "event-loop threads that read requests and run the handlers (default: one per core)")
       ->check(CLI::Range(1, 256));
   app->add_option("--max-k", o->max_k, "largest k a request may ask for")->check(CLI::Range(1, 1000000));
   app->add_option("--max-body", o->max_body, "largest request body in bytes (413 above)");
@@ -51,8 +52,9 @@ Command add_serve(CLI::App& root, GlobalOptions& g) {
                   "(approximate; the graph is cached as MODEL.hnsw beside the model and rebuilt when stale)")
       ->check(CLI::IsMember({"exact", "hnsw"}));
   app->add_option("--hnsw-m", o->hnsw_m, "HNSW graph degree")->check(CLI::Range(2, 512));
-  app->add_flag("--no-index-cache", [o](int64_t) { o->index_cache = false; },
-                "hnsw: build the graph at every load instead of loading/saving MODEL.hnsw beside the model");
+  app->add_flag(
+      "--no-index-cache", [o](int64_t) { o->index_cache = false; },
+      "hnsw: build the graph at every load instead of loading/saving MODEL.hnsw beside the model");
   app->add_option("--hnsw-ef", o->hnsw_ef, "HNSW search breadth (recall vs speed)")->check(CLI::Range(1, 100000));
   return {app, [o, token_file]() {
             if (!token_file->empty()) {

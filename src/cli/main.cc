@@ -40,7 +40,8 @@ int main(int argc, char** argv) {
   app.add_flag("--skip-bad-lines", g.skip_bad_lines,
                "skip malformed input lines (counted in one warning) instead of stopping");
   const int cores = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
-  app.add_option("--threads", g.threads, fmt::format("worker threads, at most 4 x cores = {} (default: all cores)", 4 * cores))
+  app.add_option("--threads", g.threads,
+                 fmt::format("worker threads, at most 4 x cores = {} (default: all cores)", 4 * cores))
       ->check(CLI::Range(0, 4 * cores));
   app.add_flag("-v,--verbose", verbose, "debug logging");
   app.add_flag("-q,--quiet", quiet, "warnings and errors only");

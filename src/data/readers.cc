@@ -224,7 +224,8 @@ RawLog read_delimited(const std::string& path, const DelimitedFormat& f, const R
     if (col_time >= 0) {
       auto v = parse_timestamp(fields[col_time]);
       if (!v) {
-        errs.bad(ln, "time", fmt::format("'{}' is not a timestamp (an integer within 64 bits)", shown(fields[col_time])));
+        errs.bad(ln, "time",
+                 fmt::format("'{}' is not a timestamp (an integer within 64 bits)", shown(fields[col_time])));
         continue;
       }
       t = *v;

@@ -49,7 +49,8 @@ AnnIndex::AnnIndex(const float* items, int64_t n, int dim, Similarity kind, cons
   impl_->index->setEf(o.ef_search);
 }
 
-AnnIndex::AnnIndex(int64_t n, int dim, Similarity kind) : impl_(std::make_unique<Impl>()), n_(n), dim_(dim), kind_(kind) {}
+AnnIndex::AnnIndex(int64_t n, int dim, Similarity kind)
+    : impl_(std::make_unique<Impl>()), n_(n), dim_(dim), kind_(kind) {}
 
 AnnIndex::~AnnIndex() = default;
 
@@ -87,14 +88,15 @@ std::unique_ptr<AnnIndex> AnnIndex::load(const std::string& path, int64_t n, int
     throw Error(fmt::format("cannot read the HNSW index '{}': {}", path, e.what()));
   }
   if (a->impl_->index->cur_element_count != static_cast<size_t>(n))
-    throw Error(fmt::format("HNSW index '{}' holds {} items, the model {}", path, a->impl_->index->cur_element_count, n));
+    throw Error(
+        fmt::format("HNSW index '{}' holds {} items, the model {}", path, a->impl_->index->cur_element_count, n));
   a->impl_->index->setEf(ef_search);
   return a;
 }
 
 static const char* space_name(Similarity k) {
-  return k == Similarity::Dot      ? "dot"
-         : k == Similarity::Cosine ? "cosine"
+  return k == Similarity::Dot              ? "dot"
+         : k == Similarity::Cosine         ? "cosine"
          : k == Similarity::NegSqEuclidean ? "sqeuclidean"
                                            : "euclidean";
 }
@@ -103,8 +105,9 @@ std::unique_ptr<AnnIndex> load_or_build_ann(const std::string& path, const std::
                                             const float* items, int64_t n, int dim, Similarity kind,
                                             const AnnOptions& o, bool write, std::string* how) {
   using json = nlohmann::json;
-  const json want = {{"model_sha256", model_sha256}, {"similarity", space_name(kind)}, {"items", n},
-                     {"dim", dim},                   {"m", o.m},                       {"ef_construction", o.ef_construction}};
+  const json want = {
+      {"model_sha256", model_sha256},        {"similarity", space_name(kind)}, {"items", n}, {"dim", dim}, {"m", o.m},
+      {"ef_construction", o.ef_construction}};
   const std::string meta_path = path + ".json";
   std::string why;
   if (!file_exists(path) || !file_exists(meta_path)) {

@@ -41,9 +41,9 @@ std::shared_ptr<const Served> load_served(const ServeOptions& o) {
     ao.m = o.hnsw_m, ao.ef_construction = o.hnsw_ef_construction, ao.ef_search = o.hnsw_ef;
     auto t0 = std::chrono::steady_clock::now();
     std::string how;
-    s->ann = load_or_build_ann(o.model_path + ".hnsw", sha, s->item_emb.data.data(),
-                               static_cast<int64_t>(s->item_emb.rows), static_cast<int>(s->item_emb.cols), kind, ao,
-                               o.index_cache, &how);
+    s->ann =
+        load_or_build_ann(o.model_path + ".hnsw", sha, s->item_emb.data.data(), static_cast<int64_t>(s->item_emb.rows),
+                          static_cast<int>(s->item_emb.cols), kind, ao, o.index_cache, &how);
     spdlog::info("HNSW index over {} items {} in {:.2f} s", s->item_emb.rows, how,
                  std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   } else if (o.index != "exact") {
