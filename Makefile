@@ -65,7 +65,7 @@ asan-test: deps
 # server, the public API, and the fused engine's deterministic mode (Hogwild's intended races are
 # the documented suppressions in tests/tsan.supp).
 TSAN_BUILD ?= build-tsan
-TSAN_TESTS ?= Evaluator|Scorer|TopK|Acceptance|Handlers|Server|Serve|ServeFaults|AnnCache|Api|Deterministic|MiniBatchEpoch
+TSAN_TESTS ?= Evaluator|Scorer|TopK|Acceptance|Handlers|Server|Serve\.|ServeFaults|Api|Deterministic|MiniBatchEpoch
 tsan-test: deps
 	cmake -S . -B $(TSAN_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSIAMREC_SANITIZE=thread -DSIAMREC_BUILD_BENCH=OFF
 	cmake --build $(TSAN_BUILD) -j $(JOBS)
