@@ -11,6 +11,7 @@
 #include <filesystem>
 
 #include "data/readers.h"
+#include "tasks/embeddings.h"
 #include "testutil.h"
 #include "util/io.h"
 
@@ -147,6 +148,11 @@ TEST(CliFaults, IdsWithControlCharactersAreEscapedInOutput) {
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_EQ(r.out.find('\x1b'), std::string::npos);
   EXPECT_NE(r.out.find("evil\\x1b"), std::string::npos);
+  // Embedding TSV: an id holding a tab and a newline stays one field of one line.
+  const std::string tsv = f.dir.path() + "/e.tsv";
+  const float e[4] = {1, 2, 3, 4};
+  write_embedding_tsv(tsv, {"a\tb\nc", "d"}, e, 2);
+  EXPECT_EQ(read_file(tsv), "a\\x09b\\x0ac\t1\t2\nd\t3\t4\n");
 }
 
 TEST(CliFaults, MessagesAndExitCodes) {

@@ -1,7 +1,10 @@
 // siamrec embed: export item or user embeddings to TSV or .npy.
+#include <spdlog/spdlog.h>
+
 #include <iostream>
 
 #include "cli/commands.h"
+#include "util/strings.h"
 #include "models/model_file.h"
 #include "tasks/embeddings.h"
 #include "util/error.h"
@@ -31,12 +34,12 @@ Command add_embed(CLI::App& root, GlobalOptions&) {
             if (npy) {
               write_npy(o->out, e, static_cast<int64_t>(ids.size()), dim);
               std::string list;
-              for (auto& id : ids) list += id + "\n";
+              for (auto& id : ids) list += printable(id) + "\n";  // one id per line, whatever the id holds
               atomic_write(o->out.substr(0, o->out.size() - 4) + ".ids", list);
             } else {
               write_embedding_tsv(o->out, ids, e, dim);
             }
-            std::cerr << fmt::format("wrote {} {} x {} embeddings to {}\n", ids.size(), o->what, dim, o->out);
+            spdlog::info("wrote {} {} x {} embeddings to {}", ids.size(), o->what, dim, o->out);
             return 0;
           }};
 }

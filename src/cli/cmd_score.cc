@@ -1,4 +1,6 @@
 // siamrec score: scores of (user, item) pairs, for learning to rank and other outside tools.
+#include <spdlog/spdlog.h>
+
 #include <iostream>
 
 #include "cli/commands.h"
@@ -56,7 +58,7 @@ Command add_score(CLI::App& root, GlobalOptions& g) {
           std::cout << out;
         else
           atomic_write(o->out, out);
-        if (skipped) std::cerr << fmt::format("skipped {} pair(s) with unknown ids or bad format\n", skipped);
+        if (skipped) spdlog::warn("skipped {} pair(s) with unknown ids or bad format", skipped);
         return 0;
       }};
 }

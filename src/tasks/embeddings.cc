@@ -10,6 +10,7 @@
 #include "util/rng.h"
 #include "util/error.h"
 #include "util/io.h"
+#include "util/strings.h"
 
 namespace siamrec {
 
@@ -30,7 +31,7 @@ void write_npy(const std::string& path, const float* data, int64_t n, int64_t di
 void write_embedding_tsv(const std::string& path, const std::vector<std::string>& ids, const float* data, int64_t dim) {
   std::string out;
   for (size_t r = 0; r < ids.size(); ++r) {
-    out += ids[r];
+    out += printable(ids[r]);  // never a raw tab or newline inside the id column
     for (int64_t d = 0; d < dim; ++d) out += fmt::format("\t{:.7g}", data[r * dim + d]);
     out += '\n';
   }
