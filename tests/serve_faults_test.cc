@@ -151,6 +151,8 @@ TEST(ServeFaults, SlowClientsAreCutOffAtTheDeadlineAndDoNotStarveIt) {
 TEST(ServeFaults, ConnectionsBeyondTheCapGetAnImmediate503) {
   FixtureModel m("pop");
   ServeChild s(m.path, {"--max-connections", "4"});
+  // The readiness probe's connection counts until the server has seen it close: let it go first.
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
   std::vector<int> held;
   for (int i = 0; i < 4; ++i) held.push_back(test::tcp_connect(s.port));
   std::this_thread::sleep_for(std::chrono::milliseconds(300));  // accepted by now

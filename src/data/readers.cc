@@ -51,6 +51,9 @@ namespace {
 
 std::string load_text(const std::string& path) { return read_data_text(path); }
 
+// Ratings are stored as float: larger values would become infinite.
+constexpr double kMaxRating = 3.0e38;
+
 // A field as error messages show it: control characters escaped, at most 40 bytes.
 std::string shown(std::string_view v) { return printable(v, 40); }
 
@@ -214,7 +217,7 @@ RawLog read_delimited(const std::string& path, const DelimitedFormat& f, const R
         errs.bad(ln, "rating", fmt::format("negative rating {}", *v));
         continue;
       }
-      if (*v > 3.0e38) {
+      if (*v > kMaxRating) {
         errs.bad(ln, "rating", fmt::format("rating {} is beyond float range", *v));
         continue;
       }
@@ -585,7 +588,7 @@ NcfTest read_ncf(const std::string& test_rating, const std::string& test_negativ
         continue;
       }
       auto rating = f.size() > 2 ? parse_double(f[2]) : std::optional<double>(1.0);
-      if (!rating || !std::isfinite(*rating) || std::fabs(*rating) > 3.0e38) {
+      if (!rating || !std::isfinite(*rating) || std::fabs(*rating) > kMaxRating) {
         errs.bad(lr.lineno(), "rating", fmt::format("'{}' is not a number", shown(f[2])));
         continue;
       }
@@ -721,7 +724,7 @@ Dataset read_recbole(const std::string& prefix, const RecBoleFormat& fm, const R
     float rating = 1.0f;
     if (cr >= 0) {
       auto v = parse_double(row[cr]);
-      if (!v || !std::isfinite(*v) || *v < 0 || *v > 3.0e38) {
+      if (!v || !std::isfinite(*v) || *v < 0 || *v > kMaxRating) {
         errs.bad(static_cast<int64_t>(r) + 2, fm.rating_field,
                  fmt::format("'{}' is not a non-negative number", shown(row[cr])));
         continue;

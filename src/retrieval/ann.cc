@@ -22,6 +22,11 @@ struct AnnIndex::Impl {
   std::unique_ptr<hnswlib::HierarchicalNSW<float>> index;
 };
 
+static std::unique_ptr<hnswlib::SpaceInterface<float>> make_space(Similarity kind, int dim) {
+  if (kind == Similarity::Dot || kind == Similarity::Cosine) return std::make_unique<hnswlib::InnerProductSpace>(dim);
+  return std::make_unique<hnswlib::L2Space>(dim);
+}
+
 static void unit(std::vector<float>& v) {
   double s = 0;
   for (float x : v) s += x * x;
@@ -31,11 +36,7 @@ static void unit(std::vector<float>& v) {
 
 AnnIndex::AnnIndex(const float* items, int64_t n, int dim, Similarity kind, const AnnOptions& o)
     : impl_(std::make_unique<Impl>()), n_(n), dim_(dim), kind_(kind) {
-  bool ip = kind == Similarity::Dot || kind == Similarity::Cosine;
-  if (ip)
-    impl_->space = std::make_unique<hnswlib::InnerProductSpace>(dim);
-  else
-    impl_->space = std::make_unique<hnswlib::L2Space>(dim);
+  impl_->space = make_space(kind, dim);
   impl_->index = std::make_unique<hnswlib::HierarchicalNSW<float>>(impl_->space.get(), static_cast<size_t>(n), o.m,
                                                                    o.ef_construction, 100);
   auto add = [&](int64_t i) {
@@ -77,11 +78,7 @@ std::string AnnIndex::save(const std::string& path) const {
 
 std::unique_ptr<AnnIndex> AnnIndex::load(const std::string& path, int64_t n, int dim, Similarity kind, int ef_search) {
   std::unique_ptr<AnnIndex> a(new AnnIndex(n, dim, kind));
-  const bool ip = kind == Similarity::Dot || kind == Similarity::Cosine;
-  if (ip)
-    a->impl_->space = std::make_unique<hnswlib::InnerProductSpace>(dim);
-  else
-    a->impl_->space = std::make_unique<hnswlib::L2Space>(dim);
+  a->impl_->space = make_space(kind, dim);
   try {
     a->impl_->index = std::make_unique<hnswlib::HierarchicalNSW<float>>(a->impl_->space.get(), path, false, 0);
   } catch (const std::exception& e) {

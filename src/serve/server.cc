@@ -120,10 +120,6 @@ class Session;
 
 struct Server::Impl {
   using Handler = std::function<ApiResponse(const Served&, const ApiRequest&)>;
-  struct Route {
-    http::verb method;
-    Handler fn;
-  };
 
   // Destroyed last to first: the event loop (whose pending handlers own sessions) goes before the
   // state sessions touch when they close.
@@ -131,7 +127,7 @@ struct Server::Impl {
   std::shared_ptr<const Served> model;  // read and swapped with std::atomic_load/store
   std::mutex reload_mu;
   Metrics metrics;
-  std::map<std::string, Route> routes;
+  std::map<std::string, std::map<http::verb, Handler>> routes;  // path -> method -> handler
   int port = 0;
   int max_connections = 512;
   std::atomic<bool> stopping{false};
@@ -150,12 +146,14 @@ struct Server::Impl {
 
   void setup_routes() {
     const ServeLimits lim{o.max_k};
-    auto add = [this](const char* path, http::verb m, Handler fn) { routes[path] = Route{m, std::move(fn)}; };
+    auto add = [this](const char* path, http::verb m, Handler fn) { routes[path][m] = std::move(fn); };
     add("/healthz", http::verb::get, [](const Served& s, const ApiRequest&) { return health(s); });
     add("/metrics", http::verb::get, [](const Served&, const ApiRequest&) { return ApiResponse{}; });
     add("/openapi.json", http::verb::get, [](const Served&, const ApiRequest&) { return ApiResponse{200, openapi()}; });
     add("/v1/recommend", http::verb::get,
         [lim](const Served& s, const ApiRequest& r) { return recommend_user(s, r, lim); });
+    add("/v1/recommend", http::verb::post,
+        [lim](const Served& s, const ApiRequest& r) { return recommend_history(s, r, lim); });
     add("/v1/similar", http::verb::get,
         [lim](const Served& s, const ApiRequest& r) { return similar_items(s, r, lim); });
     add("/v1/score", http::verb::post, [](const Served& s, const ApiRequest& r) { return score_pairs(s, r); });
@@ -174,17 +172,18 @@ struct Server::Impl {
       return error_reply(e.status, e.message, /*close=*/true);  // not a target we can read: close
     }
     auto it = routes.find(path);
-    // POST /v1/recommend is the fold-in route; GET the known-user one.
-    const bool fold_in = path == "/v1/recommend" && req.method() == http::verb::post;
     if (it == routes.end()) {
       route_name = "(unmatched)";
       return error_reply(404, fmt::format("no route '{}'; see GET /openapi.json", printable(path, 200)));
     }
     route_name = path;
-    if (req.method() != it->second.method && !fold_in) {
-      Reply r = error_reply(405, fmt::format("{} is not allowed on {}; use {}", std::string(req.method_string()), path,
-                                             std::string(http::to_string(it->second.method))));
-      r.allow = std::string(http::to_string(it->second.method));
+    auto route = it->second.find(req.method());
+    if (route == it->second.end()) {
+      std::string allow;
+      for (auto& [m, fn] : it->second) allow += (allow.empty() ? "" : ", ") + std::string(http::to_string(m));
+      Reply r = error_reply(
+          405, fmt::format("{} is not allowed on {}; use {}", std::string(req.method_string()), path, allow));
+      r.allow = allow;
       return r;
     }
     if (!o.token.empty() && path != "/healthz") {
@@ -199,8 +198,7 @@ struct Server::Impl {
     ar.body = req.body();
     auto s = current();
     if (path == "/metrics") return {200, metrics.text(s->version, open.load()), "text/plain; version=0.0.4"};
-    const ServeLimits lim{o.max_k};
-    return json_reply(handle([&] { return fold_in ? recommend_history(*s, ar, lim) : it->second.fn(*s, ar); }));
+    return json_reply(handle([&] { return route->second(*s, ar); }));
   }
 
   Reply reload_reply() {
