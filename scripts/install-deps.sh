@@ -11,6 +11,7 @@ PKGS=(
   libcurl4-openssl-dev libarchive-dev libssl-dev zlib1g-dev libboost-dev libcpp-httplib-dev libhnswlib-dev
   libsndfile1-dev libfftw3-dev libstb-dev
   dataset-fashion-mnist
+  pybind11-dev python3-dev python3-numpy python3-pytest python3-pandas python3-scipy python3-tqdm python3-matplotlib
 )
 # Extra groups selected by the caller, e.g. `install-deps.sh bench` for benchmark-only tools.
 for group in "$@"; do

@@ -51,6 +51,19 @@ class Dataset {
   int64_t user_index(const std::string& id) const;  // -1 when unknown
   int64_t item_index(const std::string& id) const;
   std::string item_title(int64_t index) const;  // "" when the dataset has no titles
+  bool numeric_user_ids() const;                // every original id is an integer
+  bool numeric_item_ids() const;
+
+  // This part's interactions as columns of dense indices (no copy): valid while this Dataset or a
+  // copy of it lives. rating / time are null when the data has none.
+  struct Columns {
+    int64_t size = 0;
+    const int32_t* user = nullptr;
+    const int32_t* item = nullptr;
+    const float* rating = nullptr;
+    const int64_t* time = nullptr;
+  };
+  Columns columns() const;
 
   // Filters and splits it by a config's filter / split sections (seeded, as `siamrec train`).
   Split split(const ConfigSource& config) const;

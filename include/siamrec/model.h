@@ -54,6 +54,15 @@ struct Matrix {
   std::vector<float> data;
 };
 
+// A read-only view of a matrix the model owns (no copy): rows x cols floats, row-major, at data.
+// `owner` keeps that storage alive, also after the model is destroyed or fitted again (a fit builds
+// new weights and leaves viewed ones as they were).
+struct MatrixView {
+  int64_t rows = 0, cols = 0;
+  const float* data = nullptr;  // null when the model has no such embeddings
+  std::shared_ptr<const void> owner;
+};
+
 class Model {
  public:
   // A model as configured (model.type and its sections); not yet fitted.
@@ -107,9 +116,24 @@ class Model {
   // Scores of (user, item) pairs of original ids (rating models: the predicted rating); throws
   // ConfigError naming an unknown id.
   std::vector<float> score(const std::vector<std::string>& users, const std::vector<std::string>& items) const;
+
+  // Batch forms over dense indices (user_index / item_index), for bindings and bulk callers
+  // (faiss-style: the caller owns the buffers). recommend_indices fills items and scores with n x k
+  // entries, row r for users[r] (repeats allowed); a row with fewer than k candidates is padded with
+  // item -1 and score -infinity. score_indices writes n scores. Both throw ConfigError naming the
+  // first out-of-range index.
+  void recommend_indices(const int64_t* users, int64_t n, int k, bool exclude_seen, int threads, int64_t* items,
+                         float* scores) const;
+  void score_indices(const int64_t* users, const int64_t* items, int64_t n, float* out) const;
+  // True when every original id is an integer (bindings then return ids as integers).
+  bool numeric_user_ids() const;
+  bool numeric_item_ids() const;
   // Embeddings (rows = users or items in index order); empty when the model has none.
   Matrix user_embeddings() const;
   Matrix item_embeddings() const;
+  // The same without a copy (see MatrixView for the lifetime).
+  MatrixView user_embeddings_view() const;
+  MatrixView item_embeddings_view() const;
 
   // Evaluates on `test` (a part of the dataset the model was fitted on) under the protocol of the
   // model's config (eval section), with `overrides` ("eval.candidates=uniform:100", ...).

@@ -2,6 +2,8 @@
 // namespace siamrec). Link with -lsiamrec (find_package(siamrec) -> siamrec::siamrec, or
 // pkg-config siamrec).
 #pragma once
+#include <string>
+
 #include <siamrec/config.h>
 #include <siamrec/dataset.h>
 #include <siamrec/error.h>
@@ -11,4 +13,8 @@
 namespace siamrec::api {
 // The library version ("0.1.0").
 const char* version();
+// How much siamrec logs to standard error: "debug", "info" (the command line's default), "warn"
+// (the Python module's default: its progress bar shows the epochs), "error" or "off". Throws
+// ConfigError naming the allowed levels.
+void set_log_level(const std::string& level);
 }  // namespace siamrec::api

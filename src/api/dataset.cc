@@ -4,6 +4,8 @@
 
 #include <cblas.h>
 #include <fmt/format.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
 
 #include <mutex>
 #include <thread>
@@ -22,6 +24,13 @@ void init_runtime() {
     mallopt(M_MMAP_THRESHOLD, 256 << 20);
     mallopt(M_TRIM_THRESHOLD, 512 << 20);
     openblas_set_num_threads(1);
+    // Library users (C++, Python) log to stderr like the command line, not to spdlog's stdout default.
+    if (spdlog::default_logger()->name().empty()) {
+      auto logger = spdlog::stderr_color_mt("siamrec");
+      logger->set_pattern("[%H:%M:%S] %^%l%$ %v");
+      logger->set_level(spdlog::default_logger()->level());
+      spdlog::set_default_logger(logger);
+    }
   });
 }
 
@@ -159,6 +168,20 @@ std::string Dataset::item_title(int64_t i) const {
   check_index(i, n_items(), "item");
   const auto& t = impl_->ds->item_side.title;
   return i < static_cast<int64_t>(t.size()) ? t[i] : std::string();
+}
+
+bool Dataset::numeric_user_ids() const { return impl_->ds->users.numeric(); }
+bool Dataset::numeric_item_ids() const { return impl_->ds->items.numeric(); }
+
+Dataset::Columns Dataset::columns() const {
+  const Interactions& l = impl_->log();
+  Columns c;
+  c.size = static_cast<int64_t>(l.size());
+  c.user = l.user.data();
+  c.item = l.item.data();
+  c.rating = l.has_rating() ? l.rating.data() : nullptr;
+  c.time = l.has_time() ? l.time.data() : nullptr;
+  return c;
 }
 
 Split Dataset::split(const ConfigSource& config) const {

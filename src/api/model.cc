@@ -1,5 +1,6 @@
 // The public Model (include/siamrec/model.h) over models/, eval/ and the task pipeline.
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -18,6 +19,17 @@
 namespace siamrec::api {
 
 const char* version() { return SIAMREC_VERSION; }
+
+void set_log_level(const std::string& level) {
+  static const std::pair<const char*, spdlog::level::level_enum> kLevels[] = {{"debug", spdlog::level::debug},
+                                                                              {"info", spdlog::level::info},
+                                                                              {"warn", spdlog::level::warn},
+                                                                              {"error", spdlog::level::err},
+                                                                              {"off", spdlog::level::off}};
+  for (auto& [name, l] : kLevels)
+    if (level == name) return spdlog::set_level(l);
+  throw ConfigError(fmt::format("log level '{}' is not one of debug, info, warn, error, off", level));
+}
 
 Model::Model(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Model::Model(Model&&) noexcept = default;
@@ -231,6 +243,65 @@ std::vector<float> Model::score(const std::vector<std::string>& users, const std
   const float off = m.rating_offset();
   for (auto& x : out) x += off;
   return out;
+}
+
+void Model::recommend_indices(const int64_t* users, int64_t n, int k, bool exclude_seen, int threads, int64_t* items,
+                              float* scores) const {
+  impl_->model();
+  if (k < 1) throw ConfigError(fmt::format("k must be >= 1, got {}", k));
+  std::vector<int32_t> us(static_cast<size_t>(n));
+  for (int64_t r = 0; r < n; ++r) {
+    if (users[r] < 0 || users[r] >= n_users())
+      throw ConfigError(fmt::format("user index {} (position {}) is out of range (0..{})", users[r], r, n_users() - 1));
+    us[r] = static_cast<int32_t>(users[r]);
+  }
+  int64_t row = 0;
+  recommend_users(
+      impl_->tm, us, k, resolve_threads(threads),
+      [&](int32_t, const int32_t* top, const float* sc, int nt) {
+        int64_t* it = items + row * k;
+        float* s = scores + row * k;
+        for (int j = 0; j < k; ++j) {
+          it[j] = j < nt ? top[j] : -1;
+          s[j] = j < nt ? sc[j] : -INFINITY;
+        }
+        ++row;
+      },
+      exclude_seen);
+}
+
+void Model::score_indices(const int64_t* users, const int64_t* items, int64_t n, float* out) const {
+  const siamrec::Model& m = impl_->model();
+  std::vector<int32_t> u(static_cast<size_t>(n)), i(static_cast<size_t>(n));
+  for (int64_t r = 0; r < n; ++r) {
+    if (users[r] < 0 || users[r] >= n_users())
+      throw ConfigError(fmt::format("user index {} (position {}) is out of range (0..{})", users[r], r, n_users() - 1));
+    if (items[r] < 0 || items[r] >= n_items())
+      throw ConfigError(fmt::format("item index {} (position {}) is out of range (0..{})", items[r], r, n_items() - 1));
+    u[r] = static_cast<int32_t>(users[r]), i[r] = static_cast<int32_t>(items[r]);
+  }
+  if (n > 0) m.score_pairs(u.data(), i.data(), n, out);
+  const float off = m.rating_offset();
+  for (int64_t r = 0; r < n; ++r) out[r] += off;
+}
+
+bool Model::numeric_user_ids() const { return impl_->tm.users.numeric(); }
+bool Model::numeric_item_ids() const { return impl_->tm.items.numeric(); }
+
+MatrixView Model::user_embeddings_view() const {
+  MatrixView v;
+  int dim = 0;
+  v.data = impl_->model().user_embeddings(&dim);
+  if (v.data) v.rows = n_users(), v.cols = dim, v.owner = impl_->tm.model;
+  return v;
+}
+
+MatrixView Model::item_embeddings_view() const {
+  MatrixView v;
+  int dim = 0;
+  v.data = impl_->model().item_embeddings(&dim);
+  if (v.data) v.rows = n_items(), v.cols = dim, v.owner = impl_->tm.model;
+  return v;
 }
 
 static Matrix matrix(const float* p, int64_t rows, int dim) {

@@ -114,7 +114,15 @@ void check_ratios(const SplitSpec& s) {
 }
 
 SplitData fixed_split(const Dataset& ds, const SplitSpec& s) {
-  const DatasetSpec& spec = dataset_spec(ds.name);
+  const DatasetSpec* registered = nullptr;
+  for (const DatasetSpec* d : dataset_registry())
+    if (d->name == ds.name) registered = d;
+  if (!registered)
+    throw ConfigError(
+        fmt::format("split.name '{}': dataset '{}' ships no fixed splits (split.type fixed is for registered datasets; "
+                    "use ratio, loo, temporal or cold_items)",
+                    s.name, ds.name));
+  const DatasetSpec& spec = *registered;
   if (std::find(spec.fixed_splits.begin(), spec.fixed_splits.end(), s.name) == spec.fixed_splits.end()) {
     std::string names = spec.fixed_splits.empty() ? "none" : fmt::format("{}", fmt::join(spec.fixed_splits, ", "));
     throw ConfigError(

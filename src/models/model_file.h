@@ -19,7 +19,7 @@ struct TrainedModel {
   IdMap users, items;
   std::vector<std::string> item_titles;  // may be empty
   Csr train;                             // user -> train items
-  std::unique_ptr<Model> model;
+  std::shared_ptr<Model> model;          // shared: zero-copy embedding views keep the weights alive
 };
 
 inline constexpr uint32_t kModelFormatVersion = 3;  // 2: entity graphs (gcn); 3: text, warm flags, content
