@@ -9,7 +9,7 @@ ifeq ($(SIAMREC_DATA_DIR),)
   endif
 endif
 
-.PHONY: all deps configure build test demo bench clean format format-check tidy asan-test tsan-test
+.PHONY: all deps configure build test demo bench clean install-python format format-check tidy asan-test tsan-test
 all: build
 
 deps:
@@ -31,6 +31,10 @@ build: deps configure
 
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+# The Python module into the active Python (a venv's site-packages, else the user site).
+install-python: build
+	bash scripts/install-python.sh $(BUILD)
 
 demo: build
 	bash scripts/demo.sh $(BUILD)/siamrec

@@ -25,3 +25,6 @@ bash scripts/install-deps.sh bench >/dev/null
 "$BUILD/bench/bench_serve" "$MODEL" --duration 10 --connections 1,4,16,64
 echo
 "$BUILD/bench/bench_ann" "$MODEL" --items 1000000 --queries 300
+echo
+# Python against the CLI: fit (ml100k-cml, NCF Hogwild), recommend for every user, embedding views.
+/usr/bin/python3 bench/bench_python.py --build "$BUILD" --rounds 3

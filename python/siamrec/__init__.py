@@ -329,6 +329,7 @@ class Dataset:
         return self._item_ids
 
     def item_titles(self) -> List[str]:
+        """Titles by item index ("" where the dataset has none, e.g. data from arrays)."""
         return self._core.item_titles()
 
     def to_pandas(self):
@@ -527,6 +528,7 @@ class Model:
         return self._item_ids
 
     def item_title(self, item: Any) -> str:
+        """The title of an item (original id) when the training data had titles, else ""."""
         return self._core.item_title(str(item))
 
     def _need_fit(self, what: str) -> None:

@@ -177,3 +177,19 @@ def test_pop_baseline_and_titles(ml100k):
     assert pop.item_title(items[0]) != ""
     ev = pop.evaluate(ml100k.test)
     assert 0 < ev["ndcg@10"] < 0.2
+
+
+def test_type_stubs_cover_the_public_api():
+    import ast
+    import inspect
+
+    stub = ast.parse(open(os.path.join(os.path.dirname(siamrec.__file__), "__init__.pyi")).read())
+    names = {n.name for n in stub.body if isinstance(n, (ast.ClassDef, ast.FunctionDef))}
+    assert set(siamrec.__all__) <= names, set(siamrec.__all__) - names
+    for cls in (siamrec.Dataset, siamrec.Model):
+        node = next(n for n in stub.body if isinstance(n, ast.ClassDef) and n.name == cls.__name__)
+        stubbed = {n.name for n in node.body if isinstance(n, ast.FunctionDef)}
+        public = {k for k, v in vars(cls).items() if not k.startswith("_") and (callable(v) or isinstance(v, (property, staticmethod)))}
+        assert public <= stubbed, f"{cls.__name__}: not in the stub: {public - stubbed}"
+        for k in public:  # and every public member has a docstring or is a plain property
+            assert inspect.getdoc(getattr(cls, k)) is not None or isinstance(vars(cls)[k], property), k
