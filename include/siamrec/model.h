@@ -48,6 +48,18 @@ struct FitOptions {
   std::string log;                          // JSON-lines training log ("" = none)
 };
 
+// How Model::evaluate measures.
+struct EvaluateOptions {
+  // Keys merged over the model's stored config before evaluating (its eval section: candidates, K,
+  // exclusions, ...): a YAML file, then YAML text, then key=value overrides.
+  ConfigSource config;
+  int threads = 0;  // 0 = all cores
+  // A model evaluated under another split than its own can meet its training interactions in the
+  // test part: evaluate refuses then (ConfigError naming how many) unless allow_overlap, which
+  // reports them in the protocol line instead.
+  bool allow_overlap = false;
+};
+
 // A matrix of embeddings, row-major.
 struct Matrix {
   int64_t rows = 0, cols = 0;
@@ -138,6 +150,25 @@ class Model {
   // Evaluates on `test` (a part of the dataset the model was fitted on) under the protocol of the
   // model's config (eval section), with `overrides` ("eval.candidates=uniform:100", ...).
   Evaluation evaluate(const Dataset& test, const std::vector<std::string>& overrides = {}, int threads = 0) const;
+  Evaluation evaluate(const Dataset& test, const EvaluateOptions& o) const;
+  // The config evaluate uses: the model's stored config with `overrides` merged (as EvaluateOptions::config).
+  std::string merged_config_yaml(const ConfigSource& overrides) const;
+
+  // Embedding export: PATH.npy (float32 rows x dim, with the rows' original ids in PATH.ids, one per
+  // line) or else a TSV (id<TAB>values); written atomically. Throws ConfigError when the model has
+  // no such embeddings.
+  void write_embeddings(const std::string& path, bool items = true) const;
+
+  // k-means (k-means++ seeding, Lloyd iterations) on the item embeddings.
+  struct Clusters {
+    std::vector<int32_t> assign;  // cluster of each item (item index order)
+    int iterations = 0;
+    double inertia = 0;  // sum of squared distances to the assigned centroids
+    int dim = 0;
+  };
+  Clusters cluster_items(int k, int max_iterations = 100, uint64_t seed = 42) const;
+  // Training interactions per item (item index order): the popularity the model was trained on.
+  std::vector<int64_t> item_popularity() const;
 
   // Item retrieval on image items (model.task retrieval, e.g. Fashion-MNIST): a PNG grid of
   // `queries` test queries (left) and their top-5 (green frame = same category, red = not),

@@ -12,7 +12,10 @@
 #include "eval/evaluator.h"
 #include "models/model.h"
 #include "scoring/topk.h"
+#include "tasks/embeddings.h"
 #include "tasks/pipeline.h"
+#include "util/io.h"
+#include "util/strings.h"
 #include "util/error.h"
 #include "util/names.h"
 
@@ -351,26 +354,100 @@ static Prepared prepared_for(const TrainedModel& tm, const Dataset& test, const 
 }
 
 Evaluation Model::evaluate(const Dataset& test, const std::vector<std::string>& overrides, int threads) const {
+  EvaluateOptions o;
+  o.config.set = overrides;
+  o.threads = threads;
+  return evaluate(test, o);
+}
+
+static Config merged(const Config& base, const ConfigSource& s) {
+  Config c = base;
+  if (!s.file.empty()) c.merge(Config::from_yaml_file(s.file), s.file);
+  if (!s.yaml.empty()) c.merge(Config::from_yaml_text(s.yaml, "YAML text"), "YAML text");
+  for (auto& o : s.set) c.set_override(o);
+  return c;
+}
+
+std::string Model::merged_config_yaml(const ConfigSource& overrides) const {
+  return merged(impl_->cfg, overrides).to_yaml();
+}
+
+Evaluation Model::evaluate(const Dataset& test, const EvaluateOptions& o) const {
   impl_->model();
   const TrainedModel& tm = impl_->tm;
   Prepared p = prepared_for(tm, test, "evaluate");
-  Config c = impl_->cfg;
-  for (auto& o : overrides) c.set_override(o);
+  Config c = merged(impl_->cfg, o.config);
   RunOptions ro;
-  ro.threads = resolve_threads(threads);
+  ro.threads = resolve_threads(o.threads);
+  // A model evaluated under another split than its own may be tested on its training data.
+  const int64_t overlap = tm.protocol != p.split.protocol ? training_overlap(tm, p) : 0;
+  if (overlap > 0 && !o.allow_overlap)
+    throw ConfigError(
+        fmt::format("{} of the {} test interactions of '{}' are training data of the model (trained under '{}'): "
+                    "its metrics would be inflated. Evaluate under the model's own split, or allow the overlap "
+                    "(--allow-overlap) to report them anyway",
+                    overlap, p.split.test.size(), p.split.protocol, tm.protocol));
   EvalResult r = evaluate_model(tm, p, c, ro);
+  if (overlap > 0)
+    r.protocol += fmt::format(
+        " | OVERLAP: {} of {} test interactions are training data of the model (trained under '{}'; "
+        "--allow-overlap)",
+        overlap, p.split.test.size(), tm.protocol);
   Evaluation e;
   e.kind = r.kind;
   e.protocol = r.protocol;
   e.metrics = r.metrics;
   e.seconds = r.seconds;
   e.table = r.table();
-  const IdMap& ids = r.kind == "retrieval" ? p.ds.items : p.ds.users;
-  e.json = r.to_json(ids).dump(1);
+  const IdMap& ids = r.kind == "retrieval" ? p.ds.items : p.ds.users;  // retrieval: per query item
+  auto j = r.to_json(ids);
+  j["model"] = tm.model->type();
+  j["config"] = c.to_yaml();
+  e.json = j.dump(1);
   if (r.kind == "ranking" || r.kind == "retrieval")
     for (auto u : r.users) e.users.push_back(ids.original(u));
   e.per_user = r.per_user;
   return e;
+}
+
+void Model::write_embeddings(const std::string& path, bool items) const {
+  const siamrec::Model& m = impl_->model();
+  int dim = 0;
+  const float* e = items ? m.item_embeddings(&dim) : m.user_embeddings(&dim);
+  const char* what = items ? "items" : "users";
+  if (!e) throw ConfigError(fmt::format("model type '{}' has no {} embeddings", m.type(), what));
+  const auto& ids = items ? impl_->tm.items.ids() : impl_->tm.users.ids();
+  const bool npy = path.size() > 4 && path.compare(path.size() - 4, 4, ".npy") == 0;
+  if (npy) {
+    write_npy(path, e, static_cast<int64_t>(ids.size()), dim);
+    std::string list;
+    for (auto& id : ids) list += printable(id) + "\n";  // one id per line, whatever the id holds
+    atomic_write(path.substr(0, path.size() - 4) + ".ids", list);
+  } else {
+    write_embedding_tsv(path, ids, e, dim);
+  }
+}
+
+Model::Clusters Model::cluster_items(int k, int max_iterations, uint64_t seed) const {
+  const siamrec::Model& m = impl_->model();
+  int dim = 0;
+  const float* e = m.item_embeddings(&dim);
+  if (!e) throw ConfigError(fmt::format("model type '{}' has no item embeddings to cluster", m.type()));
+  if (k < 1) throw ConfigError(fmt::format("k must be >= 1, got {}", k));
+  if (max_iterations < 1) throw ConfigError(fmt::format("iterations must be >= 1, got {}", max_iterations));
+  KMeansResult r = kmeans(e, impl_->tm.items.size(), dim, k, max_iterations, seed);
+  Clusters c;
+  c.assign = std::move(r.assign);
+  c.iterations = r.iterations;
+  c.inertia = r.inertia;
+  c.dim = dim;
+  return c;
+}
+
+std::vector<int64_t> Model::item_popularity() const {
+  std::vector<int64_t> pop(static_cast<size_t>(n_items()), 0);
+  for (auto i : impl_->tm.train.indices) ++pop[i];
+  return pop;
 }
 
 void Model::write_retrieval_grid(const Dataset& test, const std::string& png_path, int queries, int threads) const {

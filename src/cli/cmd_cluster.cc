@@ -2,10 +2,9 @@
 #include <algorithm>
 #include <iostream>
 
+#include <siamrec/model.h>
+
 #include "cli/commands.h"
-#include "models/model_file.h"
-#include "tasks/embeddings.h"
-#include "util/error.h"
 #include "util/io.h"
 
 namespace siamrec::cli {
@@ -27,36 +26,28 @@ Command add_cluster(CLI::App& root, GlobalOptions&) {
   app->add_option("--seed", o->seed, "seed of the k-means++ initialization");
   app->add_option("--out", o->out, "also write item<TAB>cluster lines here");
   return {app, [o]() {
-            TrainedModel m = load_model_file(o->model);
-            int dim = 0;
-            const float* e = m.model->item_embeddings(&dim);
-            if (!e)
-              throw Error(fmt::format("model type '{}' has no item embeddings to cluster", m.model->type()),
-                          kExitUsage);
-            KMeansResult r = kmeans(e, m.items.size(), dim, o->k, o->iters, o->seed);
-            std::vector<int64_t> pop(m.items.size(), 0);
-            for (auto i : m.train.indices) ++pop[i];
+            api::Model m = api::Model::load(o->model);
+            api::Model::Clusters r = m.cluster_items(o->k, o->iters, o->seed);
+            const std::vector<int64_t> pop = m.item_popularity();
+            const int32_t n = static_cast<int32_t>(m.n_items());
             std::vector<std::vector<int32_t>> members(o->k);
-            for (int32_t i = 0; i < m.items.size(); ++i) members[r.assign[i]].push_back(i);
+            for (int32_t i = 0; i < n; ++i) members[r.assign[i]].push_back(i);
             std::cout << fmt::format("k-means on {} item embeddings ({} dims): k {}, {} iterations, inertia {:.4g}\n",
-                                     m.items.size(), dim, o->k, r.iterations, r.inertia);
+                                     n, r.dim, o->k, r.iterations, r.inertia);
             for (int c = 0; c < o->k; ++c) {
               auto& v = members[c];
               std::stable_sort(v.begin(), v.end(), [&](int32_t a, int32_t b) { return pop[a] > pop[b]; });
               std::cout << fmt::format("cluster {} ({} items):", c, v.size());
               for (int j = 0; j < std::min<int>(o->members, v.size()); ++j) {
-                int32_t i = v[j];
-                std::string t = i < static_cast<int32_t>(m.item_titles.size()) && !m.item_titles[i].empty()
-                                    ? m.item_titles[i]
-                                    : m.items.original(i);
-                std::cout << (j ? "; " : " ") << t;
+                const std::string id = m.item_id(v[j]);
+                const std::string t = m.item_title(id);
+                std::cout << (j ? "; " : " ") << (t.empty() ? id : t);
               }
               std::cout << "\n";
             }
             if (!o->out.empty()) {
               std::string s;
-              for (int32_t i = 0; i < m.items.size(); ++i)
-                s += fmt::format("{}\t{}\n", m.items.original(i), r.assign[i]);
+              for (int32_t i = 0; i < n; ++i) s += fmt::format("{}\t{}\n", m.item_id(i), r.assign[i]);
               atomic_write(o->out, s);
             }
             return 0;

@@ -2,7 +2,7 @@
 #include <iostream>
 
 #include "cli/commands.h"
-#include "tasks/pipeline.h"
+#include <siamrec/model.h>
 #include "util/error.h"
 #include "util/io.h"
 
@@ -28,44 +28,37 @@ Command add_evaluate(CLI::App& root, GlobalOptions& g) {
                 "evaluate a model even when the test set holds its training interactions (another split than "
                 "the model's); the protocol line then says how many");
   return {app, [o, &g]() {
-            RunOptions ro{g.data_dir, g.skip_bad_lines, g.threads};
-            TrainedModel m;
-            Config c;
+            api::DatasetOptions dopt;
+            dopt.data_dir = g.data_dir;
+            dopt.skip_bad_lines = g.skip_bad_lines;
+            // The protocol: a model's stored config with --config and --set merged over it, or (a
+            // baseline fitted here) the config alone.
+            api::ConfigSource user;
+            user.file = o->config;
+            user.set = o->sets;
+            api::EvaluateOptions eo;
+            eo.threads = g.threads;
+            eo.allow_overlap = o->allow_overlap;
+            api::Evaluation e;
             if (!o->model.empty()) {
-              m = load_model_file(o->model);
-              c = Config::from_yaml_text(m.config_yaml, o->model);
-              if (!o->config.empty()) c.merge(Config::from_yaml_file(o->config), o->config);
+              api::Model m = api::Model::load(o->model);
+              api::ConfigSource cs = api::ConfigSource::from_yaml(m.merged_config_yaml(user));
+              api::Split split = api::Dataset::from_config(cs, dopt).split(cs);
+              eo.config = user;
+              e = m.evaluate(split.test, eo);
             } else {
               if (o->config.empty() && o->sets.empty())
                 throw ConfigError(
                     "evaluate needs --model FILE, or --config/--set describing the data and a baseline model");
-              c = o->config.empty() ? Config() : Config::from_yaml_file(o->config);
+              api::Split split = api::Dataset::from_config(user, dopt).split(user);
+              api::Model m = api::Model::create(user);
+              api::FitOptions fo;
+              fo.threads = g.threads;
+              m.fit(split.train, split.valid, fo);
+              e = m.evaluate(split.test, eo);
             }
-            for (auto& s : o->sets) c.set_override(s);
-            Prepared p = prepare(c, ro);
-            if (o->model.empty()) m = fit_model(p, c, ro);
-            // A model evaluated under another split than its own may be tested on its training data.
-            int64_t overlap = 0;
-            if (!o->model.empty() && m.protocol != p.split.protocol) overlap = training_overlap(m, p);
-            if (overlap > 0 && !o->allow_overlap)
-              throw ConfigError(fmt::format(
-                  "{} of the {} test interactions of '{}' are training data of model '{}' (trained under '{}'): "
-                  "its metrics would be inflated. Evaluate under the model's own split, or pass --allow-overlap "
-                  "to report them anyway",
-                  overlap, p.split.test.size(), p.split.protocol, o->model, m.protocol));
-            EvalResult r = evaluate_model(m, p, c, ro);
-            if (overlap > 0)
-              r.protocol += fmt::format(
-                  " | OVERLAP: {} of {} test interactions are training data of the model "
-                  "(trained under '{}'; --allow-overlap)",
-                  overlap, p.split.test.size(), m.protocol);
-            std::cout << r.table();
-            if (!o->json.empty()) {
-              auto j = r.to_json(r.kind == "retrieval" ? p.ds.items : p.ds.users);  // retrieval: per query item
-              j["model"] = m.model->type();
-              j["config"] = c.to_yaml();
-              atomic_write(o->json, j.dump(1) + "\n");
-            }
+            std::cout << e.table;
+            if (!o->json.empty()) atomic_write(o->json, e.json + "\n");
             return 0;
           }};
 }

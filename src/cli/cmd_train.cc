@@ -60,12 +60,8 @@ Command add_train(CLI::App& root, GlobalOptions& g) {
               api::Evaluation e = m.evaluate(split.test, {}, g.threads);
               if (!o->grid.empty()) m.write_retrieval_grid(split.test, o->grid, 8, g.threads);
               std::cout << e.table;
-              if (!o->json.empty()) {
-                auto j = nlohmann::json::parse(e.json);  // per user (retrieval: per query item)
-                j["model"] = m.type();
-                j["config"] = resolved;
-                atomic_write(o->json, j.dump(1) + "\n");
-              }
+              // Protocol, metrics, per-user vectors (retrieval: per query item), model type, config.
+              if (!o->json.empty()) atomic_write(o->json, e.json + "\n");
             }
             return 0;
           }};

@@ -1,5 +1,9 @@
 #include "scoring/topk.h"
 
+#include <atomic>
+
+#include "util/parallel.h"
+
 #include <cblas.h>
 #include <omp.h>
 
@@ -48,12 +52,12 @@ void rank_users(const std::vector<int32_t>& users, int32_t n_items, const BlockS
   const int64_t nblocks = (n + B - 1) / B;
   const int threads = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(o.threads, nblocks)));
   const float ninf = -std::numeric_limits<float>::infinity();
-#pragma omp parallel num_threads(threads) if (threads > 1)
-  {
+  // Blocks are handed out one at a time (dynamic: a block's cost varies with its exclusions).
+  std::atomic<int64_t> next{0};
+  parallel_region(threads, [&](int) {
     std::vector<float> buf(static_cast<size_t>(B) * n_items);
     std::vector<int32_t> top(std::max(1, o.k));
-#pragma omp for schedule(dynamic, 1)
-    for (int64_t b = 0; b < nblocks; ++b) {
+    for (int64_t b; (b = next.fetch_add(1)) < nblocks;) {
       int64_t lo = b * B, hi = std::min(n, lo + B);
       int cnt = static_cast<int>(hi - lo);
       scorer(users.data() + lo, cnt, buf.data());
@@ -67,7 +71,7 @@ void rank_users(const std::vector<int32_t>& users, int32_t n_items, const BlockS
         visit(lo + r, u, row, top.data(), nt);
       }
     }
-  }
+  });
 }
 
 void gemm_scores(const float* U, const int32_t* users, int n, const float* I, int32_t n_items, int dim, Similarity sim,

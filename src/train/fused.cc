@@ -9,6 +9,7 @@
 #include "config/config.h"
 #include "util/error.h"
 #include "util/names.h"
+#include "util/parallel.h"
 #include "util/rng.h"
 
 namespace siamrec {
@@ -235,15 +236,14 @@ double FusedEngine::epoch(int epoch_index) {
     for (int64_t b0 = 0; b0 < N; b0 += B) {
       int64_t b1 = std::min(N, b0 + B);
       float scale = 1.0f / static_cast<float>(b1 - b0);
-#pragma omp parallel num_threads(T)
-      {
-        int t = omp_get_thread_num();
+      // No race by design (each thread its own slice and gradient buffers): a region TSan checks.
+      parallel_region(T, [&](int t) {
         Grad& g = *grads_[t];
         int64_t n = b1 - b0, lo = b0 + n * t / T, hi = b0 + n * (t + 1) / T;
         g.rng = mix64(s_.seed ^
                       mix64(static_cast<uint64_t>(epoch_index) * 1000003ULL + static_cast<uint64_t>(b0) * 131 + t));
         loss[t] += run_examples(g, ep.data() + lo, hi - lo, scale) * n;
-      }
+      });
       Grad& g0 = *grads_[0];
       for (int t = 1; t < T; ++t) {
         Grad& gt = *grads_[t];
