@@ -169,7 +169,39 @@ def _split_overrides(split: Any, kw: Dict[str, Any]) -> List[str]:
     return _overrides(pairs)
 
 
-class Dataset:
+class _IdTables:
+    """What datasets and models share: the id space and its original ids (cached numpy arrays)."""
+
+    _core: Any
+    _user_ids: Optional[np.ndarray] = None
+    _item_ids: Optional[np.ndarray] = None
+
+    @property
+    def n_users(self) -> int:
+        """Users in the id space."""
+        return self._core.n_users
+
+    @property
+    def n_items(self) -> int:
+        """Items in the id space."""
+        return self._core.n_items
+
+    @property
+    def user_ids(self) -> np.ndarray:
+        """Original user ids by dense index (int64 when every id is an integer, else str objects)."""
+        if self._user_ids is None:
+            self._user_ids = self._core.user_ids()
+        return self._user_ids
+
+    @property
+    def item_ids(self) -> np.ndarray:
+        """Original item ids by dense index (int64 when every id is an integer, else str objects)."""
+        if self._item_ids is None:
+            self._item_ids = self._core.item_ids()
+        return self._item_ids
+
+
+class Dataset(_IdTables):
     """Interactions over one id space (original ids kept both ways).
 
     Make one with :meth:`load` (a registered dataset), :meth:`from_pandas`, :meth:`from_arrays`,
@@ -300,33 +332,12 @@ class Dataset:
         return self._core.protocol
 
     @property
-    def n_users(self) -> int:
-        return self._core.n_users
-
-    @property
-    def n_items(self) -> int:
-        return self._core.n_items
-
-    @property
     def size(self) -> int:
         """Interactions in this part."""
         return self._core.size
 
     def __len__(self) -> int:
         return self._core.size
-
-    @property
-    def user_ids(self) -> np.ndarray:
-        """Original user ids by dense index (int64 when every id is an integer)."""
-        if self._user_ids is None:
-            self._user_ids = self._core.user_ids()
-        return self._user_ids
-
-    @property
-    def item_ids(self) -> np.ndarray:
-        if self._item_ids is None:
-            self._item_ids = self._core.item_ids()
-        return self._item_ids
 
     def item_titles(self) -> List[str]:
         """Titles by item index ("" where the dataset has none, e.g. data from arrays)."""
@@ -416,7 +427,7 @@ class _Progress:
             self.bar.close()
 
 
-class Model:
+class Model(_IdTables):
     """A siamrec model: ``Model(config, **overrides)``, then :meth:`fit`, :meth:`recommend`, ...
 
     ``config``: a YAML file path, YAML text or a nested dict (as ``siamrec train --config``);
@@ -505,27 +516,6 @@ class Model:
     def protocol(self) -> str:
         """The data it was fitted on (dataset | filters | split)."""
         return self._core.protocol
-
-    @property
-    def n_users(self) -> int:
-        return self._core.n_users
-
-    @property
-    def n_items(self) -> int:
-        return self._core.n_items
-
-    @property
-    def user_ids(self) -> np.ndarray:
-        """Original user ids by index (int64 when every id is an integer, else str objects)."""
-        if self._user_ids is None:
-            self._user_ids = self._core.user_ids()
-        return self._user_ids
-
-    @property
-    def item_ids(self) -> np.ndarray:
-        if self._item_ids is None:
-            self._item_ids = self._core.item_ids()
-        return self._item_ids
 
     def item_title(self, item: Any) -> str:
         """The title of an item (original id) when the training data had titles, else ""."""

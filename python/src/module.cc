@@ -140,6 +140,26 @@ py::array_t<int64_t> lookup(const T& owner, py::handle ids, const std::string& w
   return out;
 }
 
+// The id tables both Dataset and Model have: original ids by index (user_ids, item_ids) and their
+// lookup (user_index, item_index: -1 for unknown ids unless strict, which raises naming the id).
+template <class T, class Cls>
+void bind_ids(Cls& cls, bool strict_default) {
+  cls.def("user_ids",
+          [](const T& o) {
+            return id_array(o.n_users(), o.numeric_user_ids(), [&](int64_t i) { return o.user_id(i); });
+          })
+      .def("item_ids",
+           [](const T& o) {
+             return id_array(o.n_items(), o.numeric_item_ids(), [&](int64_t i) { return o.item_id(i); });
+           })
+      .def(
+          "user_index", [](const T& o, py::handle ids, bool strict) { return lookup(o, ids, "users", true, strict); },
+          "ids"_a, "strict"_a = strict_default)
+      .def(
+          "item_index", [](const T& o, py::handle ids, bool strict) { return lookup(o, ids, "items", false, strict); },
+          "ids"_a, "strict"_a = strict_default);
+}
+
 api::ConfigSource config_source(const std::string& file, const std::string& yaml, const std::vector<std::string>& set) {
   api::ConfigSource c;
   c.file = file;
@@ -259,7 +279,9 @@ PYBIND11_MODULE(_core, m) {
       "file"_a = "", "yaml"_a = "", "set"_a = std::vector<std::string>{});
 
   // ---- datasets ----
-  py::class_<api::Dataset>(m, "Dataset")
+  py::class_<api::Dataset> dataset(m, "Dataset");
+  bind_ids<api::Dataset>(dataset, false);
+  dataset
       .def_static(
           "load",
           [](const std::string& name, const std::string& data_dir, bool skip_bad_lines, bool use_cache) {
@@ -347,28 +369,12 @@ PYBIND11_MODULE(_core, m) {
       .def_property_readonly("n_users", &api::Dataset::n_users)
       .def_property_readonly("n_items", &api::Dataset::n_items)
       .def_property_readonly("size", &api::Dataset::size)
-      .def("user_ids",
-           [](const api::Dataset& d) {
-             return id_array(d.n_users(), d.numeric_user_ids(), [&](int64_t i) { return d.user_id(i); });
-           })
-      .def("item_ids",
-           [](const api::Dataset& d) {
-             return id_array(d.n_items(), d.numeric_item_ids(), [&](int64_t i) { return d.item_id(i); });
-           })
       .def("item_titles",
            [](const api::Dataset& d) {
              std::vector<std::string> t;
              for (int64_t i = 0; i < d.n_items(); ++i) t.push_back(d.item_title(i));
              return t;
            })
-      .def(
-          "user_index",
-          [](const api::Dataset& d, py::handle ids, bool strict) { return lookup(d, ids, "users", true, strict); },
-          "ids"_a, "strict"_a = false)
-      .def(
-          "item_index",
-          [](const api::Dataset& d, py::handle ids, bool strict) { return lookup(d, ids, "items", false, strict); },
-          "ids"_a, "strict"_a = false)
       .def("columns", [](py::object self) {
         const auto& d = self.cast<const api::Dataset&>();
         api::Dataset::Columns c = d.columns();
@@ -383,7 +389,9 @@ PYBIND11_MODULE(_core, m) {
       });
 
   // ---- models ----
-  py::class_<api::Model>(m, "Model")
+  py::class_<api::Model> model(m, "Model");
+  bind_ids<api::Model>(model, true);
+  model
       .def_static(
           "create",
           [](const std::string& file, const std::string& yaml, const std::vector<std::string>& set) {
@@ -440,22 +448,6 @@ PYBIND11_MODULE(_core, m) {
       .def_property_readonly("n_users", &api::Model::n_users)
       .def_property_readonly("n_items", &api::Model::n_items)
       .def_property_readonly("retrieval_space", &api::Model::retrieval_space)
-      .def("user_ids",
-           [](const api::Model& m) {
-             return id_array(m.n_users(), m.numeric_user_ids(), [&](int64_t i) { return m.user_id(i); });
-           })
-      .def("item_ids",
-           [](const api::Model& m) {
-             return id_array(m.n_items(), m.numeric_item_ids(), [&](int64_t i) { return m.item_id(i); });
-           })
-      .def(
-          "user_index",
-          [](const api::Model& m, py::handle ids, bool strict) { return lookup(m, ids, "users", true, strict); },
-          "ids"_a, "strict"_a = true)
-      .def(
-          "item_index",
-          [](const api::Model& m, py::handle ids, bool strict) { return lookup(m, ids, "items", false, strict); },
-          "ids"_a, "strict"_a = true)
       .def("item_title", &api::Model::item_title)
       .def("training_items",
            [](const api::Model& m, int64_t u) {
