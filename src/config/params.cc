@@ -14,13 +14,15 @@ static std::vector<std::string> dataset_names() { return registered_names("datas
 
 static std::string check_candidates(const std::string& v) {
   if (v == "full" || v == "fixed" || v == "heldout") return "";
+  if (v.rfind("file:", 0) == 0) return v.size() > 5 ? "" : "eval.candidates 'file:' needs a path (file:PATH)";
   auto c = v.find(':');
   if (c != std::string::npos) {
     std::string kind = v.substr(0, c);
     auto n = parse_int(v.substr(c + 1));
     if ((kind == "uniform" || kind == "popularity") && n && *n > 0) return "";
   }
-  return fmt::format("'{}' is not a candidate protocol; allowed: full, uniform:N, popularity:N, fixed, heldout", v);
+  return fmt::format(
+      "'{}' is not a candidate protocol; allowed: full, uniform:N, popularity:N, fixed, file:PATH, heldout", v);
 }
 
 static const double kInf = 1e300;
@@ -45,6 +47,7 @@ const std::vector<ParamDef>& param_table() {
       {"data.item_col", T::String, "1", "item column: header name or 0-based index"},
       {"data.rating_col", T::String, "", "rating column (empty: none, every row is a positive)"},
       {"data.time_col", T::String, "", "timestamp column (empty: none)"},
+      {"data.order", T::String, "", "file: the line order of each user's interactions is their time order (for logs without a time column; split.order time, loo, temporal and sequence towers use it)", {"", "file"}},
       {"data.session_col", T::String, "session_id", "sessions: session column (header name or 0-based index)"},
       {"data.session_user_col", T::String, "", "sessions: column of the session's user (kept as the user feature user=ID; empty or NA: anonymous; empty key: none)"},
       {"data.date_col", T::String, "", "YYYY-MM-DD date column; events are ordered by date, then data.time_col (e.g. DIGINETICA's eventdate and timeframe)"},
@@ -66,15 +69,18 @@ const std::vector<ParamDef>& param_table() {
       {"filter.user_core", T::Int, "0", "iterative k-core: minimum interactions per user", {}, nullptr, 0, 1e9},
       {"filter.item_core", T::Int, "0", "iterative k-core: minimum interactions per item", {}, nullptr, 0, 1e9},
       // ---- split ----
-      {"split.type", T::String, "ratio", "how test (and validation) data is held out; cold_items holds out whole items (cold start)", {"ratio", "loo", "temporal", "fixed", "cold_items"}},
+      {"split.type", T::String, "ratio", "how test (and validation) data is held out; cold_items holds out whole items (cold start); files reads your own train / valid / test files (split.train_file, ...)", {"ratio", "loo", "temporal", "fixed", "cold_items", "files"}},
       {"split.order", T::String, "random", "ratio/loo: hold out random interactions or the latest by time", {"random", "time"}},
       {"split.ratios", T::FloatList, "0.8,0.1,0.1", "ratio/temporal: train, validation, test shares (of each user's interactions / of time); cold_items: shares of the items", {}, nullptr, 0, 1},
       {"split.valid", T::Bool, "false", "loo: also hold out a validation item (the second latest)"},
       {"split.name", T::String, "", "fixed: a split the dataset ships (ml-100k: u1..u5, ua, ub; ml-1m-lightgcn: lightgcn; ml-1m-ncf: ncf; fashion-mnist: fashion)"},
+      {"split.train_file", T::String, "", "files: the training interactions (read like data.path: data.format, columns, delimiter)"},
+      {"split.valid_file", T::String, "", "files: validation interactions (optional: early stopping, refit)"},
+      {"split.test_file", T::String, "", "files: test interactions (users absent from training are skipped and counted)"},
       {"split.seed", T::Int, "42", "seed of random splits", {}, nullptr, 0, 9.2e18},
       // ---- evaluation ----
       {"eval.candidates", T::String, "full",
-       "full (every item minus the user's train items), uniform:N / popularity:N sampled negatives, fixed (the split's candidate lists, e.g. NCF), heldout (full ranking within the split's held-out items only: cold start)",
+       "full (every item minus the user's train items), uniform:N / popularity:N sampled negatives, fixed (the split's candidate lists, e.g. NCF), file:PATH (your per-user candidate lists: NCF's (u,i)<TAB>neg<TAB>..., user<TAB>pos<TAB>neg,neg,... or user<TAB>cand,cand,...; docs/own-data.md), heldout (full ranking within the split's held-out items only: cold start)",
        {}, nullptr, -kInf, kInf, check_candidates},
       {"eval.k", T::IntList, "5,10,20", "cut-offs K of the ranking metrics", {}, nullptr, 1, 100000},
       {"eval.exclude_train", T::Bool, "true", "full ranking: remove each user's train items from the candidates"},

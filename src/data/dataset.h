@@ -105,6 +105,9 @@ struct Dataset {
   Interactions log;  // every interaction of the source
   ItemSide item_side;
   UserSide user_side;
+  // split.type files: the log is the train, valid and test files in this order, with these row
+  // counts (empty otherwise).
+  std::vector<int64_t> file_parts;
 
   int32_t n_users() const { return users.size(); }
   int32_t n_items() const { return items.size(); }

@@ -1,6 +1,9 @@
 #include "data/split.h"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
+#include <tuple>
 #include <cmath>
 #include <map>
 #include <numeric>
@@ -25,8 +28,17 @@ std::string FilterSpec::describe() const {
   return "filters: " + fmt::format("{}", fmt::join(parts, ", "));
 }
 
+static std::string base_name(const std::string& path) {
+  auto slash = path.find_last_of('/');
+  return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
 std::string SplitSpec::describe() const {
   if (type == "fixed") return fmt::format("split: fixed '{}'", name);
+  if (type == "files")
+    return fmt::format("split: files train '{}'{} / test '{}'", base_name(train_file),
+                       valid_file.empty() ? "" : fmt::format(" / valid '{}'", base_name(valid_file)),
+                       base_name(test_file));
   if (type == "cold_items")
     return fmt::format(
         "split: cold items (items held out entirely: {:g} train / {:g} validation / {:g} test of the items), seed {}",
@@ -135,9 +147,62 @@ SplitData fixed_split(const Dataset& ds, const SplitSpec& s) {
 
 }  // namespace
 
+// split.type files: the dataset's log is the train, valid and test files in order (ds.file_parts).
+// Filters act as for shipped splits (all on train; min_rating and dedup on valid and test). Valid and
+// test rows of users without training data are dropped and counted (nothing to recommend from).
+static SplitData files_split(const Dataset& ds, const FilterSpec& f, std::string* note) {
+  if (ds.file_parts.size() != 3)
+    throw ConfigError(
+        "split.type files needs the data read from split.train_file / split.valid_file / split.test_file "
+        "(leave data.dataset and data.path empty)");
+  SplitData out;
+  const int64_t a = ds.file_parts[0], b = a + ds.file_parts[1], n = b + ds.file_parts[2];
+  auto range = [&](int64_t lo, int64_t hi) {
+    std::vector<int64_t> idx(static_cast<size_t>(hi - lo));
+    std::iota(idx.begin(), idx.end(), lo);
+    return ds.log.rows(idx);
+  };
+  FilterSpec tf = f;
+  tf.user_core = tf.item_core = 0;  // k-core is a property of the training data
+  out.train = apply_filters(range(0, a), ds.n_users(), ds.n_items(), f);
+  Interactions valid = apply_filters(range(a, b), ds.n_users(), ds.n_items(), tf);
+  Interactions test = apply_filters(range(b, n), ds.n_users(), ds.n_items(), tf);
+  std::vector<char> trained_user(ds.n_users(), 0), trained_item(ds.n_items(), 0);
+  for (size_t r = 0; r < out.train.size(); ++r) trained_user[out.train.user[r]] = trained_item[out.train.item[r]] = 1;
+  auto keep_known = [&](const Interactions& part, int64_t* dropped, int64_t* users, int64_t* cold) {
+    std::vector<char> keep(part.size(), 1), counted(ds.n_users(), 0);
+    for (size_t r = 0; r < part.size(); ++r) {
+      if (!trained_user[part.user[r]]) {
+        keep[r] = 0, ++*dropped;
+        if (!counted[part.user[r]]) counted[part.user[r]] = 1, ++*users;
+      } else if (!trained_item[part.item[r]]) {
+        ++*cold;
+      }
+    }
+    return part.select(keep);
+  };
+  int64_t dv = 0, uv = 0, cv = 0, dt = 0, ut = 0, ct = 0;
+  out.valid = keep_known(valid, &dv, &uv, &cv);
+  out.test = keep_known(test, &dt, &ut, &ct);
+  std::vector<std::string> notes;
+  for (auto [n, users, part] : {std::tuple{dt, ut, "test"}, std::tuple{dv, uv, "valid"}})
+    if (n) notes.push_back(fmt::format("{} {} interactions of {} users without training data skipped", n, part, users));
+  for (auto [n, part] : {std::pair{ct, "test"}, std::pair{cv, "valid"}})
+    if (n)
+      notes.push_back(fmt::format("{} {} interactions with items absent from training (ranked untrained)", n, part));
+  for (auto& x : notes) {
+    spdlog::warn("split files: {}", x);
+    *note += " | " + x;
+  }
+  return out;
+}
+
 SplitData make_split(const Dataset& ds, const FilterSpec& f, const SplitSpec& s) {
   SplitData out;
-  if (s.type == "fixed") {
+  std::string note;
+  if (s.type == "files") {
+    out = files_split(ds, f, &note);
+  } else if (s.type == "fixed") {
     out = fixed_split(ds, s);
     out.train = apply_filters(out.train, ds.n_users(), ds.n_items(), f);
     if (f.min_rating > 0 || f.dedup) {
@@ -225,11 +290,11 @@ SplitData make_split(const Dataset& ds, const FilterSpec& f, const SplitSpec& s)
         if (part[i] == 1) out.valid_items.push_back(i);
       }
     } else {
-      throw ConfigError(
-          fmt::format("split.type '{}' is not allowed; allowed: ratio, loo, temporal, fixed, cold_items", s.type));
+      throw ConfigError(fmt::format(
+          "split.type '{}' is not allowed; allowed: ratio, loo, temporal, fixed, cold_items, files", s.type));
     }
   }
-  out.protocol = fmt::format("{} | {} | {}", ds.name, f.describe(), s.describe());
+  out.protocol = fmt::format("{} | {} | {}{}", ds.name, f.describe(), s.describe(), note);
   return out;
 }
 

@@ -27,6 +27,7 @@ struct SplitSpec {
   bool valid = false;                            // loo: also hold out a validation item (second latest)
   std::string name;                              // fixed: a split the dataset ships (ua, u1..u5, lightgcn, ncf, ...)
   uint64_t seed = 42;
+  std::string train_file, valid_file, test_file;  // files: the parts' files (the dataset's file_parts)
   std::string describe() const;
 };
 

@@ -15,6 +15,7 @@
 #include <mutex>
 #include <random>
 
+#include "data/candidates.h"
 #include "data/formats.h"
 #include "data/readers.h"
 #include "data/registry.h"
@@ -32,6 +33,55 @@ Config load_config(const std::string& path, const std::vector<std::string>& over
   return c;
 }
 
+// data.order file: each user's line order is her time order (a log without a time column).
+static void order_by_file(const Config& c, Dataset& ds) {
+  if (c.str("data.order") != "file") return;
+  if (ds.log.has_time())
+    throw ConfigError("data.order file: the data has a time column (data.time_col); use one or the other");
+  ds.log.time.resize(ds.log.size());
+  for (size_t r = 0; r < ds.log.size(); ++r) ds.log.time[r] = static_cast<int64_t>(r);
+}
+
+// split.type files: one dataset over the union of the three files' ids; the log is train, valid,
+// test in order (Dataset::file_parts says where each part ends).
+static Dataset load_split_files(const Config& c, const ReadOptions& ro) {
+  if (!c.str("data.dataset").empty() || !c.str("data.path").empty())
+    throw ConfigError(
+        "split.type files reads the data from split.train_file / split.valid_file / split.test_file; leave "
+        "data.dataset and data.path empty");
+  const std::string files[3] = {c.str("split.train_file"), c.str("split.valid_file"), c.str("split.test_file")};
+  const char* keys[3] = {"split.train_file", "split.valid_file", "split.test_file"};
+  for (int k : {0, 2})
+    if (files[k].empty()) throw ConfigError(fmt::format("split.type files needs {} (a path)", keys[k]));
+  RawLog raw;
+  std::vector<int64_t> parts;
+  bool rated = true, timed = true;
+  for (int k = 0; k < 3; ++k) {
+    if (files[k].empty()) {
+      parts.push_back(0);
+      continue;
+    }
+    if (!file_exists(files[k]) && !file_exists(files[k] + ".inter"))
+      throw MissingDataError(fmt::format("{} '{}' does not exist (no such file)", keys[k], files[k]));
+    Dataset part = data_format(c.str("data.format")).read(files[k], c, ro);
+    rated = rated && part.log.has_rating();
+    timed = timed && part.log.has_time();
+    for (size_t r = 0; r < part.log.size(); ++r) {
+      raw.users.push_back(part.users.original(part.log.user[r]));
+      raw.items.push_back(part.items.original(part.log.item[r]));
+      raw.rating.push_back(part.log.has_rating() ? part.log.rating[r] : 1.0f);
+      raw.time.push_back(part.log.has_time() ? part.log.time[r] : 0);
+    }
+    parts.push_back(static_cast<int64_t>(part.log.size()));
+  }
+  if (!rated) raw.rating.clear();
+  if (!timed) raw.time.clear();
+  Dataset ds = dataset_from_raw(std::move(raw), files[0]);
+  ds.file_parts = parts;
+  ds.description = fmt::format("train / valid / test files: {} / {} / {} interactions", parts[0], parts[1], parts[2]);
+  return ds;
+}
+
 Dataset load_data(const Config& c, const RunOptions& o) {
   const std::string& name = c.str("data.dataset");
   const std::string& path = c.str("data.path");
@@ -39,6 +89,11 @@ Dataset load_data(const Config& c, const RunOptions& o) {
     throw ConfigError("set either data.dataset (a registered dataset) or data.path (your own file), not both");
   ReadOptions ro;
   ro.skip_bad_lines = o.skip_bad_lines;
+  if (c.str("split.type") == "files") {
+    Dataset ds = load_split_files(c, ro);
+    order_by_file(c, ds);
+    return ds;
+  }
   const bool table = !c.str("data.content_table").empty();
   if (!name.empty()) {
     LoadOptions lo;
@@ -57,6 +112,7 @@ Dataset load_data(const Config& c, const RunOptions& o) {
   if (!file_exists(path) && !file_exists(path + ".inter") && !dir_exists(path))  // recbole: a prefix
     throw MissingDataError(fmt::format("data.path '{}' does not exist (no such file)", path));
   Dataset ds = data_format(c.str("data.format")).read(path, c, ro);
+  order_by_file(c, ds);
   if (table) attach_content_table(c, ds, ro);
   return ds;
 }
@@ -78,6 +134,9 @@ static SplitSpec split_of(const Config& c) {
   s.valid = c.flag("split.valid");
   s.name = c.str("split.name");
   s.seed = static_cast<uint64_t>(c.integer("split.seed"));
+  s.train_file = c.str("split.train_file");
+  s.valid_file = c.str("split.valid_file");
+  s.test_file = c.str("split.test_file");
   if (s.type == "fixed" && s.name.empty()) throw ConfigError("split.type 'fixed' needs split.name (e.g. ua)");
   return s;
 }
@@ -171,6 +230,20 @@ EvalResult evaluate_model(const TrainedModel& m, const Prepared& p, const Config
                           static_cast<uint64_t>(c.integer("eval.seed")), c.real("eval.threshold"), p.split.protocol);
   if (task == "retrieval") return evaluate_item_retrieval(m, p, c, o, nullptr);
   EvalSpec spec = EvalSpec::from_config(c);
+  if (spec.candidates.rfind("file:", 0) == 0) {
+    // Own candidate lists: read (validated against the test part), then ranked as fixed lists.
+    const std::string path = spec.candidates.substr(5);
+    ReadOptions rop;
+    rop.skip_bad_lines = o.skip_bad_lines;
+    CandidateLists lists = read_candidate_file(path, p.ds, p.split.test, rop);
+    ctx.fixed_negatives = &lists.negatives;
+    spec.candidates = "fixed";
+    EvalResult r = evaluate_ranking(*m.model, ctx, spec);
+    const std::string fixed_text = "fixed candidate lists (each test item + the split's negatives, e.g. NCF's 99)";
+    if (auto at = r.protocol.find(fixed_text); at != std::string::npos)
+      r.protocol.replace(at, fixed_text.size(), lists.describe(path));
+    return r;
+  }
   if (spec.candidates == "heldout") {
     // Cold start: full ranking within the held-out items only (every other item scores -inf).
     const auto& held = p.split.heldout_items;
