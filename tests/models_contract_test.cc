@@ -4,6 +4,8 @@
 // a user's own history gives her stored ranking.
 #include <gtest/gtest.h>
 
+#include <map>
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -147,6 +149,50 @@ TEST_P(Contract, FitRecommendFoldInSaveLoadDeterminism) {
   std::vector<float> s3(s1.size());
   again.model->score(users.data(), ds.n_users(), s3.data());
   EXPECT_EQ(s1, s3) << GetParam();
+}
+
+// One exclusion rule: with a validation part, the evaluated top-K of every user (train and
+// validation items excluded) is exactly the list recommend gives, also after a save / load.
+TEST_P(Contract, EvaluatedListsAreTheRecommendedListsWithValidation) {
+  Dataset ds = planted();
+  Config c;
+  c.set("model.type", GetParam(), "test");
+  c.set("model.neighbors", "5", "test");
+  c.set("model.shrink", "0", "test");
+  c.set("split.type", "ratio", "test");
+  c.set("split.ratios", "0.5,0.25,0.25", "test");
+  c.set("eval.k", "3", "test");
+  RunOptions ro;
+  ro.threads = 2;
+  ro.keep_tops = true;
+  Prepared p = prepare_from(ds, c);
+  ASSERT_GT(p.split.valid.size(), 0u);
+  TrainedModel m = fit_model(p, c, ro);
+  ASSERT_GT(m.valid.nnz(), 0) << "the model keeps the validation interactions it did not train on";
+  EvalResult r = evaluate_model(m, p, c, ro);
+  ASSERT_EQ(r.tops.size(), r.users.size());
+  test::TempDir tmp;
+  const std::string path = tmp.path() + "/m.model";
+  save_model_file(m, path);
+  TrainedModel back = load_model_file(path);
+  EXPECT_EQ(back.valid.indices, m.valid.indices);
+  for (const TrainedModel* tm : {&m, &back}) {
+    std::map<int32_t, std::vector<int32_t>> rec;
+    recommend_users(*tm, r.users, 3, 2,
+                    [&](int32_t u, const int32_t* items, const float*, int n) { rec[u].assign(items, items + n); });
+    for (size_t k = 0; k < r.users.size(); ++k) EXPECT_EQ(rec[r.users[k]], r.tops[k]) << GetParam() << " user " << k;
+  }
+  // Some validation item would otherwise be recommended (the rule matters on this data).
+  int valid_in_train_only_lists = 0;
+  recommend_users(
+      m, r.users, 3, 2,
+      [&](int32_t u, const int32_t* items, const float*, int n) {
+        for (int j = 0; j < n; ++j) valid_in_train_only_lists += m.valid.contains(u, items[j]);
+      },
+      true, /*exclude_valid=*/false);
+  if (GetParam() != "random") {
+    EXPECT_GT(valid_in_train_only_lists, 0) << GetParam();
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(AllModels, Contract, ::testing::ValuesIn(model_names()),

@@ -51,8 +51,7 @@ TEST(OwnData, UaGivenAsFilesGivesExactlyTheUaNumbers) {
     EXPECT_EQ(b.users.size(), 943u);
     // The protocol names the files and the two test interactions whose items ua.base lacks.
     EXPECT_NE(b.protocol.find("split: files train 'ua.base' / test 'ua.test'"), std::string::npos) << b.protocol;
-    EXPECT_NE(b.protocol.find("2 test interactions with items absent from training"), std::string::npos)
-        << b.protocol;
+    EXPECT_NE(b.protocol.find("2 test interactions with items absent from training"), std::string::npos) << b.protocol;
   }
 }
 

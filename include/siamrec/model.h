@@ -103,8 +103,16 @@ class Model {
   int64_t user_index(const std::string& id) const;  // -1 when unknown
   int64_t item_index(const std::string& id) const;
   std::string item_title(const std::string& item) const;  // "" when unknown or untitled
-  // The item indices a user was trained on (sorted): what exclude_seen drops.
+  // The item indices a user was trained on (sorted).
   std::vector<int64_t> training_items(int64_t user_index) const;
+  // What exclude_seen drops from recommendations: "train+valid" (default: her train items and the
+  // split's validation items the model saw without training on them, the set the evaluation
+  // excludes, so printed lists are the evaluated ones), "train", or "none". Throws ConfigError
+  // naming the allowed modes.
+  void set_exclude(const std::string& mode);
+  std::string exclude() const;
+  // The item indices exclude_seen drops for a user under the current mode (sorted, distinct).
+  std::vector<int64_t> excluded_items(int64_t user_index) const;
   // The space of the embeddings as a retrieval index sees it: "dot", "cosine", "euclidean" or
   // "sq_euclidean" when scores are that function of a user and an item embedding, else "".
   std::string retrieval_space() const;

@@ -47,6 +47,7 @@ struct api::Model::Impl {
   TrainedModel tm;  // tm.model is null until fitted or loaded
   // The dataset it was fitted on (kept for evaluation of parts of the same data).
   std::shared_ptr<const ::siamrec::Dataset> ds;
+  std::string exclude = "train+valid";    // what exclude_seen drops (Model::set_exclude)
   const ::siamrec::Model& model() const;  // throws when not fitted
 };
 

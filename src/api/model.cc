@@ -128,6 +128,30 @@ std::vector<int64_t> Model::training_items(int64_t u) const {
                               t.indices.begin() + t.end(static_cast<int32_t>(u)));
 }
 
+void Model::set_exclude(const std::string& mode) {
+  if (mode != "train+valid" && mode != "train" && mode != "none")
+    throw ConfigError(fmt::format("exclude '{}' is not one of train+valid, train, none", mode));
+  impl_->exclude = mode;
+}
+std::string Model::exclude() const { return impl_->exclude; }
+
+std::vector<int64_t> Model::excluded_items(int64_t u) const {
+  if (impl_->exclude == "none") {
+    if (u < 0 || u >= n_users())
+      throw ConfigError(fmt::format("user index {} is out of range (0..{})", u, n_users() - 1));
+    return {};
+  }
+  std::vector<int64_t> out = training_items(u);
+  const Csr& v = impl_->tm.valid;
+  if (impl_->exclude == "train+valid" && u < v.rows()) {
+    out.insert(out.end(), v.indices.begin() + v.begin(static_cast<int32_t>(u)),
+               v.indices.begin() + v.end(static_cast<int32_t>(u)));
+    std::sort(out.begin(), out.end());
+    out.erase(std::unique(out.begin(), out.end()), out.end());
+  }
+  return out;
+}
+
 std::string Model::retrieval_space() const {
   Similarity kind;
   if (!impl_->model().retrieval_kind(&kind)) return "";
@@ -162,8 +186,8 @@ static int32_t find_item(const TrainedModel& tm, const std::string& id) {
 }
 
 // Top-k for users (tasks' recommend_users: chunked, bounded memory), as Scored lists in user order.
-static void rank(const TrainedModel& tm, const std::vector<int32_t>& users, int k, bool exclude_seen, int threads,
-                 const std::function<void(int32_t, std::vector<Scored>&&)>& emit) {
+static void rank(const TrainedModel& tm, const std::string& mode, const std::vector<int32_t>& users, int k,
+                 bool exclude_seen, int threads, const std::function<void(int32_t, std::vector<Scored>&&)>& emit) {
   if (k < 1) throw ConfigError(fmt::format("k must be >= 1, got {}", k));
   recommend_users(
       tm, users, k, resolve_threads(threads),
@@ -173,13 +197,13 @@ static void rank(const TrainedModel& tm, const std::vector<int32_t>& users, int 
         for (int j = 0; j < n; ++j) v.push_back({tm.items.original(items[j]), scores[j]});
         emit(u, std::move(v));
       },
-      exclude_seen);
+      exclude_seen && mode != "none", mode == "train+valid");
 }
 
 std::vector<Scored> Model::recommend(const std::string& user, int k, bool exclude_seen, int threads) const {
   impl_->model();
   std::vector<Scored> out;
-  rank(impl_->tm, {find_user(impl_->tm, user)}, k, exclude_seen, threads,
+  rank(impl_->tm, impl_->exclude, {find_user(impl_->tm, user)}, k, exclude_seen, threads,
        [&](int32_t, std::vector<Scored>&& v) { out = std::move(v); });
   return out;
 }
@@ -196,7 +220,7 @@ void Model::recommend_each(int k, bool exclude_seen, int threads,
   impl_->model();
   std::vector<int32_t> users(static_cast<size_t>(impl_->tm.users.size()));
   for (int32_t u = 0; u < static_cast<int32_t>(users.size()); ++u) users[u] = u;
-  rank(impl_->tm, users, k, exclude_seen, threads,
+  rank(impl_->tm, impl_->exclude, users, k, exclude_seen, threads,
        [&](int32_t u, std::vector<Scored>&& v) { emit(impl_->tm.users.original(u), v); });
 }
 
@@ -270,7 +294,7 @@ void Model::recommend_indices(const int64_t* users, int64_t n, int k, bool exclu
         }
         ++row;
       },
-      exclude_seen);
+      exclude_seen && impl_->exclude != "none", impl_->exclude == "train+valid");
 }
 
 void Model::score_indices(const int64_t* users, const int64_t* items, int64_t n, float* out) const {

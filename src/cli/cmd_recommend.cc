@@ -18,7 +18,7 @@ Command add_recommend(CLI::App& root, GlobalOptions& g) {
                                   "Top-K items for a user (--user) or for every user (--all-users), "
                                   "seen items excluded; original ids");
   struct Opts {
-    std::string model, user, out;
+    std::string model, user, out, exclude = "train+valid";
     bool all = false;
     int k = 10;
   };
@@ -29,15 +29,20 @@ Command add_recommend(CLI::App& root, GlobalOptions& g) {
   u->excludes(a);
   app->add_option("--out", o->out, "output file for --all-users (written atomically; default stdout)");
   app->add_option("-k,--k", o->k, "list length")->check(CLI::Range(1, 100000));
+  app->add_option("--exclude", o->exclude,
+                  "seen items left out: train+valid (her train items and the validation items the model saw without "
+                  "training on them: what the evaluation excludes), train, or none")
+      ->check(CLI::IsMember({"train+valid", "train", "none"}));
   return {
       app, [o, &g]() {
         if (o->user.empty() && !o->all) throw ConfigError("recommend needs --user ID or --all-users");
         api::Model m = api::Model::load(o->model);
+        m.set_exclude(o->exclude);
         if (!o->all) {
           auto top = m.recommend(o->user, o->k, true, g.threads);
           // Ids and titles escaped: a crafted id cannot drive the terminal or break the columns.
-          std::cout << fmt::format("# top-{} for user {} (model {}, seen items excluded)\n", o->k, printable(o->user),
-                                   m.type());
+          std::cout << fmt::format("# top-{} for user {} (model {}, excluded: {} items)\n", o->k, printable(o->user),
+                                   m.type(), o->exclude);
           std::cout << "rank\titem\tscore\ttitle\n";
           for (size_t j = 0; j < top.size(); ++j)
             std::cout << fmt::format("{}\t{}\t{:.6g}\t{}\n", j + 1, printable(top[j].item), top[j].score,

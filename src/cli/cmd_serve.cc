@@ -56,6 +56,10 @@ Command add_serve(CLI::App& root, GlobalOptions& g) {
       "--no-index-cache", [o](int64_t) { o->index_cache = false; },
       "hnsw: build the graph at every load instead of loading/saving MODEL.hnsw beside the model");
   app->add_option("--hnsw-ef", o->hnsw_ef, "HNSW search breadth (recall vs speed)")->check(CLI::Range(1, 100000));
+  app->add_option("--exclude", o->exclude,
+                  "what exclude_seen leaves out: train+valid (train items and the validation items the model saw "
+                  "without training on them: what the evaluation excludes), train, or none")
+      ->check(CLI::IsMember({"train+valid", "train", "none"}));
   return {app, [o, token_file]() {
             if (!token_file->empty()) {
               o->token = std::string(trim(read_file(*token_file)));

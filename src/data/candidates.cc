@@ -15,12 +15,11 @@ std::string CandidateLists::describe(const std::string& path) const {
   std::string name = slash == std::string::npos ? path : path.substr(slash + 1);
   std::string n = min_negatives == max_negatives ? fmt::format("{}", min_negatives)
                                                  : fmt::format("{}-{}", min_negatives, max_negatives);
-  return fmt::format("candidate file '{}' ({} layout: each test item + {} listed negatives per user, {} users{}{})", name,
-                     layout, n, users,
-                     added_positives ? fmt::format("; {} test items added to lists lacking them", added_positives) : "",
-                     negatives_in_test
-                         ? fmt::format("; {} listed negatives are test items of their user, kept", negatives_in_test)
-                         : "");
+  return fmt::format(
+      "candidate file '{}' ({} layout: each test item + {} listed negatives per user, {} users{}{})", name, layout, n,
+      users, added_positives ? fmt::format("; {} test items added to lists lacking them", added_positives) : "",
+      negatives_in_test ? fmt::format("; {} listed negatives are test items of their user, kept", negatives_in_test)
+                        : "");
 }
 
 CandidateLists read_candidate_file(const std::string& path, const Dataset& ds, const Interactions& test,
@@ -156,8 +155,7 @@ CandidateLists read_candidate_file(const std::string& path, const Dataset& ds, c
   if (out.negatives_in_test > 0)
     spdlog::warn("{}: {} listed negatives are test items of their user (kept as listed)", path, out.negatives_in_test);
   if (out.added_positives > 0)
-    spdlog::warn("{}: {} test items were not in their user's candidate list and were added", path,
-                 out.added_positives);
+    spdlog::warn("{}: {} test items were not in their user's candidate list and were added", path, out.added_positives);
   return out;
 }
 

@@ -447,6 +447,7 @@ EvalResult evaluate_ranking(const BlockScorer& scorer, const EvalContext& ctx, c
   }
   res.protocol = protocol_text(ctx, spec, cands, ro.exclude_extra != nullptr, U);
   res.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (spec.keep_tops) res.tops = std::move(lists);
   return res;
 }
 

@@ -23,6 +23,7 @@ struct EvalSpec {
   bool exclude_train = true;
   uint64_t seed = 2024;
   double head_share = 0.2;
+  bool keep_tops = false;  // return each evaluated user's ranked top max(K) (EvalResult::tops)
   static EvalSpec from_config(const Config& c);
   int max_k() const;
 };
@@ -47,6 +48,7 @@ struct EvalResult {
   std::vector<int32_t> users;                           // evaluated users (dense ids)
   std::map<std::string, std::vector<double>> per_user;  // aligned with users
   int64_t test_items_dropped = 0;                       // test items that were train items (cannot be recommended)
+  std::vector<std::vector<int32_t>> tops;               // with EvalSpec::keep_tops: per user (aligned with users)
   double seconds = 0;
 
   double get(const std::string& name) const;

@@ -16,6 +16,8 @@ void save_model_file(const TrainedModel& m, const std::string& path) {
   w.put_strs(m.item_titles);
   w.put_vec(m.train.indptr);
   w.put_vec(m.train.indices);
+  w.put_vec(m.valid.indptr);
+  w.put_vec(m.valid.indices);
   w.put_str(m.model->type());
   w.put<int32_t>(m.model->n_users());
   w.put<int32_t>(m.model->n_items());
@@ -44,9 +46,17 @@ TrainedModel load_model_file(const std::string& path) {
   if (m.train.indptr.size() != static_cast<size_t>(m.users.size()) + 1 ||
       m.train.indptr.back() != static_cast<int64_t>(m.train.indices.size()))
     throw Error(fmt::format("model file '{}' is malformed (training interactions do not match the id maps)", path));
-  for (auto i : m.train.indices)
-    if (i < 0 || i >= m.items.size())
-      throw Error(fmt::format("model file '{}' is malformed (item id out of range)", path));
+  if (r.version() >= 4) {
+    r.get_vec(m.valid.indptr);
+    r.get_vec(m.valid.indices);
+    if (m.valid.indptr.size() > 1 && (m.valid.indptr.size() != static_cast<size_t>(m.users.size()) + 1 ||
+                                      m.valid.indptr.back() != static_cast<int64_t>(m.valid.indices.size())))
+      throw Error(fmt::format("model file '{}' is malformed (validation interactions do not match the id maps)", path));
+  }
+  for (const Csr* c : {&m.train, &m.valid})
+    for (auto i : c->indices)
+      if (i < 0 || i >= m.items.size())
+        throw Error(fmt::format("model file '{}' is malformed (item id out of range)", path));
   std::string type = r.get_str();
   m.model = create_model(type);
   int32_t nu = r.get<int32_t>(), ni = r.get<int32_t>();

@@ -19,10 +19,16 @@ struct TrainedModel {
   IdMap users, items;
   std::vector<std::string> item_titles;  // may be empty
   Csr train;                             // user -> train items
-  std::shared_ptr<Model> model;          // shared: zero-copy embedding views keep the weights alive
+  // user -> the split's validation items the model did not train on: seen data all the same, so
+  // recommendations exclude them with the train items (as the evaluation does). Empty without a
+  // validation part, or when the model was fitted on train + validation.
+  Csr valid;
+  std::shared_ptr<Model> model;  // shared: zero-copy embedding views keep the weights alive
 };
 
-inline constexpr uint32_t kModelFormatVersion = 3;  // 2: entity graphs (gcn); 3: text, warm flags, content
+// 2: entity graphs (gcn); 3: text, warm flags, content; 4: validation interactions (older files load
+// with none).
+inline constexpr uint32_t kModelFormatVersion = 4;
 void save_model_file(const TrainedModel& m, const std::string& path);
 TrainedModel load_model_file(const std::string& path);
 

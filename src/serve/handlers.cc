@@ -21,6 +21,7 @@ using json = nlohmann::json;
 
 std::shared_ptr<const Served> load_served(const ServeOptions& o) {
   auto s = std::make_shared<Served>(api::Model::load(o.model_path));
+  s->model.set_exclude(o.exclude);
   const std::string sha = sha256_file(o.model_path);
   s->version = sha.substr(0, 12);
   s->path = o.model_path;
@@ -163,7 +164,7 @@ ApiResponse recommend_user(const Served& s, const ApiRequest& req, const ServeLi
   std::vector<api::Scored> items;
   if (s.ann) {  // approximate: k + |seen| neighbours, seen ones dropped
     std::vector<int64_t> seen;
-    if (exclude) seen = s.model.training_items(u);
+    if (exclude) seen = s.model.excluded_items(u);
     const float* q = s.user_emb.data.data() + u * s.user_emb.cols;
     for (auto& [i, v] : s.ann->search(q, k + static_cast<int>(seen.size()))) {
       if (static_cast<int>(items.size()) == k) break;

@@ -28,7 +28,8 @@ struct ServeOptions {
   std::string token;            // bearer token ("" = none)
   std::string index = "exact";  // exact | hnsw (GET /v1/recommend and /v1/similar)
   int hnsw_m = 16, hnsw_ef_construction = 200, hnsw_ef = 100;
-  bool index_cache = true;  // hnsw: load/save the graph as MODEL.hnsw (+ .json) beside the model
+  bool index_cache = true;              // hnsw: load/save the graph as MODEL.hnsw (+ .json) beside the model
+  std::string exclude = "train+valid";  // what exclude_seen drops: train+valid | train | none
 };
 
 class Server {

@@ -191,6 +191,11 @@ TrainedModel fit_model(const Prepared& p, const Config& c, const RunOptions& o) 
   m.item_titles = p.ds.item_side.title;
   m.train.indptr = p.train_by_user.indptr;
   m.train.indices = p.train_by_user.indices;
+  if (p.split.valid.size() > 0) {
+    Csr v = Csr::from_interactions(p.split.valid, p.ds.n_users(), false);
+    m.valid.indptr = std::move(v.indptr);
+    m.valid.indices = std::move(v.indices);
+  }
   return m;
 }
 
@@ -230,6 +235,7 @@ EvalResult evaluate_model(const TrainedModel& m, const Prepared& p, const Config
                           static_cast<uint64_t>(c.integer("eval.seed")), c.real("eval.threshold"), p.split.protocol);
   if (task == "retrieval") return evaluate_item_retrieval(m, p, c, o, nullptr);
   EvalSpec spec = EvalSpec::from_config(c);
+  spec.keep_tops = o.keep_tops;
   if (spec.candidates.rfind("file:", 0) == 0) {
     // Own candidate lists: read (validated against the test part), then ranked as fixed lists.
     const std::string path = spec.candidates.substr(5);
@@ -324,7 +330,8 @@ EvalResult evaluate_item_retrieval(const TrainedModel& m, const Prepared& p, con
 }
 
 void recommend_users(const TrainedModel& m, const std::vector<int32_t>& users, int k, int threads,
-                     const std::function<void(int32_t, const int32_t*, const float*, int)>& emit, bool exclude_seen) {
+                     const std::function<void(int32_t, const int32_t*, const float*, int)>& emit, bool exclude_seen,
+                     bool exclude_valid) {
   // Users are processed in chunks; each chunk is ranked in parallel, then emitted in order, so
   // memory stays bounded however many users there are.
   const size_t chunk = 4096;
@@ -332,6 +339,7 @@ void recommend_users(const TrainedModel& m, const std::vector<int32_t>& users, i
   ro.k = k;
   ro.threads = threads;
   ro.exclude = exclude_seen ? &m.train : nullptr;
+  ro.exclude_extra = exclude_seen && exclude_valid && m.valid.rows() > 0 ? &m.valid : nullptr;
   for (size_t lo = 0; lo < users.size(); lo += chunk) {
     std::vector<int32_t> part(users.begin() + lo, users.begin() + std::min(users.size(), lo + chunk));
     std::vector<std::vector<int32_t>> tops(part.size());

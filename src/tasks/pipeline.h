@@ -21,6 +21,7 @@ struct RunOptions {
   std::string log_path;                     // JSON-lines training log
   EpochCallback on_epoch;                   // after every epoch; returning false stops training (best weights kept)
   const std::atomic<bool>* stop = nullptr;  // set from another thread to stop after the current epoch
+  bool keep_tops = false;                   // evaluate_model: keep each user's ranked top-K (EvalResult::tops)
 };
 
 struct Prepared {
@@ -51,11 +52,12 @@ EvalResult evaluate_item_retrieval(const TrainedModel& m, const Prepared& p, con
 void write_retrieval_grid(const TrainedModel& m, const Prepared& p, const Config& c, const RunOptions& o,
                           const std::string& path, int queries = 8);
 
-// Top-k for every listed user (train items excluded unless exclude_seen is false), streamed in
-// user order to `emit`.
+// Top-k for every listed user, streamed in user order to `emit`. exclude_seen drops her train items
+// and (exclude_valid) the validation items the model saw but did not train on: the set the
+// evaluation excludes, so a printed list is the evaluated one.
 void recommend_users(const TrainedModel& m, const std::vector<int32_t>& users, int k, int threads,
                      const std::function<void(int32_t user, const int32_t* items, const float* scores, int n)>& emit,
-                     bool exclude_seen = true);
+                     bool exclude_seen = true, bool exclude_valid = true);
 // Filters and splits a dataset by the config's filter and split sections (the split prepare()
 // makes), logging its sizes.
 SplitData split_by_config(const Dataset& ds, const Config& c);
