@@ -215,3 +215,62 @@ TEST(OwnData, DataOrderFileMakesLineOrderTheTime) {
   c.set("data.time_col", "2", "t");
   EXPECT_THROW(prepare(c, ro), ConfigError);  // a time column and data.order file: one or the other
 }
+
+TEST(OwnData, RefitOnTheSplitsValidationKeepsTheTestUsers) {
+  // Choose the epoch count on the split's validation part, retrain on train + valid, test on the
+  // same test users (before: refit only after a carved validation set).
+  Dataset ds = dataset_from_raw(test::planted_log(false, false), "planted");
+  Config c;
+  c.set("model.type", "siamese", "t");
+  c.set("tower.dim", "8", "t");
+  c.set("train.epochs", "6", "t");
+  c.set("train.patience", "2", "t");
+  c.set("train.seed", "3", "t");
+  c.set("split.type", "ratio", "t");
+  c.set("split.ratios", "0.6,0.2,0.2", "t");
+  c.set("eval.k", "3", "t");
+  RunOptions ro;
+  ro.threads = 1;
+  int refit_epochs = 0, best = 0;
+  ro.on_epoch = [&](const EpochInfo& e) {
+    refit_epochs += e.refit;
+    return true;
+  };
+  Prepared p = prepare_from(ds, c);
+  ASSERT_GT(p.split.valid.size(), 0u);
+  c.set("train.refit", "false", "t");
+  TrainedModel plain = fit_model(p, c, ro);
+  EXPECT_EQ(refit_epochs, 0);
+  EXPECT_FALSE(plain.model->fitted_on_valid());
+  EXPECT_EQ(plain.valid.nnz(), static_cast<int64_t>(p.split.valid.size()));
+  c.set("train.refit", "true", "t");
+  TrainedModel refit = fit_model(p, c, ro);
+  best = refit_epochs;
+  EXPECT_GT(best, 0) << "the refit pass ran";
+  EXPECT_TRUE(refit.model->fitted_on_valid());
+  EXPECT_EQ(refit.train.nnz(), static_cast<int64_t>(p.split.train.size() + p.split.valid.size()));
+  EXPECT_EQ(refit.valid.nnz(), 0);  // validation items are training data now: excluded as train items
+  EvalResult a = evaluate_model(plain, p, c, ro), b = evaluate_model(refit, p, c, ro);
+  EXPECT_EQ(a.users, b.users);
+  EXPECT_NE(b.protocol.find("exclusions: train items + validation items"), std::string::npos) << b.protocol;
+}
+
+TEST(OwnData, EvaluateOnTheValidationPartFromTheCommandLine) {
+  test::TempDir tmp;
+  std::string log;
+  for (int u = 0; u < 30; ++u)
+    for (int j = 0; j < 10; ++j) log += "u" + std::to_string(u) + "\ti" + std::to_string((u * 7 + j * 3) % 40) + "\n";
+  const std::string path = tmp.file("log.tsv", log);
+  const std::string base = "evaluate --set data.path=" + path +
+                           " --set split.type=ratio --set model.type=itemknn --set model.neighbors=5 --set eval.k=5";
+  test::RunResult valid = test::run_cli(base + " --on valid");
+  ASSERT_EQ(valid.code, 0) << valid.err;
+  EXPECT_NE(valid.out.find("evaluated on: the validation part"), std::string::npos) << valid.out;
+  test::RunResult on_test = test::run_cli(base);
+  ASSERT_EQ(on_test.code, 0) << on_test.err;
+  EXPECT_EQ(on_test.out.find("evaluated on: the validation part"), std::string::npos);
+  test::RunResult none =
+      test::run_cli("evaluate --set data.path=" + path + " --set split.type=loo --set model.type=pop --on valid");
+  EXPECT_EQ(none.code, 2);
+  EXPECT_NE(none.err.find("--on valid: the split has no validation part"), std::string::npos) << none.err;
+}

@@ -417,6 +417,7 @@ Evaluation Model::evaluate(const Dataset& test, const EvaluateOptions& o) const 
         " | OVERLAP: {} of {} test interactions are training data of the model (trained under '{}'; "
         "--allow-overlap)",
         overlap, p.split.test.size(), tm.protocol);
+  if (test.impl().part == Dataset::Impl::kValid) r.protocol += " | evaluated on: the validation part";
   Evaluation e;
   e.kind = r.kind;
   e.protocol = r.protocol;

@@ -16,6 +16,7 @@ Command add_evaluate(CLI::App& root, GlobalOptions& g) {
     std::string config, model, json;
     std::vector<std::string> sets;
     bool allow_overlap = false;
+    std::string on = "test";
   };
   auto o = std::make_shared<Opts>();
   app->add_option("-c,--config", o->config, "YAML config: data, split and eval keys (and model keys for a baseline)");
@@ -24,6 +25,10 @@ Command add_evaluate(CLI::App& root, GlobalOptions& g) {
                   "keys set by --config/--set override it");
   app->add_option("--set", o->sets, "override a config key: --set key=value (repeatable)");
   app->add_option("--json", o->json, "write the result as JSON");
+  app->add_option("--on", o->on,
+                  "the part evaluated: test, or valid (the split's validation part, train items excluded: tuning "
+                  "through the same evaluator)")
+      ->check(CLI::IsMember({"test", "valid"}));
   app->add_flag("--allow-overlap", o->allow_overlap,
                 "evaluate a model even when the test set holds its training interactions (another split than "
                 "the model's); the protocol line then says how many");
@@ -40,12 +45,21 @@ Command add_evaluate(CLI::App& root, GlobalOptions& g) {
             eo.threads = g.threads;
             eo.allow_overlap = o->allow_overlap;
             api::Evaluation e;
+            auto part = [&](const api::Split& split) -> const api::Dataset& {
+              if (o->on == "test") return split.test;
+              if (split.valid.size() == 0)
+                throw ConfigError(
+                    fmt::format("--on valid: the split has no validation part ({}); give split.ratios "
+                                "a validation share, split.valid true (loo) or split.valid_file",
+                                split.protocol));
+              return split.valid;
+            };
             if (!o->model.empty()) {
               api::Model m = api::Model::load(o->model);
               api::ConfigSource cs = api::ConfigSource::from_yaml(m.merged_config_yaml(user));
               api::Split split = api::Dataset::from_config(cs, dopt).split(cs);
               eo.config = user;
-              e = m.evaluate(split.test, eo);
+              e = m.evaluate(part(split), eo);
             } else {
               if (o->config.empty() && o->sets.empty())
                 throw ConfigError(
@@ -54,8 +68,9 @@ Command add_evaluate(CLI::App& root, GlobalOptions& g) {
               api::Model m = api::Model::create(user);
               api::FitOptions fo;
               fo.threads = g.threads;
-              m.fit(split.train, split.valid, fo);
-              e = m.evaluate(split.test, eo);
+              // Evaluating on the validation part: it must not steer the fit (no early stopping on it).
+              m.fit(split.train, o->on == "valid" ? api::Dataset() : split.valid, fo);
+              e = m.evaluate(part(split), eo);
             }
             std::cout << e.table;
             if (!o->json.empty()) atomic_write(o->json, e.json + "\n");

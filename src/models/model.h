@@ -38,6 +38,9 @@ class Model {
   virtual void score_pairs(const int32_t* users, const int32_t* items, int64_t n, float* out) const;
   // Added to score_pairs for rating prediction (the training mean); 0 for ranking models.
   virtual float rating_offset() const { return 0.0f; }
+  // True when the last fit trained on the split's validation part too (train.refit after early
+  // stopping on it): its validation interactions are then training data.
+  virtual bool fitted_on_valid() const { return false; }
   // The similarity of user/item embeddings as a retrieval space (for ANN indexes); false when the
   // model's scores are not a function of two embeddings with a GEMM form.
   virtual bool retrieval_kind(Similarity* kind) const { return false; }

@@ -53,11 +53,13 @@ void carve(const Interactions& train, int32_t n_users, double share, uint64_t se
 class SiameseModel : public Model {
  public:
   std::string type() const override { return "siamese"; }
+  bool fitted_on_valid() const override { return fitted_on_valid_; }
 
   void fit(const FitData& d) override {
     n_users_ = d.ds->n_users();
     n_items_ = d.ds->n_items();
     cfg_ = *d.cfg;
+    fitted_on_valid_ = false;
     torch::set_num_threads(std::max(1, d.threads));
     // Validation data for early stopping: the split's, else carved from train.
     Interactions fit_train = *d.train, valid;
@@ -72,12 +74,21 @@ class SiameseModel : public Model {
                    valid.size(), share, cfg_.integer("train.seed"));
     }
     TrainReport rep = train_once(d, fit_train, valid, static_cast<int>(cfg_.integer("train.epochs")));
-    if (carved && cfg_.flag("train.refit") && rep.best_epoch > 0 && !rep.interrupted) {
-      spdlog::info("refit on all training data for the best epoch count ({})", rep.best_epoch);
+    // Refit for the best epoch count: on all train data after a carved validation set, or on
+    // train + the split's validation part (the paper recipe: choose the epochs on valid, retrain on
+    // both, test on the same test users). Not for cold-item validation (those items stay unseen).
+    const bool split_valid = !carved && valid.size() > 0 && (!d.valid_items || d.valid_items->empty());
+    if ((carved || split_valid) && cfg_.flag("train.refit") && rep.best_epoch > 0 && !rep.interrupted) {
+      Interactions all = *d.train;
+      if (split_valid)
+        for (size_t r = 0; r < valid.size(); ++r) all.append_row(valid, r);
+      spdlog::info("refit on {} for the best epoch count ({})",
+                   split_valid ? "train + the split's validation data" : "all training data", rep.best_epoch);
       FitData d2 = d;
       d2.refit_pass = true;
       d2.checkpoint = d.checkpoint.empty() ? "" : checkpoint_files(d.checkpoint).back();
-      rep = train_once(d2, *d.train, Interactions{}, rep.best_epoch);
+      rep = train_once(d2, all, Interactions{}, rep.best_epoch);
+      fitted_on_valid_ = split_valid;
     }
     if (!carved && valid.size() > 0 && net_->sequential()) {
       // Sequence models read the latest items at test time, as SASRec does: the validation items
@@ -333,6 +344,7 @@ class SiameseModel : public Model {
   int64_t dim_ = 0;
   std::vector<float> item_emb_raw_, user_emb_raw_, item_emb_, user_emb_, item_sq_;
   TrainReport report_;
+  bool fitted_on_valid_ = false;  // the last fit refit on train + the split's validation part
   std::vector<char> heldout_mask_;
 };
 

@@ -191,7 +191,13 @@ TrainedModel fit_model(const Prepared& p, const Config& c, const RunOptions& o) 
   m.item_titles = p.ds.item_side.title;
   m.train.indptr = p.train_by_user.indptr;
   m.train.indices = p.train_by_user.indices;
-  if (p.split.valid.size() > 0) {
+  if (p.split.valid.size() > 0 && m.model->fitted_on_valid()) {  // refit on train + valid: all of it trained
+    Interactions all = p.split.train;
+    for (size_t r = 0; r < p.split.valid.size(); ++r) all.append_row(p.split.valid, r);
+    Csr t = Csr::from_interactions(all, p.ds.n_users(), false);
+    m.train.indptr = std::move(t.indptr);
+    m.train.indices = std::move(t.indices);
+  } else if (p.split.valid.size() > 0) {
     Csr v = Csr::from_interactions(p.split.valid, p.ds.n_users(), false);
     m.valid.indptr = std::move(v.indptr);
     m.valid.indices = std::move(v.indices);
