@@ -27,7 +27,8 @@ Command add_evaluate(CLI::App& root, GlobalOptions& g) {
   app->add_option("--json", o->json, "write the result as JSON");
   app->add_option("--on", o->on,
                   "the part evaluated: test, or valid (the split's validation part, train items excluded: tuning "
-                  "through the same evaluator)")
+                  "through the same evaluator; a candidate file lists one part's candidates, so set eval.candidates "
+                  "for the validation part, e.g. --set eval.candidates=uniform:99)")
       ->check(CLI::IsMember({"test", "valid"}));
   app->add_flag("--allow-overlap", o->allow_overlap,
                 "evaluate a model even when the test set holds its training interactions (another split than "

@@ -41,8 +41,11 @@ Command add_recommend(CLI::App& root, GlobalOptions& g) {
         if (!o->all) {
           auto top = m.recommend(o->user, o->k, true, g.threads);
           // Ids and titles escaped: a crafted id cannot drive the terminal or break the columns.
-          std::cout << fmt::format("# top-{} for user {} (model {}, excluded: {} items)\n", o->k, printable(o->user),
-                                   m.type(), o->exclude);
+          const char* excluded = o->exclude == "train+valid" ? "her train and validation items"
+                                 : o->exclude == "train"     ? "her train items"
+                                                             : "nothing";
+          std::cout << fmt::format("# top-{} for user {} (model {}, excluded: {})\n", o->k, printable(o->user),
+                                   m.type(), excluded);
           std::cout << "rank\titem\tscore\ttitle\n";
           for (size_t j = 0; j < top.size(); ++j)
             std::cout << fmt::format("{}\t{}\t{:.6g}\t{}\n", j + 1, printable(top[j].item), top[j].score,

@@ -90,7 +90,9 @@ CandidateLists read_candidate_file(const std::string& path, const Dataset& ds, c
       if (p < 0 || !is_test(u, p)) {
         errors.bad(line_no, "positive",
                    p < 0 ? fmt::format("unknown item '{}'", pos_field)
-                         : fmt::format("item '{}' is not a test item of user '{}'", pos_field, user_field));
+                         : fmt::format("item '{}' is not a test item of user '{}' (the file lists another part's "
+                                       "candidates?)",
+                                       pos_field, user_field));
         continue;
       }
     }
