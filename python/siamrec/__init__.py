@@ -517,6 +517,17 @@ class Model(_IdTables):
         """The data it was fitted on (dataset | filters | split)."""
         return self._core.protocol
 
+    @property
+    def exclude(self) -> str:
+        """What ``exclude_seen`` leaves out of recommendations: "train+valid" (default: the user's train
+        items and the validation items the model saw without training on them, which is what the
+        evaluation excludes), "train" or "none"."""
+        return self._core.exclude
+
+    @exclude.setter
+    def exclude(self, mode: str) -> None:
+        self._core.exclude = mode
+
     def item_title(self, item: Any) -> str:
         """The title of an item (original id) when the training data had titles, else ""."""
         return self._core.item_title(str(item))

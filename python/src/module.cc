@@ -448,6 +448,7 @@ PYBIND11_MODULE(_core, m) {
       .def_property_readonly("n_users", &api::Model::n_users)
       .def_property_readonly("n_items", &api::Model::n_items)
       .def_property_readonly("retrieval_space", &api::Model::retrieval_space)
+      .def_property("exclude", &api::Model::exclude, &api::Model::set_exclude)
       .def("item_title", &api::Model::item_title)
       .def("training_items",
            [](const api::Model& m, int64_t u) {

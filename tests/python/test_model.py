@@ -193,3 +193,24 @@ def test_type_stubs_cover_the_public_api():
         assert public <= stubbed, f"{cls.__name__}: not in the stub: {public - stubbed}"
         for k in public:  # and every public member has a docstring or is a plain property
             assert inspect.getdoc(getattr(cls, k)) is not None or isinstance(vars(cls)[k], property), k
+
+
+def test_recommendations_exclude_what_the_evaluation_excludes():
+    # A split with a validation part: the default leaves validation items out, as the evaluation does.
+    rng = np.random.default_rng(5)
+    users = np.repeat(np.arange(60), 10)
+    items = rng.integers(0, 30, users.size)
+    ds = siamrec.Dataset.from_arrays(users, items, name="toy")
+    s = ds.split("ratio", ratios=[0.6, 0.2, 0.2], seed=1)
+    m = siamrec.Model({"model": {"type": "pop"}})
+    m.fit(s.train, s.valid, progress=False)
+    assert m.exclude == "train+valid"
+    valid = s.valid.to_pandas()
+    with_valid = {(u, i) for u, i in zip(valid["user"], valid["item"])}
+    top, _ = m.recommend(np.arange(60), k=5)
+    assert not any((u, i) in with_valid for u in range(60) for i in top[u])
+    m.exclude = "train"
+    top2, _ = m.recommend(np.arange(60), k=5)
+    assert any((u, i) in with_valid for u in range(60) for i in top2[u])
+    with pytest.raises(ValueError, match="train\\+valid, train, none"):
+        m.exclude = "everything"
