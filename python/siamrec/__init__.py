@@ -114,13 +114,8 @@ def _as_id_array(ids: Any) -> np.ndarray:
         return np.asarray([ids], dtype=object if isinstance(ids, (str, bytes)) else np.int64)
     if isinstance(ids, np.ndarray):
         return ids
-    try:
-        import pandas as pd  # noqa: F401
-
-        if hasattr(ids, "to_numpy"):
-            return ids.to_numpy()
-    except ImportError:
-        pass
+    if hasattr(ids, "to_numpy"):  # pandas Series / Index
+        return ids.to_numpy()
     ids = list(ids)
     if ids and all(isinstance(x, (int, np.integer)) and not isinstance(x, bool) for x in ids):
         return np.asarray(ids, dtype=np.int64)

@@ -259,16 +259,14 @@ std::vector<Scored> Model::similar(const std::string& item, int k) const {
 }
 
 std::vector<float> Model::score(const std::vector<std::string>& users, const std::vector<std::string>& items) const {
-  const siamrec::Model& m = impl_->model();
+  impl_->model();
   if (users.size() != items.size())
     throw ConfigError(fmt::format("score: {} users but {} items (one of each per pair)", users.size(), items.size()));
-  std::vector<int32_t> u(users.size()), i(items.size());
+  std::vector<int64_t> u(users.size()), i(items.size());
   for (size_t r = 0; r < users.size(); ++r)
     u[r] = find_user(impl_->tm, users[r]), i[r] = find_item(impl_->tm, items[r]);
   std::vector<float> out(users.size());
-  if (!out.empty()) m.score_pairs(u.data(), i.data(), static_cast<int64_t>(u.size()), out.data());
-  const float off = m.rating_offset();
-  for (auto& x : out) x += off;
+  score_indices(u.data(), i.data(), static_cast<int64_t>(u.size()), out.data());
   return out;
 }
 
@@ -331,25 +329,16 @@ MatrixView Model::item_embeddings_view() const {
   return v;
 }
 
-static Matrix matrix(const float* p, int64_t rows, int dim) {
+static Matrix copy_of(const MatrixView& v) {
   Matrix mx;
-  if (!p) return mx;
-  mx.rows = rows, mx.cols = dim;
-  mx.data.assign(p, p + rows * dim);
+  if (!v.data) return mx;
+  mx.rows = v.rows, mx.cols = v.cols;
+  mx.data.assign(v.data, v.data + v.rows * v.cols);
   return mx;
 }
 
-Matrix Model::user_embeddings() const {
-  int dim = 0;
-  const float* p = impl_->model().user_embeddings(&dim);
-  return matrix(p, n_users(), dim);
-}
-
-Matrix Model::item_embeddings() const {
-  int dim = 0;
-  const float* p = impl_->model().item_embeddings(&dim);
-  return matrix(p, n_items(), dim);
-}
+Matrix Model::user_embeddings() const { return copy_of(user_embeddings_view()); }
+Matrix Model::item_embeddings() const { return copy_of(item_embeddings_view()); }
 
 // The pipeline's view of a test (or valid) part of the model's dataset.
 static Prepared prepared_for(const TrainedModel& tm, const Dataset& test, const char* what) {

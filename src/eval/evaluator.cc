@@ -176,9 +176,12 @@ struct Candidates {
     return c;
   }
 
-  std::string describe(int32_t n_items, uint64_t seed) const {
-    if (full) return fmt::format("full ranking over all {} items", n_items);
-    if (fixed) return "fixed candidate lists (each test item + the split's negatives, e.g. NCF's 99)";
+  std::string describe(const EvalContext& ctx, uint64_t seed) const {
+    if (full) return fmt::format("full ranking over all {} items", ctx.n_items);
+    if (fixed)
+      return ctx.fixed_description.empty()
+                 ? "fixed candidate lists (each test item + the split's negatives, e.g. NCF's 99)"
+                 : ctx.fixed_description;
     return fmt::format("test items + {} {} sampled unseen negatives per user (seed {})", n,
                        sampler == "uniform" ? "uniformly" : "popularity-proportionally", seed);
   }
@@ -330,7 +333,7 @@ std::string protocol_text(const EvalContext& ctx, const EvalSpec& spec, const Ca
   std::vector<std::string> kstr;
   for (int k : spec.ks) kstr.push_back(std::to_string(k));
   return fmt::format("{} | candidates: {} | exclusions: {} | ties: {} | K: {} | users: {} with >=1 test item",
-                     ctx.data_protocol, c.describe(ctx.n_items, spec.seed), excl,
+                     ctx.data_protocol, c.describe(ctx, spec.seed), excl,
                      c.full ? "smaller item id first" : "pessimistic (a tied negative ranks above)",
                      fmt::join(kstr, ","), n_users);
 }

@@ -34,8 +34,9 @@ struct EvalContext {
   const Interactions* test = nullptr;
   const Interactions* valid = nullptr;  // excluded from candidates when testing (may be null)
   const std::vector<std::vector<int32_t>>* fixed_negatives = nullptr;  // "fixed" candidates
-  const std::vector<std::vector<int32_t>>* genres = nullptr;           // for ILD by genre
-  const float* item_emb = nullptr;                                     // for ILD by embedding
+  std::string fixed_description;  // how the protocol line names them ("" = the split's lists)
+  const std::vector<std::vector<int32_t>>* genres = nullptr;  // for ILD by genre
+  const float* item_emb = nullptr;                            // for ILD by embedding
   int emb_dim = 0;
   std::string data_protocol;  // "dataset | filters | split"
   int threads = 1;

@@ -249,12 +249,9 @@ EvalResult evaluate_model(const TrainedModel& m, const Prepared& p, const Config
     rop.skip_bad_lines = o.skip_bad_lines;
     CandidateLists lists = read_candidate_file(path, p.ds, p.split.test, rop);
     ctx.fixed_negatives = &lists.negatives;
+    ctx.fixed_description = lists.describe(path);
     spec.candidates = "fixed";
-    EvalResult r = evaluate_ranking(*m.model, ctx, spec);
-    const std::string fixed_text = "fixed candidate lists (each test item + the split's negatives, e.g. NCF's 99)";
-    if (auto at = r.protocol.find(fixed_text); at != std::string::npos)
-      r.protocol.replace(at, fixed_text.size(), lists.describe(path));
-    return r;
+    return evaluate_ranking(*m.model, ctx, spec);
   }
   if (spec.candidates == "heldout") {
     // Cold start: full ranking within the held-out items only (every other item scores -inf).
