@@ -9,6 +9,7 @@
 #include <siamrec/error.h>
 #include <siamrec/evaluate.h>
 #include <siamrec/model.h>
+#include <siamrec/report.h>
 
 namespace siamrec::api {
 // The library version ("0.1.0").

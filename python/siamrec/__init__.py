@@ -41,6 +41,7 @@ __all__ = [
     "registered_models",
     "resolve_config",
     "set_log_level",
+    "report",
 ]
 
 
@@ -631,6 +632,33 @@ class Model(_IdTables):
         if not self.fitted:
             return f"Model({self.type}, not fitted)"
         return f"Model({self.type}: {self.n_users} users x {self.n_items} items; {self.protocol})"
+
+
+def report(
+    runs: Sequence[Union[str, os.PathLike]],
+    out: Union[str, os.PathLike],
+    labels: Optional[Sequence[str]] = None,
+    logs: Optional[Sequence[Union[str, os.PathLike]]] = None,
+    log_labels: Optional[Sequence[str]] = None,
+    model: Optional[Union[str, os.PathLike]] = None,
+    title: str = "siamrec report",
+    bootstrap: int = 1000,
+    level: float = 0.95,
+    seed: int = 2024,
+    max_points: int = 1500,
+    map: str = "both",
+    data_dir: str = "",
+    threads: int = 0,
+) -> None:
+    """Writes the HTML report of evaluation runs (``siamrec report``): one self-contained file.
+
+    ``runs`` are JSON files of :attr:`Evaluation.json` (or ``siamrec evaluate --json``), the first
+    being the baseline of the paired tests; ``logs`` are training logs (``Model.fit(log=...)``);
+    ``model`` a model file whose item embeddings are mapped (PCA / t-SNE, ``map``)."""
+    _core.write_report(
+        [os.fspath(r) for r in runs], os.fspath(out), list(labels or []), [os.fspath(p) for p in (logs or [])],
+        list(log_labels or []), os.fspath(model) if model else "", title, bootstrap, level, seed, max_points, map,
+        data_dir, threads)
 
 
 def load(path: Union[str, os.PathLike]) -> Model:

@@ -20,6 +20,22 @@ def registered_datasets() -> List[str]: ...
 def registered_models() -> List[str]: ...
 def resolve_config(config: Config = ..., **overrides: Any) -> str: ...
 def load(path: Union[str, os.PathLike]) -> Model: ...
+def report(
+    runs: Sequence[Union[str, os.PathLike]],
+    out: Union[str, os.PathLike],
+    labels: Optional[Sequence[str]] = ...,
+    logs: Optional[Sequence[Union[str, os.PathLike]]] = ...,
+    log_labels: Optional[Sequence[str]] = ...,
+    model: Optional[Union[str, os.PathLike]] = ...,
+    title: str = ...,
+    bootstrap: int = ...,
+    level: float = ...,
+    seed: int = ...,
+    max_points: int = ...,
+    map: str = ...,
+    data_dir: str = ...,
+    threads: int = ...,
+) -> None: ...
 
 class Split:
     train: Dataset

@@ -270,6 +270,23 @@ PYBIND11_MODULE(_core, m) {
   m.def("set_log_level", &api::set_log_level, "level"_a);
   api::set_log_level("warn");
 
+  // ---- the HTML report ----
+  m.def(
+      "write_report",
+      [](const std::vector<std::string>& runs, const std::string& out, const std::vector<std::string>& labels,
+         const std::vector<std::string>& logs, const std::vector<std::string>& log_labels, const std::string& model,
+         const std::string& title, int bootstrap, double level, uint64_t seed, int max_points, const std::string& map,
+         const std::string& data_dir, int threads) {
+        api::ReportOptions o;
+        o.runs = runs, o.labels = labels, o.logs = logs, o.log_labels = log_labels, o.model = model;
+        o.title = title, o.bootstrap = bootstrap, o.level = level, o.seed = seed, o.max_points = max_points;
+        o.map = map, o.data_dir = data_dir, o.threads = threads;
+        py::gil_scoped_release nogil;
+        api::write_report(o, out);
+      },
+      "runs"_a, "out"_a, "labels"_a, "logs"_a, "log_labels"_a, "model"_a, "title"_a, "bootstrap"_a, "level"_a, "seed"_a,
+      "max_points"_a, "map"_a, "data_dir"_a, "threads"_a);
+
   // ---- configuration ----
   m.def(
       "resolve_config",

@@ -1,14 +1,19 @@
 // siamrec train: fit the configured model, save it, evaluate the config's test protocol.
-#include <cstdio>
-#include <spdlog/spdlog.h>
+#include <unistd.h>
 
+#include <cstdio>
+#include <filesystem>
 #include <iostream>
+
+#include <spdlog/spdlog.h>
 
 #include "cli/commands.h"
 #include <siamrec/model.h>
+#include <siamrec/report.h>
 
 #include <nlohmann/json.hpp>
 
+#include "util/error.h"
 #include "util/io.h"
 
 namespace siamrec::cli {
@@ -20,7 +25,7 @@ Command add_train(CLI::App& root, GlobalOptions& g) {
   struct Opts {
     std::string config, out, json;
     std::vector<std::string> sets;
-    std::string log, grid;
+    std::string log, grid, report;
     bool no_eval = false, resume = false;
   };
   auto o = std::make_shared<Opts>();
@@ -35,7 +40,12 @@ Command add_train(CLI::App& root, GlobalOptions& g) {
                   "their top-5 (green frame = same category, red = not)");
   app->add_option("--log", o->log,
                   "JSON-lines training log (per epoch: loss, validation metric, time, embedding health)");
+  app->add_option("--report", o->report,
+                  "also write the HTML report of this run (metrics, training curves, embedding map; see `siamrec "
+                  "report`)");
   return {app, [o, &g]() {
+            if (!o->report.empty() && o->no_eval)
+              throw Error("--report needs the evaluation: drop --no-eval", kExitUsage);
             api::ConfigSource cs;
             cs.file = o->config;
             cs.set = o->sets;
@@ -52,6 +62,18 @@ Command add_train(CLI::App& root, GlobalOptions& g) {
             fo.checkpoint = o->out + ".ckpt";
             fo.resume = o->resume;
             fo.log = o->log;
+            // The report reads the run and the log from files: temporary ones unless --json/--log name them.
+            const std::string tmp =
+                (std::filesystem::temp_directory_path() / fmt::format("siamrec-report-{}", ::getpid())).string();
+            if (!o->report.empty() && fo.log.empty()) fo.log = tmp + ".log.jsonl";
+            struct Cleanup {
+              std::string a, b;
+              ~Cleanup() {
+                std::error_code ec;
+                if (!a.empty()) std::filesystem::remove(a, ec);
+                if (!b.empty()) std::filesystem::remove(b, ec);
+              }
+            } cleanup{fo.log != o->log ? fo.log : "", ""};
             m.fit(split.train, split.valid, fo);
             m.save(o->out);
             api::Model::remove_checkpoints(fo.checkpoint);  // the run finished: its checkpoints are obsolete
@@ -62,6 +84,24 @@ Command add_train(CLI::App& root, GlobalOptions& g) {
               std::cout << e.table;
               // Protocol, metrics, per-user vectors (retrieval: per query item), model type, config.
               if (!o->json.empty()) atomic_write(o->json, e.json + "\n");
+              if (!o->report.empty()) {
+                api::ReportOptions ro;
+                std::string run = o->json;
+                if (run.empty()) {
+                  run = cleanup.b = tmp + ".run.json";
+                  atomic_write(run, e.json + "\n");
+                }
+                const std::string name = o->config.empty() ? "run" : std::filesystem::path(o->config).stem().string();
+                ro.runs = {run};
+                ro.labels = {name};
+                if (std::filesystem::exists(fo.log)) ro.logs = {fo.log}, ro.log_labels = {name};
+                ro.model = o->out;
+                ro.data_dir = g.data_dir;
+                ro.threads = g.threads;
+                ro.title = "siamrec report: " + name;
+                api::write_report(ro, o->report);
+                spdlog::info("report written to {}", o->report);
+              }
             }
             return 0;
           }};

@@ -32,5 +32,6 @@ Command add_score(CLI::App& root, GlobalOptions& g);
 Command add_embed(CLI::App& root, GlobalOptions& g);
 Command add_cluster(CLI::App& root, GlobalOptions& g);
 Command add_serve(CLI::App& root, GlobalOptions& g);
+Command add_report(CLI::App& root, GlobalOptions& g);
 
 }  // namespace siamrec::cli

@@ -109,6 +109,7 @@ BeyondResult beyond_accuracy(const std::vector<std::vector<int32_t>>& lists, con
     }
   }
   for (auto& [name, v] : r.per_user) r.aggregate[name] = mean_defined(v);
+  r.exposure = std::move(exposure);
   return r;
 }
 

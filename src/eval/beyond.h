@@ -23,6 +23,7 @@ struct BeyondInputs {
 struct BeyondResult {
   std::map<std::string, double> aggregate;              // "coverage", "gini", ...
   std::map<std::string, std::vector<double>> per_user;  // per-user metrics (NaN = undefined)
+  std::vector<int64_t> exposure;                        // per item: the lists that hold it
 };
 
 // lists[u]: the u-th evaluated user's top-K items (truncated to K); profile_arp[u]: mean train

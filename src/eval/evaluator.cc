@@ -114,8 +114,14 @@ nlohmann::json EvalResult::to_json(const IdMap& user_ids) const {
     for (double x : v) arr.push_back(num(x));
     pu[k] = arr;
   }
-  return {{"protocol", protocol},    {"kind", kind},       {"metrics", m},
-          {"n_users", users.size()}, {"seconds", seconds}, {"per_user", pu}};
+  nlohmann::json j = {{"protocol", protocol},    {"kind", kind},       {"metrics", m},
+                      {"n_users", users.size()}, {"seconds", seconds}, {"per_user", pu}};
+  if (!item_pop.empty()) {  // dense item indices; the report needs ranks and counts, not ids
+    nlohmann::json ex = nlohmann::json::object();
+    for (auto& [k, v] : exposure) ex[std::to_string(k)] = v;
+    j["items"] = {{"popularity", item_pop}, {"exposure", ex}};
+  }
+  return j;
 }
 
 namespace {
@@ -447,7 +453,9 @@ EvalResult evaluate_ranking(const BlockScorer& scorer, const EvalContext& ctx, c
       res.metrics.emplace_back(name, it->second);
       if (auto pu = br.per_user.find(m); pu != br.per_user.end()) res.per_user[name] = pu->second;
     }
+    res.exposure[k] = std::move(br.exposure);
   }
+  res.item_pop = pop.pop;
   res.protocol = protocol_text(ctx, spec, cands, ro.exclude_extra != nullptr, U);
   res.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (spec.keep_tops) res.tops = std::move(lists);

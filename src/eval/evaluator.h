@@ -50,6 +50,10 @@ struct EvalResult {
   std::map<std::string, std::vector<double>> per_user;  // aligned with users
   int64_t test_items_dropped = 0;                       // test items that were train items (cannot be recommended)
   std::vector<std::vector<int32_t>> tops;               // with EvalSpec::keep_tops: per user (aligned with users)
+  // Item-level data of the beyond-accuracy metrics (the report's long-tail and Lorenz curves):
+  // train interactions per item, and per K how many users' top-K hold each item.
+  std::vector<int64_t> item_pop;
+  std::map<int, std::vector<int64_t>> exposure;
   double seconds = 0;
 
   double get(const std::string& name) const;

@@ -6,6 +6,8 @@
 #include <cmath>
 #include <numeric>
 
+#include "util/rng.h"
+
 namespace siamrec::stats {
 
 TestResult paired_t_test(const std::vector<double>& a, const std::vector<double>& b) {
@@ -81,6 +83,40 @@ TestResult wilcoxon_signed_rank(const std::vector<double>& a, const std::vector<
   boost::math::normal norm;
   r.p_value = std::min(1.0, 2 * boost::math::cdf(boost::math::complement(norm, z)));
   return r;
+}
+
+}  // namespace siamrec::stats
+
+namespace siamrec::stats {
+
+Interval bootstrap_mean_ci(const std::vector<double>& values, int resamples, double level, uint64_t seed) {
+  std::vector<double> v;
+  v.reserve(values.size());
+  for (double x : values)
+    if (!std::isnan(x)) v.push_back(x);
+  if (v.empty()) return {std::nan(""), std::nan("")};
+  double sum = 0;
+  for (double x : v) sum += x;
+  if (v.size() < 2 || resamples < 2) return {sum / v.size(), sum / v.size()};
+  std::vector<double> means(static_cast<size_t>(resamples));
+  uint64_t state = mix64(seed ^ 0x5eedb007ULL);
+  const uint64_t n = v.size();
+  for (auto& m : means) {
+    double s = 0;
+    for (uint64_t k = 0; k < n; ++k) {
+      state = mix64(state);
+      s += v[static_cast<size_t>((state >> 11) % n)];
+    }
+    m = s / static_cast<double>(n);
+  }
+  std::sort(means.begin(), means.end());
+  auto q = [&](double p) {  // linear interpolation between order statistics
+    const double pos = p * (means.size() - 1);
+    const size_t i = static_cast<size_t>(pos);
+    const double f = pos - i;
+    return i + 1 < means.size() ? means[i] * (1 - f) + means[i + 1] * f : means[i];
+  };
+  return {q((1 - level) / 2), q((1 + level) / 2)};
 }
 
 }  // namespace siamrec::stats

@@ -1,5 +1,6 @@
 // Paired significance tests over per-user metric vectors (siamrec compare).
 #pragma once
+#include <cstdint>
 #include <vector>
 
 namespace siamrec::stats {
@@ -15,5 +16,17 @@ TestResult paired_t_test(const std::vector<double>& a, const std::vector<double>
 // distribution for n <= 25 without ties, else the normal approximation with tie and continuity
 // corrections. statistic = W+ (sum of ranks of positive differences).
 TestResult wilcoxon_signed_rank(const std::vector<double>& a, const std::vector<double>& b);
+
+}  // namespace siamrec::stats
+
+namespace siamrec::stats {
+
+struct Interval {
+  double lo = 0, hi = 0;
+};
+// Percentile bootstrap confidence interval of the mean: `resamples` resamples of the values with
+// replacement (NaN values dropped first), the (1-level)/2 and (1+level)/2 quantiles of their means.
+// Deterministic for a seed. Fewer than two values: the interval is the mean itself (NaN if none).
+Interval bootstrap_mean_ci(const std::vector<double>& values, int resamples, double level, uint64_t seed);
 
 }  // namespace siamrec::stats

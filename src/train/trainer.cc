@@ -426,7 +426,8 @@ TrainReport Trainer::run(const FitData& d, float label_offset) {
   }
   std::ofstream log;
   if (!d.log_path.empty()) {
-    log.open(d.log_path, start > 0 ? std::ios::app : std::ios::trunc);
+    // The refit pass continues the log of the pass that chose its epoch count.
+    log.open(d.log_path, start > 0 || d.refit_pass ? std::ios::app : std::ios::trunc);
     if (!log) throw Error(fmt::format("cannot write training log '{}'", d.log_path));
   }
   auto t_start = Clock::now();
@@ -474,6 +475,7 @@ TrainReport Trainer::run(const FitData& d, float label_offset) {
       var = e.var(0).mean().item<double>();
     }
     nlohmann::json j = {{"epoch", epoch},
+                        {"phase", d.refit_pass ? "refit" : "fit"},
                         {"loss", rep.last_loss},
                         {"seconds", secs},
                         {"tuples_per_s", seen / std::max(secs, 1e-9)},
@@ -481,9 +483,11 @@ TrainReport Trainer::run(const FitData& d, float label_offset) {
                         {"prep_wait_seconds", prep_wait},
                         {"emb_mean_norm", mean_norm},
                         {"emb_var", var}};
-    if (var < 1e-8 || mean_norm < 1e-6)
+    if (var < 1e-8 || mean_norm < 1e-6) {
+      j["collapse"] = true;
       spdlog::warn("epoch {}: item embeddings look collapsed (mean norm {:.3g}, per-dimension variance {:.3g})", epoch,
                    mean_norm, var);
+    }
     std::string vstr;
     bool stop = false;
     if (validate_ && (epoch % eval_every == 0 || epoch == epochs)) {
@@ -530,6 +534,16 @@ TrainReport Trainer::run(const FitData& d, float label_offset) {
     rep.best_valid = best;
   } else {
     rep.best_epoch = rep.epochs_run;
+  }
+  if (log) {  // the epoch the model keeps (siamrec report marks it)
+    nlohmann::json end = {{"event", "end"},
+                          {"phase", d.refit_pass ? "refit" : "fit"},
+                          {"epochs_run", rep.epochs_run},
+                          {"chosen_epoch", rep.best_epoch},
+                          {"valid_metric", rep.valid_metric},
+                          {"interrupted", rep.interrupted}};
+    if (!best_state.empty()) end["best_valid"] = best;
+    log << end.dump() << "\n" << std::flush;
   }
   net_.train(false);
   rep.seconds = std::chrono::duration<double>(Clock::now() - t_start).count();

@@ -1,0 +1,920 @@
+#include "report/report.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <iterator>
+#include <limits>
+#include <map>
+#include <numeric>
+#include <set>
+#include <tuple>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "eval/stats.h"
+#include "models/model_file.h"
+#include "plot/chart.h"
+#include "plot/svg.h"
+#include "report/projection.h"
+#include "tasks/pipeline.h"
+#include "util/error.h"
+#include "util/io.h"
+#include "util/rng.h"
+
+namespace siamrec::report {
+
+using plot::Figure;
+using plot::Series;
+using plot::xml_escape;
+
+namespace {
+
+const double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+std::string stem(const std::string& path) {
+  std::string s = std::filesystem::path(path).filename().string();
+  for (const char* ext : {".jsonl", ".json"})
+    if (s.size() > std::strlen(ext) && s.compare(s.size() - std::strlen(ext), std::strlen(ext), ext) == 0)
+      return s.substr(0, s.size() - std::strlen(ext));
+  return s;
+}
+
+std::string base_of(const std::string& m) { return m.substr(0, m.find('@')); }
+int k_of(const std::string& m) {
+  auto at = m.find('@');
+  if (at == std::string::npos) return -1;
+  try {
+    return std::stoi(m.substr(at + 1));
+  } catch (...) {
+    return -1;
+  }
+}
+const std::vector<std::string> kAccuracyOrder = {"precision", "recall", "ndcg", "hr", "mrr", "map", "f1"};
+const std::set<std::string> kBeyondBases = {"coverage",  "gini",     "entropy",   "novelty", "arp",
+                                            "long_tail", "pop_lift", "ild_genre", "ild_emb"};
+bool is_beyond(const std::string& m) { return kBeyondBases.count(base_of(m)) > 0; }
+// Lower is better for errors and for the popularity-bias metrics.
+bool lower_is_better(const std::string& m) {
+  static const std::set<std::string> lower = {"rmse", "mae", "gini", "pop_lift", "arp", "mse"};
+  return lower.count(base_of(m)) > 0;
+}
+std::string short_name(const std::string& m) {
+  static const std::map<std::string, std::string> s = {{"precision", "P"}, {"recall", "R"}, {"ndcg", "NDCG"},
+                                                       {"hr", "HR"},       {"mrr", "MRR"},  {"map", "MAP"}};
+  auto it = s.find(base_of(m));
+  return it == s.end() ? base_of(m) : it->second;
+}
+
+// Table order: accuracy metrics by K, then metrics without K, then beyond accuracy by K.
+std::vector<std::string> order_metrics(const std::set<std::string>& names) {
+  auto rank = [](const std::string& m) {
+    const int k = k_of(m);
+    const std::string b = base_of(m);
+    const auto it = std::find(kAccuracyOrder.begin(), kAccuracyOrder.end(), b);
+    const int bi = it == kAccuracyOrder.end() ? 99 : static_cast<int>(it - kAccuracyOrder.begin());
+    const int section = is_beyond(m) ? 2 : k < 0 ? 1 : 0;
+    return std::make_tuple(section, section == 2 ? 0 : k, section == 2 ? b : std::string(), bi, k, m);
+  };
+  std::vector<std::string> v(names.begin(), names.end());
+  std::sort(v.begin(), v.end(), [&](const std::string& a, const std::string& b) { return rank(a) < rank(b); });
+  return v;
+}
+
+std::string f4(double v) { return std::isfinite(v) ? fmt::format("{:.4f}", v) : std::string("–"); }
+std::string fp(double p) { return std::isfinite(p) ? fmt::format("{:.2g}", p) : std::string("–"); }
+std::string pct(double v) { return fmt::format("{:.1f}%", 100 * v); }
+
+double json_num(const nlohmann::json& v) { return v.is_number() ? v.get<double>() : kNaN; }
+
+struct Quantiles {
+  double p5 = kNaN, q1 = kNaN, med = kNaN, q3 = kNaN, p95 = kNaN, mean = kNaN;
+  size_t n = 0;
+};
+Quantiles quantiles(std::vector<double> v) {
+  v.erase(std::remove_if(v.begin(), v.end(), [](double x) { return std::isnan(x); }), v.end());
+  Quantiles q;
+  q.n = v.size();
+  if (v.empty()) return q;
+  std::sort(v.begin(), v.end());
+  auto at = [&](double p) {
+    const double pos = p * (v.size() - 1);
+    const size_t i = static_cast<size_t>(pos);
+    const double f = pos - i;
+    return i + 1 < v.size() ? v[i] * (1 - f) + v[i + 1] * f : v[i];
+  };
+  q.p5 = at(0.05), q.q1 = at(0.25), q.med = at(0.5), q.q3 = at(0.75), q.p95 = at(0.95);
+  q.mean = std::accumulate(v.begin(), v.end(), 0.0) / v.size();
+  return q;
+}
+
+// At most `n` indices of [0, size), evenly spaced, first and last included.
+std::vector<size_t> thin(size_t size, size_t n) {
+  std::vector<size_t> idx;
+  if (size == 0) return idx;
+  if (size <= n) {
+    idx.resize(size);
+    std::iota(idx.begin(), idx.end(), 0);
+    return idx;
+  }
+  for (size_t k = 0; k < n; ++k) idx.push_back(static_cast<size_t>(std::llround(k * (size - 1.0) / (n - 1.0))));
+  return idx;
+}
+
+// A run's per-user vectors, by metric.
+struct PerUser {
+  std::vector<std::string> users;
+  std::map<std::string, std::vector<double>> v;
+};
+PerUser per_user(const Run& r) {
+  PerUser p;
+  if (!r.j.contains("per_user")) return p;
+  const auto& pu = r.j["per_user"];
+  if (pu.contains("user"))
+    for (auto& u : pu["user"]) p.users.push_back(u.is_string() ? u.get<std::string>() : u.dump());
+  for (auto& [k, arr] : pu.items()) {
+    if (k == "user" || !arr.is_array()) continue;
+    auto& out = p.v[k];
+    for (auto& x : arr) out.push_back(json_num(x));
+  }
+  return p;
+}
+
+// Values of metric m for the users both runs evaluated (a, b aligned).
+void paired(const PerUser& A, const PerUser& B, const std::string& m, std::vector<double>& a, std::vector<double>& b) {
+  a.clear(), b.clear();
+  auto ia = A.v.find(m), ib = B.v.find(m);
+  if (ia == A.v.end() || ib == B.v.end()) return;
+  std::map<std::string, size_t> pos;
+  for (size_t k = 0; k < B.users.size(); ++k) pos[B.users[k]] = k;
+  for (size_t k = 0; k < A.users.size() && k < ia->second.size(); ++k) {
+    auto it = pos.find(A.users[k]);
+    if (it == pos.end() || it->second >= ib->second.size()) continue;
+    const double x = ia->second[k], y = ib->second[it->second];
+    if (std::isnan(x) || std::isnan(y)) continue;
+    a.push_back(x), b.push_back(y);
+  }
+}
+
+std::string figure(const std::string& svg, const std::string& caption) {
+  return fmt::format("<figure>{}<figcaption>{}</figcaption></figure>\n", svg, caption);
+}
+
+const char* kCss = R"(
+body{font-family:"DejaVu Sans",Helvetica,Arial,sans-serif;color:#222;line-height:1.45;max-width:1260px;margin:20px auto;padding:0 18px;background:#fff}
+h1{font-size:24px;margin-bottom:4px}h2{font-size:19px;border-bottom:2px solid #0072B2;padding-bottom:3px;margin-top:34px}
+h3{font-size:15px;margin:18px 0 6px}
+table{border-collapse:collapse;font-size:12.5px;margin:6px 0 10px}th,td{border:1px solid #c8c8c8;padding:3px 7px;vertical-align:top}
+th{background:#f0f3f7;text-align:center}td{text-align:right}td.name,td.text{text-align:left}
+td.best .v{font-weight:bold}.star{color:#D55E00}
+.ci,.p{color:#555;font-size:11px;white-space:nowrap}
+.figs{display:flex;flex-wrap:wrap;gap:14px 22px;align-items:flex-start}figure{margin:0}
+figcaption{font-size:12px;color:#444;max-width:600px;margin-top:2px}
+.note{color:#444;font-size:13px;max-width:1000px}.warn{background:#fff4d6;border:1px solid #d39e00;padding:6px 10px;max-width:1000px}
+code,pre{background:#f4f4f4;font-size:12px}pre{padding:6px;white-space:pre-wrap;max-width:1100px}
+nav a{margin-right:12px;color:#0050a0}svg{max-width:100%;height:auto}
+@media print{body{max-width:none}figure,table{break-inside:avoid}h2{break-after:avoid}nav{display:none}}
+)";
+
+}  // namespace
+
+// ---- inputs -----------------------------------------------------------------------------------
+
+std::string protocol_key(const std::string& protocol) { return protocol.substr(0, protocol.find(" | users:")); }
+
+Run load_run(const std::string& path, const std::string& label) {
+  if (!file_exists(path)) throw Error(fmt::format("run file '{}' does not exist", path), kExitUsage);
+  Run r;
+  r.path = path;
+  r.label = label.empty() ? stem(path) : label;
+  try {
+    r.j = nlohmann::json::parse(read_file(path));
+  } catch (const nlohmann::json::exception& e) {
+    throw DataError(fmt::format("'{}' is not valid JSON: {}", path, e.what()));
+  }
+  if (!r.j.is_object() || !r.j.contains("protocol") || !r.j["protocol"].is_string() || !r.j.contains("metrics") ||
+      !r.j["metrics"].is_object())
+    throw DataError(fmt::format(
+        "'{}' is not an evaluation run: it needs \"protocol\" and \"metrics\" (write it with `siamrec evaluate "
+        "--json` or `siamrec train --json`)",
+        path));
+  if (r.j.contains("per_user")) {
+    const auto& pu = r.j["per_user"];
+    if (!pu.is_object() || !pu.contains("user") || !pu["user"].is_array())
+      throw DataError(fmt::format("'{}': \"per_user\" has no \"user\" array", path));
+    for (auto& [k, arr] : pu.items())
+      if (!arr.is_array() || arr.size() != pu["user"].size())
+        throw DataError(fmt::format("'{}': per-user vector \"{}\" has {} values for {} users", path, k,
+                                    arr.is_array() ? arr.size() : 0, pu["user"].size()));
+  }
+  return r;
+}
+
+TrainingLog load_training_log(const std::string& path, const std::string& label) {
+  if (!file_exists(path)) throw Error(fmt::format("training log '{}' does not exist", path), kExitUsage);
+  TrainingLog t;
+  t.path = path;
+  t.label = label.empty() ? stem(path) : label;
+  std::string text = read_file(path);
+  size_t pos = 0;
+  int line = 0, end_chosen = 0;
+  while (pos < text.size()) {
+    size_t nl = text.find('\n', pos);
+    std::string s = text.substr(pos, nl == std::string::npos ? std::string::npos : nl - pos);
+    pos = nl == std::string::npos ? text.size() : nl + 1;
+    ++line;
+    if (s.find_first_not_of(" \t\r") == std::string::npos) continue;
+    nlohmann::json j;
+    try {
+      j = nlohmann::json::parse(s);
+    } catch (const nlohmann::json::exception&) {
+      throw DataError(
+          fmt::format("{}:{}: not a JSON object (a training log has one per line, from `siamrec train "
+                      "--log`)",
+                      path, line));
+    }
+    if (!j.is_object()) throw DataError(fmt::format("{}:{}: not a JSON object", path, line));
+    if (j.contains("event")) {
+      if (j.value("event", "") == "end" && j.value("phase", "fit") == "fit" && j.contains("chosen_epoch") &&
+          j["chosen_epoch"].is_number_integer())
+        end_chosen = j["chosen_epoch"].get<int>();
+      continue;
+    }
+    auto need = [&](const char* key) -> double {
+      if (!j.contains(key) || !j[key].is_number())
+        throw DataError(fmt::format("{}:{}: field '{}' is missing or not a number", path, line, key));
+      return j[key].get<double>();
+    };
+    LogEpoch e;
+    e.epoch = static_cast<int>(need("epoch"));
+    e.loss = need("loss");
+    e.phase = j.value("phase", "fit");
+    e.seconds = j.contains("seconds") ? json_num(j["seconds"]) : kNaN;
+    e.tuples_per_s = j.contains("tuples_per_s") ? json_num(j["tuples_per_s"]) : kNaN;
+    e.emb_mean_norm = j.contains("emb_mean_norm") ? json_num(j["emb_mean_norm"]) : kNaN;
+    e.emb_var = j.contains("emb_var") ? json_num(j["emb_var"]) : kNaN;
+    e.collapse = j.value("collapse", false);
+    if (j.contains("valid") && j["valid"].is_object() && !j["valid"].empty()) {
+      auto it = j["valid"].begin();
+      t.valid_metric = it.key();
+      e.valid = json_num(it.value());
+      e.has_valid = std::isfinite(e.valid);
+    }
+    t.refit = t.refit || e.phase == "refit";
+    t.epochs.push_back(e);
+  }
+  if (t.epochs.empty()) throw DataError(fmt::format("'{}' holds no epoch lines", path));
+  t.chosen_epoch = end_chosen;
+  if (!t.chosen_epoch) {  // older logs: the best validated epoch
+    double best = -std::numeric_limits<double>::infinity();
+    for (auto& e : t.epochs)
+      if (e.phase == "fit" && e.has_valid && e.valid > best) best = e.valid, t.chosen_epoch = e.epoch;
+  }
+  return t;
+}
+
+// ---- sections ---------------------------------------------------------------------------------
+
+namespace {
+
+struct Group {
+  std::string key;
+  std::vector<size_t> runs;
+};
+
+struct Ctx {
+  const Options& o;
+  std::vector<Run> runs;
+  std::vector<PerUser> pu;
+  std::vector<Group> groups;
+};
+
+std::string group_heading(const Ctx& c, size_t g) {
+  if (c.groups.size() < 2) return "";
+  return fmt::format("<h3>Group {}: {}</h3>\n", g + 1, xml_escape(c.groups[g].key));
+}
+
+std::string section_protocol(const Ctx& c) {
+  std::string h = "<section id=\"protocol\">\n<h2>1. Protocol</h2>\n";
+  if (c.groups.size() > 1)
+    h += fmt::format(
+        "<p class=\"warn\">These {} runs use {} different protocols (data, split, candidates, exclusions or K). "
+        "They are shown in separate groups and never compared across groups.</p>\n",
+        c.runs.size(), c.groups.size());
+  else
+    h += "<p class=\"note\">Every run uses the same protocol: the tables and tests below compare them paired over "
+         "users.</p>\n";
+  h += "<table class=\"protocols\"><tr><th>group</th><th>run</th><th>file</th><th>model</th><th>users</th><th>"
+       "protocol</th></tr>\n";
+  for (size_t g = 0; g < c.groups.size(); ++g)
+    for (size_t r : c.groups[g].runs) {
+      const auto& j = c.runs[r].j;
+      h += fmt::format(
+          "<tr><td>{}</td><td class=\"name\">{}</td><td class=\"text\"><code>{}</code></td><td class=\"text\">{}</td>"
+          "<td>{}</td><td class=\"text protocol\">{}</td></tr>\n",
+          g + 1, xml_escape(c.runs[r].label), xml_escape(c.runs[r].path), xml_escape(j.value("model", "?")),
+          j.contains("n_users") ? j["n_users"].dump() : "?", xml_escape(j["protocol"].get<std::string>()));
+    }
+  h += "</table>\n";
+  for (size_t r = 0; r < c.runs.size(); ++r)
+    if (c.runs[r].j.contains("config") && c.runs[r].j["config"].is_string())
+      h += fmt::format("<details><summary>config of {}</summary><pre>{}</pre></details>\n", xml_escape(c.runs[r].label),
+                       xml_escape(c.runs[r].j["config"].get<std::string>()));
+  return h + "</section>\n";
+}
+
+std::string section_metrics(const Ctx& c) {
+  const Options& o = c.o;
+  std::string h = "<section id=\"metrics\">\n<h2>2. Metrics</h2>\n";
+  h += fmt::format(
+      "<p class=\"note\">Mean over the evaluated users; below it the {:g}% confidence interval (percentile "
+      "bootstrap over users, {} resamples, seed {}). For every run after the first: the difference to the first "
+      "run, paired over the users both evaluated, with two-sided p-values of the paired t-test (p<sub>t</sub>) and "
+      "the Wilcoxon signed-rank test (p<sub>W</sub>). <span class=\"star\">★</span> marks the best run per row "
+      "(↑ higher is better, ↓ lower is better). Aggregate-only metrics (coverage, gini, entropy, gauc) have no "
+      "per-user values, hence no interval or test.</p>\n",
+      100 * o.level, o.bootstrap, o.seed);
+  for (size_t g = 0; g < c.groups.size(); ++g) {
+    const auto& runs = c.groups[g].runs;
+    h += group_heading(c, g);
+    std::set<std::string> names;
+    for (size_t r : runs)
+      for (auto& [k, v] : c.runs[r].j["metrics"].items()) names.insert(k);
+    h += "<table class=\"metrics\"><tr><th>metric</th>";
+    for (size_t r : runs) h += fmt::format("<th>{}</th>", xml_escape(c.runs[r].label));
+    h += "</tr>\n";
+    for (auto& m : order_metrics(names)) {
+      std::vector<double> vals;
+      for (size_t r : runs)
+        vals.push_back(c.runs[r].j["metrics"].contains(m) ? json_num(c.runs[r].j["metrics"][m]) : kNaN);
+      int best = -1;
+      for (size_t k = 0; k < vals.size(); ++k)
+        if (std::isfinite(vals[k]) && (best < 0 || (lower_is_better(m) ? vals[k] < vals[best] : vals[k] > vals[best])))
+          best = static_cast<int>(k);
+      if (runs.size() < 2) best = -1;
+      h += fmt::format("<tr><td class=\"name\">{} {}</td>", xml_escape(m), lower_is_better(m) ? "↓" : "↑");
+      for (size_t k = 0; k < runs.size(); ++k) {
+        const size_t r = runs[k];
+        const bool is_best = static_cast<int>(k) == best && std::count(vals.begin(), vals.end(), vals[k]) == 1;
+        h += fmt::format("<td data-metric=\"{}\" data-run=\"{}\"{}><span class=\"v\" data-value=\"{}\">{}</span>{}",
+                         xml_escape(m), xml_escape(c.runs[r].label), is_best ? " class=\"best\"" : "",
+                         std::isfinite(vals[k]) ? fmt::format("{:.17g}", vals[k]) : "", f4(vals[k]),
+                         is_best ? "<span class=\"star\"> ★</span>" : "");
+        auto it = c.pu[r].v.find(m);
+        if (it != c.pu[r].v.end()) {
+          auto ci =
+              stats::bootstrap_mean_ci(it->second, o.bootstrap, o.level, mix64(o.seed ^ std::hash<std::string>{}(m)));
+          h += fmt::format("<br><span class=\"ci\">[{}, {}]</span>", f4(ci.lo), f4(ci.hi));
+        }
+        if (k > 0) {
+          std::vector<double> a, b;
+          paired(c.pu[runs[0]], c.pu[r], m, a, b);
+          if (a.size() >= 2) {
+            auto t = stats::paired_t_test(b, a);
+            auto w = stats::wilcoxon_signed_rank(b, a);
+            double d = 0;
+            for (size_t q = 0; q < a.size(); ++q) d += b[q] - a[q];
+            d /= a.size();
+            h += fmt::format(
+                "<br><span class=\"p\" data-n=\"{}\">Δ {:+.4f} · p<sub>t</sub> {} · p<sub>W</sub> {}</span>", a.size(),
+                d, fp(t.p_value), fp(w.p_value));
+          }
+        }
+        h += "</td>";
+      }
+      h += "</tr>\n";
+    }
+    h += "</table>\n";
+  }
+  return h + "</section>\n";
+}
+
+std::set<int> ks_of(const Ctx& c, const Group& g) {
+  std::set<int> ks;
+  for (size_t r : g.runs)
+    for (auto& [k, v] : c.runs[r].j["metrics"].items())
+      if (!is_beyond(k) && k_of(k) > 0) ks.insert(k_of(k));
+  return ks;
+}
+
+std::string section_charts(const Ctx& c) {
+  std::string h = "<section id=\"charts\">\n<h2>3. Headline metrics</h2>\n";
+  h += fmt::format("<p class=\"note\">One chart per K; whiskers: {:g}% bootstrap intervals over users.</p>\n",
+                   100 * c.o.level);
+  for (size_t g = 0; g < c.groups.size(); ++g) {
+    h += group_heading(c, g) + "<div class=\"figs\">\n";
+    const auto& runs = c.groups[g].runs;
+    const std::set<int> ks = ks_of(c, c.groups[g]);
+    if (ks.empty()) h += "<p class=\"note\">No ranking metric at a cut-off K in these runs.</p>\n";
+    for (int K : ks) {
+      Figure f;
+      f.title = fmt::format("Accuracy at K = {}", K);
+      f.xlabel = "metric";
+      f.ylabel = "mean over users";
+      std::vector<std::string> cats;
+      for (auto& b : kAccuracyOrder) {
+        const std::string m = fmt::format("{}@{}", b, K);
+        for (size_t r : runs)
+          if (c.runs[r].j["metrics"].contains(m)) {
+            cats.push_back(m);
+            break;
+          }
+      }
+      for (auto& m : cats) f.categories.push_back(short_name(m) + "@" + std::to_string(K));
+      for (size_t r : runs) {
+        Series s;
+        s.name = c.runs[r].label;
+        s.kind = Series::Kind::Bars;
+        for (auto& m : cats) {
+          const double v = c.runs[r].j["metrics"].contains(m) ? json_num(c.runs[r].j["metrics"][m]) : kNaN;
+          s.y.push_back(v);
+          auto it = c.pu[r].v.find(m);
+          if (it != c.pu[r].v.end()) {
+            auto ci = stats::bootstrap_mean_ci(it->second, c.o.bootstrap, c.o.level,
+                                               mix64(c.o.seed ^ std::hash<std::string>{}(m)));
+            s.lo.push_back(ci.lo), s.hi.push_back(ci.hi);
+            s.tips.push_back(fmt::format("{} · {}: {:.4f} [{:.4f}, {:.4f}]", s.name, m, v, ci.lo, ci.hi));
+          } else {
+            s.lo.push_back(kNaN), s.hi.push_back(kNaN);
+            s.tips.push_back(fmt::format("{} · {}: {:.4f}", s.name, m, v));
+          }
+        }
+        f.series.push_back(std::move(s));
+      }
+      h += figure(plot::render(f),
+                  fmt::format("Accuracy metrics at K = {} per run, with {:g}% intervals.", K, 100 * c.o.level));
+    }
+    h += "</div>\n";
+  }
+  return h + "</section>\n";
+}
+
+// The metric the per-user section shows: NDCG@10 when present, else the first NDCG, else any.
+std::string headline_metric(const Ctx& c, const Group& g) {
+  std::set<std::string> have;
+  for (size_t r : g.runs)
+    for (auto& [k, v] : c.pu[r].v) have.insert(k);
+  if (have.count("ndcg@10")) return "ndcg@10";
+  for (auto& m : order_metrics(have))
+    if (base_of(m) == "ndcg") return m;
+  for (auto& m : order_metrics(have))
+    if (!is_beyond(m)) return m;
+  return "";
+}
+
+std::string section_per_user(const Ctx& c) {
+  std::string h = "<section id=\"per-user\">\n<h2>4. Per-user distributions</h2>\n";
+  for (size_t g = 0; g < c.groups.size(); ++g) {
+    h += group_heading(c, g);
+    const auto& runs = c.groups[g].runs;
+    const std::string m = headline_metric(c, c.groups[g]);
+    if (m.empty()) {
+      h += "<p class=\"note\">These runs hold no per-user vectors (older JSON files): nothing to show.</p>\n";
+      continue;
+    }
+    h += "<div class=\"figs\">\n";
+    Figure box;
+    box.title = fmt::format("{} per user", m);
+    box.xlabel = "run";
+    box.ylabel = m;
+    box.legend = false;
+    Series s;
+    s.name = m;
+    s.kind = Series::Kind::Box;
+    for (size_t r : runs) {
+      box.categories.push_back(c.runs[r].label);
+      auto it = c.pu[r].v.find(m);
+      Quantiles q = it == c.pu[r].v.end() ? Quantiles{} : quantiles(it->second);
+      s.box.push_back({q.p5, q.q1, q.med, q.q3, q.p95});
+      s.y.push_back(q.mean);
+      s.tips.push_back(
+          fmt::format("{}: mean {:.4f}, median {:.4f}, quartiles {:.4f}-{:.4f}, 5-95%: {:.4f}-{:.4f} ({} users)",
+                      c.runs[r].label, q.mean, q.med, q.q1, q.q3, q.p5, q.p95, q.n));
+    }
+    box.series.push_back(std::move(s));
+    h += figure(plot::render(box),
+                fmt::format("Box: quartiles and median of {} over users; whiskers: 5th and 95th percentiles; "
+                            "white dot: mean.",
+                            xml_escape(m)));
+    for (size_t k = 1; k < runs.size(); ++k) {
+      std::vector<double> a, b;
+      paired(c.pu[runs[0]], c.pu[runs[k]], m, a, b);
+      size_t better = 0, worse = 0;
+      for (size_t q = 0; q < a.size(); ++q) better += b[q] > a[q], worse += b[q] < a[q];
+      const size_t n = a.size();
+      Figure sc;
+      const std::string A = c.runs[runs[0]].label, B = c.runs[runs[k]].label;
+      sc.title = fmt::format("{} per user: {} vs {}", m, B, A);
+      sc.xlabel = fmt::format("{} of {}", m, A);
+      sc.ylabel = fmt::format("{} of {}", m, B);
+      sc.diagonal = true;
+      sc.legend = false;
+      sc.width = 460, sc.height = 420;
+      Series p;
+      p.name = B;
+      p.kind = Series::Kind::Points;
+      p.color = static_cast<int>(k);
+      p.radius = 2.6, p.opacity = 0.35;
+      // A seeded sample when there are more users than points allowed (the shares use every user).
+      std::vector<size_t> idx(n);
+      std::iota(idx.begin(), idx.end(), 0);
+      if (n > static_cast<size_t>(c.o.max_points)) {
+        uint64_t st = mix64(c.o.seed);
+        for (size_t q = n - 1; q > 0; --q) {
+          st = mix64(st);
+          std::swap(idx[q], idx[st % (q + 1)]);
+        }
+        idx.resize(static_cast<size_t>(c.o.max_points));
+        std::sort(idx.begin(), idx.end());
+      }
+      for (size_t q : idx) p.x.push_back(a[q]), p.y.push_back(b[q]);
+      sc.series.push_back(std::move(p));
+      double lo = 0, hi = 0;
+      for (size_t q = 0; q < n; ++q) lo = std::min({lo, a[q], b[q]}), hi = std::max({hi, a[q], b[q]});
+      sc.xmin = sc.ymin = lo, sc.xmax = sc.ymax = hi > lo ? hi : lo + 1;
+      if (n > static_cast<size_t>(c.o.max_points))
+        sc.note = fmt::format("{} of {} users drawn (seeded sample)", c.o.max_points, n);
+      h += figure(
+          plot::render(sc),
+          fmt::format("Each point is a user. Above the diagonal: {} better. {} better for {} of {} users "
+                      "({}), worse for {} ({}), tied for {} ({}).",
+                      xml_escape(B), xml_escape(B), better, n, pct(n ? double(better) / n : 0), worse,
+                      pct(n ? double(worse) / n : 0), n - better - worse, pct(n ? double(n - better - worse) / n : 0)));
+    }
+    h += "</div>\n";
+  }
+  return h + "</section>\n";
+}
+
+std::string section_training(const Ctx& c, const std::vector<TrainingLog>& logs) {
+  std::string h = "<section id=\"training\">\n<h2>5. Training</h2>\n";
+  if (logs.empty())
+    return h +
+           "<p class=\"note\">No training log given: write one with <code>siamrec train --log train.jsonl</code> "
+           "and pass it with <code>--log</code>.</p>\n</section>\n";
+  for (auto& t : logs) {
+    std::vector<int> collapsed;
+    for (auto& e : t.epochs)
+      if (e.collapse) collapsed.push_back(e.epoch);
+    if (!collapsed.empty()) {
+      std::string ep;
+      for (size_t k = 0; k < collapsed.size() && k < 12; ++k) ep += (k ? ", " : "") + std::to_string(collapsed[k]);
+      if (collapsed.size() > 12) ep += ", …";
+      h += fmt::format(
+          "<p class=\"warn collapse\">⚠ {}: the item embeddings looked collapsed (mean norm or per-dimension "
+          "variance near zero) at {} epoch(s): {}. Every item then scores alike; lower the learning rate or check "
+          "the loss and comparator.</p>\n",
+          xml_escape(t.label), collapsed.size(), ep);
+    }
+  }
+  h += "<p class=\"note\">Solid lines: the training pass that chose the epoch count on validation data; dashed: the "
+       "refit on all training data for the chosen epochs (when the config refits). Dashed vertical lines mark the "
+       "chosen epoch.</p>\n<div class=\"figs\">\n";
+  auto curve = [&](const std::string& title, const std::string& ylabel, auto get, bool fit_only) {
+    Figure f;
+    f.title = title, f.xlabel = "epoch", f.ylabel = ylabel;
+    for (size_t li = 0; li < logs.size(); ++li) {
+      const auto& t = logs[li];
+      for (const char* phase : {"fit", "refit"}) {
+        if (fit_only && std::string(phase) == "refit") continue;
+        Series s;
+        s.name = t.label + (std::string(phase) == "refit" ? " (refit)" : "");
+        s.kind = Series::Kind::Line;
+        s.color = static_cast<int>(li);
+        s.dashed = std::string(phase) == "refit";
+        for (auto& e : t.epochs)
+          if (e.phase == phase && std::isfinite(get(e))) s.x.push_back(e.epoch), s.y.push_back(get(e));
+        if (!s.x.empty()) f.series.push_back(std::move(s));
+      }
+      if (t.chosen_epoch > 0) f.vlines.emplace_back(t.chosen_epoch, fmt::format("chosen: {}", t.chosen_epoch));
+    }
+    return f;
+  };
+  Figure loss = curve(
+      "Training loss", "mean loss per tuple", [](const LogEpoch& e) { return e.loss; }, false);
+  h += figure(plot::render(loss), "Mean training loss per epoch.");
+  bool any_valid = false;
+  std::string vm;
+  for (auto& t : logs)
+    for (auto& e : t.epochs) any_valid = any_valid || e.has_valid, vm = t.valid_metric.empty() ? vm : t.valid_metric;
+  if (any_valid) {
+    Figure v = curve(
+        "Validation", vm, [](const LogEpoch& e) { return e.has_valid ? e.valid : kNaN; }, true);
+    h += figure(plot::render(v),
+                fmt::format("Validation {} per evaluated epoch (early stopping keeps the best).", xml_escape(vm)));
+  } else {
+    h += "<p class=\"note\">These logs hold no validation metric (train.valid_share 0 and no validation part).</p>\n";
+  }
+  Figure sp = curve(
+      "Throughput", "tuples per second", [](const LogEpoch& e) { return e.tuples_per_s; }, false);
+  h += figure(plot::render(sp), "Training tuples per second per epoch (wall clock of the epoch).");
+  Figure nm = curve(
+      "Embedding norm", "mean item embedding norm", [](const LogEpoch& e) { return e.emb_mean_norm; }, false);
+  h += figure(plot::render(nm), "Mean L2 norm of (up to 4,096) item embeddings after each epoch.");
+  Figure va = curve(
+      "Embedding variance", "mean per-dimension variance", [](const LogEpoch& e) { return e.emb_var; }, false);
+  h += figure(plot::render(va),
+              "Per-dimension variance of the item embeddings, averaged over dimensions: near "
+              "zero means collapse.");
+  return h + "</div>\n</section>\n";
+}
+
+std::string section_beyond(const Ctx& c) {
+  std::string h = "<section id=\"beyond\">\n<h2>6. Beyond accuracy</h2>\n";
+  h += "<p class=\"note\">Over every evaluated user's top-K from the full catalogue (train items excluded). "
+       "Popularity = train interactions per item.</p>\n";
+  for (size_t g = 0; g < c.groups.size(); ++g) {
+    h += group_heading(c, g);
+    const auto& runs = c.groups[g].runs;
+    std::vector<size_t> with;
+    for (size_t r : runs)
+      if (c.runs[r].j.contains("items") && c.runs[r].j["items"].contains("popularity")) with.push_back(r);
+    h += "<div class=\"figs\">\n";
+    if (!with.empty()) {
+      // The cut-off: 10 when every run has it, else the smallest K they all have.
+      std::set<int> common;
+      bool first = true;
+      for (size_t r : with) {
+        std::set<int> ks;
+        for (auto& [k, v] : c.runs[r].j["items"]["exposure"].items()) ks.insert(std::stoi(k));
+        if (first)
+          common = ks, first = false;
+        else {
+          std::set<int> both;
+          std::set_intersection(common.begin(), common.end(), ks.begin(), ks.end(), std::inserter(both, both.end()));
+          common = both;
+        }
+      }
+      if (!common.empty()) {
+        const int K = common.count(10) ? 10 : *common.begin();
+        const auto pop = c.runs[with[0]].j["items"]["popularity"].get<std::vector<double>>();
+        const size_t n = pop.size();
+        std::vector<size_t> order(n);
+        std::iota(order.begin(), order.end(), 0);
+        std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return pop[a] > pop[b]; });
+        const auto pts = thin(n + 1, 301);
+        Figure lt;
+        lt.title = fmt::format("Long tail: where the top-{} lists go", K);
+        lt.xlabel = "items by train popularity, most popular first (% of catalogue)";
+        lt.ylabel = "cumulative share (%)";
+        lt.xmin = 0, lt.xmax = 100, lt.ymin = 0, lt.ymax = 100;
+        auto cum_curve = [&](const std::vector<double>& w, Series& s) {
+          std::vector<double> cum(n + 1, 0.0);
+          for (size_t q = 0; q < n; ++q) cum[q + 1] = cum[q] + w[order[q]];
+          const double tot = cum[n] > 0 ? cum[n] : 1;
+          for (size_t q : pts) s.x.push_back(100.0 * q / n), s.y.push_back(100.0 * cum[q] / tot);
+          return cum;
+        };
+        Series cat;
+        cat.name = "catalogue (train)";
+        cat.kind = Series::Kind::Line;
+        cat.color = 7;
+        cat.dashed = true;
+        auto cumcat = cum_curve(pop, cat);
+        lt.series.push_back(std::move(cat));
+        const size_t head = static_cast<size_t>(std::ceil(0.2 * n));
+        std::string heads = fmt::format("The 20% most popular items hold {} of train interactions",
+                                        pct(cumcat[n] > 0 ? cumcat[head] / cumcat[n] : 0));
+        Figure lz;
+        lz.title = fmt::format("Lorenz curve of exposure in the top-{}", K);
+        lz.xlabel = "items, least recommended first (% of catalogue)";
+        lz.ylabel = "cumulative share of recommendations (%)";
+        lz.xmin = 0, lz.xmax = 100, lz.ymin = 0, lz.ymax = 100;
+        lz.diagonal = true;
+        for (size_t k = 0; k < with.size(); ++k) {
+          const size_t r = with[k];
+          const size_t ci = static_cast<size_t>(std::find(runs.begin(), runs.end(), r) - runs.begin());
+          const auto ex = c.runs[r].j["items"]["exposure"][std::to_string(K)].get<std::vector<double>>();
+          if (ex.size() != n) continue;
+          Series s;
+          s.name = c.runs[r].label;
+          s.kind = Series::Kind::Line;
+          s.color = static_cast<int>(ci);
+          auto cum = cum_curve(ex, s);
+          heads +=
+              fmt::format(", {}'s top-{} {}", xml_escape(c.runs[r].label), K, pct(cum[n] > 0 ? cum[head] / cum[n] : 0));
+          lt.series.push_back(std::move(s));
+          std::vector<double> sorted = ex;
+          std::sort(sorted.begin(), sorted.end());
+          std::vector<double> lc(n + 1, 0.0);
+          for (size_t q = 0; q < n; ++q) lc[q + 1] = lc[q] + sorted[q];
+          double gini = 0;
+          for (size_t q = 0; q < n; ++q) gini += (2.0 * (q + 1) - n - 1) * sorted[q];
+          gini = lc[n] > 0 ? gini / (static_cast<double>(n) * lc[n]) : 0;
+          Series l;
+          l.name = fmt::format("{} (Gini {:.3f})", c.runs[r].label, gini);
+          l.kind = Series::Kind::Line;
+          l.color = static_cast<int>(ci);
+          for (size_t q : pts) l.x.push_back(100.0 * q / n), l.y.push_back(lc[n] > 0 ? 100.0 * lc[q] / lc[n] : 0);
+          lz.series.push_back(std::move(l));
+        }
+        h += figure(plot::render(lt), heads + ". A curve above the catalogue's concentrates on the head.");
+        h += figure(plot::render(lz),
+                    "Equal exposure of every item lies on the diagonal; the Gini coefficient is "
+                    "twice the area between the diagonal and the curve.");
+      }
+    } else {
+      h += "<p class=\"note\">These runs hold no item-level data (JSON files from before the report, or not a "
+           "ranking task): no long-tail or Lorenz curve.</p>\n";
+    }
+    // Beyond-accuracy metrics by K.
+    std::set<int> ks;
+    for (size_t r : runs)
+      for (auto& [k, v] : c.runs[r].j["metrics"].items())
+        if (is_beyond(k) && k_of(k) > 0) ks.insert(k_of(k));
+    for (auto [base, label, cap] :
+         {std::tuple<const char*, const char*, const char*>{"coverage", "share of catalogue items recommended",
+                                                            "Catalogue coverage: the share of items in at least one "
+                                                            "top-K list."},
+          {"novelty", "mean self-information (bits)",
+           "Novelty: mean -log2 of the share of train users who know each recommended item."},
+          {"pop_lift", "relative to the users' own profiles",
+           "Popularity lift: mean popularity of the recommended items over that of the user's train items, minus "
+           "1 (0 = as popular as what the user rates; above 0 = biased towards popular items)."}}) {
+      Figure f;
+      f.title = fmt::format("{} by K", base);
+      f.xlabel = "K (list length)";
+      f.ylabel = label;
+      bool any = false;
+      for (size_t k = 0; k < runs.size(); ++k) {
+        Series s;
+        s.name = c.runs[runs[k]].label;
+        s.kind = Series::Kind::Line;
+        s.color = static_cast<int>(k);
+        for (int K : ks) {
+          const std::string m = fmt::format("{}@{}", base, K);
+          if (!c.runs[runs[k]].j["metrics"].contains(m)) continue;
+          const double v = json_num(c.runs[runs[k]].j["metrics"][m]);
+          if (std::isfinite(v)) s.x.push_back(K), s.y.push_back(v), any = true;
+        }
+        f.series.push_back(std::move(s));
+      }
+      if (any) h += figure(plot::render(f), cap);
+    }
+    h += "</div>\n";
+  }
+  return h + "</section>\n";
+}
+
+std::string section_embeddings(const Options& o) {
+  std::string h = "<section id=\"embeddings\">\n<h2>7. Item embeddings</h2>\n";
+  if (o.model.empty())
+    return h +
+           "<p class=\"note\">No model given: pass <code>--model M</code> for a 2-D map of its item "
+           "embeddings.</p>\n</section>\n";
+  TrainedModel tm = load_model_file(o.model);
+  int dim = 0;
+  const float* emb = tm.model->item_embeddings(&dim);
+  if (!emb || dim <= 0)
+    return h + fmt::format("<p class=\"note\">Model type '{}' has no item embeddings to map.</p>\n</section>\n",
+                           xml_escape(tm.model->type()));
+  const int32_t n_items = tm.items.size();
+  std::vector<int64_t> pop(n_items, 0);
+  for (int32_t u = 0; u < tm.train.rows(); ++u)
+    for (int64_t p = tm.train.begin(u); p < tm.train.end(u); ++p) ++pop[tm.train.indices[p]];
+  std::vector<int32_t> items(n_items);
+  std::iota(items.begin(), items.end(), 0);
+  std::stable_sort(items.begin(), items.end(), [&](int32_t a, int32_t b) { return pop[a] > pop[b]; });
+  if (items.size() > static_cast<size_t>(o.max_points)) items.resize(static_cast<size_t>(o.max_points));
+  const int64_t n = static_cast<int64_t>(items.size());
+  std::vector<float> x(static_cast<size_t>(n) * dim);
+  for (int64_t k = 0; k < n; ++k)
+    std::copy(emb + static_cast<size_t>(items[k]) * dim, emb + static_cast<size_t>(items[k] + 1) * dim,
+              x.begin() + k * dim);
+  // Genres (or labels) from the model's dataset, when it can be read here.
+  std::vector<std::string> first_genre(n), genre_text(n);
+  std::string colour_note;
+  try {
+    Config cfg = Config::from_yaml_text(tm.config_yaml, o.model);
+    RunOptions ro;
+    ro.data_dir_flag = o.data_dir;
+    Dataset ds = load_data(cfg, ro);
+    const auto& side = ds.item_side;
+    for (int64_t k = 0; k < n; ++k) {
+      const int32_t di = ds.items.find(tm.items.original(items[k]));
+      if (di < 0 || static_cast<size_t>(di) >= side.genres.size()) continue;
+      for (auto gi : side.genres[di]) {
+        if (gi < 0 || static_cast<size_t>(gi) >= side.genre_vocab.size()) continue;
+        if (first_genre[k].empty()) first_genre[k] = side.genre_vocab[gi];
+        genre_text[k] += (genre_text[k].empty() ? "" : "|") + side.genre_vocab[gi];
+      }
+    }
+  } catch (const std::exception& e) {
+    colour_note =
+        fmt::format(" The model's dataset could not be read here ({}), so items are not coloured by genre.", e.what());
+  }
+  std::map<std::string, int> counts;
+  for (auto& gname : first_genre)
+    if (!gname.empty()) ++counts[gname];
+  std::vector<std::pair<int, std::string>> top;
+  for (auto& [gname, cnt] : counts) top.emplace_back(-cnt, gname);
+  std::sort(top.begin(), top.end());
+  if (top.size() > 7) top.resize(7);
+  std::map<std::string, int> colour;
+  for (size_t k = 0; k < top.size(); ++k) colour[top[k].second] = static_cast<int>(k);
+  if (counts.empty() && colour_note.empty())
+    colour_note = " The model's dataset has no genres or labels, so items are not coloured.";
+  std::vector<int> pc(n, -1);
+  for (int64_t k = 0; k < n; ++k)
+    if (auto it = colour.find(first_genre[k]); it != colour.end()) pc[k] = it->second;
+  std::vector<std::string> tips(n);
+  for (int64_t k = 0; k < n; ++k) {
+    const int32_t i = items[k];
+    std::string title = static_cast<size_t>(i) < tm.item_titles.size() && !tm.item_titles[i].empty()
+                            ? tm.item_titles[i]
+                            : "item " + tm.items.original(i);
+    tips[k] =
+        fmt::format("{}{}{} · {} train interactions", title, genre_text[k].empty() ? "" : " — ", genre_text[k], pop[i]);
+  }
+  h += fmt::format(
+      "<p class=\"note\">The {} most popular of {} items (by train interactions) of <code>{}</code> ({}, {} "
+      "dimensions), coloured by their first genre (the {} commonest; grey: other or none). Hover a point for its "
+      "title.{}</p>\n<div class=\"figs\">\n",
+      n, n_items, xml_escape(o.model), xml_escape(tm.model->type()), dim, top.size(), xml_escape(colour_note));
+  auto map_figure = [&](const std::vector<double>& y, const std::string& title, const std::string& xl,
+                        const std::string& yl) {
+    Figure f;
+    f.title = title, f.xlabel = xl, f.ylabel = yl;
+    f.width = 600, f.height = 520;
+    Series s;
+    s.name = "items";
+    s.kind = Series::Kind::Points;
+    s.radius = 3, s.opacity = 0.8;
+    for (int64_t k = 0; k < n; ++k) s.x.push_back(y[k * 2]), s.y.push_back(y[k * 2 + 1]);
+    s.point_colors = pc;
+    s.tips = tips;
+    f.series.push_back(std::move(s));
+    f.legend = !top.empty();
+    if (f.legend) f.series[0].name = "";
+    for (auto& [cnt, gname] : top) f.legend_extra.emplace_back(gname, colour[gname]);
+    if (!top.empty()) f.legend_extra.emplace_back("other", -1);
+    return plot::render(f);
+  };
+  if (o.map == "pca" || o.map == "both")
+    h += figure(map_figure(pca_2d(x.data(), n, dim), "PCA of item embeddings", "first principal component",
+                           "second principal component"),
+                "Linear projection on the two directions of largest variance.");
+  if (o.map == "tsne" || o.map == "both") {
+    TsneOptions to;
+    to.threads = std::max(1, o.threads);
+    h += figure(map_figure(tsne_2d(x.data(), n, dim, to), "t-SNE of item embeddings", "t-SNE 1", "t-SNE 2"),
+                "Exact t-SNE (perplexity 30, 750 iterations, PCA start): neighbourhoods are meaningful, distances "
+                "between clusters are not.");
+  }
+  return h + "</div>\n</section>\n";
+}
+
+}  // namespace
+
+std::string render_html(const Options& o) {
+  if (o.runs.empty()) throw Error("siamrec report needs at least one run JSON file", kExitUsage);
+  if (o.map != "pca" && o.map != "tsne" && o.map != "both")
+    throw Error(fmt::format("--map '{}': expected pca, tsne or both", o.map), kExitUsage);
+  if (o.bootstrap < 0 || !(o.level > 0 && o.level < 1) || o.max_points < 1)
+    throw Error("report: bootstrap >= 0, 0 < level < 1 and max_points >= 1 are required", kExitUsage);
+  Ctx c{o, {}, {}, {}};
+  for (size_t k = 0; k < o.runs.size(); ++k) {
+    c.runs.push_back(load_run(o.runs[k], k < o.labels.size() ? o.labels[k] : ""));
+    // Two runs with one label would be indistinguishable in the charts.
+    for (size_t q = 0; q + 1 < c.runs.size(); ++q)
+      if (c.runs[q].label == c.runs.back().label) c.runs.back().label += fmt::format(" ({})", k + 1);
+  }
+  for (auto& r : c.runs) c.pu.push_back(per_user(r));
+  for (size_t r = 0; r < c.runs.size(); ++r) {
+    const std::string key = protocol_key(c.runs[r].j["protocol"].get<std::string>());
+    auto it = std::find_if(c.groups.begin(), c.groups.end(), [&](const Group& g) { return g.key == key; });
+    if (it == c.groups.end())
+      c.groups.push_back({key, {r}});
+    else
+      it->runs.push_back(r);
+  }
+  std::vector<TrainingLog> logs;
+  for (size_t k = 0; k < o.logs.size(); ++k)
+    logs.push_back(load_training_log(o.logs[k], k < o.log_labels.size() ? o.log_labels[k] : ""));
+
+  std::string body;
+  body += section_protocol(c);
+  body += section_metrics(c);
+  body += section_charts(c);
+  body += section_per_user(c);
+  body += section_training(c, logs);
+  body += section_beyond(c);
+  body += section_embeddings(o);
+
+  std::string runs_list;
+  for (size_t r = 0; r < c.runs.size(); ++r) runs_list += (r ? ", " : "") + xml_escape(c.runs[r].label);
+  return fmt::format(
+      "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" "
+      "content=\"width=device-width, initial-scale=1\">\n<title>{0}</title>\n<style>{1}</style>\n</head>\n<body>\n"
+      "<header><h1>{0}</h1>\n<p class=\"note\">{2} run(s): {3}; {4} training log(s){5}. Written by siamrec "
+      "report: one file, no scripts, nothing fetched.</p>\n<nav><a href=\"#protocol\">1 Protocol</a><a "
+      "href=\"#metrics\">2 Metrics</a><a href=\"#charts\">3 Headline</a><a href=\"#per-user\">4 Per user</a><a "
+      "href=\"#training\">5 Training</a><a href=\"#beyond\">6 Beyond accuracy</a><a href=\"#embeddings\">7 "
+      "Embeddings</a></nav></header>\n<main>\n{6}</main>\n</body>\n</html>\n",
+      xml_escape(o.title), kCss, c.runs.size(), runs_list, logs.size(),
+      o.model.empty() ? "" : "; model " + xml_escape(o.model), body);
+}
+
+}  // namespace siamrec::report

@@ -1,0 +1,58 @@
+// siamrec report: one self-contained HTML file (inline SVG and CSS, no script, no URL) from
+// evaluation runs (evaluate/train --json), training logs (train --log) and a model file.
+// Sections: 1 protocol, 2 metric table with bootstrap CIs and paired tests, 3 headline metric
+// charts per K, 4 per-user distributions, 5 training curves, 6 beyond accuracy, 7 embedding map.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace siamrec::report {
+
+struct Options {
+  std::vector<std::string> runs;    // evaluation JSON files
+  std::vector<std::string> labels;  // one per run ("" or missing: the file name without .json)
+  std::vector<std::string> logs;    // JSON-lines training logs
+  std::vector<std::string> log_labels;
+  std::string model;     // model file for the embedding map ("" = none)
+  std::string data_dir;  // where the model's dataset is looked for (genres); "" = the default
+  std::string title = "siamrec report";
+  int bootstrap = 1000;  // resamples for the confidence intervals
+  double level = 0.95;
+  uint64_t seed = 2024;
+  int max_points = 1500;     // per-user scatter and embedding map: at most this many points
+  std::string map = "both";  // pca | tsne | both
+  int threads = 1;
+};
+
+struct Run {
+  std::string path, label;
+  nlohmann::json j;
+};
+// Reads and checks an evaluation JSON file (DataError naming the file and what is missing).
+Run load_run(const std::string& path, const std::string& label);
+// The protocol without its user count: two runs are comparable when these agree.
+std::string protocol_key(const std::string& protocol);
+
+struct LogEpoch {
+  int epoch = 0;
+  std::string phase = "fit";
+  double loss = 0, tuples_per_s = 0, seconds = 0, emb_mean_norm = 0, emb_var = 0;
+  double valid = 0;
+  bool has_valid = false, collapse = false;
+};
+struct TrainingLog {
+  std::string path, label, valid_metric;
+  std::vector<LogEpoch> epochs;
+  int chosen_epoch = 0;  // from the log's end line (fit phase), else the best validated epoch
+  bool refit = false;    // the log holds a refit pass
+};
+// Reads a JSON-lines training log; a malformed line is a DataError naming file:line.
+TrainingLog load_training_log(const std::string& path, const std::string& label);
+
+// The report as HTML text.
+std::string render_html(const Options& o);
+
+}  // namespace siamrec::report
