@@ -143,6 +143,25 @@ TEST(ReportInputs, MalformedRunsAndLogsAreRefusedWithFileAndLine) {
   const std::string short_vec =
       dir.file("s.json", R"({"protocol":"p","metrics":{},"per_user":{"user":["1","2"],"ndcg@10":[0.5]}})");
   EXPECT_THROW(report::load_run(short_vec, ""), DataError);
+  // Hostile item-level data is refused up front, naming the file, never dereferenced.
+  for (const char* items :
+       {R"("items":{"popularity":"x","exposure":{}})", R"("items":{"popularity":[1,2],"exposure":{"abc":[1,2]}})",
+        R"("items":{"popularity":[1,2],"exposure":{"010":[1,2]}})",
+        R"("items":{"popularity":[1,2],"exposure":{"10":[1]}})", R"("items":{"popularity":[1,2]})", R"("items":[])"}) {
+    const std::string f = dir.file("items.json", std::string(R"({"protocol":"p","metrics":{},)") + items + "}");
+    try {
+      report::load_run(f, "");
+      ADD_FAILURE() << "accepted " << items;
+    } catch (const DataError& e) {
+      EXPECT_NE(std::string(e.what()).find("items.json"), std::string::npos) << e.what();
+    }
+  }
+  // A run whose fields have odd types still renders (escaped), never injecting markup.
+  report::Options odd;
+  odd.runs = {dir.file("odd.json", R"({"protocol":"p <b>","metrics":{"ndcg@10":"x"},"model":3,"n_users":"<img>"})")};
+  const std::string html = report::render_html(odd);
+  EXPECT_EQ(html.find("<img>"), std::string::npos);
+  EXPECT_EQ(html.find("p <b>"), std::string::npos);
   const std::string log = dir.file("t.jsonl",
                                    "{\"epoch\":1,\"loss\":0.9,\"valid\":{\"ndcg@10\":0.1}}\n"
                                    "{\"epoch\":2,\"loss\":0.8,\"valid\":{\"ndcg@10\":0.2}}\n"
@@ -153,6 +172,22 @@ TEST(ReportInputs, MalformedRunsAndLogsAreRefusedWithFileAndLine) {
   } catch (const DataError& e) {
     EXPECT_NE(std::string(e.what()).find("t.jsonl:3"), std::string::npos) << e.what();
   }
+  for (const char* bad : {"{\"epoch\":1,\"loss\":1,\"collapse\":1,\"phase\":7}\n",
+                          "{\"epoch\":1,\"loss\":1,\"phase\":\"warmup\"}\n", "{\"epoch\":1e12,\"loss\":1}\n"}) {
+    try {
+      report::load_training_log(dir.file("w.jsonl", bad), "");
+      ADD_FAILURE() << "accepted " << bad;
+    } catch (const DataError& e) {
+      EXPECT_NE(std::string(e.what()).find("w.jsonl:1"), std::string::npos) << e.what();
+    }
+  }
+  // A resumed run that logged epoch 2 twice: the later line wins, in epoch order.
+  auto twice = report::load_training_log(dir.file("twice.jsonl",
+                                                  "{\"epoch\":1,\"loss\":0.9}\n{\"epoch\":2,\"loss\":0.8}\n"
+                                                  "{\"epoch\":2,\"loss\":0.7}\n{\"epoch\":3,\"loss\":0.6}\n"),
+                                         "");
+  ASSERT_EQ(twice.epochs.size(), 3u);
+  EXPECT_EQ(twice.epochs[1].loss, 0.7);
   const std::string nolos = dir.file("n.jsonl", "{\"epoch\":1}\n");
   try {
     report::load_training_log(nolos, "");

@@ -246,9 +246,14 @@ TEST(SiameseTraining, JsonLogHasEpochsAndEmbeddingHealth) {
   std::string log = read_file(ro.log_path);
   int lines = 0;
   for (char ch : log) lines += ch == '\n';
-  EXPECT_EQ(lines, 3);
+  EXPECT_EQ(lines, 4);  // three epochs and the pass's end line
   auto j = nlohmann::json::parse(log.substr(0, log.find('\n')));
   EXPECT_EQ(j["epoch"], 1);
+  EXPECT_EQ(j["phase"], "fit");
+  auto end = nlohmann::json::parse(log.substr(log.rfind('\n', log.size() - 2) + 1));
+  EXPECT_EQ(end["event"], "end");
+  EXPECT_GE(end["chosen_epoch"].get<int>(), 1);
+  EXPECT_LE(end["chosen_epoch"].get<int>(), 3);
   EXPECT_TRUE(j.contains("emb_mean_norm"));
   EXPECT_TRUE(j.contains("emb_var"));
   EXPECT_TRUE(j["valid"].contains("ndcg@10"));

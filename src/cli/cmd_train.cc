@@ -1,6 +1,4 @@
 // siamrec train: fit the configured model, save it, evaluate the config's test protocol.
-#include <unistd.h>
-
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
@@ -62,18 +60,11 @@ Command add_train(CLI::App& root, GlobalOptions& g) {
             fo.checkpoint = o->out + ".ckpt";
             fo.resume = o->resume;
             fo.log = o->log;
-            // The report reads the run and the log from files: temporary ones unless --json/--log name them.
-            const std::string tmp =
-                (std::filesystem::temp_directory_path() / fmt::format("siamrec-report-{}", ::getpid())).string();
-            if (!o->report.empty() && fo.log.empty()) fo.log = tmp + ".log.jsonl";
-            struct Cleanup {
-              std::string a, b;
-              ~Cleanup() {
-                std::error_code ec;
-                if (!a.empty()) std::filesystem::remove(a, ec);
-                if (!b.empty()) std::filesystem::remove(b, ec);
-              }
-            } cleanup{fo.log != o->log ? fo.log : "", ""};
+            // The report reads the run and the log from files: beside the model file unless --json/--log
+            // name them (so a --resume continues the same log), removed once the report is written.
+            const std::string tmp = o->out + ".report";
+            std::vector<std::string> scratch;
+            if (!o->report.empty() && fo.log.empty()) scratch.push_back(fo.log = tmp + ".log.jsonl");
             m.fit(split.train, split.valid, fo);
             m.save(o->out);
             api::Model::remove_checkpoints(fo.checkpoint);  // the run finished: its checkpoints are obsolete
@@ -88,7 +79,7 @@ Command add_train(CLI::App& root, GlobalOptions& g) {
                 api::ReportOptions ro;
                 std::string run = o->json;
                 if (run.empty()) {
-                  run = cleanup.b = tmp + ".run.json";
+                  scratch.push_back(run = tmp + ".run.json");
                   atomic_write(run, e.json + "\n");
                 }
                 const std::string name = o->config.empty() ? "run" : std::filesystem::path(o->config).stem().string();
@@ -101,6 +92,7 @@ Command add_train(CLI::App& root, GlobalOptions& g) {
                 ro.title = "siamrec report: " + name;
                 api::write_report(ro, o->report);
                 spdlog::info("report written to {}", o->report);
+                for (auto& f : scratch) std::filesystem::remove(f);
               }
             }
             return 0;

@@ -177,6 +177,10 @@ const std::vector<ParamDef>& param_table() {
       {"train.eval_every", T::Int, "1", "validate every this many epochs", {}, nullptr, 1, 1e6},
       {"train.patience", T::Int, "3", "stop after this many validations without improvement", {}, nullptr, 1, 1e6},
       {"train.refit", T::Bool, "false", "after early stopping on a carved validation set, retrain on all train data for the best epoch count"},
+      // siamrec update / Model::update / partial_fit: continue a trained model on new interactions.
+      {"update.epochs", T::Int, "5", "update: epochs over the new interactions and their replay sample", {}, nullptr, 1, 1e6},
+      {"update.replay_share", T::Float, "0.5", "update: share of the update's training interactions that are a seeded sample of the model's earlier ones (0: new interactions only), so earlier users are not forgotten", {}, nullptr, 0, 0.95},
+      {"update.init", T::String, "mean", "update: rows of new users and items start at the mean of their known neighbours' rows (a new item: its known users; a new user: her known items), or at the model's initialisation (model)", {"mean", "model"}},
   };
   // clang-format on
   return table;

@@ -68,9 +68,9 @@ std::vector<double> pca_2d(const float* x, int64_t n, int dim) {
 
 namespace {
 
-std::vector<double> sq_distances(const float* x, int64_t n, int dim) {
+std::vector<double> sq_distances(const float* x, int64_t n, int dim, int threads) {
   std::vector<double> D(static_cast<size_t>(n * n), 0.0);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(dynamic, 16) num_threads(threads)
   for (int64_t i = 0; i < n; ++i)
     for (int64_t j = i + 1; j < n; ++j) {
       double s = 0;
@@ -86,12 +86,12 @@ std::vector<double> sq_distances(const float* x, int64_t n, int dim) {
 }
 
 // Symmetrised affinities P (n x n, sum 1) at the given perplexity.
-std::vector<double> affinities(const float* x, int64_t n, int dim, double perplexity) {
+std::vector<double> affinities(const float* x, int64_t n, int dim, double perplexity, int threads) {
   perplexity = std::min(perplexity, std::max(1.0, (n - 1) / 3.0));
-  const std::vector<double> D = sq_distances(x, n, dim);
+  const std::vector<double> D = sq_distances(x, n, dim, threads);
   std::vector<double> P(static_cast<size_t>(n * n), 0.0);
   const double target = std::log(perplexity);
-#pragma omp parallel for schedule(dynamic, 16)
+#pragma omp parallel for schedule(dynamic, 16) num_threads(threads)
   for (int64_t i = 0; i < n; ++i) {
     double beta = 1, lo = 0, hi = std::numeric_limits<double>::infinity();
     const double* d = &D[i * n];
@@ -139,8 +139,11 @@ std::vector<double> tsne_2d(const float* x, int64_t n, int dim, const TsneOption
     const double sd = std::sqrt(s / n);
     const double f = sd > 0 ? 1e-4 / sd : 1.0;
     for (int64_t i = 0; i < n; ++i) y[i * 2] = (y[i * 2] - m0) * f, y[i * 2 + 1] = (y[i * 2 + 1] - m1) * f;
+    // A flat start (rank-1 or 1-dimensional embeddings) would keep the map on a line: a tiny
+    // deterministic spread of the second coordinate lets the gradient act on it.
+    for (int64_t i = 0; i < n; ++i) y[i * 2 + 1] += 1e-6 * std::sin(static_cast<double>(i) * 12.9898);
   }
-  const std::vector<double> P = affinities(x, n, dim, o.perplexity);
+  const std::vector<double> P = affinities(x, n, dim, o.perplexity, std::max(1, o.threads));
   std::vector<double> num(static_cast<size_t>(n * n)), grad(static_cast<size_t>(n) * 2),
       upd(static_cast<size_t>(n) * 2, 0.0), gains(static_cast<size_t>(n) * 2, 1.0), rowsum(n);
   const double lr = std::max(n / o.exaggeration / 4.0, 50.0);
@@ -190,7 +193,7 @@ std::vector<double> tsne_2d(const float* x, int64_t n, int dim, const TsneOption
 }
 
 double tsne_kl(const float* x, int64_t n, int dim, const std::vector<double>& y, double perplexity) {
-  const std::vector<double> P = affinities(x, n, dim, perplexity);
+  const std::vector<double> P = affinities(x, n, dim, perplexity, 1);
   double Z = 0;
   for (int64_t i = 0; i < n; ++i)
     for (int64_t j = 0; j < n; ++j)

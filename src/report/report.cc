@@ -88,6 +88,24 @@ std::string fp(double p) { return std::isfinite(p) ? fmt::format("{:.2g}", p) : 
 std::string pct(double v) { return fmt::format("{:.1f}%", 100 * v); }
 
 double json_num(const nlohmann::json& v) { return v.is_number() ? v.get<double>() : kNaN; }
+// A string field, or `dflt` when absent or not a string.
+std::string str_or(const nlohmann::json& j, const char* key, const std::string& dflt) {
+  auto it = j.find(key);
+  return it != j.end() && it->is_string() ? it->get<std::string>() : dflt;
+}
+// FNV-1a: a seed per metric name that is the same with every standard library.
+uint64_t name_hash(const std::string& s) {
+  uint64_t h = 1469598103934665603ULL;
+  for (unsigned char ch : s) h = (h ^ ch) * 1099511628211ULL;
+  return h;
+}
+// "10" -> 10; anything but plain digits (1..9 digits, no sign, no leading zero) -> -1.
+int parse_k(const std::string& s) {
+  if (s.empty() || s.size() > 9 || s[0] == '0') return -1;
+  for (char ch : s)
+    if (ch < '0' || ch > '9') return -1;
+  return std::stoi(s);
+}
 
 struct Quantiles {
   double p5 = kNaN, q1 = kNaN, med = kNaN, q3 = kNaN, p95 = kNaN, mean = kNaN;
@@ -209,6 +227,25 @@ Run load_run(const std::string& path, const std::string& label) {
         throw DataError(fmt::format("'{}': per-user vector \"{}\" has {} values for {} users", path, k,
                                     arr.is_array() ? arr.size() : 0, pu["user"].size()));
   }
+  if (r.j.contains("items")) {  // item-level data: numeric arrays of one length, exposure keyed by K
+    const auto& it = r.j["items"];
+    auto numeric = [](const nlohmann::json& a) {
+      if (!a.is_array()) return false;
+      for (auto& x : a)
+        if (!x.is_number()) return false;
+      return true;
+    };
+    if (!it.is_object() || !it.contains("popularity") || !numeric(it["popularity"]) || !it.contains("exposure") ||
+        !it["exposure"].is_object())
+      throw DataError(
+          fmt::format("'{}': \"items\" needs a numeric \"popularity\" array and an \"exposure\" object", path));
+    for (auto& [k, a] : it["exposure"].items())
+      if (parse_k(k) < 1 || !numeric(a) || a.size() != it["popularity"].size())
+        throw DataError(
+            fmt::format("'{}': items.exposure[\"{}\"] must be keyed by a cut-off K and hold one number "
+                        "per item ({})",
+                        path, k, it["popularity"].size()));
+  }
   return r;
 }
 
@@ -236,10 +273,17 @@ TrainingLog load_training_log(const std::string& path, const std::string& label)
                       path, line));
     }
     if (!j.is_object()) throw DataError(fmt::format("{}:{}: not a JSON object", path, line));
+    auto text_field = [&](const char* key, const std::string& dflt) {
+      auto f = j.find(key);
+      if (f == j.end()) return dflt;
+      if (!f->is_string()) throw DataError(fmt::format("{}:{}: field '{}' must be a string", path, line, key));
+      return f->get<std::string>();
+    };
     if (j.contains("event")) {
-      if (j.value("event", "") == "end" && j.value("phase", "fit") == "fit" && j.contains("chosen_epoch") &&
-          j["chosen_epoch"].is_number_integer())
-        end_chosen = j["chosen_epoch"].get<int>();
+      if (text_field("event", "") == "end" && text_field("phase", "fit") == "fit" && j.contains("chosen_epoch") &&
+          j["chosen_epoch"].is_number_integer() && j["chosen_epoch"].get<int64_t>() >= 0 &&
+          j["chosen_epoch"].get<int64_t>() < 100000000)
+        end_chosen = static_cast<int>(j["chosen_epoch"].get<int64_t>());
       continue;
     }
     auto need = [&](const char* key) -> double {
@@ -248,14 +292,19 @@ TrainingLog load_training_log(const std::string& path, const std::string& label)
       return j[key].get<double>();
     };
     LogEpoch e;
-    e.epoch = static_cast<int>(need("epoch"));
+    const double ep = need("epoch");
+    if (!(ep >= 0 && ep < 1e8) || ep != std::floor(ep))
+      throw DataError(fmt::format("{}:{}: field 'epoch' must be a whole number of epochs", path, line));
+    e.epoch = static_cast<int>(ep);
     e.loss = need("loss");
-    e.phase = j.value("phase", "fit");
+    e.phase = text_field("phase", "fit");
+    if (e.phase != "fit" && e.phase != "refit")
+      throw DataError(fmt::format("{}:{}: field 'phase' must be fit or refit, not '{}'", path, line, e.phase));
     e.seconds = j.contains("seconds") ? json_num(j["seconds"]) : kNaN;
     e.tuples_per_s = j.contains("tuples_per_s") ? json_num(j["tuples_per_s"]) : kNaN;
     e.emb_mean_norm = j.contains("emb_mean_norm") ? json_num(j["emb_mean_norm"]) : kNaN;
     e.emb_var = j.contains("emb_var") ? json_num(j["emb_var"]) : kNaN;
-    e.collapse = j.value("collapse", false);
+    e.collapse = j.contains("collapse") && j["collapse"].is_boolean() && j["collapse"].get<bool>();
     if (j.contains("valid") && j["valid"].is_object() && !j["valid"].empty()) {
       auto it = j["valid"].begin();
       t.valid_metric = it.key();
@@ -263,8 +312,17 @@ TrainingLog load_training_log(const std::string& path, const std::string& label)
       e.has_valid = std::isfinite(e.valid);
     }
     t.refit = t.refit || e.phase == "refit";
-    t.epochs.push_back(e);
+    // A resumed run may log an epoch again: the later line wins.
+    auto same = std::find_if(t.epochs.begin(), t.epochs.end(),
+                             [&](const LogEpoch& x) { return x.phase == e.phase && x.epoch == e.epoch; });
+    if (same != t.epochs.end())
+      *same = e;
+    else
+      t.epochs.push_back(e);
   }
+  std::stable_sort(t.epochs.begin(), t.epochs.end(), [](const LogEpoch& a, const LogEpoch& b) {
+    return std::make_pair(a.phase != "fit", a.epoch) < std::make_pair(b.phase != "fit", b.epoch);
+  });
   if (t.epochs.empty()) throw DataError(fmt::format("'{}' holds no epoch lines", path));
   t.chosen_epoch = end_chosen;
   if (!t.chosen_epoch) {  // older logs: the best validated epoch
@@ -289,7 +347,18 @@ struct Ctx {
   std::vector<Run> runs;
   std::vector<PerUser> pu;
   std::vector<Group> groups;
+  std::map<std::pair<size_t, std::string>, stats::Interval> intervals;  // (run, metric): computed once
 };
+
+// The bootstrap interval of run r's metric m (seeded by the metric's name).
+stats::Interval interval(Ctx& c, size_t r, const std::string& m, const std::vector<double>& values) {
+  auto key = std::make_pair(r, m);
+  auto it = c.intervals.find(key);
+  if (it != c.intervals.end()) return it->second;
+  auto ci = stats::bootstrap_mean_ci(values, c.o.bootstrap, c.o.level, mix64(c.o.seed ^ name_hash(m)));
+  c.intervals.emplace(key, ci);
+  return ci;
+}
 
 std::string group_heading(const Ctx& c, size_t g) {
   if (c.groups.size() < 2) return "";
@@ -314,8 +383,9 @@ std::string section_protocol(const Ctx& c) {
       h += fmt::format(
           "<tr><td>{}</td><td class=\"name\">{}</td><td class=\"text\"><code>{}</code></td><td class=\"text\">{}</td>"
           "<td>{}</td><td class=\"text protocol\">{}</td></tr>\n",
-          g + 1, xml_escape(c.runs[r].label), xml_escape(c.runs[r].path), xml_escape(j.value("model", "?")),
-          j.contains("n_users") ? j["n_users"].dump() : "?", xml_escape(j["protocol"].get<std::string>()));
+          g + 1, xml_escape(c.runs[r].label), xml_escape(c.runs[r].path), xml_escape(str_or(j, "model", "?")),
+          j.contains("n_users") && j["n_users"].is_number_integer() ? j["n_users"].dump() : "?",
+          xml_escape(j["protocol"].get<std::string>()));
     }
   h += "</table>\n";
   for (size_t r = 0; r < c.runs.size(); ++r)
@@ -325,7 +395,7 @@ std::string section_protocol(const Ctx& c) {
   return h + "</section>\n";
 }
 
-std::string section_metrics(const Ctx& c) {
+std::string section_metrics(Ctx& c) {
   const Options& o = c.o;
   std::string h = "<section id=\"metrics\">\n<h2>2. Metrics</h2>\n";
   h += fmt::format(
@@ -364,8 +434,7 @@ std::string section_metrics(const Ctx& c) {
                          is_best ? "<span class=\"star\"> ★</span>" : "");
         auto it = c.pu[r].v.find(m);
         if (it != c.pu[r].v.end()) {
-          auto ci =
-              stats::bootstrap_mean_ci(it->second, o.bootstrap, o.level, mix64(o.seed ^ std::hash<std::string>{}(m)));
+          auto ci = interval(c, r, m, it->second);
           h += fmt::format("<br><span class=\"ci\">[{}, {}]</span>", f4(ci.lo), f4(ci.hi));
         }
         if (k > 0) {
@@ -399,7 +468,7 @@ std::set<int> ks_of(const Ctx& c, const Group& g) {
   return ks;
 }
 
-std::string section_charts(const Ctx& c) {
+std::string section_charts(Ctx& c) {
   std::string h = "<section id=\"charts\">\n<h2>3. Headline metrics</h2>\n";
   h += fmt::format("<p class=\"note\">One chart per K; whiskers: {:g}% bootstrap intervals over users.</p>\n",
                    100 * c.o.level);
@@ -432,8 +501,7 @@ std::string section_charts(const Ctx& c) {
           s.y.push_back(v);
           auto it = c.pu[r].v.find(m);
           if (it != c.pu[r].v.end()) {
-            auto ci = stats::bootstrap_mean_ci(it->second, c.o.bootstrap, c.o.level,
-                                               mix64(c.o.seed ^ std::hash<std::string>{}(m)));
+            auto ci = interval(c, r, m, it->second);
             s.lo.push_back(ci.lo), s.hi.push_back(ci.hi);
             s.tips.push_back(fmt::format("{} · {}: {:.4f} [{:.4f}, {:.4f}]", s.name, m, v, ci.lo, ci.hi));
           } else {
@@ -631,6 +699,23 @@ std::string section_beyond(const Ctx& c) {
     std::vector<size_t> with;
     for (size_t r : runs)
       if (c.runs[r].j.contains("items") && c.runs[r].j["items"].contains("popularity")) with.push_back(r);
+    // The curves compare runs over one catalogue: runs whose item popularity differs are left out.
+    std::vector<std::string> odd;
+    for (size_t k = 1; k < with.size();)
+      if (c.runs[with[k]].j["items"]["popularity"] != c.runs[with[0]].j["items"]["popularity"]) {
+        odd.push_back(c.runs[with[k]].label);
+        with.erase(with.begin() + static_cast<std::ptrdiff_t>(k));
+      } else {
+        ++k;
+      }
+    if (!odd.empty()) {
+      std::string names;
+      for (auto& o : odd) names += (names.empty() ? "" : ", ") + o;
+      h += fmt::format(
+          "<p class=\"warn\">Left out of the long-tail and Lorenz curves: {} (item popularity differs from {}'s: "
+          "another catalogue or training set).</p>\n",
+          xml_escape(names), xml_escape(c.runs[with[0]].label));
+    }
     h += "<div class=\"figs\">\n";
     if (!with.empty()) {
       // The cut-off: 10 when every run has it, else the smallest K they all have.
@@ -638,7 +723,7 @@ std::string section_beyond(const Ctx& c) {
       bool first = true;
       for (size_t r : with) {
         std::set<int> ks;
-        for (auto& [k, v] : c.runs[r].j["items"]["exposure"].items()) ks.insert(std::stoi(k));
+        for (auto& [k, v] : c.runs[r].j["items"]["exposure"].items()) ks.insert(parse_k(k));
         if (first)
           common = ks, first = false;
         else {
@@ -647,6 +732,9 @@ std::string section_beyond(const Ctx& c) {
           common = both;
         }
       }
+      if (common.empty())
+        h += "<p class=\"note\">These runs share no cut-off K in their item-level data: no long-tail or Lorenz "
+             "curve.</p>\n";
       if (!common.empty()) {
         const int K = common.count(10) ? 10 : *common.begin();
         const auto pop = c.runs[with[0]].j["items"]["popularity"].get<std::vector<double>>();
@@ -856,7 +944,12 @@ std::string section_embeddings(const Options& o) {
     h += figure(map_figure(pca_2d(x.data(), n, dim), "PCA of item embeddings", "first principal component",
                            "second principal component"),
                 "Linear projection on the two directions of largest variance.");
-  if (o.map == "tsne" || o.map == "both") {
+  if ((o.map == "tsne" || o.map == "both") && n > kTsneMaxPoints) {
+    h += fmt::format(
+        "<p class=\"warn\">t-SNE is exact (memory and time grow with the square of the points): it maps at most "
+        "{} points; lower --max-points (now {}) for a t-SNE map.</p>\n",
+        kTsneMaxPoints, n);
+  } else if (o.map == "tsne" || o.map == "both") {
     TsneOptions to;
     to.threads = std::max(1, o.threads);
     h += figure(map_figure(tsne_2d(x.data(), n, dim, to), "t-SNE of item embeddings", "t-SNE 1", "t-SNE 2"),
@@ -874,7 +967,7 @@ std::string render_html(const Options& o) {
     throw Error(fmt::format("--map '{}': expected pca, tsne or both", o.map), kExitUsage);
   if (o.bootstrap < 0 || !(o.level > 0 && o.level < 1) || o.max_points < 1)
     throw Error("report: bootstrap >= 0, 0 < level < 1 and max_points >= 1 are required", kExitUsage);
-  Ctx c{o, {}, {}, {}};
+  Ctx c{o, {}, {}, {}, {}};
   for (size_t k = 0; k < o.runs.size(); ++k) {
     c.runs.push_back(load_run(o.runs[k], k < o.labels.size() ? o.labels[k] : ""));
     // Two runs with one label would be indistinguishable in the charts.
