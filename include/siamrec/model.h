@@ -75,6 +75,17 @@ struct MatrixView {
   std::shared_ptr<const void> owner;
 };
 
+// What Model::update did (also appended, as JSON, to Model::updates()).
+struct UpdateResult {
+  int64_t new_interactions = 0;  // rows of the new data
+  int64_t replayed = 0;          // earlier interactions sampled into the update (update.replay_share)
+  int64_t new_users = 0, new_items = 0;
+  int64_t known_interactions = 0;  // every interaction the model now knows (excluded when recommending)
+  int epochs = 0;
+  double seconds = 0;
+  std::string record;  // the history record (JSON)
+};
+
 class Model {
  public:
   // A model as configured (model.type and its sections); not yet fitted.
@@ -92,6 +103,20 @@ class Model {
   // one dataset (same ids), e.g. of Dataset::split.
   void fit(const Dataset& train, const Dataset& valid = Dataset(), const FitOptions& o = {});
   bool fitted() const;
+
+  // Incremental update: continues the fitted model on new interactions (any ids: unseen users and
+  // items get rows, seen ones keep theirs), mixed with a seeded replay sample of the interactions
+  // it knows (update.replay_share), for update.epochs. `overrides` may set update.* keys (and
+  // train.lr, train.threads-free keys). Siamese models with `id` towers continue from their weights
+  // (both engines); counting and neighbourhood baselines refit on every known interaction; other
+  // models throw ConfigError saying why. The model is changed only when the update succeeds.
+  UpdateResult update(const Dataset& new_data, const FitOptions& o = {}, const ConfigSource& overrides = {});
+  // New interactions read from a file with this model's data mapping (data.format, columns, ...,
+  // with `overrides`), ready for update(). A model with integer ids reads integer ids only.
+  Dataset read_new_data(const std::string& path, const ConfigSource& overrides = {},
+                        const DatasetOptions& o = {}) const;
+  // The update history, oldest first: one JSON object per update.
+  std::vector<std::string> updates() const;
 
   std::string type() const;         // "siamese", "itemknn", ...
   std::string config_yaml() const;  // the resolved config it was built with

@@ -494,6 +494,32 @@ class Model(_IdTables):
             self._user_ids = self._item_ids = None
         return self
 
+    def partial_fit(
+        self, new_data: "Dataset", epochs: Optional[int] = None, threads: int = 0, log: Optional[str] = None,
+        **overrides: Any,
+    ) -> Dict[str, Any]:
+        """Continues the fitted model on new interactions (incremental update, ``siamrec update``).
+
+        ``new_data`` may hold unseen users and items (any ids): they get rows, started at the mean of
+        their known neighbours' rows (``update.init``); seen ids keep theirs. Training mixes the new
+        interactions with a seeded replay sample of the known ones (``update.replay_share``) for
+        ``epochs`` (default ``update.epochs``). Keyword overrides are config keys
+        (``update__replay_share=0.8``, ``**{"train.lr": 0.05}``). Returns the counts; the model's
+        ``updates`` lists every update. Counting baselines refit; models that cannot be updated
+        raise ConfigError. A failed update leaves the model as it was."""
+        sets = _overrides({k.replace("__", "."): v for k, v in overrides.items()})
+        if epochs is not None:
+            sets.append(f"update.epochs={int(epochs)}")
+        try:
+            return dict(self._core.update(new_data._core, sets, threads, log or ""))
+        finally:
+            self._user_ids = self._item_ids = None
+
+    @property
+    def updates(self) -> List[Dict[str, Any]]:
+        """The update history, oldest first (date, source, counts, seconds)."""
+        return [json.loads(r) for r in self._core.updates]
+
     @property
     def fitted(self) -> bool:
         return self._core.fitted

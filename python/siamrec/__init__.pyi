@@ -106,6 +106,11 @@ class Evaluation(Dict[str, float]):
 class Model:
     history: List[Dict[str, Any]]
     def __init__(self, config: Config = ..., **overrides: Any) -> None: ...
+    def partial_fit(
+        self, new_data: Dataset, epochs: Optional[int] = ..., threads: int = ..., log: Optional[str] = ..., **overrides: Any
+    ) -> Dict[str, Any]: ...
+    @property
+    def updates(self) -> List[Dict[str, Any]]: ...
     def fit(
         self,
         train: Dataset,

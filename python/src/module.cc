@@ -458,6 +458,28 @@ PYBIND11_MODULE(_core, m) {
           },
           "train"_a, "valid"_a = py::none(), "threads"_a = 0, "callback"_a = py::none(), "checkpoint"_a = "",
           "resume"_a = false, "log"_a = "", "catch_interrupt"_a = true)
+      .def(
+          "update",
+          [](api::Model& m, const api::Dataset& data, const std::vector<std::string>& set, int threads,
+             const std::string& log) {
+            api::FitOptions o;
+            o.threads = threads, o.log = log;
+            o.stop = &g_interrupted;
+            api::ConfigSource cs;
+            cs.set = set;
+            api::UpdateResult r;
+            {
+              py::gil_scoped_release nogil;
+              r = m.update(data, o, cs);
+            }
+            py::dict d;
+            d["new_interactions"] = r.new_interactions, d["replayed"] = r.replayed, d["new_users"] = r.new_users;
+            d["new_items"] = r.new_items, d["known_interactions"] = r.known_interactions, d["epochs"] = r.epochs;
+            d["seconds"] = r.seconds;
+            return d;
+          },
+          "data"_a, "set"_a = std::vector<std::string>{}, "threads"_a = 0, "log"_a = "")
+      .def_property_readonly("updates", &api::Model::updates)
       .def_property_readonly("fitted", &api::Model::fitted)
       .def_property_readonly("type", &api::Model::type)
       .def_property_readonly("config_yaml", &api::Model::config_yaml)

@@ -14,6 +14,7 @@
 #include "scoring/topk.h"
 #include "tasks/embeddings.h"
 #include "tasks/pipeline.h"
+#include "tasks/update.h"
 #include "util/io.h"
 #include "util/strings.h"
 #include "util/error.h"
@@ -100,6 +101,65 @@ void Model::fit(const Dataset& train, const Dataset& valid, const FitOptions& o)
 }
 
 bool Model::fitted() const { return impl_->tm.model != nullptr; }
+
+// A model config with a source's keys applied over it.
+static Config merged(const Config& base, const ConfigSource& s) {
+  Config c = base;
+  if (!s.file.empty()) c.merge(Config::from_yaml_file(s.file), s.file);
+  if (!s.yaml.empty()) c.merge(Config::from_yaml_text(s.yaml, "YAML text"), "YAML text");
+  for (auto& o : s.set) c.set_override(o);
+  return c;
+}
+
+Dataset Model::read_new_data(const std::string& path, const ConfigSource& overrides, const DatasetOptions& o) const {
+  impl_->model();
+  init_runtime();
+  RunOptions ro;
+  ro.data_dir_flag = o.data_dir;
+  ro.skip_bad_lines = o.skip_bad_lines;
+  siamrec::Dataset ds = read_new_interactions(merged(impl_->cfg, overrides), path, impl_->tm, ro);
+  auto impl = std::make_shared<Dataset::Impl>();
+  impl->protocol =
+      fmt::format("{} ({} users, {} items, {} interactions)", path, ds.n_users(), ds.n_items(), ds.log.size());
+  impl->ds = std::make_shared<const siamrec::Dataset>(std::move(ds));
+  return Dataset(impl);
+}
+
+UpdateResult Model::update(const Dataset& new_data, const FitOptions& o, const ConfigSource& overrides) {
+  impl_->model();
+  const auto& nd = new_data.impl();
+  // The data to add: the dataset's ids with the part's rows.
+  siamrec::Dataset fresh = *nd.ds;
+  fresh.log = nd.log();
+  Config c = merged(impl_->cfg, overrides);
+  RunOptions ro;
+  ro.threads = resolve_threads(o.threads);
+  ro.checkpoint = o.checkpoint;
+  ro.resume = o.resume;
+  ro.log_path = o.log;
+  ro.stop = o.stop;
+  if (o.on_epoch)
+    ro.on_epoch = [&o](const EpochInfo& e) {
+      EpochProgress pr;
+      pr.epoch = e.epoch, pr.epochs = e.epochs, pr.loss = e.loss, pr.seconds = e.seconds;
+      pr.has_valid = e.has_valid, pr.valid = e.valid, pr.valid_metric = e.valid_metric, pr.refit = e.refit;
+      return o.on_epoch(pr);
+    };
+  // Work on a copy of the model file's state: a failed update leaves this model as it was.
+  TrainedModel tm = impl_->tm;
+  tm.model = clone_model(*impl_->tm.model);
+  siamrec::UpdateResult r = update_model(tm, fresh, c, ro, nd.protocol);
+  impl_->tm = std::move(tm);
+  impl_->cfg = c;
+  impl_->ds.reset();  // the fitted-on dataset no longer matches the grown id space
+  UpdateResult out;
+  out.new_interactions = r.new_interactions, out.replayed = r.replayed, out.new_users = r.new_users;
+  out.new_items = r.new_items, out.known_interactions = r.known_interactions, out.epochs = r.epochs;
+  out.seconds = r.seconds, out.record = r.record;
+  return out;
+}
+
+std::vector<std::string> Model::updates() const { return impl_->tm.updates; }
 std::string Model::type() const { return impl_->cfg.str("model.type"); }
 std::string Model::config_yaml() const { return impl_->cfg.to_yaml(); }
 std::string Model::protocol() const { return impl_->tm.protocol; }
@@ -371,14 +431,6 @@ Evaluation Model::evaluate(const Dataset& test, const std::vector<std::string>& 
   o.config.set = overrides;
   o.threads = threads;
   return evaluate(test, o);
-}
-
-static Config merged(const Config& base, const ConfigSource& s) {
-  Config c = base;
-  if (!s.file.empty()) c.merge(Config::from_yaml_file(s.file), s.file);
-  if (!s.yaml.empty()) c.merge(Config::from_yaml_text(s.yaml, "YAML text"), "YAML text");
-  for (auto& o : s.set) c.set_override(o);
-  return c;
 }
 
 std::string Model::merged_config_yaml(const ConfigSource& overrides) const {

@@ -14,6 +14,7 @@
 #include "baselines/knn.h"
 #include "scoring/topk.h"
 #include "util/error.h"
+#include "util/error.h"
 #include "util/io.h"
 
 namespace siamrec {
@@ -21,6 +22,11 @@ namespace siamrec {
 class TfidfModel : public Model {
  public:
   std::string type() const override { return "tfidf"; }
+  void update(const UpdateData&) override {
+    throw ConfigError(
+        "model type 'tfidf' cannot be updated: it reads every item's text (titles, genres, tags), which a model "
+        "file does not hold; retrain it with `siamrec train` on the whole data");
+  }
   void fit(const FitData& d) override {
     n_users_ = d.ds->n_users();
     n_items_ = d.ds->n_items();

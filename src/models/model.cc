@@ -20,6 +20,14 @@ void Model::score_pairs(const int32_t* users, const int32_t* items, int64_t n, f
   }
 }
 
+void Model::update(const UpdateData& u) {
+  FitData d = u.fit;
+  d.train = u.all;
+  d.valid = nullptr;
+  d.validator = {};
+  fit(d);
+}
+
 bool Model::similar_items(int32_t item, int k, std::vector<std::pair<int32_t, float>>& out) const {
   int dim = 0;
   const float* e = item_embeddings(&dim);

@@ -19,6 +19,18 @@ struct Csr;
 struct Dataset;
 struct Interactions;
 
+// What `Model::update` continues on (siamrec update): the grown id space and the interactions.
+struct UpdateData {
+  // fit.ds: the grown id space (old ids and the new data's, sorted as every IdMap); fit.train: the
+  // interactions to train on (the new ones and a replay sample of the old); fit.train_by_user:
+  // every known interaction (old and new), for exclusions and known positives.
+  FitData fit;
+  const Interactions* all = nullptr;        // every known interaction (models that refit)
+  std::vector<int32_t> user_map, item_map;  // old dense id -> new dense id
+  int epochs = 5;
+  std::string init = "mean";  // new rows: mean of known neighbours' rows, or the model's init
+};
+
 class Model {
  public:
   virtual ~Model() = default;
@@ -47,6 +59,11 @@ class Model {
   // The k items most similar to `item` (itself excluded); false when the model has no notion of
   // item similarity.
   virtual bool similar_items(int32_t item, int k, std::vector<std::pair<int32_t, float>>& out) const;
+  // Continues the model on new interactions in a grown id space. The default refits on every known
+  // interaction (u.all), which is what counting and neighbourhood baselines amount to; trainable
+  // models override it to continue from their weights; models that cannot be updated throw
+  // ConfigError saying why.
+  virtual void update(const UpdateData& u);
 
   int32_t n_users() const { return n_users_; }
   int32_t n_items() const { return n_items_; }

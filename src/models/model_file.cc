@@ -18,6 +18,7 @@ void save_model_file(const TrainedModel& m, const std::string& path) {
   w.put_vec(m.train.indices);
   w.put_vec(m.valid.indptr);
   w.put_vec(m.valid.indices);
+  w.put_strs(m.updates);
   w.put_str(m.model->type());
   w.put<int32_t>(m.model->n_users());
   w.put<int32_t>(m.model->n_items());
@@ -32,6 +33,17 @@ class ModelIo {
     m.n_items_ = i;
   }
 };
+
+std::shared_ptr<Model> clone_model(const Model& m) {
+  static const char kCopy[8] = {'S', 'R', 'C', 'O', 'P', 'Y', '\0', '\1'};
+  BinWriter w(kCopy, kModelFormatVersion);
+  m.save(w);
+  BinReader r(w.finish(), kCopy, kModelFormatVersion, "(in memory)", "model copy");
+  std::shared_ptr<Model> c = create_model(m.type());
+  ModelIo::set_sizes(*c, m.n_users(), m.n_items());
+  c->load(r);
+  return c;
+}
 
 TrainedModel load_model_file(const std::string& path) {
   BinReader r = BinReader::open(path, kMagic, kModelFormatVersion, "model file");
@@ -53,6 +65,7 @@ TrainedModel load_model_file(const std::string& path) {
                                       m.valid.indptr.back() != static_cast<int64_t>(m.valid.indices.size())))
       throw Error(fmt::format("model file '{}' is malformed (validation interactions do not match the id maps)", path));
   }
+  if (r.version() >= 5) r.get_strs(m.updates);
   for (const Csr* c : {&m.train, &m.valid})
     for (auto i : c->indices)
       if (i < 0 || i >= m.items.size())

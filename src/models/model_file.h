@@ -23,13 +23,18 @@ struct TrainedModel {
   // recommendations exclude them with the train items (as the evaluation does). Empty without a
   // validation part, or when the model was fitted on train + validation.
   Csr valid;
+  // One JSON object per `siamrec update` the model went through (date, source, counts, seconds),
+  // oldest first; empty for a model that was only trained.
+  std::vector<std::string> updates;
   std::shared_ptr<Model> model;  // shared: zero-copy embedding views keep the weights alive
 };
 
 // 2: entity graphs (gcn); 3: text, warm flags, content; 4: validation interactions (older files load
-// with none).
-inline constexpr uint32_t kModelFormatVersion = 4;
+// with none); 5: the update history.
+inline constexpr uint32_t kModelFormatVersion = 5;
 void save_model_file(const TrainedModel& m, const std::string& path);
 TrainedModel load_model_file(const std::string& path);
+// A deep copy of a model through its own save and load (in memory).
+std::shared_ptr<Model> clone_model(const Model& m);
 
 }  // namespace siamrec

@@ -5,6 +5,7 @@
 #include <torch/utils.h>
 
 #include <algorithm>
+#include <functional>
 #include <cmath>
 #include <limits>
 #include <memory>
@@ -137,6 +138,104 @@ class SiameseModel : public Model {
     std::copy_n(s.data_ptr<float>(), n, out);
   }
 
+  void update(const UpdateData& u) override {
+    const Config& c = *u.fit.cfg;
+    const NetLayout old_layout = net_->layout();
+    // Towers whose rows are the entities themselves can grow; the others read data a model file
+    // does not hold for new entities (text, content, graph neighbourhoods, ordered histories).
+    const bool user_tower = old_layout.user_anchor && !old_layout.shared;
+    for (const char* key : {"tower.type", "user_tower.type"}) {
+      if (std::string(key) == "user_tower.type" && !user_tower) continue;
+      if (c.str(key) != "id")
+        throw ConfigError(fmt::format(
+            "this model cannot be updated: {} is '{}'; updates grow `id` towers (one row per user or item) only. "
+            "Retrain it with `siamrec train` on the whole data",
+            key, c.str(key)));
+    }
+    const int32_t old_items = n_items_, old_users = n_users_;
+    std::shared_ptr<SiameseNet> old = net_;
+    n_users_ = u.fit.ds->n_users();
+    n_items_ = u.fit.ds->n_items();
+    cfg_ = c;
+    fitted_on_valid_ = false;
+    torch::set_num_threads(std::max(1, u.fit.threads));
+    const bool joint = old_layout.user_anchor && old_layout.shared;
+    // The new row of every old row of a table.
+    auto rows_of = [&](const std::string& name) {
+      std::vector<int64_t> rows;
+      if (name == "tower.weight") {
+        for (int32_t i = 0; i < old_items; ++i) rows.push_back(u.item_map[i]);
+        if (joint)  // users after items in the joint space
+          for (int32_t v = 0; v < old_users; ++v) rows.push_back(n_items_ + u.user_map[v]);
+      } else if (name == "user_tower.weight") {
+        for (int32_t v = 0; v < old_users; ++v) rows.push_back(u.user_map[v]);
+      } else {
+        throw Error(fmt::format("internal: cannot grow parameter '{}'", name));
+      }
+      return rows;
+    };
+    auto start = [&](SiameseNet& fresh) {
+      torch::NoGradGuard ng;
+      auto olds = old->named_parameters();
+      for (auto& p : fresh.named_parameters()) {
+        const torch::Tensor* o = olds.find(p.key());
+        if (!o) throw Error(fmt::format("internal: parameter '{}' is new in the grown network", p.key()));
+        if (o->sizes() == p.value().sizes()) {
+          p.value().copy_(*o);
+          continue;
+        }
+        auto rows = rows_of(p.key());
+        if (static_cast<int64_t>(rows.size()) != o->size(0))
+          throw Error(
+              fmt::format("internal: parameter '{}' has {} rows, expected {}", p.key(), o->size(0), rows.size()));
+        p.value().index_copy_(0, torch::tensor(rows, torch::kInt64), *o);
+      }
+      if (u.init == "mean" && old_layout.user_anchor) init_new_rows(fresh, u, old_items, old_users, joint);
+    };
+    TrainReport rep = train_once(u.fit, *u.fit.train, Interactions{}, u.epochs, u.fit.train_by_user, start);
+    report_ = rep;
+  }
+
+  // update.init mean: a new item starts at the mean of its known users' rows, a new user at the mean
+  // of her known items' rows ("known": in the model before the update); without any, the model's init.
+  static void init_new_rows(SiameseNet& net, const UpdateData& u, int32_t old_items, int32_t old_users, bool joint) {
+    const Csr& known = *u.fit.train_by_user;
+    const int32_t nu = static_cast<int32_t>(known.rows()), ni = static_cast<int32_t>(u.fit.ds->n_items());
+    std::vector<char> old_user(nu, 0), old_item(ni, 0);
+    for (int32_t v = 0; v < old_users; ++v) old_user[u.user_map[v]] = 1;
+    for (int32_t i = 0; i < old_items; ++i) old_item[u.item_map[i]] = 1;
+    auto params = net.named_parameters();
+    torch::Tensor items = params["tower.weight"];
+    torch::Tensor users = joint ? items.narrow(0, ni, nu) : params["user_tower.weight"];
+    auto irow = items.accessor<float, 2>();
+    auto urow = users.accessor<float, 2>();
+    const int64_t dim = items.size(1);
+    // Both sums read rows as they were before this function (old rows are final; new rows are
+    // written only after both passes).
+    std::vector<double> isum(static_cast<size_t>(ni) * dim, 0.0), usum(static_cast<size_t>(nu) * dim, 0.0);
+    std::vector<int64_t> icnt(ni, 0), ucnt(nu, 0);
+    for (int32_t v = 0; v < nu; ++v)
+      for (int64_t p = known.begin(v); p < known.end(v); ++p) {
+        const int32_t i = known.indices[p];
+        if (!old_item[i] && old_user[v]) {
+          for (int64_t k = 0; k < dim; ++k) isum[static_cast<size_t>(i) * dim + k] += urow[v][k];
+          ++icnt[i];
+        }
+        if (!old_user[v] && old_item[i]) {
+          for (int64_t k = 0; k < dim; ++k) usum[static_cast<size_t>(v) * dim + k] += irow[i][k];
+          ++ucnt[v];
+        }
+      }
+    for (int32_t i = 0; i < ni; ++i)
+      if (icnt[i])
+        for (int64_t k = 0; k < dim; ++k)
+          irow[i][k] = static_cast<float>(isum[static_cast<size_t>(i) * dim + k] / icnt[i]);
+    for (int32_t v = 0; v < nu; ++v)
+      if (ucnt[v])
+        for (int64_t k = 0; k < dim; ++k)
+          urow[v][k] = static_cast<float>(usum[static_cast<size_t>(v) * dim + k] / ucnt[v]);
+  }
+
   float rating_offset() const override { return offset_; }
   bool retrieval_kind(Similarity* kind) const override { return net_->comparator()->gemm(kind); }
   const float* item_embeddings(int* dim) const override { return *dim = static_cast<int>(dim_), item_emb_raw_.data(); }
@@ -196,10 +295,14 @@ class SiameseModel : public Model {
   }
 
  private:
-  TrainReport train_once(const FitData& d, const Interactions& train, const Interactions& valid, int epochs) {
+  // One training pass. `known` (default: the train interactions) are each user's known items
+  // (histories, known positives, validation exclusions); `start`, when set, fills the freshly
+  // built network before training (update: the old weights moved into the grown tables).
+  TrainReport train_once(const FitData& d, const Interactions& train, const Interactions& valid, int epochs,
+                         const Csr* known = nullptr, const std::function<void(SiameseNet&)>& start = {}) {
     Config c = cfg_;
     c.set("train.epochs", std::to_string(epochs), "fit");
-    Csr by_user = Csr::from_interactions(train, n_users_, false);
+    Csr by_user = known ? *known : Csr::from_interactions(train, n_users_, false);
     hist_.indptr = by_user.indptr;
     hist_.indices = by_user.indices;
     auto builder = make_builder(c.str("sampler.builder"));
@@ -224,13 +327,17 @@ class SiameseModel : public Model {
     torch::manual_seed(static_cast<uint64_t>(c.integer("train.seed")));
     net_ = std::make_shared<SiameseNet>(c, layout);
     net_->set_history(&hist_);
+    if (start) start(*net_);
     std::vector<int64_t> pop(n_items_, 0);
     for (auto i : train.item) ++pop[i];
     auto sampler = make_sampler(c.str("sampler.type"));
     sampler->init(n_items_, pop, c);
     auto loss = make_loss(LossSpec::from_config(c));
+    const float kept_offset = offset_;
     offset_ = 0;
-    if (loss->uses_labels()) {
+    if (loss->uses_labels() && start) {
+      offset_ = kept_offset;  // an update keeps the rating offset its weights were trained around
+    } else if (loss->uses_labels()) {
       if (!train.has_rating()) throw ConfigError("loss.type 'mse' needs ratings, but the training data has none");
       double s = 0;
       for (float r : train.rating) s += r;

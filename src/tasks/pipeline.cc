@@ -117,6 +117,16 @@ Dataset load_data(const Config& c, const RunOptions& o) {
   return ds;
 }
 
+Dataset read_data_file(const Config& c, const std::string& path, const RunOptions& o) {
+  ReadOptions ro;
+  ro.skip_bad_lines = o.skip_bad_lines;
+  if (!file_exists(path) && !file_exists(path + ".inter") && !dir_exists(path))  // recbole: a prefix
+    throw MissingDataError(fmt::format("data file '{}' does not exist (no such file)", path));
+  Dataset ds = data_format(c.str("data.format")).read(path, c, ro);
+  order_by_file(c, ds);
+  return ds;
+}
+
 static FilterSpec filters_of(const Config& c) {
   FilterSpec f;
   f.min_rating = c.real("filter.min_rating");

@@ -33,6 +33,9 @@ struct Prepared {
 // Builds a Config from an optional YAML file and --set overrides (later wins).
 Config load_config(const std::string& path, const std::vector<std::string>& overrides);
 Dataset load_data(const Config& c, const RunOptions& o);
+// One interaction file read with the config's data.format and column mapping (data.order file
+// applied); MissingDataError when it does not exist.
+Dataset read_data_file(const Config& c, const std::string& path, const RunOptions& o);
 Prepared prepare(const Config& c, const RunOptions& o);
 // Filters and splits an already loaded dataset by the config's filter and split sections.
 Prepared prepare_from(Dataset ds, const Config& c);

@@ -1,0 +1,185 @@
+#include "tasks/update.h"
+
+#include <algorithm>
+#include <chrono>
+#include <ctime>
+#include <random>
+
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include "data/split.h"
+#include "util/error.h"
+#include "util/rng.h"
+
+namespace siamrec {
+
+Dataset read_new_interactions(const Config& c, const std::string& path, const TrainedModel& tm, const RunOptions& o) {
+  Config cc = c;
+  cc.set("data.dataset", "", "update");
+  cc.set("data.path", path, "update");
+  if (tm.users.numeric() && tm.items.numeric() && tm.users.size() > 0)
+    cc.set("data.numeric_ids", "true", "update (the model's ids are integers)");
+  Dataset ds = read_data_file(cc, path, o);
+  FilterSpec f;
+  f.min_rating = c.real("filter.min_rating");
+  f.dedup = c.flag("filter.dedup");
+  if (f.min_rating > 0 || f.dedup) ds.log = apply_filters(ds.log, ds.n_users(), ds.n_items(), f);
+  if (ds.log.size() == 0)
+    spdlog::warn("'{}' holds no interactions{}: the update changes nothing but the history", path,
+                 f.min_rating > 0 ? fmt::format(" with rating >= {}", f.min_rating) : "");
+  return ds;
+}
+
+namespace {
+
+// The sorted union of two id lists (IdMap's order), and where each old id went.
+IdMap grow(const IdMap& old, const IdMap& add, std::vector<int32_t>& map) {
+  std::vector<std::string> ids = old.ids();
+  ids.insert(ids.end(), add.ids().begin(), add.ids().end());
+  IdMap u = IdMap::from_ids(std::move(ids));
+  map.resize(static_cast<size_t>(old.size()));
+  for (int32_t k = 0; k < old.size(); ++k) map[k] = u.find(old.original(k));
+  return u;
+}
+
+std::string utc_now() {
+  std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+}  // namespace
+
+UpdateResult update_model(TrainedModel& tm, const Dataset& fresh, const Config& c, const RunOptions& o,
+                          const std::string& source) {
+  const auto t0 = std::chrono::steady_clock::now();
+  UpdateResult res;
+  if (tm.users.numeric() != fresh.users.numeric() && tm.users.size() > 0 && fresh.users.size() > 0 &&
+      tm.users.numeric())
+    throw DataError(fmt::format("'{}' has user ids that are not integers, but the model's are", source));
+  std::vector<int32_t> umap, imap;
+  IdMap users = grow(tm.users, fresh.users, umap);
+  IdMap items = grow(tm.items, fresh.items, imap);
+  res.new_users = users.size() - tm.users.size();
+  res.new_items = items.size() - tm.items.size();
+
+  // Every known interaction: the model's (its train rows) and the new ones, in the grown id space.
+  Interactions old_rows, new_rows;
+  for (int32_t u = 0; u < tm.train.rows(); ++u)
+    for (int64_t p = tm.train.begin(u); p < tm.train.end(u); ++p) {
+      old_rows.user.push_back(umap[u]);
+      old_rows.item.push_back(imap[tm.train.indices[p]]);
+    }
+  for (size_t r = 0; r < fresh.log.size(); ++r) {
+    new_rows.user.push_back(users.find(fresh.users.original(fresh.log.user[r])));
+    new_rows.item.push_back(items.find(fresh.items.original(fresh.log.item[r])));
+  }
+  res.new_interactions = static_cast<int64_t>(new_rows.size());
+  Interactions all = old_rows;
+  for (size_t r = 0; r < new_rows.size(); ++r) all.append_row(new_rows, r);
+  res.known_interactions = static_cast<int64_t>(all.size());
+
+  // A seeded replay sample of the earlier interactions (update.replay_share of the training rows).
+  const double share = c.real("update.replay_share");
+  const uint64_t seed = mix64(static_cast<uint64_t>(c.integer("train.seed")) ^ (tm.updates.size() + 1));
+  int64_t n_replay = share > 0 ? std::llround(static_cast<double>(new_rows.size()) * share / (1 - share)) : 0;
+  n_replay = std::min<int64_t>(n_replay, static_cast<int64_t>(old_rows.size()));
+  if (n_replay > 0 && c.str("loss.type") == "mse")
+    throw ConfigError(
+        "update.replay_share: a rating model (loss.type mse) cannot replay earlier interactions, whose ratings a "
+        "model file does not keep; set update.replay_share 0");
+  std::vector<int64_t> idx(old_rows.size());
+  for (size_t k = 0; k < idx.size(); ++k) idx[k] = static_cast<int64_t>(k);
+  std::mt19937_64 rng(seed);
+  for (int64_t k = 0; k < n_replay; ++k)
+    std::swap(idx[static_cast<size_t>(k)],
+              idx[static_cast<size_t>(k + static_cast<int64_t>(rng() % (idx.size() - k)))]);
+  idx.resize(static_cast<size_t>(n_replay));
+  std::sort(idx.begin(), idx.end());
+  Interactions train = new_rows;
+  if (n_replay == 0 && fresh.log.has_rating()) train.rating = fresh.log.rating;  // rating models: new rows only
+  for (auto r : idx) train.append_row(old_rows, static_cast<size_t>(r));
+  res.replayed = n_replay;
+
+  // The grown dataset: ids, every known interaction, titles (old ones kept, new ones from the data).
+  Dataset ds;
+  ds.name = tm.protocol;
+  ds.users = users;
+  ds.items = items;
+  ds.log = all;
+  ds.item_side.title.assign(static_cast<size_t>(items.size()), "");
+  for (int32_t i = 0; i < tm.items.size(); ++i)
+    if (static_cast<size_t>(i) < tm.item_titles.size()) ds.item_side.title[imap[i]] = tm.item_titles[i];
+  for (int32_t i = 0; i < fresh.items.size(); ++i) {
+    const int32_t d = items.find(fresh.items.original(i));
+    if (ds.item_side.title[d].empty()) ds.item_side.title[d] = fresh.item_title(i);
+  }
+  Csr known = Csr::from_interactions(all, users.size(), false);
+
+  const Interactions none;
+  UpdateData ud;
+  ud.fit.ds = &ds;
+  ud.fit.train = &train;
+  ud.fit.valid = &none;
+  ud.fit.train_by_user = &known;
+  ud.fit.cfg = &c;
+  ud.fit.threads = o.threads;
+  ud.fit.protocol = tm.protocol;
+  ud.fit.checkpoint = o.checkpoint;
+  ud.fit.resume = o.resume;
+  ud.fit.log_path = o.log_path;
+  ud.fit.on_epoch = o.on_epoch;
+  ud.fit.stop = o.stop;
+  ud.all = &all;
+  ud.user_map = umap;
+  ud.item_map = imap;
+  ud.epochs = static_cast<int>(c.integer("update.epochs"));
+  ud.init = c.str("update.init");
+  spdlog::info("update: {} new interactions ({} new users, {} new items) + {} replayed; {} epochs", new_rows.size(),
+               res.new_users, res.new_items, n_replay, ud.epochs);
+  if (new_rows.size() > 0)
+    tm.model->update(ud);
+  else
+    ud.epochs = 0;  // nothing new: the weights stay as they are
+
+  // The model file's side: ids, titles, known interactions, validation rows, config, history.
+  Csr valid;
+  if (tm.valid.indptr.size() > 1) {
+    Interactions v;
+    for (int32_t u = 0; u < tm.valid.rows(); ++u)
+      for (int64_t p = tm.valid.begin(u); p < tm.valid.end(u); ++p) {
+        v.user.push_back(umap[u]);
+        v.item.push_back(imap[tm.valid.indices[p]]);
+      }
+    valid = Csr::from_interactions(v, users.size(), false);
+  }
+  tm.users = std::move(users);
+  tm.items = std::move(items);
+  tm.item_titles = std::move(ds.item_side.title);
+  tm.train = std::move(known);
+  tm.valid = std::move(valid);
+  tm.config_yaml = c.to_yaml();
+  res.epochs = ud.epochs;
+  res.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  nlohmann::json rec = {{"date", utc_now()},
+                        {"source", source},
+                        {"new_interactions", res.new_interactions},
+                        {"new_users", res.new_users},
+                        {"new_items", res.new_items},
+                        {"replayed", res.replayed},
+                        {"epochs", res.epochs},
+                        {"init", ud.init},
+                        {"seconds", res.seconds},
+                        {"users", tm.users.size()},
+                        {"items", tm.items.size()},
+                        {"known_interactions", res.known_interactions}};
+  res.record = rec.dump();
+  tm.updates.push_back(res.record);
+  return res;
+}
+
+}  // namespace siamrec

@@ -1,0 +1,264 @@
+// Incremental updates (tasks/update.h, siamrec update): grown id spaces, rows kept, new rows
+// initialised from their neighbours, replay, refusals, and the CLI's faults (bad data, kill -9).
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <numeric>
+
+#include <fmt/format.h>
+
+#include "models/model.h"
+#include "models/model_file.h"
+#include "tasks/pipeline.h"
+#include "tasks/update.h"
+#include "testutil.h"
+#include "util/io.h"
+
+using namespace siamrec;
+
+namespace {
+
+// Two taste groups: users a0..a29 like items 0..14, users b0..b29 items 15..29 (8 each).
+RawLog groups(int users_per_group = 30, const std::string& prefix = "") {
+  RawLog r;
+  for (int g = 0; g < 2; ++g)
+    for (int u = 0; u < users_per_group; ++u)
+      for (int k = 0; k < 8; ++k) {
+        r.users.push_back(prefix + (g ? "b" : "a") + std::to_string(u));
+        r.items.push_back(std::to_string(g * 15 + (u * 3 + k * 5) % 15));
+      }
+  return r;
+}
+
+Config cml(const std::vector<std::string>& sets = {}) {
+  Config c;
+  for (auto s :
+       {"model.type=siamese", "tower.type=id", "tower.dim=8", "comparator.type=sq_euclidean", "loss.type=triplet",
+        "loss.margin=0.5", "reg.max_norm=1", "sampler.negatives=4", "train.engine=fused", "train.update=example",
+        "train.optimizer=adagrad", "train.lr=0.1", "train.epochs=20", "train.valid_share=0", "update.epochs=10"})
+    c.set_override(s);
+  for (auto& s : sets) c.set_override(s);
+  return c;
+}
+
+TrainedModel fit(const RawLog& raw, const Config& c) {
+  Prepared p = test::all_train(dataset_from_raw(raw, "groups"));
+  RunOptions ro;
+  ro.threads = 1;
+  return fit_model(p, c, ro);
+}
+
+std::vector<float> scores(const TrainedModel& m, const std::string& user) {
+  const int32_t u = m.users.find(user);
+  std::vector<float> s(static_cast<size_t>(m.items.size()));
+  m.model->score(&u, 1, s.data());
+  return s;
+}
+
+float score_of(const TrainedModel& m, const std::string& user, const std::string& item) {
+  return scores(m, user)[static_cast<size_t>(m.items.find(item))];
+}
+
+const float* row(const float* e, int dim, int32_t r) { return e + static_cast<size_t>(r) * dim; }
+
+}  // namespace
+
+TEST(Update, GrowsIdsKeepsOldRowsAndStartsNewRowsAtTheirNeighboursMean) {
+  TrainedModel m = fit(groups(), cml());
+  TrainedModel before = m;
+  before.model = clone_model(*m.model);
+  // A new user (group a's taste) and a new item that group-a users took.
+  RawLog add;
+  for (int k = 0; k < 5; ++k) add.users.push_back("new_user"), add.items.push_back(std::to_string(k));
+  for (int u = 0; u < 6; ++u) add.users.push_back("a" + std::to_string(u)), add.items.push_back("new_item");
+  Dataset fresh = dataset_from_raw(add, "add");
+  RunOptions ro;
+  ro.threads = 1;
+  // Learning rate 0: the update moves no weight, so what it carried over is visible exactly.
+  UpdateResult r = update_model(m, fresh, cml({"train.lr=0"}), ro, "add");
+  EXPECT_EQ(r.new_users, 1);
+  EXPECT_EQ(r.new_items, 1);
+  EXPECT_EQ(r.new_interactions, 11);
+  EXPECT_EQ(r.replayed, 11);  // replay share 0.5: as many earlier interactions as new ones
+  EXPECT_EQ(m.users.size(), before.users.size() + 1);
+  EXPECT_EQ(m.items.size(), before.items.size() + 1);
+  ASSERT_EQ(m.updates.size(), 1u);
+  EXPECT_NE(m.updates[0].find("\"new_items\":1"), std::string::npos) << m.updates[0];
+  // Every old (user, item) pair scores as before: the rows moved with their ids.
+  for (const char* u : {"a0", "a17", "b3", "b29"})
+    for (const char* i : {"0", "7", "14", "15", "29"})
+      EXPECT_FLOAT_EQ(score_of(m, u, i), score_of(before, u, i)) << u << " " << i;
+  // New rows: the new user at the mean of her items' rows, the new item at its users' mean.
+  int dim = 0, bdim = 0;
+  const float* ie = m.model->item_embeddings(&dim);
+  const float* ue = m.model->user_embeddings(&dim);
+  const float* bie = before.model->item_embeddings(&bdim);
+  const float* bue = before.model->user_embeddings(&bdim);
+  ASSERT_EQ(dim, 8);
+  for (int d = 0; d < dim; ++d) {
+    double su = 0, si = 0;
+    for (int k = 0; k < 5; ++k) su += row(bie, dim, before.items.find(std::to_string(k)))[d];
+    for (int u = 0; u < 6; ++u) si += row(bue, dim, before.users.find("a" + std::to_string(u)))[d];
+    EXPECT_NEAR(row(ue, dim, m.users.find("new_user"))[d], su / 5, 1e-5);
+    EXPECT_NEAR(row(ie, dim, m.items.find("new_item"))[d], si / 6, 1e-5);
+  }
+  // The known interactions (excluded when recommending) are the old and the new ones.
+  EXPECT_EQ(m.train.nnz(), before.train.nnz() + 11);
+  EXPECT_TRUE(m.train.contains(m.users.find("a3"), m.items.find("new_item")));
+  // The file keeps all of it.
+  test::TempDir t;
+  save_model_file(m, t.path() + "/m.model");
+  TrainedModel back = load_model_file(t.path() + "/m.model");
+  EXPECT_EQ(back.updates, m.updates);
+  EXPECT_FLOAT_EQ(score_of(back, "new_user", "3"), score_of(m, "new_user", "3"));
+}
+
+TEST(Update, TrainedUpdateRecommendsTheNewItemToItsGroupAndTheNewUserHerGroupsItems) {
+  TrainedModel m = fit(groups(), cml());
+  RawLog add;
+  for (int k = 15; k < 20; ++k) add.users.push_back("new_user"), add.items.push_back(std::to_string(k));  // group b
+  for (int u = 0; u < 20; ++u) add.users.push_back("a" + std::to_string(u)), add.items.push_back("new_item");
+  RunOptions ro;
+  ro.threads = 1;
+  update_model(m, dataset_from_raw(add, "add"), cml(), ro, "add");
+  // The new user: her group's unseen items (20..29) above group a's.
+  auto s = scores(m, "new_user");
+  double b = 0, a = 0;
+  for (int i = 20; i < 30; ++i) b += s[static_cast<size_t>(m.items.find(std::to_string(i)))];
+  for (int i = 0; i < 15; ++i) a += s[static_cast<size_t>(m.items.find(std::to_string(i)))];
+  EXPECT_GT(b / 10, a / 15);
+  // The new item, for the group-a users who did not take it: above group b's items on average
+  // for every one of them, above the best of group b for most (measured: 7 of 10).
+  const int32_t ni = m.items.find("new_item");
+  int above_best = 0, above_mean = 0;
+  for (int u = 20; u < 30; ++u) {
+    auto su = scores(m, "a" + std::to_string(u));
+    float best_b = -INFINITY;
+    double mean_b = 0;
+    for (int i = 15; i < 30; ++i) {
+      const float v = su[static_cast<size_t>(m.items.find(std::to_string(i)))];
+      best_b = std::max(best_b, v);
+      mean_b += v / 15;
+    }
+    above_best += su[static_cast<size_t>(ni)] > best_b;
+    above_mean += su[static_cast<size_t>(ni)] > mean_b;
+  }
+  EXPECT_EQ(above_mean, 10);
+  EXPECT_GE(above_best, 6);
+}
+
+TEST(Update, NoNewDataLeavesScoresUnchanged) {
+  TrainedModel m = fit(groups(), cml());
+  TrainedModel before = m;
+  before.model = clone_model(*m.model);
+  RunOptions ro;
+  UpdateResult r = update_model(m, dataset_from_raw(RawLog{}, "empty"), cml(), ro, "empty");
+  EXPECT_EQ(r.new_interactions, 0);
+  EXPECT_EQ(r.epochs, 0);
+  EXPECT_EQ(m.users.ids(), before.users.ids());
+  for (const char* u : {"a0", "b5"}) EXPECT_EQ(scores(m, u), scores(before, u));
+  EXPECT_EQ(m.updates.size(), 1u);
+}
+
+TEST(Update, BaselinesRefitOnEveryKnownInteractionAndOtherTowersAreRefused) {
+  Config pop;
+  pop.set_override("model.type=pop");
+  TrainedModel m = fit(groups(), pop);
+  RawLog add;
+  for (int u = 0; u < 40; ++u) add.users.push_back("x" + std::to_string(u)), add.items.push_back("hit");
+  RunOptions ro;
+  update_model(m, dataset_from_raw(add, "add"), pop, ro, "add");
+  auto s = scores(m, "a0");
+  EXPECT_EQ(std::max_element(s.begin(), s.end()) - s.begin(), m.items.find("hit"));  // 40 takers: the top item
+
+  Config tfidf;
+  tfidf.set_override("model.type=tfidf");
+  TrainedModel t = m;
+  t.model = create_model("tfidf");  // refused before it would read anything
+  try {
+    update_model(t, dataset_from_raw(add, "add"), tfidf, ro, "add");
+    FAIL() << "tfidf was updated";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("text"), std::string::npos) << e.what();
+  }
+  Config bag = cml({"tower.type=bag", "train.engine=torch", "train.update=minibatch", "train.epochs=2"});
+  TrainedModel g = fit(groups(), bag);
+  try {
+    update_model(g, dataset_from_raw(add, "add"), bag, ro, "add");
+    FAIL() << "a bag tower was updated";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("tower.type is 'bag'"), std::string::npos) << e.what();
+  }
+}
+
+// The command line: mismatched or malformed data is refused with file:line and leaves the model
+// file as it was; kill -9 during an update leaves the old model intact and --resume finishes it.
+TEST(UpdateCli, BadDataIsRefusedAndKillNineThenResumeMatchesAnUninterruptedUpdate) {
+  test::TempDir t;
+  std::string base, more;
+  for (int u = 0; u < 200; ++u)
+    for (int k = 0; k < 10; ++k) base += fmt::format("{}\t{}\n", u, (u % 20) * 7 + k * 13 % 150);
+  for (int u = 150; u < 260; ++u)
+    for (int k = 0; k < 10; ++k) more += fmt::format("{}\t{}\n", u, (u % 20) * 7 + k * 11 % 170);
+  const std::string data = t.file("base.tsv", base), add = t.file("more.tsv", more);
+  const std::string model = t.path() + "/m.model";
+  auto r = test::run_cli(fmt::format(
+      "--threads 1 -q train --set data.path={} --set model.type=siamese --set tower.type=id --set tower.dim=16 "
+      "--set train.engine=torch --set train.epochs=3 --set train.valid_share=0 --set split.type=ratio -o {} --no-eval",
+      data, model));
+  ASSERT_EQ(r.code, 0) << r.err;
+  const std::string sha = sha256_file(model);
+  // Ids of another type (the model's are integers), and a column the file does not have.
+  const std::string words = t.file("words.tsv", "12\t7\nalice\t7\n");
+  r = test::run_cli(fmt::format("-q update -m {} -d {} -o {}", model, words, model));
+  EXPECT_EQ(r.code, 3) << r.err;
+  EXPECT_NE(r.err.find("words.tsv:2"), std::string::npos) << r.err;
+  r = test::run_cli(fmt::format("-q update -m {} -d {} -o {} --set data.rating_col=5", model, add, model));
+  EXPECT_EQ(r.code, 3) << r.err;
+  EXPECT_NE(r.err.find("more.tsv:1"), std::string::npos) << r.err;
+  r = test::run_cli(fmt::format("-q update -m {} -d {} -o {} --set update.bogus=1", model, add, model));
+  EXPECT_EQ(r.code, 2) << r.err;
+  EXPECT_EQ(sha256_file(model), sha) << "a refused update changed the model file";
+
+  const std::string ref = t.path() + "/ref.model";
+  auto argv = [&](const std::string& out, bool resume) {
+    std::vector<std::string> a = {"--threads", "1", "-q", "update", "-m",       model,
+                                  "-d",        add, "-o", out,      "--epochs", "40"};
+    if (resume) a.push_back("--resume");
+    return test::cli_argv(a);
+  };
+  {
+    test::Child c(argv(ref, false), t.path());
+    ASSERT_EQ(c.wait(300), 0) << c.err();
+  }
+  const std::string out = t.path() + "/run.model";
+  bool killed = false;
+  {
+    test::Child c(argv(out, false), t.path());
+    for (int i = 0; i < 60000 && c.running(); ++i) {
+      if (file_exists(out + ".ckpt")) {
+        c.signal(SIGKILL);
+        killed = true;
+        break;
+      }
+      usleep(1000);
+    }
+    c.wait(30);
+  }
+  ASSERT_TRUE(killed) << "the update ended before its first checkpoint";
+  EXPECT_FALSE(file_exists(out)) << "a killed update left a model file";
+  EXPECT_EQ(sha256_file(model), sha) << "a killed update changed the old model";
+  test::Child c(argv(out, true), t.path());
+  ASSERT_EQ(c.wait(300), 0) << c.err();
+  // The same weights as the uninterrupted update (the history's dates and seconds differ).
+  TrainedModel a = load_model_file(ref), b = load_model_file(out);
+  ASSERT_EQ(a.users.ids(), b.users.ids());
+  int da = 0, db = 0;
+  const float* ea = a.model->item_embeddings(&da);
+  const float* eb = b.model->item_embeddings(&db);
+  ASSERT_EQ(da, db);
+  EXPECT_TRUE(std::equal(ea, ea + static_cast<size_t>(a.items.size()) * da, eb));
+  EXPECT_EQ(a.users.size(), 260);
+}
