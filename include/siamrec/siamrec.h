@@ -10,6 +10,7 @@
 #include <siamrec/evaluate.h>
 #include <siamrec/model.h>
 #include <siamrec/report.h>
+#include <siamrec/tune.h>
 
 namespace siamrec::api {
 // The library version ("0.1.0").

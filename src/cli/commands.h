@@ -34,5 +34,6 @@ Command add_cluster(CLI::App& root, GlobalOptions& g);
 Command add_serve(CLI::App& root, GlobalOptions& g);
 Command add_report(CLI::App& root, GlobalOptions& g);
 Command add_update(CLI::App& root, GlobalOptions& g);
+Command add_tune(CLI::App& root, GlobalOptions& g);
 
 }  // namespace siamrec::cli

@@ -298,4 +298,24 @@ SplitData make_split(const Dataset& ds, const FilterSpec& f, const SplitSpec& s)
   return out;
 }
 
+// Per-user random hold-out of `share` of each user's training interactions (users keep >= 1).
+void carve_per_user(const Interactions& train, int32_t n_users, double share, uint64_t seed, Interactions& fit,
+                    Interactions& valid) {
+  std::vector<std::vector<int64_t>> by(n_users);
+  for (size_t r = 0; r < train.size(); ++r) by[train.user[r]].push_back(static_cast<int64_t>(r));
+  std::vector<char> is_valid(train.size(), 0);
+  for (int32_t u = 0; u < n_users; ++u) {
+    auto& v = by[u];
+    if (v.size() < 3) continue;
+    std::mt19937_64 rng(mix64(seed ^ mix64(static_cast<uint64_t>(u) + 99)));
+    for (size_t k = v.size(); k > 1; --k) std::swap(v[k - 1], v[rng() % k]);
+    size_t nv = std::min(v.size() - 1, static_cast<size_t>(std::llround(v.size() * share)));
+    for (size_t k = 0; k < nv; ++k) is_valid[v[k]] = 1;
+  }
+  std::vector<char> keep(train.size());
+  for (size_t r = 0; r < train.size(); ++r) keep[r] = !is_valid[r];
+  fit = train.select(keep);
+  valid = train.select(is_valid);
+}
+
 }  // namespace siamrec

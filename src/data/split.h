@@ -19,6 +19,11 @@ struct FilterSpec {
 
 // Returns the filtered log (dataset ids are kept; filtered-out users/items simply have no rows).
 Interactions apply_filters(const Interactions& log, int32_t n_users, int32_t n_items, const FilterSpec& f);
+// Per-user random hold-out of `share` of each user's interactions (users with fewer than 3 keep
+// all; every user keeps at least one), seeded: the validation set early stopping and tuning carve
+// from train when the split has no validation part.
+void carve_per_user(const Interactions& train, int32_t n_users, double share, uint64_t seed, Interactions& fit,
+                    Interactions& valid);
 
 struct SplitSpec {
   std::string type = "ratio";                    // ratio | loo | temporal | fixed | cold_items

@@ -13,6 +13,7 @@
 
 #include "config/config.h"
 #include "data/dataset.h"
+#include "data/split.h"
 #include "util/rng.h"
 #include "scoring/topk.h"
 #include "losses/loss.h"
@@ -26,30 +27,6 @@
 #include "util/strings.h"
 
 namespace siamrec {
-
-namespace {
-
-// Per-user random hold-out of `share` of each user's training interactions (users keep >= 1).
-void carve(const Interactions& train, int32_t n_users, double share, uint64_t seed, Interactions& fit,
-           Interactions& valid) {
-  std::vector<std::vector<int64_t>> by(n_users);
-  for (size_t r = 0; r < train.size(); ++r) by[train.user[r]].push_back(static_cast<int64_t>(r));
-  std::vector<char> is_valid(train.size(), 0);
-  for (int32_t u = 0; u < n_users; ++u) {
-    auto& v = by[u];
-    if (v.size() < 3) continue;
-    std::mt19937_64 rng(mix64(seed ^ mix64(static_cast<uint64_t>(u) + 99)));
-    for (size_t k = v.size(); k > 1; --k) std::swap(v[k - 1], v[rng() % k]);
-    size_t nv = std::min(v.size() - 1, static_cast<size_t>(std::llround(v.size() * share)));
-    for (size_t k = 0; k < nv; ++k) is_valid[v[k]] = 1;
-  }
-  std::vector<char> keep(train.size());
-  for (size_t r = 0; r < train.size(); ++r) keep[r] = !is_valid[r];
-  fit = train.select(keep);
-  valid = train.select(is_valid);
-}
-
-}  // namespace
 
 class SiameseModel : public Model {
  public:
@@ -69,7 +46,7 @@ class SiameseModel : public Model {
     if (d.valid && d.valid->size() > 0) {
       valid = *d.valid;
     } else if (share > 0) {
-      carve(*d.train, n_users_, share, static_cast<uint64_t>(cfg_.integer("train.seed")), fit_train, valid);
+      carve_per_user(*d.train, n_users_, share, static_cast<uint64_t>(cfg_.integer("train.seed")), fit_train, valid);
       carved = true;
       spdlog::info("early stopping on {} validation interactions carved from train ({:g} per user, seed {})",
                    valid.size(), share, cfg_.integer("train.seed"));

@@ -1,0 +1,314 @@
+#include "tune/study.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <fstream>
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include "data/split.h"
+#include "eval/evaluator.h"
+#include "tasks/pipeline.h"
+#include "tune/asha.h"
+#include "tune/sampler.h"
+#include "util/error.h"
+#include "util/io.h"
+#include "util/rng.h"
+
+namespace siamrec::tune {
+
+std::vector<int> pareto_front(const std::vector<std::vector<double>>& pts) {
+  std::vector<int> front;
+  for (size_t a = 0; a < pts.size(); ++a) {
+    bool dominated = false;
+    for (size_t b = 0; b < pts.size() && !dominated; ++b) {
+      if (a == b) continue;
+      bool ge = true, gt = false;
+      for (size_t k = 0; k < pts[a].size(); ++k) {
+        ge = ge && pts[b][k] >= pts[a][k];
+        gt = gt || pts[b][k] > pts[a][k];
+      }
+      dominated = ge && gt;
+    }
+    if (!dominated) front.push_back(static_cast<int>(a));
+  }
+  return front;
+}
+
+namespace {
+
+nlohmann::json to_json(const TrialRecord& t) {
+  nlohmann::json rungs = nlohmann::json::object();
+  for (auto& [e, v] : t.rungs) rungs[std::to_string(e)] = v;
+  nlohmann::json j = {
+      {"trial", t.trial},   {"seed", t.seed},       {"params", t.params},   {"status", t.status},
+      {"epochs", t.epochs}, {"seconds", t.seconds}, {"metrics", t.metrics}, {"objectives", t.objectives},
+      {"rungs", rungs}};
+  if (!t.error.empty()) j["error"] = t.error;
+  return j;
+}
+
+TrialRecord from_json(const nlohmann::json& j) {
+  TrialRecord t;
+  t.trial = j.at("trial").get<int>();
+  t.seed = j.at("seed").get<uint64_t>();
+  t.params = j.at("params").get<Assignment>();
+  t.status = j.at("status").get<std::string>();
+  t.epochs = j.at("epochs").get<int>();
+  t.seconds = j.at("seconds").get<double>();
+  t.metrics = j.at("metrics").get<std::map<std::string, double>>();
+  t.objectives = j.at("objectives").get<std::vector<double>>();
+  for (auto& [e, v] : j.at("rungs").items()) t.rungs[std::stoi(e)] = v.get<double>();
+  if (j.contains("error")) t.error = j["error"].get<std::string>();
+  return t;
+}
+
+// Appends one line and syncs it: a killed study keeps every trial it finished.
+void append_line(const std::string& path, const std::string& line) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (fd < 0) throw Error(fmt::format("cannot write the study file '{}'", path));
+  const std::string s = line + "\n";
+  const bool ok = ::write(fd, s.data(), s.size()) == static_cast<ssize_t>(s.size()) && ::fsync(fd) == 0;
+  ::close(fd);
+  if (!ok) throw Error(fmt::format("cannot write the study file '{}' (disk full?)", path));
+}
+
+std::string fmt_params(const Assignment& a) {
+  std::string s;
+  for (auto& [k, v] : a) s += (s.empty() ? "" : " ") + k + "=" + v;
+  return s;
+}
+
+}  // namespace
+
+StudyResult run_study(const StudyOptions& o) {
+  if (o.study.empty()) throw ConfigError("tune needs a study file (--study study.jsonl)");
+  if (o.trials < 1) throw ConfigError("tune: --trials must be at least 1");
+  Config base = load_config(o.config, o.sets);
+  const std::string space_text = read_file(o.space);
+  SearchSpace space = SearchSpace::from_yaml(space_text, o.space, base);
+  std::vector<std::string> objectives = base.strs("tune.objectives");
+  objectives.erase(std::remove(objectives.begin(), objectives.end(), ""), objectives.end());
+  if (objectives.empty()) objectives = {base.str("train.valid_metric")};
+
+  // The data, once for every trial; the validation part: the split's, else carved from train.
+  RunOptions ro;
+  ro.data_dir_flag = o.data_dir;
+  ro.skip_bad_lines = o.skip_bad_lines;
+  ro.threads = o.threads;
+  Prepared fit = prepare(base, ro);
+  std::string validation;
+  Interactions valid;
+  if (fit.split.valid.size() > 0) {
+    valid = fit.split.valid;
+    validation = "the split's validation part";
+  } else if (base.real("train.valid_share") > 0) {
+    Interactions rest;
+    carve_per_user(fit.split.train, fit.ds.n_users(), base.real("train.valid_share"),
+                   static_cast<uint64_t>(base.integer("train.seed")), rest, valid);
+    fit.split.train = std::move(rest);
+    fit.train_by_user = Csr::from_interactions(fit.split.train, fit.ds.n_users(), false);
+    validation = fmt::format("{:g} of each user's train interactions (train.valid_share, seed {})",
+                             base.real("train.valid_share"), base.integer("train.seed"));
+  } else {
+    throw ConfigError(
+        "tune evaluates trials on validation data only, and this config has none: its split has no validation "
+        "part and train.valid_share is 0. Set train.valid_share (e.g. 0.1) or a split with a validation part; "
+        "tune never evaluates on the test part");
+  }
+  fit.split.valid = valid;
+  fit.split.test = Interactions{};  // the test part is never read
+  fit.split.test_negatives.clear();
+  Prepared eval = fit;  // evaluated on the validation part, which is the "test" of the evaluation
+  eval.split.test = valid;
+  eval.split.valid = Interactions{};
+  Config eval_cfg = base;
+  const std::string cands = base.str("eval.candidates");
+  if (cands == "fixed" || cands.rfind("file:", 0) == 0) {
+    eval_cfg.set("eval.candidates", "full", "tune (fixed candidate lists are the test part's)");
+    validation += "; full ranking (the config's fixed candidates belong to the test part)";
+  }
+  validation = fmt::format("{} ({} interactions)", validation, valid.size());
+
+  // The study file: a header, then one line per ended trial.
+  const std::string config_hash = sha256_hex(base.to_yaml()).substr(0, 16);
+  const std::string space_hash = sha256_hex(space_text).substr(0, 16);
+  nlohmann::json header = {{"study", 1},
+                           {"config", o.config},
+                           {"config_sha256", config_hash},
+                           {"space", o.space},
+                           {"space_sha256", space_hash},
+                           {"sampler", base.str("tune.sampler")},
+                           {"pruner", base.str("tune.pruner")},
+                           {"objectives", objectives},
+                           {"seed", base.integer("tune.seed")},
+                           {"validation", validation}};
+  StudyResult res;
+  res.objectives = objectives;
+  res.validation = validation;
+  if (file_exists(o.study)) {
+    if (!o.resume)
+      throw ConfigError(
+          fmt::format("study file '{}' exists: --resume continues it, or remove it to start over", o.study));
+    std::ifstream in(o.study);
+    std::string line;
+    int n = 0;
+    while (std::getline(in, line)) {
+      ++n;
+      if (line.empty()) continue;
+      nlohmann::json j;
+      try {
+        j = nlohmann::json::parse(line);
+        if (n == 1) {
+          for (const char* k : {"config_sha256", "space_sha256", "sampler", "pruner", "objectives", "seed"})
+            if (j.at(k) != header[k])
+              throw ConfigError(fmt::format(
+                  "study '{}' was run with another {} ({} there, {} now): resume it with the same config and "
+                  "space, or start a new study file",
+                  o.study, k, j.at(k).dump(), header[k].dump()));
+          continue;
+        }
+        res.trials.push_back(from_json(j));
+      } catch (const nlohmann::json::exception& e) {
+        // A line cut by a kill: the trials before it stand, that trial runs again.
+        spdlog::warn("{}:{}: unreadable trial line ignored ({})", o.study, n, e.what());
+      }
+    }
+    spdlog::info("resuming study '{}' after {} trials", o.study, res.trials.size());
+  } else {
+    append_line(o.study, header.dump());
+  }
+
+  auto sampler = make_sampler(base.str("tune.sampler"), static_cast<int>(base.integer("tune.startup")));
+  const bool asha_on = base.str("tune.pruner") == "asha";
+  Asha asha(static_cast<int>(base.integer("tune.asha_min_epochs")), static_cast<int>(base.integer("tune.asha_eta")));
+  std::vector<Observation> done;
+  for (auto& t : res.trials) {
+    for (auto& [e, v] : t.rungs) asha.report(e, v);
+    if (t.status != "failed" && !t.objectives.empty()) done.push_back({t.params, t.objectives[0]});
+  }
+  const auto t_start = std::chrono::steady_clock::now();
+  const uint64_t seed = static_cast<uint64_t>(base.integer("tune.seed"));
+  for (int k = static_cast<int>(res.trials.size()) + 1; k <= o.trials; ++k) {
+    const double minutes = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count() / 60.0;
+    if (o.budget_minutes > 0 && minutes >= o.budget_minutes) {
+      spdlog::info("budget of {:g} minutes used: no more trials", o.budget_minutes);
+      break;
+    }
+    TrialRecord t;
+    t.trial = k;
+    t.seed = mix64(seed ^ static_cast<uint64_t>(k));
+    t.params = sampler->suggest(space, base, done, t.seed);
+    Config c = base;
+    for (auto& [key, v] : t.params) c.set(key, v, fmt::format("tune trial {}", k));
+    c.set("train.refit", "false", "tune (a refit would train on the validation data)");
+    RunOptions tr = ro;
+    bool pruned = false;
+    tr.on_epoch = [&](const EpochInfo& e) {
+      t.epochs = e.epoch;
+      if (!e.has_valid || !asha_on) return true;
+      if (asha.rung_of(e.epoch) >= 0) t.rungs[e.epoch] = e.valid;
+      if (!asha.report(e.epoch, e.valid)) {
+        pruned = true;
+        return false;
+      }
+      return true;
+    };
+    const auto t0 = std::chrono::steady_clock::now();
+    try {
+      TrainedModel m = fit_model(fit, c, tr);
+      Config ec = c;
+      if (eval_cfg.str("eval.candidates") != c.str("eval.candidates"))
+        ec.set("eval.candidates", eval_cfg.str("eval.candidates"), "tune");
+      EvalResult r = evaluate_model(m, eval, ec, tr);
+      for (auto& [name, v] : r.metrics)
+        if (std::isfinite(v)) t.metrics[name] = v;
+      for (auto& ob : objectives) {
+        const bool minimise = !ob.empty() && ob[0] == '-';
+        const std::string name = minimise ? ob.substr(1) : ob;
+        auto it = t.metrics.find(name);
+        if (it == t.metrics.end()) {
+          std::string have;
+          for (auto& [n2, v2] : t.metrics) have += (have.empty() ? "" : ", ") + n2;
+          throw ConfigError(
+              fmt::format("tune.objectives: '{}' is not a metric of this evaluation (it has: {})", name, have));
+        }
+        t.objectives.push_back(minimise ? -it->second : it->second);
+      }
+      t.status = pruned ? "pruned" : "complete";
+    } catch (const ConfigError&) {
+      throw;  // a bad search space value or objective: every trial would fail
+    } catch (const std::exception& e) {
+      t.status = "failed";
+      t.error = e.what();
+      spdlog::warn("trial {} failed: {}", k, e.what());
+    }
+    t.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    append_line(o.study, to_json(t).dump());
+    spdlog::info("trial {}/{} {}: {} {}", k, o.trials, t.status, fmt_params(t.params),
+                 t.objectives.empty() ? std::string("-") : fmt::format("{:.4f}", t.objectives[0]));
+    if (t.status != "failed") done.push_back({t.params, t.objectives[0]});
+    res.trials.push_back(std::move(t));
+  }
+
+  // Leaderboard, best trial and Pareto front (complete trials).
+  std::vector<int> complete;
+  for (size_t k = 0; k < res.trials.size(); ++k)
+    if (res.trials[k].status == "complete") complete.push_back(static_cast<int>(k));
+  std::vector<std::vector<double>> pts;
+  for (int k : complete) pts.push_back(res.trials[k].objectives);
+  for (int f : pareto_front(pts)) res.pareto.push_back(complete[f]);
+  for (int k : complete)
+    if (res.best < 0 || res.trials[k].objectives[0] > res.trials[res.best].objectives[0]) res.best = k;
+  std::vector<int> order(res.trials.size());
+  for (size_t k = 0; k < order.size(); ++k) order[k] = static_cast<int>(k);
+  auto key = [&](int k) {
+    const auto& t = res.trials[k];
+    return std::make_pair(t.status == "complete" ? 0
+                          : t.status == "pruned" ? 1
+                                                 : 2,
+                          t.objectives.empty() ? 1e300 : -t.objectives[0]);
+  };
+  std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return key(a) < key(b); });
+  std::string tbl = fmt::format("study {}: {} trials, sampler {}, pruner {}; validation: {}\n", o.study,
+                                res.trials.size(), base.str("tune.sampler"), base.str("tune.pruner"), validation);
+  tbl += fmt::format("{:>5} {:>9}", "trial", "status");
+  for (auto& ob : objectives) tbl += fmt::format(" {:>13}", ob[0] == '-' ? ob.substr(1) + " min" : ob + " max");
+  tbl += fmt::format(" {:>6} {:>8}  {}\n", "epochs", "seconds", "params");
+  for (int k : order) {
+    const auto& t = res.trials[k];
+    const bool front = std::find(res.pareto.begin(), res.pareto.end(), k) != res.pareto.end();
+    tbl += fmt::format("{:>5} {:>9}", t.trial, t.status + (objectives.size() > 1 && front ? "*" : ""));
+    for (size_t q = 0; q < objectives.size(); ++q) {
+      const bool minimise = objectives[q][0] == '-';
+      tbl += q < t.objectives.size() ? fmt::format(" {:>13.4f}", minimise ? -t.objectives[q] : t.objectives[q])
+                                     : fmt::format(" {:>13}", "-");
+    }
+    tbl += fmt::format(" {:>6} {:>8.1f}  {}\n", t.epochs, t.seconds, fmt_params(t.params));
+  }
+  if (objectives.size() > 1) tbl += "* = on the Pareto front of the objectives\n";
+  res.table = tbl;
+  if (res.best >= 0) {
+    const auto& b = res.trials[res.best];
+    Config c = base;
+    for (auto& [k2, v] : b.params) c.set(k2, v, "tune");
+    std::string head = fmt::format(
+        "# Tuned by `siamrec tune` (study {}, {} trials, sampler {}, pruner {}): trial {} was best on\n# {}.\n",
+        o.study, res.trials.size(), base.str("tune.sampler"), base.str("tune.pruner"), b.trial, validation);
+    head += "# Validation:";
+    for (auto& [name, v] : b.metrics)
+      if (name.find("@10") != std::string::npos || name == "auc") head += fmt::format(" {} {:.4f}", name, v);
+    head += fmt::format("\n# Chosen: {}\n", fmt_params(b.params));
+    res.best_yaml = head + c.to_yaml();
+    if (!o.out.empty()) atomic_write(o.out, res.best_yaml);
+  }
+  return res;
+}
+
+}  // namespace siamrec::tune

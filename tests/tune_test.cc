@@ -1,0 +1,189 @@
+// siamrec tune (src/tune): search spaces, samplers (TPE beats random on a known optimum), ASHA,
+// Pareto fronts, and studies (validation only, crash-safe, resumed to the same trials).
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <fstream>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "testutil.h"
+#include "tune/asha.h"
+#include "tune/sampler.h"
+#include "tune/space.h"
+#include "tune/study.h"
+#include "util/io.h"
+
+using namespace siamrec;
+using namespace siamrec::tune;
+
+namespace {
+
+std::string error_of(const std::string& yaml) {
+  try {
+    SearchSpace::from_yaml(yaml, "space.yaml", Config());
+  } catch (const ConfigError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+// A known optimum: x = 10^-2.5, y = 0.3, c = b.
+double objective(const Assignment& a) {
+  const double x = std::stod(a.at("train.lr")), y = std::stod(a.at("train.weight_decay"));
+  return -std::pow(std::log10(x) + 2.5, 2) - 4 * std::pow(y - 0.3, 2) - (a.at("loss.type") == "bpr" ? 0 : 0.5);
+}
+
+double best_of(const std::string& sampler, uint64_t seed, int trials) {
+  const Config base;
+  SearchSpace s = SearchSpace::from_yaml(
+      "train.lr: {loguniform: [0.0001, 1]}\ntrain.weight_decay: {uniform: [0, 1]}\nloss.type: {choice: [triplet, bpr, "
+      "bce]}\n",
+      "space", base);
+  auto smp = make_sampler(sampler, 8);
+  std::vector<Observation> done;
+  double best = -1e300;
+  for (int k = 1; k <= trials; ++k) {
+    Assignment a = smp->suggest(s, base, done, seed * 1000 + k);
+    const double v = objective(a);
+    done.push_back({a, v});
+    best = std::max(best, v);
+  }
+  return best;
+}
+
+}  // namespace
+
+TEST(TuneSpace, BadSpacesAreRefusedNamingTheKey) {
+  EXPECT_NE(error_of("train.lrr: {uniform: [0, 1]}").find("'train.lrr': not a config key"), std::string::npos);
+  EXPECT_NE(error_of("train.lr: {choice: [fast]}").find("'train.lr': value 'fast'"), std::string::npos);
+  EXPECT_NE(error_of("train.lr: {uniform: [0.1, 0.1]}").find("'train.lr': empty range"), std::string::npos);
+  EXPECT_NE(error_of("train.lr: {normal: [0, 1]}").find("unknown distribution 'normal'"), std::string::npos);
+  EXPECT_NE(error_of("train.lr: {loguniform: [0, 1]}").find("positive low bound"), std::string::npos);
+  EXPECT_NE(error_of("train.epochs: {int: [1.5, 4]}").find("whole numbers"), std::string::npos);
+  EXPECT_NE(error_of("train.epochs: {int: [-5, 4]}").find("'train.epochs': value '-5'"), std::string::npos);
+  EXPECT_NE(error_of("split.ratios: {choice: [a]}").find("cannot be tuned"), std::string::npos);
+  EXPECT_NE(error_of("loss.margin: {uniform: [0, 1], when: {loss.typ: triplet}}").find("'loss.typ'"),
+            std::string::npos);
+  EXPECT_NE(error_of("loss.margin: {uniform: [0, 1], when: {loss.type: trplet}}").find("'trplet'"), std::string::npos);
+  EXPECT_NE(error_of("[1, 2]").find("expected a map"), std::string::npos);
+  EXPECT_EQ(error_of("loss.type: {choice: [triplet, bpr]}\nloss.margin: {uniform: [0.1, 1], when: {loss.type: "
+                     "triplet}}\ntower.dim: {int: [8, 64], log: true}"),
+            "");
+}
+
+TEST(TuneSampler, ConditionalKeysAppearOnlyWhenActiveAndDrawsStayInRange) {
+  const Config base;
+  SearchSpace s = SearchSpace::from_yaml(
+      "loss.type: {choice: [triplet, bpr]}\nloss.margin: {uniform: [0.1, 1], when: {loss.type: triplet}}\n"
+      "tower.dim: {int: [8, 64], log: true}\n",
+      "space", base);
+  auto smp = make_sampler("random", 8);
+  int with_margin = 0;
+  for (uint64_t k = 0; k < 200; ++k) {
+    Assignment a = smp->suggest(s, base, {}, k);
+    EXPECT_EQ(a.count("loss.margin") > 0, a.at("loss.type") == "triplet");
+    with_margin += a.count("loss.margin") > 0;
+    const int dim = std::stoi(a.at("tower.dim"));
+    EXPECT_GE(dim, 8);
+    EXPECT_LE(dim, 64);
+  }
+  EXPECT_GT(with_margin, 60);
+  EXPECT_LT(with_margin, 140);
+  EXPECT_EQ(smp->suggest(s, base, {}, 7), smp->suggest(s, base, {}, 7));  // seeded
+}
+
+TEST(TuneSampler, TpeBeatsRandomAtEqualTrialsOverSeeds) {
+  int wins = 0;
+  double sum_tpe = 0, sum_random = 0;
+  for (uint64_t seed = 1; seed <= 10; ++seed) {
+    const double t = best_of("tpe", seed, 40), r = best_of("random", seed, 40);
+    wins += t > r;
+    sum_tpe += t, sum_random += r;
+  }
+  EXPECT_GE(wins, 7) << "TPE best " << sum_tpe / 10 << ", random best " << sum_random / 10;
+  EXPECT_GT(sum_tpe, sum_random);
+}
+
+TEST(TuneAsha, PrunesAPlantedBadTrialAndKeepsTheBest) {
+  Asha a(2, 3);
+  EXPECT_EQ(a.rung_of(2), 0);
+  EXPECT_EQ(a.rung_of(6), 1);
+  EXPECT_EQ(a.rung_of(18), 2);
+  EXPECT_EQ(a.rung_of(3), -1);
+  EXPECT_TRUE(a.report(1, 0.0));   // not a rung
+  EXPECT_TRUE(a.report(2, 0.30));  // fewer than eta values at the rung: nothing to compare
+  EXPECT_TRUE(a.report(2, 0.32));
+  EXPECT_FALSE(a.report(2, 0.05));  // the planted bad trial: not in the best third
+  EXPECT_TRUE(a.report(2, 0.40));   // the best so far goes on
+  EXPECT_FALSE(a.report(2, 0.31));
+}
+
+TEST(TunePareto, NonDominatedPoints) {
+  auto f = pareto_front({{0.30, -1.0}, {0.28, -0.5}, {0.25, -0.6}, {0.31, -1.2}, {0.30, -1.0}});
+  EXPECT_EQ(f, (std::vector<int>{0, 1, 3, 4}));  // (0.25, -0.6) is dominated by (0.28, -0.5)
+}
+
+TEST(TuneStudy, ValidationOnlyResumedStudiesDrawTheSameTrialsAndBestConfigIsWritten) {
+  test::TempDir t;
+  std::string rows;
+  for (int u = 0; u < 120; ++u)
+    for (int k = 0; k < 10; ++k) rows += fmt::format("{}\t{}\n", u, (u % 2) * 30 + (u * 7 + k * 3) % 30);
+  const std::string data = t.file("log.tsv", rows);
+  const std::string cfg = t.file("c.yaml", fmt::format(R"(data: {{path: {}}}
+split: {{type: ratio, ratios: [0.8, 0, 0.2]}}
+model: {{type: siamese}}
+tower: {{type: id, dim: 8}}
+train: {{engine: fused, update: example, optimizer: adagrad, epochs: 4, valid_share: 0.2, seed: 3}}
+tune: {{objectives: [ndcg@10, -pop_lift@10], startup: 2}}
+)",
+                                                       data));
+  const std::string space = t.file("s.yaml", "train.lr: {loguniform: [0.005, 0.5]}\ntower.dim: {choice: [4, 8, 16]}\n");
+  StudyOptions o;
+  o.config = cfg, o.space = space, o.trials = 4, o.study = t.path() + "/full.jsonl", o.out = t.path() + "/best.yaml";
+  StudyResult full = run_study(o);
+  ASSERT_EQ(full.trials.size(), 4u);
+  for (auto& tr : full.trials) {
+    EXPECT_EQ(tr.status, "complete") << tr.error;
+    EXPECT_EQ(tr.objectives.size(), 2u);
+    EXPECT_EQ(tr.objectives[1], -tr.metrics.at("pop_lift@10"));  // minimised: negated
+  }
+  EXPECT_NE(full.validation.find("0.2 of each user's train interactions"), std::string::npos) << full.validation;
+  EXPECT_FALSE(full.pareto.empty());
+  ASSERT_GE(full.best, 0);
+  const std::string best = read_file(o.out);
+  EXPECT_NE(best.find("# Tuned by `siamrec tune`"), std::string::npos);
+  EXPECT_NE(best.find(fmt::format("lr: {}", full.trials[full.best].params.at("train.lr"))), std::string::npos) << best;
+  EXPECT_EQ(read_file(o.study).find("\"test\""), std::string::npos);
+
+  // Interrupted after 2 trials, then resumed: the same 4 trials.
+  StudyOptions part = o;
+  part.study = t.path() + "/part.jsonl";
+  part.trials = 2;
+  run_study(part);
+  EXPECT_THROW(run_study(part), ConfigError);  // the file exists: --resume or a new file
+  part.trials = 4;
+  part.resume = true;
+  StudyResult resumed = run_study(part);
+  ASSERT_EQ(resumed.trials.size(), 4u);
+  for (size_t k = 0; k < 4; ++k) {
+    EXPECT_EQ(resumed.trials[k].params, full.trials[k].params) << k;
+    EXPECT_EQ(resumed.trials[k].objectives, full.trials[k].objectives) << k;
+  }
+  // Another space cannot resume this study.
+  StudyOptions other = part;
+  other.space = t.file("s2.yaml", "train.lr: {loguniform: [0.001, 0.5]}\n");
+  EXPECT_THROW(run_study(other), ConfigError);
+
+  // No validation data: refused, the test part is never used instead.
+  StudyOptions none = o;
+  none.study = t.path() + "/none.jsonl";
+  none.sets = {"train.valid_share=0"};
+  try {
+    run_study(none);
+    FAIL() << "a config without validation data was tuned";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("never evaluates on the test part"), std::string::npos) << e.what();
+  }
+}
