@@ -68,6 +68,11 @@ TEST(TuneSpace, BadSpacesAreRefusedNamingTheKey) {
             std::string::npos);
   EXPECT_NE(error_of("loss.margin: {uniform: [0, 1], when: {loss.type: trplet}}").find("'trplet'"), std::string::npos);
   EXPECT_NE(error_of("[1, 2]").find("expected a map"), std::string::npos);
+  EXPECT_NE(error_of("train.epochs: {uniform: [1, 10]}").find("integer key"), std::string::npos);
+  EXPECT_NE(error_of("loss.margin: {uniform: [0.1, 1], when: {loss.type: triplet}}\nloss.type: {choice: [triplet, "
+                     "bpr]}")
+                .find("comes later in the file"),
+            std::string::npos);
   EXPECT_EQ(error_of("loss.type: {choice: [triplet, bpr]}\nloss.margin: {uniform: [0.1, 1], when: {loss.type: "
                      "triplet}}\ntower.dim: {int: [8, 64], log: true}"),
             "");

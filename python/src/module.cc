@@ -469,6 +469,7 @@ PYBIND11_MODULE(_core, m) {
             cs.set = set;
             api::UpdateResult r;
             {
+              SigintGuard guard(true);  // Ctrl-C stops after the current epoch; the model stays as it was
               py::gil_scoped_release nogil;
               r = m.update(data, o, cs);
             }

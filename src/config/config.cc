@@ -199,7 +199,19 @@ std::string Config::to_yaml() const {
   e << YAML::BeginMap;
   std::string section;
   bool open = false;
+  // The table's keys grouped by section (sections in order of first appearance), so a section
+  // is one YAML map even when its keys are not adjacent in the table.
+  std::vector<std::string> order;
   for (auto& p : param_table()) {
+    const std::string sec = p.key.substr(0, p.key.find('.'));
+    if (std::find(order.begin(), order.end(), sec) == order.end()) order.push_back(sec);
+  }
+  std::vector<const ParamDef*> grouped;
+  for (auto& sec : order)
+    for (auto& p : param_table())
+      if (p.key.substr(0, p.key.find('.')) == sec) grouped.push_back(&p);
+  for (const ParamDef* pp : grouped) {
+    const ParamDef& p = *pp;
     auto dot = p.key.find('.');
     std::string sec = dot == std::string::npos ? "" : p.key.substr(0, dot);
     std::string leaf = dot == std::string::npos ? p.key : p.key.substr(dot + 1);

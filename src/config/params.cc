@@ -180,6 +180,7 @@ const std::vector<ParamDef>& param_table() {
       // siamrec update / Model::update / partial_fit: continue a trained model on new interactions.
       {"update.epochs", T::Int, "5", "update: epochs over the new interactions and their replay sample", {}, nullptr, 1, 1e6},
       {"update.replay_share", T::Float, "0.5", "update: share of the update's training interactions that are a seeded sample of the model's earlier ones (0: new interactions only), so earlier users are not forgotten", {}, nullptr, 0, 0.95},
+      {"update.init", T::String, "mean", "update: rows of new users and items start at the mean of their known neighbours' rows (a new item: its known users; a new user: her known items), or at the model's initialisation (model)", {"mean", "model"}},
       // siamrec tune: hyper-parameter search on validation data.
       {"tune.sampler", T::String, "tpe", "tune: random search, or TPE (tree-structured Parzen estimator) after tune.startup random trials", {"random", "tpe"}},
       {"tune.startup", T::Int, "8", "tune: random trials before TPE models the results", {}, nullptr, 1, 1e6},
@@ -188,7 +189,6 @@ const std::vector<ParamDef>& param_table() {
       {"tune.asha_eta", T::Int, "3", "tune: ASHA reduction factor", {}, nullptr, 2, 100},
       {"tune.objectives", T::StringList, "", "tune: validation metrics to maximise (a leading - minimises: [ndcg@10, -pop_lift@10] gives the Pareto front); empty: train.valid_metric"},
       {"tune.seed", T::Int, "2024", "tune: seed of the samplers (trial k draws from seed and k)", {}, nullptr, 0, 9.2e18},
-      {"update.init", T::String, "mean", "update: rows of new users and items start at the mean of their known neighbours' rows (a new item: its known users; a new user: her known items), or at the model's initialisation (model)", {"mean", "model"}},
   };
   // clang-format on
   return table;

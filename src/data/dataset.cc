@@ -20,7 +20,7 @@ IdMap IdMap::from_ids(std::vector<std::string> ids) {
     std::vector<std::pair<int64_t, std::string*>> keyed;
     keyed.reserve(ids.size());
     for (auto& s : ids) keyed.emplace_back(*parse_int(s), &s);
-    std::sort(keyed.begin(), keyed.end(), [](auto& a, auto& b) { return a.first < b.first; });
+    std::stable_sort(keyed.begin(), keyed.end(), [](auto& a, auto& b) { return a.first < b.first; });
     keyed.erase(std::unique(keyed.begin(), keyed.end(), [](auto& a, auto& b) { return a.first == b.first; }),
                 keyed.end());
     m.ids_.reserve(keyed.size());

@@ -68,7 +68,7 @@ class SiameseModel : public Model {
       rep = train_once(d2, all, Interactions{}, rep.best_epoch);
       fitted_on_valid_ = split_valid;
     }
-    if (!carved && valid.size() > 0 && net_->sequential()) {
+    if (!carved && valid.size() > 0 && net_->sequential() && !d.valid_is_evaluated) {
       // Sequence models read the latest items at test time, as SASRec does: the validation items
       // (held out after the train items) join each user's input history; they were never trained on.
       Interactions all = *d.train;
@@ -129,6 +129,12 @@ class SiameseModel : public Model {
             "Retrain it with `siamrec train` on the whole data",
             key, c.str(key)));
     }
+    if (c.str("sampler.builder") != "user_item")
+      throw ConfigError(fmt::format(
+          "this model cannot be updated: sampler.builder is '{}'; updates train user-item tuples (user_item) only, "
+          "because a model file keeps neither the time order item-item windows read nor genres. Retrain it with "
+          "`siamrec train` on the whole data",
+          c.str("sampler.builder")));
     const int32_t old_items = n_items_, old_users = n_users_;
     std::shared_ptr<SiameseNet> old = net_;
     n_users_ = u.fit.ds->n_users();
@@ -312,6 +318,8 @@ class SiameseModel : public Model {
     auto loss = make_loss(LossSpec::from_config(c));
     const float kept_offset = offset_;
     offset_ = 0;
+    if (loss->uses_labels() && !train.has_rating())
+      throw ConfigError("loss.type 'mse' needs ratings, but the training data has none");
     if (loss->uses_labels() && start) {
       offset_ = kept_offset;  // an update keeps the rating offset its weights were trained around
     } else if (loss->uses_labels()) {

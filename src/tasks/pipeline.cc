@@ -187,6 +187,7 @@ TrainedModel fit_model(const Prepared& p, const Config& c, const RunOptions& o) 
   d.checkpoint = o.checkpoint;
   d.resume = o.resume;
   d.log_path = o.log_path;
+  d.valid_is_evaluated = o.valid_is_evaluated;
   d.validator = ranking_validator();
   d.on_epoch = o.on_epoch;
   d.stop = o.stop;

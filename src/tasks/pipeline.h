@@ -22,6 +22,7 @@ struct RunOptions {
   EpochCallback on_epoch;                   // after every epoch; returning false stops training (best weights kept)
   const std::atomic<bool>* stop = nullptr;  // set from another thread to stop after the current epoch
   bool keep_tops = false;                   // evaluate_model: keep each user's ranked top-K (EvalResult::tops)
+  bool valid_is_evaluated = false;          // fit_model: the validation part is evaluated later (tune)
 };
 
 struct Prepared {

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <ctime>
 #include <random>
+#include <tuple>
 
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
@@ -34,12 +35,19 @@ Dataset read_new_interactions(const Config& c, const std::string& path, const Tr
 namespace {
 
 // The sorted union of two id lists (IdMap's order), and where each old id went.
-IdMap grow(const IdMap& old, const IdMap& add, std::vector<int32_t>& map) {
+IdMap grow(const IdMap& old, const IdMap& add, std::vector<int32_t>& map, const char* what, const std::string& source) {
   std::vector<std::string> ids = old.ids();
   ids.insert(ids.end(), add.ids().begin(), add.ids().end());
   IdMap u = IdMap::from_ids(std::move(ids));
   map.resize(static_cast<size_t>(old.size()));
-  for (int32_t k = 0; k < old.size(); ++k) map[k] = u.find(old.original(k));
+  for (int32_t k = 0; k < old.size(); ++k) {
+    map[k] = u.find(old.original(k));
+    if (map[k] < 0)  // e.g. "007" in the new data and "7" in the model: one number, two spellings
+      throw DataError(
+          fmt::format("'{}': a {} id of the new data equals the model's {} id '{}' as a number but is "
+                      "spelled differently",
+                      source, what, what, old.original(k)));
+  }
   return u;
 }
 
@@ -58,12 +66,37 @@ UpdateResult update_model(TrainedModel& tm, const Dataset& fresh, const Config& 
                           const std::string& source) {
   const auto t0 = std::chrono::steady_clock::now();
   UpdateResult res;
-  if (tm.users.numeric() != fresh.users.numeric() && tm.users.size() > 0 && fresh.users.size() > 0 &&
-      tm.users.numeric())
-    throw DataError(fmt::format("'{}' has user ids that are not integers, but the model's are", source));
+  // The rows to add: filtered as the config filters (min rating, dedup; no k-core), whatever
+  // path the data came by (a file through read_new_interactions, or the API's own datasets).
+  Interactions rows = fresh.log;
+  FilterSpec f;
+  f.min_rating = c.real("filter.min_rating");
+  f.dedup = c.flag("filter.dedup");
+  if (f.min_rating > 0 || f.dedup) rows = apply_filters(rows, fresh.n_users(), fresh.n_items(), f);
+  // Ids of the model's type: integer ids stay integer ids (else the id order would change).
+  for (auto [old, add, what] : {std::tuple{&tm.users, &fresh.users, "user"}, {&tm.items, &fresh.items, "item"}}) {
+    if (!old->numeric() || old->size() == 0) continue;
+    for (size_t r = 0; r < rows.size(); ++r) {
+      const std::string& id = add->original(std::string(what) == "user" ? rows.user[r] : rows.item[r]);
+      if (id.empty() || id.find_first_not_of("-0123456789") != std::string::npos)
+        throw DataError(
+            fmt::format("'{}': {} id '{}' is not an integer, but the model's {} ids are", source, what, id, what));
+    }
+  }
+  // Only ids that occur in the rows join the model (a dataset's other ids get no rows).
+  IdMap used_users, used_items;
+  {
+    std::vector<std::string> us, is;
+    for (size_t r = 0; r < rows.size(); ++r) {
+      us.push_back(fresh.users.original(rows.user[r]));
+      is.push_back(fresh.items.original(rows.item[r]));
+    }
+    used_users = IdMap::from_ids(std::move(us));
+    used_items = IdMap::from_ids(std::move(is));
+  }
   std::vector<int32_t> umap, imap;
-  IdMap users = grow(tm.users, fresh.users, umap);
-  IdMap items = grow(tm.items, fresh.items, imap);
+  IdMap users = grow(tm.users, used_users, umap, "user", source);
+  IdMap items = grow(tm.items, used_items, imap, "item", source);
   res.new_users = users.size() - tm.users.size();
   res.new_items = items.size() - tm.items.size();
 
@@ -74,11 +107,24 @@ UpdateResult update_model(TrainedModel& tm, const Dataset& fresh, const Config& 
       old_rows.user.push_back(umap[u]);
       old_rows.item.push_back(imap[tm.train.indices[p]]);
     }
-  for (size_t r = 0; r < fresh.log.size(); ++r) {
-    new_rows.user.push_back(users.find(fresh.users.original(fresh.log.user[r])));
-    new_rows.item.push_back(items.find(fresh.items.original(fresh.log.item[r])));
+  for (size_t r = 0; r < rows.size(); ++r) {
+    const std::string& us = fresh.users.original(rows.user[r]);
+    const std::string& is = fresh.items.original(rows.item[r]);
+    const int32_t u = users.find(us), i = items.find(is);
+    if (u < 0 || i < 0)
+      throw DataError(fmt::format("'{}': {} id '{}' equals one of the model's as a number but is spelled differently",
+                                  source, u < 0 ? "user" : "item", u < 0 ? us : is));
+    new_rows.user.push_back(u);
+    new_rows.item.push_back(i);
   }
   res.new_interactions = static_cast<int64_t>(new_rows.size());
+  // Epochs actually run (an update stopped by the caller ends early).
+  int epochs_run = 0;
+  RunOptions counted = o;
+  counted.on_epoch = [&](const EpochInfo& e) {
+    epochs_run = e.epoch;
+    return o.on_epoch ? o.on_epoch(e) : true;
+  };
   Interactions all = old_rows;
   for (size_t r = 0; r < new_rows.size(); ++r) all.append_row(new_rows, r);
   res.known_interactions = static_cast<int64_t>(all.size());
@@ -101,7 +147,7 @@ UpdateResult update_model(TrainedModel& tm, const Dataset& fresh, const Config& 
   idx.resize(static_cast<size_t>(n_replay));
   std::sort(idx.begin(), idx.end());
   Interactions train = new_rows;
-  if (n_replay == 0 && fresh.log.has_rating()) train.rating = fresh.log.rating;  // rating models: new rows only
+  if (n_replay == 0 && rows.has_rating()) train.rating = rows.rating;  // rating models: new rows only
   for (auto r : idx) train.append_row(old_rows, static_cast<size_t>(r));
   res.replayed = n_replay;
 
@@ -132,7 +178,7 @@ UpdateResult update_model(TrainedModel& tm, const Dataset& fresh, const Config& 
   ud.fit.checkpoint = o.checkpoint;
   ud.fit.resume = o.resume;
   ud.fit.log_path = o.log_path;
-  ud.fit.on_epoch = o.on_epoch;
+  ud.fit.on_epoch = counted.on_epoch;
   ud.fit.stop = o.stop;
   ud.all = &all;
   ud.user_map = umap;
@@ -141,10 +187,10 @@ UpdateResult update_model(TrainedModel& tm, const Dataset& fresh, const Config& 
   ud.init = c.str("update.init");
   spdlog::info("update: {} new interactions ({} new users, {} new items) + {} replayed; {} epochs", new_rows.size(),
                res.new_users, res.new_items, n_replay, ud.epochs);
-  if (new_rows.size() > 0)
-    tm.model->update(ud);
-  else
-    ud.epochs = 0;  // nothing new: the weights stay as they are
+  if (new_rows.size() > 0) tm.model->update(ud);  // nothing new: the weights stay as they are
+  if (o.stop && o.stop->load())
+    throw Error(fmt::format("the update was stopped after {} of {} epochs: the model is left as it was", epochs_run,
+                            ud.epochs));
 
   // The model file's side: ids, titles, known interactions, validation rows, config, history.
   Csr valid;
@@ -163,7 +209,7 @@ UpdateResult update_model(TrainedModel& tm, const Dataset& fresh, const Config& 
   tm.train = std::move(known);
   tm.valid = std::move(valid);
   tm.config_yaml = c.to_yaml();
-  res.epochs = ud.epochs;
+  res.epochs = new_rows.size() > 0 && tm.model->type() == "siamese" ? epochs_run : 0;
   res.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   nlohmann::json rec = {{"date", utc_now()},
                         {"source", source},

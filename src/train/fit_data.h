@@ -69,6 +69,9 @@ struct FitData {
   EpochCallback on_epoch;                   // progress / stop; empty: none
   const std::atomic<bool>* stop = nullptr;  // set from another thread to stop after the current epoch
   bool refit_pass = false;                  // set by models for the refit after early stopping (EpochInfo::refit)
+  // The validation part is what the fitted model will be evaluated on (tune): sequence models must
+  // not read it as history (they otherwise append it to the test-time histories).
+  bool valid_is_evaluated = false;
 };
 
 }  // namespace siamrec

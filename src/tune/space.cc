@@ -45,6 +45,14 @@ std::string check_value(const Config& base, const std::string& key, const std::s
   return "";
 }
 
+// The config's own text of a value (`yes` -> `true`, `0.010` -> `0.01`), so values compare as the
+// config holds them.
+std::string canonical(const Config& base, const std::string& key, const std::string& value) {
+  Config c = base;
+  c.set_override(key + "=" + value);
+  return c.str(key);
+}
+
 }  // namespace
 
 SearchSpace SearchSpace::from_yaml(const std::string& text, const std::string& source, const Config& base) {
@@ -123,6 +131,9 @@ SearchSpace SearchSpace::from_yaml(const std::string& text, const std::string& s
     if (p.kind != Param::Kind::Choice) probes = {value_text(p, p.lo), value_text(p, p.hi)};
     for (auto& v : probes)
       if (auto why = check_value(base, p.key, v); !why.empty()) throw where(fmt::format("value '{}': {}", v, why));
+    for (auto& v : p.choices) v = canonical(base, p.key, v);
+    if (def->type == ParamType::Int && (p.kind == Param::Kind::Uniform || p.kind == Param::Kind::LogUniform))
+      throw where("an integer key takes {int: [low, high]} or {choice: [...]}");
     s.params.push_back(std::move(p));
   }
   for (auto& p : s.params)

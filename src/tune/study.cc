@@ -96,6 +96,21 @@ StudyResult run_study(const StudyOptions& o) {
   std::vector<std::string> objectives = base.strs("tune.objectives");
   objectives.erase(std::remove(objectives.begin(), objectives.end(), ""), objectives.end());
   if (objectives.empty()) objectives = {base.str("train.valid_metric")};
+  {
+    const auto ks = base.ints("eval.k");
+    for (auto& ob : objectives) {
+      const std::string name = !ob.empty() && ob[0] == '-' ? ob.substr(1) : ob;
+      const auto at = name.find('@');
+      const bool aggregate = name == "auc" || name == "gauc" || name == "rmse" || name == "mae";
+      const bool at_k = at != std::string::npos && at > 0 &&
+                        std::find(ks.begin(), ks.end(), std::atoll(name.c_str() + at + 1)) != ks.end();
+      if (!aggregate && !at_k)
+        throw ConfigError(fmt::format(
+            "tune.objectives: '{}' is not a validation metric of this config: use METRIC@K with K in eval.k, or "
+            "auc / gauc (rating tasks: rmse, mae)",
+            ob));
+    }
+  }
 
   // The data, once for every trial; the validation part: the split's, else carved from train.
   RunOptions ro;
@@ -128,6 +143,8 @@ StudyResult run_study(const StudyOptions& o) {
   Prepared eval = fit;  // evaluated on the validation part, which is the "test" of the evaluation
   eval.split.test = valid;
   eval.split.valid = Interactions{};
+  eval.split.heldout_items = fit.split.valid_items;  // cold-item splits: rank within the validation items
+  ro.valid_is_evaluated = true;
   Config eval_cfg = base;
   const std::string cands = base.str("eval.candidates");
   if (cands == "fixed" || cands.rfind("file:", 0) == 0) {
@@ -156,6 +173,14 @@ StudyResult run_study(const StudyOptions& o) {
     if (!o.resume)
       throw ConfigError(
           fmt::format("study file '{}' exists: --resume continues it, or remove it to start over", o.study));
+    {  // a line cut by a kill has no newline: drop it, so the next trial starts a fresh line
+      std::string text = read_file(o.study);
+      if (!text.empty() && text.back() != '\n') {
+        text.resize(text.rfind('\n') == std::string::npos ? 0 : text.rfind('\n') + 1);
+        atomic_write(o.study, text);
+        spdlog::warn("{}: its last line was cut (a killed trial): dropped", o.study);
+      }
+    }
     std::ifstream in(o.study);
     std::string line;
     int n = 0;
@@ -163,6 +188,15 @@ StudyResult run_study(const StudyOptions& o) {
       ++n;
       if (line.empty()) continue;
       nlohmann::json j;
+      if (n == 1) {
+        try {
+          j = nlohmann::json::parse(line);
+          for (const char* k : {"config_sha256", "space_sha256", "sampler", "pruner", "objectives", "seed"})
+            (void)j.at(k);
+        } catch (const nlohmann::json::exception&) {
+          throw ConfigError(fmt::format("'{}' is not a study file of siamrec tune (no header line)", o.study));
+        }
+      }
       try {
         j = nlohmann::json::parse(line);
         if (n == 1) {
@@ -205,14 +239,11 @@ StudyResult run_study(const StudyOptions& o) {
     t.trial = k;
     t.seed = mix64(seed ^ static_cast<uint64_t>(k));
     t.params = sampler->suggest(space, base, done, t.seed);
-    Config c = base;
-    for (auto& [key, v] : t.params) c.set(key, v, fmt::format("tune trial {}", k));
-    c.set("train.refit", "false", "tune (a refit would train on the validation data)");
     RunOptions tr = ro;
     bool pruned = false;
     tr.on_epoch = [&](const EpochInfo& e) {
       t.epochs = e.epoch;
-      if (!e.has_valid || !asha_on) return true;
+      if (!e.has_valid || !asha_on) return true;  // ASHA ranks train.valid_metric at the rungs
       if (asha.rung_of(e.epoch) >= 0) t.rungs[e.epoch] = e.valid;
       if (!asha.report(e.epoch, e.valid)) {
         pruned = true;
@@ -222,6 +253,9 @@ StudyResult run_study(const StudyOptions& o) {
     };
     const auto t0 = std::chrono::steady_clock::now();
     try {
+      Config c = base;
+      for (auto& [key, v] : t.params) c.set(key, v, fmt::format("tune trial {}", k));
+      c.set("train.refit", "false", "tune (a refit would train on the validation data)");
       TrainedModel m = fit_model(fit, c, tr);
       Config ec = c;
       if (eval_cfg.str("eval.candidates") != c.str("eval.candidates"))
@@ -242,9 +276,7 @@ StudyResult run_study(const StudyOptions& o) {
         t.objectives.push_back(minimise ? -it->second : it->second);
       }
       t.status = pruned ? "pruned" : "complete";
-    } catch (const ConfigError&) {
-      throw;  // a bad search space value or objective: every trial would fail
-    } catch (const std::exception& e) {
+    } catch (const std::exception& e) {  // a combination the config refuses, divergence, ...: recorded
       t.status = "failed";
       t.error = e.what();
       spdlog::warn("trial {} failed: {}", k, e.what());

@@ -24,7 +24,7 @@ def test_partial_fit_grows_the_model_and_recommends_new_ids():
     s_new, s_b = m.score([50] * 11, [99] + list(range(10, 20)))[:1], m.score([50] * 10, list(range(10, 20)))
     assert s_new[0] > s_b.mean()
     # Ids of another type than the model's are refused.
-    with pytest.raises(siamrec.DataError, match="not integers"):
+    with pytest.raises(siamrec.DataError, match="not an integer"):
         m.partial_fit(siamrec.Dataset.from_arrays(["x"], ["y"], name="words"))
 
 
