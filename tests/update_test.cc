@@ -20,14 +20,17 @@ using namespace siamrec;
 
 namespace {
 
-// Two taste groups: users a0..a29 like items 0..14, users b0..b29 items 15..29 (8 each).
+// Item ids are words ("i0"..."i29"), so new items may be named freely.
+std::string item(int k) { return "i" + std::to_string(k); }
+
+// Two taste groups: users a0..a29 like items i0..i14, users b0..b29 items i15..i29 (8 each).
 RawLog groups(int users_per_group = 30, const std::string& prefix = "") {
   RawLog r;
   for (int g = 0; g < 2; ++g)
     for (int u = 0; u < users_per_group; ++u)
       for (int k = 0; k < 8; ++k) {
         r.users.push_back(prefix + (g ? "b" : "a") + std::to_string(u));
-        r.items.push_back(std::to_string(g * 15 + (u * 3 + k * 5) % 15));
+        r.items.push_back(item(g * 15 + (u * 3 + k * 5) % 15));
       }
   return r;
 }
@@ -71,7 +74,7 @@ TEST(Update, GrowsIdsKeepsOldRowsAndStartsNewRowsAtTheirNeighboursMean) {
   before.model = clone_model(*m.model);
   // A new user (group a's taste) and a new item that group-a users took.
   RawLog add;
-  for (int k = 0; k < 5; ++k) add.users.push_back("new_user"), add.items.push_back(std::to_string(k));
+  for (int k = 0; k < 5; ++k) add.users.push_back("new_user"), add.items.push_back(item(k));
   for (int u = 0; u < 6; ++u) add.users.push_back("a" + std::to_string(u)), add.items.push_back("new_item");
   Dataset fresh = dataset_from_raw(add, "add");
   RunOptions ro;
@@ -88,7 +91,7 @@ TEST(Update, GrowsIdsKeepsOldRowsAndStartsNewRowsAtTheirNeighboursMean) {
   EXPECT_NE(m.updates[0].find("\"new_items\":1"), std::string::npos) << m.updates[0];
   // Every old (user, item) pair scores as before: the rows moved with their ids.
   for (const char* u : {"a0", "a17", "b3", "b29"})
-    for (const char* i : {"0", "7", "14", "15", "29"})
+    for (const char* i : {"i0", "i7", "i14", "i15", "i29"})
       EXPECT_FLOAT_EQ(score_of(m, u, i), score_of(before, u, i)) << u << " " << i;
   // New rows: the new user at the mean of her items' rows, the new item at its users' mean.
   int dim = 0, bdim = 0;
@@ -99,7 +102,7 @@ TEST(Update, GrowsIdsKeepsOldRowsAndStartsNewRowsAtTheirNeighboursMean) {
   ASSERT_EQ(dim, 8);
   for (int d = 0; d < dim; ++d) {
     double su = 0, si = 0;
-    for (int k = 0; k < 5; ++k) su += row(bie, dim, before.items.find(std::to_string(k)))[d];
+    for (int k = 0; k < 5; ++k) su += row(bie, dim, before.items.find(item(k)))[d];
     for (int u = 0; u < 6; ++u) si += row(bue, dim, before.users.find("a" + std::to_string(u)))[d];
     EXPECT_NEAR(row(ue, dim, m.users.find("new_user"))[d], su / 5, 1e-5);
     EXPECT_NEAR(row(ie, dim, m.items.find("new_item"))[d], si / 6, 1e-5);
@@ -112,13 +115,13 @@ TEST(Update, GrowsIdsKeepsOldRowsAndStartsNewRowsAtTheirNeighboursMean) {
   save_model_file(m, t.path() + "/m.model");
   TrainedModel back = load_model_file(t.path() + "/m.model");
   EXPECT_EQ(back.updates, m.updates);
-  EXPECT_FLOAT_EQ(score_of(back, "new_user", "3"), score_of(m, "new_user", "3"));
+  EXPECT_FLOAT_EQ(score_of(back, "new_user", "i3"), score_of(m, "new_user", "i3"));
 }
 
 TEST(Update, TrainedUpdateRecommendsTheNewItemToItsGroupAndTheNewUserHerGroupsItems) {
   TrainedModel m = fit(groups(), cml());
   RawLog add;
-  for (int k = 15; k < 20; ++k) add.users.push_back("new_user"), add.items.push_back(std::to_string(k));  // group b
+  for (int k = 15; k < 20; ++k) add.users.push_back("new_user"), add.items.push_back(item(k));  // group b
   for (int u = 0; u < 20; ++u) add.users.push_back("a" + std::to_string(u)), add.items.push_back("new_item");
   RunOptions ro;
   ro.threads = 1;
@@ -126,8 +129,8 @@ TEST(Update, TrainedUpdateRecommendsTheNewItemToItsGroupAndTheNewUserHerGroupsIt
   // The new user: her group's unseen items (20..29) above group a's.
   auto s = scores(m, "new_user");
   double b = 0, a = 0;
-  for (int i = 20; i < 30; ++i) b += s[static_cast<size_t>(m.items.find(std::to_string(i)))];
-  for (int i = 0; i < 15; ++i) a += s[static_cast<size_t>(m.items.find(std::to_string(i)))];
+  for (int i = 20; i < 30; ++i) b += s[static_cast<size_t>(m.items.find(item(i)))];
+  for (int i = 0; i < 15; ++i) a += s[static_cast<size_t>(m.items.find(item(i)))];
   EXPECT_GT(b / 10, a / 15);
   // The new item, for the group-a users who did not take it: above group b's items on average
   // for every one of them, above the best of group b for most (measured: 7 of 10).
@@ -138,7 +141,7 @@ TEST(Update, TrainedUpdateRecommendsTheNewItemToItsGroupAndTheNewUserHerGroupsIt
     float best_b = -INFINITY;
     double mean_b = 0;
     for (int i = 15; i < 30; ++i) {
-      const float v = su[static_cast<size_t>(m.items.find(std::to_string(i)))];
+      const float v = su[static_cast<size_t>(m.items.find(item(i)))];
       best_b = std::max(best_b, v);
       mean_b += v / 15;
     }

@@ -64,6 +64,24 @@ Model Model::load(const std::string& path) {
 
 std::vector<std::string> Model::registered() { return siamrec::model_names(); }
 
+// The pipeline's options for a fit or an update (threads, checkpoint, log, stop, progress).
+static RunOptions run_options(const FitOptions& o) {
+  RunOptions ro;
+  ro.threads = resolve_threads(o.threads);
+  ro.checkpoint = o.checkpoint;
+  ro.resume = o.resume;
+  ro.log_path = o.log;
+  ro.stop = o.stop;
+  if (o.on_epoch)
+    ro.on_epoch = [&o](const EpochInfo& e) {
+      EpochProgress pr;
+      pr.epoch = e.epoch, pr.epochs = e.epochs, pr.loss = e.loss, pr.seconds = e.seconds;
+      pr.has_valid = e.has_valid, pr.valid = e.valid, pr.valid_metric = e.valid_metric, pr.refit = e.refit;
+      return o.on_epoch(pr);
+    };
+  return ro;
+}
+
 void Model::fit(const Dataset& train, const Dataset& valid, const FitOptions& o) {
   const auto& tr = train.impl();
   const auto& va = valid.impl();
@@ -83,19 +101,7 @@ void Model::fit(const Dataset& train, const Dataset& valid, const FitOptions& o)
   p.split.train = tr.log();
   if (valid.size() > 0) p.split.valid = va.log();
   p.train_by_user = Csr::from_interactions(p.split.train, p.ds.n_users(), false);
-  RunOptions ro;
-  ro.threads = resolve_threads(o.threads);
-  ro.checkpoint = o.checkpoint;
-  ro.resume = o.resume;
-  ro.log_path = o.log;
-  ro.stop = o.stop;
-  if (o.on_epoch)
-    ro.on_epoch = [&o](const EpochInfo& e) {
-      EpochProgress pr;
-      pr.epoch = e.epoch, pr.epochs = e.epochs, pr.loss = e.loss, pr.seconds = e.seconds;
-      pr.has_valid = e.has_valid, pr.valid = e.valid, pr.valid_metric = e.valid_metric, pr.refit = e.refit;
-      return o.on_epoch(pr);
-    };
+  RunOptions ro = run_options(o);
   impl_->tm = fit_model(p, impl_->cfg, ro);
   impl_->ds = tr.ds;
 }
@@ -132,19 +138,7 @@ UpdateResult Model::update(const Dataset& new_data, const FitOptions& o, const C
   siamrec::Dataset fresh = *nd.ds;
   fresh.log = nd.log();
   Config c = merged(impl_->cfg, overrides);
-  RunOptions ro;
-  ro.threads = resolve_threads(o.threads);
-  ro.checkpoint = o.checkpoint;
-  ro.resume = o.resume;
-  ro.log_path = o.log;
-  ro.stop = o.stop;
-  if (o.on_epoch)
-    ro.on_epoch = [&o](const EpochInfo& e) {
-      EpochProgress pr;
-      pr.epoch = e.epoch, pr.epochs = e.epochs, pr.loss = e.loss, pr.seconds = e.seconds;
-      pr.has_valid = e.has_valid, pr.valid = e.valid, pr.valid_metric = e.valid_metric, pr.refit = e.refit;
-      return o.on_epoch(pr);
-    };
+  RunOptions ro = run_options(o);
   // Work on a copy of the model file's state: a failed update leaves this model as it was.
   TrainedModel tm = impl_->tm;
   tm.model = clone_model(*impl_->tm.model);

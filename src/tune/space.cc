@@ -136,14 +136,19 @@ SearchSpace SearchSpace::from_yaml(const std::string& text, const std::string& s
       throw where("an integer key takes {int: [low, high]} or {choice: [...]}");
     s.params.push_back(std::move(p));
   }
-  for (auto& p : s.params)
-    for (auto& [wk, wv] : p.when) {
-      bool in_space = false;
-      for (auto& q : s.params) in_space = in_space || q.key == wk;
-      if (!in_space)
-        if (auto why = check_value(base, wk, wv); !why.empty())
+  for (size_t k = 0; k < s.params.size(); ++k)
+    for (auto& [wk, wv] : s.params[k].when) {
+      const std::string& pk = s.params[k].key;
+      for (size_t q = k; q < s.params.size(); ++q)
+        if (s.params[q].key == wk)
           throw ConfigError(
-              fmt::format("search space '{}', key '{}': 'when' value '{}' of '{}': {}", source, p.key, wv, wk, why));
+              fmt::format("search space '{}', key '{}': 'when' names '{}', which comes later in the file; "
+                          "put '{}' first",
+                          source, pk, wk, wk));
+      if (auto why = check_value(base, wk, wv); !why.empty())
+        throw ConfigError(
+            fmt::format("search space '{}', key '{}': 'when' value '{}' of '{}': {}", source, pk, wv, wk, why));
+      wv = canonical(base, wk, wv);
     }
   return s;
 }
