@@ -110,13 +110,14 @@ Interval bootstrap_mean_ci(const std::vector<double>& values, int resamples, dou
     m = s / static_cast<double>(n);
   }
   std::sort(means.begin(), means.end());
-  auto q = [&](double p) {  // linear interpolation between order statistics
-    const double pos = p * (means.size() - 1);
-    const size_t i = static_cast<size_t>(pos);
-    const double f = pos - i;
-    return i + 1 < means.size() ? means[i] * (1 - f) + means[i + 1] * f : means[i];
-  };
-  return {q((1 - level) / 2), q((1 + level) / 2)};
+  return {quantile_sorted(means, (1 - level) / 2), quantile_sorted(means, (1 + level) / 2)};
+}
+
+double quantile_sorted(const std::vector<double>& sorted, double p) {
+  const double pos = p * (sorted.size() - 1);
+  const size_t i = static_cast<size_t>(pos);
+  const double f = pos - i;
+  return i + 1 < sorted.size() ? sorted[i] * (1 - f) + sorted[i + 1] * f : sorted[i];
 }
 
 }  // namespace siamrec::stats

@@ -27,6 +27,8 @@ struct Interval {
 // Percentile bootstrap confidence interval of the mean: `resamples` resamples of the values with
 // replacement (NaN values dropped first), the (1-level)/2 and (1+level)/2 quantiles of their means.
 // Deterministic for a seed. Fewer than two values: the interval is the mean itself (NaN if none).
+// The p-quantile of ascending values, linearly interpolated between order statistics.
+double quantile_sorted(const std::vector<double>& sorted, double p);
 Interval bootstrap_mean_ci(const std::vector<double>& values, int resamples, double level, uint64_t seed);
 
 }  // namespace siamrec::stats

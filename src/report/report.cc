@@ -117,12 +117,7 @@ Quantiles quantiles(std::vector<double> v) {
   q.n = v.size();
   if (v.empty()) return q;
   std::sort(v.begin(), v.end());
-  auto at = [&](double p) {
-    const double pos = p * (v.size() - 1);
-    const size_t i = static_cast<size_t>(pos);
-    const double f = pos - i;
-    return i + 1 < v.size() ? v[i] * (1 - f) + v[i + 1] * f : v[i];
-  };
+  auto at = [&](double p) { return stats::quantile_sorted(v, p); };
   q.p5 = at(0.05), q.q1 = at(0.25), q.med = at(0.5), q.q3 = at(0.75), q.p95 = at(0.95);
   q.mean = std::accumulate(v.begin(), v.end(), 0.0) / v.size();
   return q;

@@ -21,14 +21,9 @@ Dataset read_new_interactions(const Config& c, const std::string& path, const Tr
   cc.set("data.path", path, "update");
   if (tm.users.numeric() && tm.items.numeric() && tm.users.size() > 0)
     cc.set("data.numeric_ids", "true", "update (the model's ids are integers)");
+  // Filtered (min rating, dedup) by update_model, on every path the data comes by.
   Dataset ds = read_data_file(cc, path, o);
-  FilterSpec f;
-  f.min_rating = c.real("filter.min_rating");
-  f.dedup = c.flag("filter.dedup");
-  if (f.min_rating > 0 || f.dedup) ds.log = apply_filters(ds.log, ds.n_users(), ds.n_items(), f);
-  if (ds.log.size() == 0)
-    spdlog::warn("'{}' holds no interactions{}: the update changes nothing but the history", path,
-                 f.min_rating > 0 ? fmt::format(" with rating >= {}", f.min_rating) : "");
+  if (ds.log.size() == 0) spdlog::warn("'{}' holds no interactions: the update changes nothing but the history", path);
   return ds;
 }
 

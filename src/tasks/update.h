@@ -22,9 +22,8 @@ struct UpdateResult {
 };
 
 // New interactions for model `tm`, read with the data mapping of config `c` (its data.format,
-// columns, delimiter, ...) from `path`; filtered by filter.min_rating and filter.dedup (no k-core:
-// every new interaction counts). A model with integer ids reads integer ids only, so a file of
-// other ids is refused with file:line.
+// columns, delimiter, ...) from `path` (update_model filters them). A model with integer ids reads
+// integer ids only, so a file of other ids is refused with file:line.
 Dataset read_new_interactions(const Config& c, const std::string& path, const TrainedModel& tm, const RunOptions& o);
 
 // Updates `tm` in place: grows its id maps (the sorted union of old and new ids), continues the
