@@ -6,6 +6,7 @@
 
 #include <siamrec/config.h>
 #include <siamrec/dataset.h>
+#include <siamrec/distributed.h>
 #include <siamrec/error.h>
 #include <siamrec/evaluate.h>
 #include <siamrec/model.h>

@@ -55,9 +55,11 @@ Command add_evaluate(CLI::App& root, GlobalOptions& g) {
                                 split.protocol));
               return split.valid;
             };
+            api::ProcessGroup pg;
             if (!o->model.empty()) {
               api::Model m = api::Model::load(o->model);
               api::ConfigSource cs = api::ConfigSource::from_yaml(m.merged_config_yaml(user));
+              pg = join_group(cs, g);  // a process group shares the users out (docs/distributed.md)
               api::Split split = api::Dataset::from_config(cs, dopt).split(cs);
               eo.config = user;
               e = m.evaluate(part(split), eo);
@@ -65,6 +67,7 @@ Command add_evaluate(CLI::App& root, GlobalOptions& g) {
               if (o->config.empty() && o->sets.empty())
                 throw ConfigError(
                     "evaluate needs --model FILE, or --config/--set describing the data and a baseline model");
+              pg = join_group(user, g);
               api::Split split = api::Dataset::from_config(user, dopt).split(user);
               api::Model m = api::Model::create(user);
               api::FitOptions fo;
@@ -73,6 +76,7 @@ Command add_evaluate(CLI::App& root, GlobalOptions& g) {
               m.fit(split.train, o->on == "valid" ? api::Dataset() : split.valid, fo);
               e = m.evaluate(part(split), eo);
             }
+            if (!pg.root()) return 0;
             std::cout << e.table;
             if (!o->json.empty()) atomic_write(o->json, e.json + "\n");
             return 0;

@@ -49,6 +49,9 @@ Command add_train(CLI::App& root, GlobalOptions& g) {
             cs.set = o->sets;
             const std::string resolved = cs.resolved_yaml();
             spdlog::debug("resolved config:\n{}", resolved);  // -v; it is also stored in the model file
+            // A process group (siamrec launch / torchrun / mpirun): every rank trains its share and
+            // evaluates its users; rank 0 alone writes the model, checkpoints, logs, JSON and report.
+            const api::ProcessGroup pg = join_group(cs, g);
             api::DatasetOptions dopt;
             dopt.data_dir = g.data_dir;
             dopt.skip_bad_lines = g.skip_bad_lines;
@@ -66,11 +69,15 @@ Command add_train(CLI::App& root, GlobalOptions& g) {
             std::vector<std::string> scratch;
             if (!o->report.empty() && fo.log.empty()) scratch.push_back(fo.log = tmp + ".log.jsonl");
             m.fit(split.train, split.valid, fo);
-            m.save(o->out);
-            api::Model::remove_checkpoints(fo.checkpoint);  // the run finished: its checkpoints are obsolete
-            spdlog::info("model written to {}", o->out);
+            if (pg.root()) {
+              m.save(o->out);
+              api::Model::remove_checkpoints(fo.checkpoint);  // the run finished: its checkpoints are obsolete
+              spdlog::info("model written to {}", o->out);
+            }
             if (!o->no_eval) {
               api::Evaluation e = m.evaluate(split.test, {}, g.threads);
+              if (!pg.root()) return 0;
+              api::RankLocal alone;  // what follows is rank 0's alone
               if (!o->grid.empty()) m.write_retrieval_grid(split.test, o->grid, 8, g.threads);
               std::cout << e.table;
               // Protocol, metrics, per-user vectors (retrieval: per query item), model type, config.

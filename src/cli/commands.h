@@ -6,6 +6,7 @@
 #include <vector>
 
 #include <CLI/CLI.hpp>
+#include <siamrec/distributed.h>
 
 namespace siamrec::cli {
 
@@ -13,6 +14,8 @@ struct GlobalOptions {
   std::string data_dir;         // --data-dir
   bool skip_bad_lines = false;  // --skip-bad-lines
   int threads = 0;              // --threads (0: all cores)
+  bool threads_given = false;   // --threads was on the command line
+  bool verbose = false, quiet = false;
 };
 
 struct Command {
@@ -35,5 +38,11 @@ Command add_serve(CLI::App& root, GlobalOptions& g);
 Command add_report(CLI::App& root, GlobalOptions& g);
 Command add_update(CLI::App& root, GlobalOptions& g);
 Command add_tune(CLI::App& root, GlobalOptions& g);
+Command add_launch(CLI::App& root, GlobalOptions& g);
+Command add_synth(CLI::App& root, GlobalOptions& g);
+
+// Joins the process group the environment describes (siamrec launch, torchrun, mpirun) with the
+// config's dist.* keys; ranks other than 0 then log errors only (unless -v). Size 1 when none.
+api::ProcessGroup join_group(const api::ConfigSource& cs, const GlobalOptions& g);
 
 }  // namespace siamrec::cli

@@ -33,25 +33,25 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", std::string("siamrec ") + SIAMREC_VERSION);
   app.require_subcommand(1);
   cli::GlobalOptions g;
-  bool verbose = false, quiet = false;
   app.add_option("--data-dir", g.data_dir,
                  "dataset directory (default: $SIAMREC_DATA_DIR, else ~/.cache/siamrec/datasets)")
       ->configurable();
   app.add_flag("--skip-bad-lines", g.skip_bad_lines,
                "skip malformed input lines (counted in one warning) instead of stopping");
   const int cores = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
-  app.add_option("--threads", g.threads,
-                 fmt::format("worker threads, at most 4 x cores = {} (default: all cores)", 4 * cores))
-      ->check(CLI::Range(0, 4 * cores));
-  app.add_flag("-v,--verbose", verbose, "debug logging");
-  app.add_flag("-q,--quiet", quiet, "warnings and errors only");
+  auto* threads_opt =
+      app.add_option("--threads", g.threads,
+                     fmt::format("worker threads, at most 4 x cores = {} (default: all cores)", 4 * cores))
+          ->check(CLI::Range(0, 4 * cores));
+  app.add_flag("-v,--verbose", g.verbose, "debug logging (in a process group: every rank logs)");
+  app.add_flag("-q,--quiet", g.quiet, "warnings and errors only");
   app.fallthrough();
 
-  std::vector<cli::Command> cmds = {cli::add_info(app, g),      cli::add_fetch(app, g),   cli::add_train(app, g),
-                                    cli::add_update(app, g),    cli::add_tune(app, g),    cli::add_evaluate(app, g),
-                                    cli::add_recommend(app, g), cli::add_compare(app, g), cli::add_report(app, g),
-                                    cli::add_similar(app, g),   cli::add_score(app, g),   cli::add_embed(app, g),
-                                    cli::add_cluster(app, g),   cli::add_serve(app, g),   cli::add_params(app, g)};
+  std::vector<cli::Command> cmds = {
+      cli::add_info(app, g),    cli::add_fetch(app, g),    cli::add_train(app, g),     cli::add_update(app, g),
+      cli::add_tune(app, g),    cli::add_evaluate(app, g), cli::add_recommend(app, g), cli::add_compare(app, g),
+      cli::add_report(app, g),  cli::add_similar(app, g),  cli::add_score(app, g),     cli::add_embed(app, g),
+      cli::add_cluster(app, g), cli::add_serve(app, g),    cli::add_params(app, g),    cli::add_launch(app, g)};
   // An unknown command is named (CLI11 would only say that a subcommand is required).
   for (int a = 1; a < argc; ++a) {
     std::string arg = argv[a];
@@ -76,9 +76,13 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? 0 : kExitUsage;
   }
-  if (verbose) spdlog::set_level(spdlog::level::debug);
-  if (quiet) spdlog::set_level(spdlog::level::warn);
+  if (g.verbose) spdlog::set_level(spdlog::level::debug);
+  if (g.quiet) spdlog::set_level(spdlog::level::warn);
+  g.threads_given = threads_opt->count() > 0;
   int threads = g.threads > 0 ? g.threads : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  if (!g.threads_given)  // ranks of a process group on one machine share its cores (torchrun sets this)
+    if (const char* lws = std::getenv("LOCAL_WORLD_SIZE"); lws && std::atoi(lws) > 1)
+      threads = std::max(1, threads / std::atoi(lws));
   omp_set_num_threads(threads);
   openblas_set_num_threads(1);  // siamrec parallelizes over blocks itself; nested BLAS threads would fight
   g.threads = threads;
@@ -86,6 +90,7 @@ int main(int argc, char** argv) {
     for (auto& c : cmds)
       if (c.app->parsed()) {
         int rc = c.run();
+        api::leave_process_group();  // a final barrier when a process group was joined
         // A full disk or a closed pipe must not pass for success: results would be lost silently.
         errno = 0;
         std::cout.flush();
@@ -98,9 +103,13 @@ int main(int argc, char** argv) {
       }
   } catch (const Error& e) {
     spdlog::error("{}", e.what());
+    api::report_process_failure(e.what());  // the other ranks of a group name this rank and why
+    api::leave_process_group(true);
     return e.exit_code();
   } catch (const std::exception& e) {
     spdlog::error("{}", e.what());
+    api::report_process_failure(e.what());
+    api::leave_process_group(true);
     return kExitError;
   }
   return kExitUsage;

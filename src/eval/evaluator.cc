@@ -1,5 +1,7 @@
 #include "eval/evaluator.h"
 
+#include "dist/group.h"
+
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -387,7 +389,17 @@ EvalResult evaluate_ranking(const BlockScorer& scorer, const EvalContext& ctx, c
   ro.threads = ctx.threads;
   ro.exclude = spec.exclude_train ? ctx.train : nullptr;
   ro.exclude_extra = valid_csr.rows() > 0 ? &valid_csr : nullptr;
+  // A process group (docs/distributed.md) shares the users out (rank r ranks users r, r + W, ...);
+  // every per-user value is then summed across ranks (exact: one rank holds each, the others 0),
+  // so every rank aggregates the very numbers one process computes.
+  dist::Group* G = dist::active();
+  std::vector<int32_t> my_users;
+  std::vector<int64_t> my_index;
+  if (G)
+    for (size_t k = static_cast<size_t>(G->rank()); k < U; k += static_cast<size_t>(G->size()))
+      my_users.push_back(res.users[k]), my_index.push_back(static_cast<int64_t>(k));
   auto visit = [&](int64_t idx, int32_t u, const float* row, const int32_t* top, int ntop) {
+    if (G) idx = my_index[idx];
     const int32_t* tb = T.indices.data() + T.begin(u);
     const int32_t* te = T.indices.data() + T.end(u);
     lists[idx].assign(top, top + ntop);
@@ -410,7 +422,31 @@ EvalResult evaluate_ranking(const BlockScorer& scorer, const EvalContext& ctx, c
       for (size_t m = 0; m < rms.size(); ++m) acc[kk * rms.size() + m][idx] = rms[m]->at_k(ur, ks[kk]);
     weight[idx] = ur.n_rel;
   };
-  rank_users(res.users, ctx.n_items, scorer, ro, visit);
+  rank_users(G ? my_users : res.users, ctx.n_items, scorer, ro, visit);
+  if (G) {
+    std::vector<double> buf;
+    buf.reserve((acc.size() + 3 + K) * U);
+    for (auto& v : acc) buf.insert(buf.end(), v.begin(), v.end());
+    buf.insert(buf.end(), auc.begin(), auc.end());
+    buf.insert(buf.end(), weight.begin(), weight.end());
+    buf.insert(buf.end(), masked.begin(), masked.end());
+    const size_t lo = buf.size();
+    buf.resize(lo + U * K, 0.0);  // item + 1 at each rank of a user's list (0: none)
+    for (size_t k = 0; k < U; ++k)
+      for (size_t r = 0; r < lists[k].size(); ++r) buf[lo + k * K + r] = lists[k][r] + 1.0;
+    G->sum(buf.data(), buf.size(), "the sharded evaluation");
+    size_t o = 0;
+    for (auto& v : acc)
+      for (auto& x : v) x = buf[o++];
+    for (auto& x : auc) x = buf[o++];
+    for (auto& x : weight) x = buf[o++];
+    for (auto& x : masked) x = static_cast<int32_t>(buf[o++]);
+    for (size_t k = 0; k < U; ++k) {
+      lists[k].clear();
+      for (int r = 0; r < K && buf[lo + k * K + r] > 0; ++r)
+        lists[k].push_back(static_cast<int32_t>(buf[lo + k * K + r] - 1));
+    }
+  }
   const int64_t masked_candidates = std::accumulate(masked.begin(), masked.end(), int64_t{0});
   if (masked_candidates)
     spdlog::warn("{} candidate negatives were the user's own train/validation items and ranked last",

@@ -7,6 +7,7 @@
 #include <numeric>
 
 #include "config/config.h"
+#include "dist/group.h"
 #include "util/error.h"
 #include "util/names.h"
 #include "util/parallel.h"
@@ -145,7 +146,7 @@ void FusedEngine::apply(Grad& g) {
 // that thread's share is done and another takes its last blocks: epoch()); each thread keeps its
 // share (Grad::share) and trains a shuffled copy every epoch.
 void FusedEngine::split_shares() {
-  const auto& pos = builder_.positives();
+  const auto& pos = trained_positives();
   const int64_t N = static_cast<int64_t>(pos.size());
   const int T = static_cast<int>(grads_.size());
   std::vector<int64_t> count;
@@ -167,23 +168,117 @@ void FusedEngine::split_shares() {
   share_size_ = pos.size();
 }
 
+const std::vector<Positive>& FusedEngine::trained_positives() const {
+  dist::Group* G = dist::active();
+  return G && s_.per_example ? rank_pos_ : builder_.positives();
+}
+
+// Splits the positives by anchor into contiguous ranges of about N / ranks (as split_shares does
+// for threads): a user's row then has one writer rank.
+static void shard_by_anchor(const std::vector<Positive>& pos, int W, int R, std::vector<Positive>& mine,
+                            std::vector<int64_t>& sizes) {
+  const int64_t N = static_cast<int64_t>(pos.size());
+  std::vector<int64_t> count;
+  for (const Positive& q : pos) {
+    if (q.a >= static_cast<int32_t>(count.size())) count.resize(static_cast<size_t>(q.a) + 1, 0);
+    ++count[q.a];
+  }
+  std::vector<int> owner(count.size(), 0);
+  int64_t run = 0;
+  for (size_t a = 0; a < count.size(); ++a) {
+    owner[a] = static_cast<int>(std::min<int64_t>(W - 1, run * W / std::max<int64_t>(1, N)));
+    run += count[a];
+  }
+  sizes.assign(W, 0);
+  mine.clear();
+  for (const Positive& q : pos) {
+    ++sizes[owner[q.a]];
+    if (owner[q.a] == R) mine.push_back(q);
+  }
+}
+
+void FusedEngine::exchange_rows(dist::Group& G, Grad& g) {
+  const int64_t d = s_.dim;
+  std::vector<int64_t> ids;  // item rows r, user rows -(r + 1)
+  std::vector<float> vals;
+  ids.reserve(g.items.rows.size() + g.users.rows.size());
+  for (auto r : g.items.rows) ids.push_back(r);
+  for (auto r : g.users.rows) ids.push_back(-r - 1);
+  vals.reserve(ids.size() * d);
+  vals.insert(vals.end(), g.items.g.begin(), g.items.g.end());
+  vals.insert(vals.end(), g.users.g.begin(), g.users.g.end());
+  G.sum_rows(ids, vals, d, "the exchange of gradient rows");
+  g.items.clear();
+  g.users.clear();
+  for (size_t q = 0; q < ids.size(); ++q) {
+    const int64_t id = ids[q];
+    std::copy_n(vals.data() + q * d, d, id >= 0 ? g.items.row(id, d) : g.users.row(-id - 1, d));
+  }
+}
+
+void FusedEngine::merge_rows(dist::Group& G) {
+  const int64_t d = s_.dim;
+  struct Tab {
+    FusedSpace* sp;
+    AlignedFloats* snap;
+  };
+  Tab tabs[2] = {{&s_.items, &snap_items_}, {&s_.users, &snap_users_}};
+  auto at = [&](int64_t id, float*& w, float*& sn) {
+    const Tab& t = tabs[id >= 0 ? 0 : 1];
+    const int64_t r = id >= 0 ? id : -id - 1;
+    w = t.sp->w + r * d, sn = t.snap->data() + r * d;
+  };
+  // The rows this rank changed since the last merge (items r, users -(r + 1)) and their deltas.
+  std::vector<int64_t> ids;
+  std::vector<float> delta;
+  for (int k = 0; k < 2; ++k)
+    for (int64_t r = 0; r < tabs[k].sp->rows; ++r) {
+      const float *w = tabs[k].sp->w + r * d, *sn = tabs[k].snap->data() + r * d;
+      if (std::memcmp(w, sn, d * sizeof(float)) == 0) continue;
+      ids.push_back(k == 0 ? r : -r - 1);
+      for (int64_t j = 0; j < d; ++j) delta.push_back(w[j] - sn[j]);
+    }
+  G.sum_rows(ids, delta, d, "the merge of touched rows");
+  for (size_t q = 0; q < ids.size(); ++q) {
+    float *w, *sn;
+    at(ids[q], w, sn);
+    for (int64_t j = 0; j < d; ++j) w[j] = sn[j] + delta[q * d + j];
+    if (s_.max_norm > 0) vec::clip(w, dot(w, w, d), static_cast<float>(s_.max_norm), d);
+    std::memcpy(sn, w, d * sizeof(float));
+  }
+}
+
 double FusedEngine::epoch(int epoch_index) {
-  const auto& pos = builder_.positives();
+  dist::Group* G = dist::active();
+  const int W = G ? G->size() : 1, R = G ? G->rank() : 0;
+  if (G && s_.per_example && rank_pos_.empty()) {
+    shard_by_anchor(builder_.positives(), W, R, rank_pos_, shard_sizes_);
+    share_size_ = 0;  // the threads split this rank's shard
+    auto copy = [&](const FusedSpace& sp, AlignedFloats& snap) { snap.assign(sp.w, sp.w + sp.rows * s_.dim); };
+    copy(s_.items, snap_items_);
+    copy(s_.users, snap_users_);
+  }
+  const auto& pos = trained_positives();
   const int64_t N = static_cast<int64_t>(pos.size());
   const int T = std::max(1, s_.threads);
   const int64_t B = std::max<int64_t>(1, s_.batch);
   std::vector<double> loss(T, 0.0);
-  if (!s_.deterministic || T == 1) {
+  if ((!s_.deterministic || T == 1) && !(G && !s_.per_example)) {
     // Hogwild: each thread shuffles a copy of its share (split_shares), then trains it in blocks
     // (mini-batches, or 4,096 examples per example) taken from a counter per share; a thread done
     // with its own share takes the blocks left in the others' (so a core slowed by another
     // process hands its tail over instead of holding the epoch up; the user rows of such a block
     // then have two lock-free writers, as item rows always do). One thread training per example
-    // takes its share as one block.
+    // takes its share as one block. In a process group (local SGD) the shares are trained in
+    // rounds of about dist.sync_every examples per rank, the touched rows merged after each.
     if (share_size_ != pos.size()) split_shares();
     const int64_t block = !s_.per_example ? B : T == 1 ? std::max<int64_t>(1, N) : 4096;
+    int64_t rounds = 1;
+    if (G) {
+      const int64_t most = *std::max_element(shard_sizes_.begin(), shard_sizes_.end());
+      rounds = std::max<int64_t>(1, (most + s_.sync_every - 1) / s_.sync_every);
+    }
     std::unique_ptr<std::atomic<int64_t>[]> next(new std::atomic<int64_t>[T]);
-    for (int t = 0; t < T; ++t) next[t] = 0;
 #pragma omp parallel num_threads(T)
     {
       int t = omp_get_thread_num();
@@ -195,54 +290,68 @@ double FusedEngine::epoch(int epoch_index) {
       g.rng = mix64(s_.seed ^ mix64(static_cast<uint64_t>(epoch_index) * 7919ULL + static_cast<uint64_t>(t)));
       {  // Fisher-Yates with multiply-shift ranges; the swap partners are drawn 16 steps ahead and
          // prefetched (the swaps are random accesses into a buffer far larger than the caches).
-        constexpr int64_t W = 16;
-        int64_t ring[W];
+        constexpr int64_t kRing = 16;
+        int64_t ring[kRing];
         auto pick = [&](int64_t q) {
           return static_cast<int64_t>((static_cast<unsigned __int128>(g.next()) * static_cast<uint64_t>(q)) >> 64);
         };
-        for (int64_t q = n; q > 1 && q > n - W; --q) ring[q % W] = pick(q), __builtin_prefetch(&ep[ring[q % W]], 1);
+        for (int64_t q = n; q > 1 && q > n - kRing; --q)
+          ring[q % kRing] = pick(q), __builtin_prefetch(&ep[ring[q % kRing]], 1);
         for (int64_t q = n; q > 1; --q) {
-          int64_t j = ring[q % W];
-          if (q - W > 1) ring[(q - W) % W] = pick(q - W), __builtin_prefetch(&ep[ring[(q - W) % W]], 1);
+          int64_t j = ring[q % kRing];
+          if (q - kRing > 1)
+            ring[(q - kRing) % kRing] = pick(q - kRing), __builtin_prefetch(&ep[ring[(q - kRing) % kRing]], 1);
           std::swap(ep[q - 1], ep[j]);
         }
       }
       g.rng = mix64(s_.seed ^
-                    mix64(static_cast<uint64_t>(epoch_index) * 1000003ULL + static_cast<uint64_t>(t) * 0x632be5abULL));
-#pragma omp barrier
-      for (int v = 0; v < T; ++v) {
-        const std::vector<Positive>& share = grads_[(t + v) % T]->batch;
-        const int64_t ns = static_cast<int64_t>(share.size());
-        for (int64_t b0; (b0 = next[(t + v) % T].fetch_add(1) * block) < ns;) {
-          const int64_t len = std::min(ns - b0, block);
-          if (s_.per_example) {
-            loss[t] += run_per_example(g, share.data() + b0, len);
-          } else {
-            loss[t] += run_examples(g, share.data() + b0, len, 1.0f / static_cast<float>(len)) * len;
-            apply(g);
+                    mix64(static_cast<uint64_t>(epoch_index) * 1000003ULL + static_cast<uint64_t>(t) * 0x632be5abULL +
+                          (G ? static_cast<uint64_t>(R) * 0x9e3779b97f4a7c15ULL : 0)));
+    }
+    for (int64_t q = 0; q < rounds; ++q) {
+      for (int t = 0; t < T; ++t) next[t] = 0;
+#pragma omp parallel num_threads(T)
+      {
+        int t = omp_get_thread_num();
+        Grad& g = *grads_[t];
+        for (int v = 0; v < T; ++v) {
+          const std::vector<Positive>& share = grads_[(t + v) % T]->batch;
+          const int64_t ns = static_cast<int64_t>(share.size()), lo = ns * q / rounds, hi = ns * (q + 1) / rounds;
+          for (int64_t b0; (b0 = lo + next[(t + v) % T].fetch_add(1) * block) < hi;) {
+            const int64_t len = std::min(hi - b0, block);
+            if (s_.per_example) {
+              loss[t] += run_per_example(g, share.data() + b0, len);
+            } else {
+              loss[t] += run_examples(g, share.data() + b0, len, 1.0f / static_cast<float>(len)) * len;
+              apply(g);
+            }
           }
         }
       }
+      if (G) merge_rows(*G);
     }
   } else {
     // Deterministic: a global shuffle; each global mini-batch is split across threads; ordered
-    // reduction; one update.
+    // reduction; one update. In a process group the global mini-batch is batch x ranks: split
+    // across ranks, then threads; the ranks' gradient rows are summed in rank order.
     std::vector<int64_t> order(N);
     std::iota(order.begin(), order.end(), 0);
     std::mt19937_64 rng(mix64(s_.seed ^ mix64(static_cast<uint64_t>(epoch_index))));
     for (int64_t k = N; k > 1; --k) std::swap(order[k - 1], order[rng() % k]);
     std::vector<Positive> ep(N);
     for (int64_t r = 0; r < N; ++r) ep[r] = pos[order[r]];
-    for (int64_t b0 = 0; b0 < N; b0 += B) {
-      int64_t b1 = std::min(N, b0 + B);
-      float scale = 1.0f / static_cast<float>(b1 - b0);
+    const int64_t GB = B * W;
+    for (int64_t gb0 = 0; gb0 < N; gb0 += GB) {
+      const int64_t gn = std::min(N, gb0 + GB) - gb0;
+      const int64_t b0 = gb0 + gn * R / W, b1 = gb0 + gn * (R + 1) / W;
+      float scale = 1.0f / static_cast<float>(gn);
       // No race by design (each thread its own slice and gradient buffers): a region TSan checks.
       parallel_region(T, [&](int t) {
         Grad& g = *grads_[t];
         int64_t n = b1 - b0, lo = b0 + n * t / T, hi = b0 + n * (t + 1) / T;
         g.rng = mix64(s_.seed ^
                       mix64(static_cast<uint64_t>(epoch_index) * 1000003ULL + static_cast<uint64_t>(b0) * 131 + t));
-        loss[t] += run_examples(g, ep.data() + lo, hi - lo, scale) * n;
+        loss[t] += run_examples(g, ep.data() + lo, hi - lo, scale) * gn;
       });
       Grad& g0 = *grads_[0];
       for (int t = 1; t < T; ++t) {
@@ -254,13 +363,22 @@ double FusedEngine::epoch(int epoch_index) {
           pair->clear();
         }
       }
+      if (G) exchange_rows(*G, g0);
       apply(g0);
     }
   }
-  seen_ += N;
   double total = 0;
   for (double l : loss) total += l;
-  return total / std::max<int64_t>(1, N);
+  int64_t count = N;
+  if (G) {  // the epoch's loss over every rank's examples
+    double v[2] = {total, static_cast<double>(N)};
+    G->sum(v, 2, "the epoch's loss");
+    total = v[0];
+    // Per example each rank trained its shard; mini-batches: every rank its slices of all N.
+    count = s_.per_example ? static_cast<int64_t>(v[1]) : N;
+  }
+  seen_ += count;
+  return total / std::max<int64_t>(1, count);
 }
 
 std::string FusedEngine::save_state() const {

@@ -33,6 +33,9 @@
 namespace siamrec {
 
 class Config;
+namespace dist {
+class Group;
+}
 
 struct FusedSpace {
   float* w = nullptr;  // rows x dim table (the tower's parameter storage)
@@ -57,6 +60,7 @@ struct FusedSpec {
   bool per_example = false;  // Hogwild updates after every example (StarSpace/LightFM), no mini-batch
   uint64_t seed = 42;
   float label_offset = 0;
+  int64_t sync_every = 50000;  // dist.sync_every (a process group, per-example updates)
 };
 
 // Why a config cannot run on the fused engine ("" when it can), from what the parts declare: a
@@ -198,6 +202,18 @@ class FusedEngine : public EpochRunner {
   std::atomic<int64_t> adam_step_{0};
   size_t share_size_ = 0;  // Hogwild: positives split between threads (in each Grad::batch)
   void split_shares();
+  // A process group (docs/distributed.md). Mini-batches: each global mini-batch (batch x ranks)
+  // is split across ranks, then threads; the rows every rank touched are exchanged and summed in
+  // rank order; one update, the same on every rank. Per example (local SGD): each rank trains
+  // its shard (split by anchor) and every dist.sync_every examples the rows touched since the
+  // last merge take every rank's change (snapshot + the sum of the ranks' deltas).
+  const std::vector<Positive>& trained_positives() const;  // this process's: all, or its shard
+  void exchange_rows(dist::Group& G, Grad& g);
+  void merge_rows(dist::Group& G);
+  std::vector<Positive> rank_pos_;         // local SGD: this rank's shard
+  std::vector<int64_t> shard_sizes_;       // local SGD: every rank's shard size
+  AlignedFloats snap_items_, snap_users_;  // local SGD: the tables at the last merge
+  int64_t sync_every_ = 50000;
   std::vector<std::unique_ptr<Grad>> grads_;
 };
 

@@ -315,6 +315,7 @@ void SiameseNet::begin_epoch() {
 }
 
 void SiameseNet::set_sparse(bool s) {
+  sparse_ = s;
   item_tower_->set_sparse(s);
   if (user_tower_) user_tower_->set_sparse(s);
 }
@@ -405,6 +406,7 @@ FusedSpec fused_spec(const Config& c, SiameseNet& net, int threads, float label_
   f.threads = std::max(1, threads);
   f.deterministic = c.flag("train.deterministic");
   f.per_example = c.str("train.update") == "example";
+  f.sync_every = c.integer("dist.sync_every");
   if (f.per_example && f.deterministic)
     throw ConfigError("train.update 'example' (Hogwild per-example updates) cannot be train.deterministic");
   f.seed = static_cast<uint64_t>(c.integer("train.seed"));

@@ -62,6 +62,7 @@ class SiameseNet : public torch::nn::Module {
   void set_user_histories(const struct Csr& histories) { set_user_bags(layout_.users, histories); }
   std::vector<torch::Tensor> tables();
   void set_sparse(bool s);
+  bool sparse() const { return sparse_; }  // tables give sparse gradients
   void begin_epoch();
   const NetLayout& layout() const { return layout_; }
   void set_history(const struct Csr* h) { history_ = h; }
@@ -73,6 +74,7 @@ class SiameseNet : public torch::nn::Module {
   std::shared_ptr<Tower> item_tower_, user_tower_;
   std::shared_ptr<Comparator> comp_;
   const struct Csr* history_ = nullptr;  // user -> train items (centroids)
+  bool sparse_ = false;
 };
 
 // Parameters and buffers as (name, shape, float data) records in our binary container.

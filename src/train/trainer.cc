@@ -20,6 +20,7 @@
 
 #include "config/config.h"
 #include "data/dataset.h"
+#include "dist/group.h"
 #include "util/rng.h"
 #include "util/error.h"
 #include "util/io.h"
@@ -176,8 +177,13 @@ void Trainer::save_checkpoint(const std::string& path, int epoch, double best, i
 
 bool Trainer::load_checkpoint(const std::string& path, int& epoch, double& best, int& best_epoch, int& bad,
                               std::vector<torch::Tensor>& best_state) {
-  if (!file_exists(path)) return false;
-  BinReader r = BinReader::open(path, kCkptMagic, 1, "checkpoint");
+  // In a process group rank 0's checkpoint restarts every rank (it alone writes them).
+  std::string bytes;
+  dist::Group* G = dist::active();
+  if (!G || G->rank() == 0) bytes = file_exists(path) ? "1" + read_file(path) : "0";
+  if (G) G->broadcast(bytes, 0, "the broadcast of the checkpoint");
+  if (bytes.empty() || bytes[0] != '1') return false;
+  BinReader r(bytes.substr(1), kCkptMagic, 1, path, "checkpoint");
   std::string yaml = r.get_str();
   if (yaml != cfg_.to_yaml())
     throw ConfigError(
@@ -200,6 +206,94 @@ bool Trainer::load_checkpoint(const std::string& path, int& epoch, double& best,
   }
   pending_state_ = r.get_str();  // the engine's optimizer state, loaded once the engine runs
   return true;
+}
+
+// A data-parallel step: every rank computed the mean gradient of its n rows; this makes every
+// rank's gradient the mean over all ranks' rows (the gradient of the global mini-batch). Dense
+// gradients travel in one allreduce (with the row counts); embedding tables exchange only the rows
+// they touched (every rank's row ids and values, summed in rank order): never the dense table.
+static void sync_gradients(dist::Group& G, SiameseNet& net, int64_t n, bool sparse) {
+  torch::NoGradGuard ng;
+  auto params = net.parameters();
+  auto tables = net.tables();
+  auto is_table = [&](const torch::Tensor& p) {
+    for (auto& t : tables)
+      if (t.is_same(p)) return true;
+    return false;
+  };
+  // Dense: n x gradient, and n, summed; then divided by the total.
+  std::vector<torch::Tensor> dense;
+  for (auto& p : params)
+    if (!is_table(p)) dense.push_back(p);
+  int64_t numel = 1;
+  for (auto& p : dense) numel += p.numel();
+  std::vector<float> bucket(static_cast<size_t>(numel), 0.0f);
+  int64_t off = 0;
+  for (auto& p : dense) {
+    if (p.grad().defined() && n > 0) {
+      auto g = p.grad().contiguous().view({-1});
+      std::copy_n(g.data_ptr<float>(), g.numel(), bucket.data() + off);
+    }
+    off += p.numel();
+  }
+  for (int64_t k = 0; k < off; ++k) bucket[k] *= static_cast<float>(n);
+  bucket[off] = static_cast<float>(n);  // the row count rides at the end
+  G.sum(bucket.data(), bucket.size(), "the gradient allreduce");
+  const double total = bucket[off];
+  if (total <= 0) return;
+  const float inv = static_cast<float>(1.0 / total);
+  off = 0;
+  for (auto& p : dense) {
+    auto g = torch::from_blob(bucket.data() + off, p.sizes(), torch::kFloat32).mul(inv);
+    if (p.grad().defined())
+      p.mutable_grad().copy_(g);
+    else
+      p.mutable_grad() = g.clone();
+    off += p.numel();
+  }
+  // Tables: the touched rows of every rank.
+  for (auto& p : tables) {
+    const int64_t d = p.size(1);
+    torch::Tensor idx, val;
+    if (p.grad().defined() && n > 0) {
+      if (p.grad().is_sparse()) {
+        auto c = p.grad().coalesce();
+        idx = c.indices()[0].contiguous();
+        val = c.values().contiguous();
+      } else {
+        idx = p.grad().abs().sum(1).nonzero().view({-1}).contiguous();
+        val = p.grad().index_select(0, idx).contiguous();
+      }
+    }
+    std::vector<int64_t> ids;
+    std::vector<float> vals;
+    if (idx.defined()) {
+      ids.assign(idx.data_ptr<int64_t>(), idx.data_ptr<int64_t>() + idx.numel());
+      auto v = val.mul(static_cast<double>(n)).contiguous();
+      vals.assign(v.data_ptr<float>(), v.data_ptr<float>() + v.numel());
+    }
+    G.sum_rows(ids, vals, d, "the exchange of embedding rows");
+    const int64_t m = static_cast<int64_t>(ids.size());
+    auto ti = torch::from_blob(ids.data(), {m}, torch::kInt64).clone();
+    auto tv = torch::from_blob(vals.data(), {m, d}, torch::kFloat32).mul(inv);
+    if (sparse) {  // the optimizer's sparse (lazy) form, as on one process
+      p.mutable_grad() = torch::sparse_coo_tensor(ti.unsqueeze(0), tv, p.sizes()).coalesce();
+    } else {
+      auto g = torch::zeros_like(p);
+      g.index_add_(0, ti, tv);
+      p.mutable_grad() = g;
+    }
+  }
+}
+
+// Every rank starts from rank 0's parameters (as DDP does).
+static void broadcast_parameters(dist::Group& G, SiameseNet& net) {
+  torch::NoGradGuard ng;
+  for (auto& p : net.parameters()) {
+    auto c = p.detach().contiguous();
+    G.broadcast(c.data_ptr<float>(), static_cast<size_t>(c.numel()), 0, "the broadcast of the initial parameters");
+    if (!c.is_same(p)) p.copy_(c);
+  }
 }
 
 static std::string fmt_secs(double s) {
@@ -273,7 +367,17 @@ double Trainer::TorchEpochs::run_epoch(int epoch) {
   auto last_print = t0;
   double loss_sum = 0;
   int64_t seen = 0;
-  const size_t nb = (order.size() + B - 1) / B;
+  // Data-parallel (a process group): global mini-batch b is rows [b GB, (b+1) GB) of the shared
+  // order, GB = B x ranks; each rank trains its slice of it and the gradients are averaged.
+  dist::Group* G = dist::active();
+  const int W = G ? G->size() : 1, R = G ? G->rank() : 0;
+  const size_t GB = static_cast<size_t>(B) * W;
+  const size_t nb = (order.size() + GB - 1) / GB;
+  auto slice = [&](size_t b, size_t& lo, size_t& hi) {
+    const size_t g0 = b * GB, n = std::min(order.size(), g0 + GB) - g0;
+    lo = g0 + n * R / W, hi = g0 + n * (R + 1) / W;
+  };
+  const uint64_t rank_seed = W > 1 ? mix64(0x5eedULL + static_cast<uint64_t>(R)) : 0;
   // Batch preparation (tuples, negative draws, in-batch masks) needs no model: the next batch is
   // prepared on a helper thread while the current one trains (not for sequence builders, whose
   // rows come out of the network).
@@ -289,12 +393,13 @@ double Trainer::TorchEpochs::run_epoch(int epoch) {
   auto negatives = [&, epoch](size_t b, const std::vector<int64_t>& a, const std::vector<int64_t>& p, int64_t n,
                               std::vector<int64_t>& negs, std::vector<uint8_t>& mask) {
     if (k_ > 0 && mining_ != Mining::InBatch)
-      T.make_negatives(a, p, n, mix64(seed_ ^ mix64(static_cast<uint64_t>(epoch) * 1000003ULL + b)), negs);
+      T.make_negatives(a, p, n, mix64(seed_ ^ mix64(static_cast<uint64_t>(epoch) * 1000003ULL + b)) ^ rank_seed, negs);
     if (in_batch_mask) T.in_batch_negatives(a, p, n, mask);
   };
   auto prepare_batch = [&](size_t b, Batch& out) {
     auto tp0 = Clock::now();
-    size_t lo = b * B, hi = std::min(order.size(), lo + static_cast<size_t>(B));
+    size_t lo, hi;
+    slice(b, lo, hi);
     int64_t n = static_cast<int64_t>(hi - lo);
     out.a.resize(n), out.p.resize(n), out.y.resize(n);
     for (int64_t r = 0; r < n; ++r) {
@@ -312,7 +417,8 @@ double Trainer::TorchEpochs::run_epoch(int epoch) {
   auto launch = [&](size_t b) { next = std::async(policy, [&, b] { prepare_batch(b, bufs[b & 1]); }); };
   if (!sequential && nb > 0) launch(0);
   for (size_t b = 0; b < nb; ++b) {
-    size_t lo = b * B, hi = std::min(order.size(), lo + static_cast<size_t>(B));
+    size_t lo, hi;
+    slice(b, lo, hi);
     int64_t n = static_cast<int64_t>(hi - lo);
     torch::Tensor ea;
     if (sequential) {  // every position of the windows is a row
@@ -328,6 +434,12 @@ double Trainer::TorchEpochs::run_epoch(int epoch) {
       std::swap(a, cur.a), std::swap(p, cur.p), std::swap(y, cur.y), std::swap(negs, cur.negs),
           std::swap(mask, cur.mask);
       if (b + 1 < nb) launch(b + 1);
+    }
+    if (n == 0) {  // a rank without rows in a short last global batch still takes part in the step
+      opt_->zero_grad();
+      if (G) sync_gradients(*G, net_, 0, net_.sparse());
+      opt_->step();
+      continue;
     }
     auto ta = torch::from_blob(a.data(), {n}, torch::kInt64).clone();
     auto tp = torch::from_blob(p.data(), {n}, torch::kInt64).clone();
@@ -366,6 +478,7 @@ double Trainer::TorchEpochs::run_epoch(int epoch) {
     }
     opt_->zero_grad();
     loss.backward();
+    if (G) sync_gradients(*G, net_, n, net_.sparse());
     opt_->step();
     if (max_norm > 0) {  // unit-ball (radius max_norm) clipping of embedding rows
       torch::NoGradGuard ng;
@@ -391,6 +504,11 @@ double Trainer::TorchEpochs::run_epoch(int epoch) {
     }
   }
   if (tty) fmt::print(stderr, "\r{:80}\r", "");
+  if (G) {  // the epoch's loss over every rank's rows
+    double v[2] = {loss_sum, static_cast<double>(seen)};
+    G->sum(v, 2, "the epoch's loss");
+    loss_sum = v[0], seen = static_cast<int64_t>(v[1]);
+  }
   stats_.examples = seen;
   stats_.prep_seconds = prep_work;
   stats_.prep_wait_seconds = prep_wait;
@@ -405,6 +523,18 @@ TrainReport Trainer::run(const FitData& d, float label_offset) {
   double lr = c.real("train.lr");
   opt_ = make_optimizer(opt_name, net_.parameters(), lr, c.real("train.weight_decay"));
   net_.set_sparse(opt_->wants_sparse() && !runner_);
+  // A process group: every rank must train the same config on the same data, from rank 0's
+  // parameters; rank 0 alone writes logs and checkpoints.
+  dist::Group* G = dist::active();
+  const bool writer = !G || G->rank() == 0;
+  if (G) {
+    const std::string yaml = c.to_yaml();
+    G->check_same(dist::hash_bytes(yaml.data(), yaml.size()), "config");
+    const auto& ps = builder_.positives();
+    G->check_same(dist::hash_bytes(ps.data(), ps.size() * sizeof(Positive)), "training data");
+    broadcast_parameters(*G, net_);
+    torch::manual_seed(seed_ + static_cast<uint64_t>(G->rank()));  // dropout masks differ across ranks
+  }
   const int epochs = static_cast<int>(c.integer("train.epochs"));
   const int lr_step = static_cast<int>(c.integer("train.lr_step"));
   const double gamma = c.real("train.lr_gamma");
@@ -425,7 +555,7 @@ TrainReport Trainer::run(const FitData& d, float label_offset) {
       spdlog::info("no checkpoint at '{}': starting from scratch", d.checkpoint);
   }
   std::ofstream log;
-  if (!d.log_path.empty()) {
+  if (!d.log_path.empty() && writer) {
     // The refit pass continues the log of the pass that chose its epoch count.
     log.open(d.log_path, start > 0 || d.refit_pass ? std::ios::app : std::ios::trunc);
     if (!log) throw Error(fmt::format("cannot write training log '{}'", d.log_path));
@@ -505,7 +635,8 @@ TrainReport Trainer::run(const FitData& d, float label_offset) {
                  rep.last_loss, seen / std::max(secs, 1e-9), secs, vstr, mean_norm, var);
     if (log) log << j.dump() << "\n" << std::flush;
     rep.epochs_run = epoch;
-    if (!d.checkpoint.empty()) save_checkpoint(d.checkpoint, epoch, best, best_epoch, bad, best_state, runner);
+    if (!d.checkpoint.empty() && writer)
+      save_checkpoint(d.checkpoint, epoch, best, best_epoch, bad, best_state, runner);
     if (d.stop_after_epoch > 0 && epoch >= d.stop_after_epoch) break;  // simulated interruption (tests)
     bool go_on = true;
     if (d.on_epoch) {
@@ -517,7 +648,13 @@ TrainReport Trainer::run(const FitData& d, float label_offset) {
       info.refit = d.refit_pass;
       go_on = d.on_epoch(info);
     }
-    if (!go_on || (d.stop && d.stop->load())) {
+    bool halt = !go_on || (d.stop && d.stop->load());
+    if (G) {  // a caller's stop on any rank stops every rank after this epoch
+      int64_t f = halt ? 1 : 0;
+      G->sum(&f, 1, "the agreement to go on");
+      halt = f > 0;
+    }
+    if (halt) {
       rep.interrupted = true;
       spdlog::info("training stopped by the caller after epoch {}", epoch);
       break;
