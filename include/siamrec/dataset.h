@@ -81,4 +81,20 @@ struct Split {
   std::string protocol;
 };
 
+// A synthetic interaction log (siamrec synth; docs/scaling.md): Zipf item popularity and user
+// activity, planted clusters (a user draws in_cluster of her items from her cluster's), seeded.
+struct SynthOptions {
+  int64_t users = 10000, items = 5000, interactions = 200000;
+  int clusters = 20;
+  double item_alpha = 0.8, user_alpha = 0.6, in_cluster = 0.8;
+  uint64_t seed = 42;
+};
+struct SynthSummary {
+  int64_t interactions = 0, users = 0, items_used = 0, max_user_degree = 0, max_item_degree = 0, bytes = 0;
+  double in_cluster_share = 0, seconds = 0;
+};
+// Writes "user<TAB>item<TAB>timestamp" lines atomically to `path` (read it with data.path and
+// data.time_col 2); with clusters_path, also each item's and user's planted cluster.
+SynthSummary write_synthetic(const SynthOptions& o, const std::string& path, const std::string& clusters_path = "");
+
 }  // namespace siamrec::api

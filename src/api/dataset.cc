@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "api/impl.h"
+#include "data/synth.h"
 #include "data/registry.h"
 #include "tasks/pipeline.h"
 #include "util/error.h"
@@ -201,6 +202,18 @@ Split Dataset::split(const ConfigSource& config) const {
   out.train = part(Impl::kTrain, "train");
   out.valid = part(Impl::kValid, "valid");
   out.test = part(Impl::kTest, "test");
+  return out;
+}
+
+SynthSummary write_synthetic(const SynthOptions& o, const std::string& path, const std::string& clusters_path) {
+  siamrec::SynthSpec s;
+  s.users = o.users, s.items = o.items, s.interactions = o.interactions, s.clusters = o.clusters;
+  s.item_alpha = o.item_alpha, s.user_alpha = o.user_alpha, s.in_cluster = o.in_cluster, s.seed = o.seed;
+  siamrec::SynthSummary r = siamrec::write_synthetic(s, path, clusters_path);
+  SynthSummary out;
+  out.interactions = r.interactions, out.users = r.users, out.items_used = r.items_used;
+  out.max_user_degree = r.max_user_degree, out.max_item_degree = r.max_item_degree, out.bytes = r.bytes;
+  out.in_cluster_share = r.in_cluster_share, out.seconds = r.seconds;
   return out;
 }
 

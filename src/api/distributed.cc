@@ -18,7 +18,10 @@ ProcessGroup join_process_group(const ConfigSource& config) {
   dist::Options o;
   o.backend = c.str("dist.backend");
   o.timeout = c.real("dist.timeout");
-  dist::join_world(o);
+  if (dist::Group* g = dist::join_world(o)) {
+    const std::string yaml = c.to_yaml();  // refused at once when the ranks' configs differ
+    g->check_same(dist::hash_bytes(yaml.data(), yaml.size()), "config");
+  }
   return describe(dist::Env::detect());
 }
 

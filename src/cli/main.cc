@@ -47,11 +47,12 @@ int main(int argc, char** argv) {
   app.add_flag("-q,--quiet", g.quiet, "warnings and errors only");
   app.fallthrough();
 
-  std::vector<cli::Command> cmds = {
-      cli::add_info(app, g),    cli::add_fetch(app, g),    cli::add_train(app, g),     cli::add_update(app, g),
-      cli::add_tune(app, g),    cli::add_evaluate(app, g), cli::add_recommend(app, g), cli::add_compare(app, g),
-      cli::add_report(app, g),  cli::add_similar(app, g),  cli::add_score(app, g),     cli::add_embed(app, g),
-      cli::add_cluster(app, g), cli::add_serve(app, g),    cli::add_params(app, g),    cli::add_launch(app, g)};
+  std::vector<cli::Command> cmds = {cli::add_info(app, g),      cli::add_fetch(app, g),   cli::add_train(app, g),
+                                    cli::add_update(app, g),    cli::add_tune(app, g),    cli::add_evaluate(app, g),
+                                    cli::add_recommend(app, g), cli::add_compare(app, g), cli::add_report(app, g),
+                                    cli::add_similar(app, g),   cli::add_score(app, g),   cli::add_embed(app, g),
+                                    cli::add_cluster(app, g),   cli::add_serve(app, g),   cli::add_params(app, g),
+                                    cli::add_launch(app, g),    cli::add_synth(app, g)};
   // An unknown command is named (CLI11 would only say that a subcommand is required).
   for (int a = 1; a < argc; ++a) {
     std::string arg = argv[a];

@@ -389,7 +389,11 @@ void leave_world(bool failed) {
   auto& g = world_ptr();
   if (!g) return;
   if (failed) {
-    (void)g.release();  // peers may be gone: a teardown could block; the process is exiting
+    // Peers may be gone and a teardown could block: the process is exiting, the group is left as
+    // it is (still reachable, not a leak).
+    static Group* abandoned = nullptr;
+    abandoned = g.release();
+    (void)abandoned;
     return;
   }
   g->barrier("the final barrier");

@@ -12,6 +12,7 @@
 #include <random>
 
 #include "config/config.h"
+#include "dist/group.h"
 #include "data/dataset.h"
 #include "data/split.h"
 #include "util/rng.h"
@@ -361,13 +362,22 @@ class SiameseModel : public Model {
     if (engine == "fused" || (engine == "auto" && why.empty())) {
       fused = std::make_unique<FusedEngine>(fused_spec(c, *net_, d.threads, offset_), *builder, *sampler);
       t.set_runner(fused.get());
-      spdlog::info("engine: fused ({} threads{})", std::max(1, d.threads),
-                   c.flag("train.deterministic") ? ", deterministic" : ", Hogwild");
+      std::string mode = c.flag("train.deterministic") ? ", deterministic" : ", Hogwild";
+      if (dist::Group* G = dist::active())
+        mode = c.str("train.update") == "example"
+                   ? fmt::format(" per rank; {} ranks, local SGD: touched rows merged every {} examples", G->size(),
+                                 c.integer("dist.sync_every"))
+                   : fmt::format(" per rank; {} ranks, synchronous mini-batches of {} x {}", G->size(),
+                                 c.integer("train.batch_size"), G->size());
+      spdlog::info("engine: fused ({} threads{})", std::max(1, d.threads), mode);
     } else {
       if (c.str("train.update") == "example")
         throw ConfigError("train.update 'example' needs the fused engine, which cannot train this model" +
                           (why.empty() ? std::string(" with train.engine torch") : ": " + why));
-      spdlog::info("engine: torch{}", engine == "auto" ? " (fused cannot: " + why + ")" : "");
+      spdlog::info("engine: torch{}{}", engine == "auto" ? " (fused cannot: " + why + ")" : "",
+                   dist::active() ? fmt::format("; data-parallel over {} ranks, mini-batches of {} x {}", dist::size(),
+                                                c.integer("train.batch_size"), dist::size())
+                                  : "");
     }
     TrainReport rep = t.run(d, offset_);
     refresh_cache();
