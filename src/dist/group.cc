@@ -197,7 +197,7 @@ void Group::lost(const char* what, const std::string& cause) {
       for (int r = 0; r < W; ++r)
         if (r != rank_ && b1[r] == b0[r])
           who.push_back(
-              fmt::format("rank {} is gone (no heartbeat for {:.1f} s: killed or crashed)", r, 4 * kBeatMs / 1000.0));
+              fmt::format("rank {} is gone (no heartbeat for {:.1f} s: killed, crashed or stopped)", r, 4 * kBeatMs / 1000.0));
       if (who.empty())
         for (int r = 0; r < W; ++r)
           if (r != rank_ && s1[r] < seq_)

@@ -583,6 +583,7 @@ TrainReport Trainer::run(const FitData& d, float label_offset) {
     net_.train(true);
     net_.begin_epoch();
     auto t0 = Clock::now();
+    const int64_t bytes0 = G ? G->bytes() : 0;
     double mean_loss;
     {
       std::optional<torch::NoGradGuard> ng;  // the fused engine computes its own gradients
@@ -613,6 +614,12 @@ TrainReport Trainer::run(const FitData& d, float label_offset) {
                         {"prep_wait_seconds", prep_wait},
                         {"emb_mean_norm", mean_norm},
                         {"emb_var", var}};
+    std::string xstr;
+    if (G) {  // what this rank exchanged for the epoch's training (payload bytes)
+      j["dist_bytes"] = G->bytes() - bytes0;
+      j["ranks"] = G->size();
+      xstr = fmt::format(" {:.1f} MB exchanged", static_cast<double>(G->bytes() - bytes0) / 1e6);
+    }
     if (var < 1e-8 || mean_norm < 1e-6) {
       j["collapse"] = true;
       spdlog::warn("epoch {}: item embeddings look collapsed (mean norm {:.3g}, per-dimension variance {:.3g})", epoch,
@@ -631,8 +638,8 @@ TrainReport Trainer::run(const FitData& d, float label_offset) {
         stop = true;
       }
     }
-    spdlog::info("epoch {}/{} loss {:.4f} {:.0f} tuples/s {:.1f}s{} |emb| {:.3f} var {:.2e}", epoch, epochs,
-                 rep.last_loss, seen / std::max(secs, 1e-9), secs, vstr, mean_norm, var);
+    spdlog::info("epoch {}/{} loss {:.4f} {:.0f} tuples/s {:.1f}s{}{} |emb| {:.3f} var {:.2e}", epoch, epochs,
+                 rep.last_loss, seen / std::max(secs, 1e-9), secs, xstr, vstr, mean_norm, var);
     if (log) log << j.dump() << "\n" << std::flush;
     rep.epochs_run = epoch;
     if (!d.checkpoint.empty() && writer)
