@@ -180,7 +180,7 @@ const std::vector<ParamDef>& param_table() {
       // Data-parallel training across processes (docs/distributed.md): the group comes from the environment (siamrec launch, torchrun, mpirun).
       {"dist.backend", T::String, "gloo", "distributed: the c10d process group (gloo over TCP; mpi needs a LibTorch built with MPI, which Debian's is not)", {"gloo", "mpi"}},
       {"dist.timeout", T::Float, "300", "distributed: seconds a collective (or the start-up rendezvous) may wait for the other ranks before every rank stops with an error naming the lost rank", {}, nullptr, 0.1, 1e6},
-      {"dist.sync_every", T::Int, "50000", "distributed, fused engine, train.update example: each rank trains this many examples of its shard, then the rows touched since the last exchange are merged across ranks (local SGD: every rank's updates are applied)", {}, nullptr, 1, 1e12},
+      {"dist.sync_every", T::Int, "0", "distributed, fused engine, train.update example: each rank trains this many examples of its shard, then the rows touched since the last exchange are merged across ranks (local SGD: every rank's updates are applied); 0: 10 merges per epoch (docs/scaling.md measures the trade-off)", {}, nullptr, 0, 1e12},
       // siamrec update / Model::update / partial_fit: continue a trained model on new interactions.
       {"update.epochs", T::Int, "5", "update: epochs over the new interactions and their replay sample", {}, nullptr, 1, 1e6},
       {"update.replay_share", T::Float, "0.5", "update: share of the update's training interactions that are a seeded sample of the model's earlier ones (0: new interactions only), so earlier users are not forgotten", {}, nullptr, 0, 0.95},

@@ -196,8 +196,8 @@ void Group::lost(const char* what, const std::string& cause) {
       read(b1, s1);
       for (int r = 0; r < W; ++r)
         if (r != rank_ && b1[r] == b0[r])
-          who.push_back(
-              fmt::format("rank {} is gone (no heartbeat for {:.1f} s: killed, crashed or stopped)", r, 4 * kBeatMs / 1000.0));
+          who.push_back(fmt::format("rank {} is gone (no heartbeat for {:.1f} s: killed, crashed or stopped)", r,
+                                    4 * kBeatMs / 1000.0));
       if (who.empty())
         for (int r = 0; r < W; ++r)
           if (r != rank_ && s1[r] < seq_)

@@ -365,8 +365,10 @@ class SiameseModel : public Model {
       std::string mode = c.flag("train.deterministic") ? ", deterministic" : ", Hogwild";
       if (dist::Group* G = dist::active())
         mode = c.str("train.update") == "example"
-                   ? fmt::format(" per rank; {} ranks, local SGD: touched rows merged every {} examples", G->size(),
-                                 c.integer("dist.sync_every"))
+                   ? fmt::format(" per rank; {} ranks, local SGD: touched rows merged {}", G->size(),
+                                 c.integer("dist.sync_every") > 0
+                                     ? fmt::format("every {} examples", c.integer("dist.sync_every"))
+                                     : std::string("10 times per epoch"))
                    : fmt::format(" per rank; {} ranks, synchronous mini-batches of {} x {}", G->size(),
                                  c.integer("train.batch_size"), G->size());
       spdlog::info("engine: fused ({} threads{})", std::max(1, d.threads), mode);

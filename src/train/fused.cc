@@ -276,7 +276,9 @@ double FusedEngine::epoch(int epoch_index) {
     int64_t rounds = 1;
     if (G) {
       const int64_t most = *std::max_element(shard_sizes_.begin(), shard_sizes_.end());
-      rounds = std::max<int64_t>(1, (most + s_.sync_every - 1) / s_.sync_every);
+      // dist.sync_every 0 (auto): 10 merges per epoch, rounds of at least 10,000 examples.
+      rounds = s_.sync_every > 0 ? std::max<int64_t>(1, (most + s_.sync_every - 1) / s_.sync_every)
+                                 : std::clamp<int64_t>(most / 10000, 1, 10);
     }
     std::unique_ptr<std::atomic<int64_t>[]> next(new std::atomic<int64_t>[T]);
 #pragma omp parallel num_threads(T)

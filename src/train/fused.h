@@ -60,7 +60,7 @@ struct FusedSpec {
   bool per_example = false;  // Hogwild updates after every example (StarSpace/LightFM), no mini-batch
   uint64_t seed = 42;
   float label_offset = 0;
-  int64_t sync_every = 50000;  // dist.sync_every (a process group, per-example updates)
+  int64_t sync_every = 0;  // dist.sync_every (a process group, per-example updates; 0: 10 merges per epoch)
 };
 
 // Why a config cannot run on the fused engine ("" when it can), from what the parts declare: a
@@ -213,7 +213,6 @@ class FusedEngine : public EpochRunner {
   std::vector<Positive> rank_pos_;         // local SGD: this rank's shard
   std::vector<int64_t> shard_sizes_;       // local SGD: every rank's shard size
   AlignedFloats snap_items_, snap_users_;  // local SGD: the tables at the last merge
-  int64_t sync_every_ = 50000;
   std::vector<std::unique_ptr<Grad>> grads_;
 };
 
