@@ -84,7 +84,21 @@ Command add_launch(CLI::App& root, GlobalOptions& g) {
             if (g.quiet) argv0.push_back("-q");
             argv0.insert(argv0.end(), {"--threads", std::to_string(threads)});
             argv0.insert(argv0.end(), o->args.begin(), o->args.end());
-            if (o->args[0] == "launch") throw Error("launch: the command to run cannot be launch", kExitUsage);
+            // Only the commands that join the group: any other would run N independent copies
+            // writing the same files.
+            std::string cmd;
+            for (size_t k = 0; k < o->args.size() && cmd.empty(); ++k) {
+              const std::string& x = o->args[k];
+              if (x == "--data-dir" || x == "--threads")
+                ++k;  // the global options that take a value
+              else if (x.empty() || x[0] != '-')
+                cmd = x;
+            }
+            if (cmd != "train" && cmd != "evaluate")
+              throw Error(fmt::format("launch runs train or evaluate as ranks of one process group; '{}' does not join "
+                                      "a group (docs/distributed.md)",
+                                      cmd),
+                          kExitUsage);
             spdlog::info("launching {} ranks on 127.0.0.1:{} with {} thread(s) each: siamrec {}", o->nproc, port,
                          threads, fmt::join(o->args, " "));
             struct sigaction sa {};

@@ -119,20 +119,29 @@ void OutputFile::fail(const char* what, int err) {
 
 void OutputFile::write(std::string_view bytes) {
   if (fd_ < 0) throw Error(fmt::format("cannot write '{}': the file is closed", path_));
+  if (bytes.size() >= (1u << 20)) {  // large writes go straight to the file: no copy of a model file
+    flush();
+    write_all(bytes.data(), bytes.size());
+    return;
+  }
   buf_.append(bytes);
   if (buf_.size() >= (1u << 20)) flush();
 }
 
-void OutputFile::flush() {
+void OutputFile::write_all(const char* p, size_t n) {
   size_t off = 0;
-  while (off < buf_.size()) {
-    ssize_t w = ::write(fd_, buf_.data() + off, buf_.size() - off);
+  while (off < n) {
+    ssize_t w = ::write(fd_, p + off, n - off);
     if (w < 0) {
       if (errno == EINTR) continue;
       fail("cannot write", errno);
     }
     off += static_cast<size_t>(w);
   }
+}
+
+void OutputFile::flush() {
+  write_all(buf_.data(), buf_.size());
   buf_.clear();
 }
 
@@ -210,7 +219,14 @@ std::string BinWriter::finish() {
   return out;
 }
 
-void BinWriter::save(const std::string& path) { atomic_write(path, finish()); }
+void BinWriter::save(const std::string& path) {
+  // The buffer and its checksum written in place (finish() would copy a file-sized buffer).
+  const std::string sum = raw_sha256(buf_);
+  OutputFile f(path);
+  f.write(buf_);
+  f.write(sum);
+  f.commit();
+}
 
 BinReader::BinReader(std::string bytes, const char magic[8], uint32_t max_version, const std::string& path,
                      const std::string& what)

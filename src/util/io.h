@@ -40,6 +40,7 @@ class OutputFile {
 
  private:
   void flush();
+  void write_all(const char* p, size_t n);
   [[noreturn]] void fail(const char* what, int err);
   std::string path_, target_, tmp_, buf_;
   int fd_ = -1;
