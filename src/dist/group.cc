@@ -230,29 +230,24 @@ static at::Tensor blob(T* v, size_t n, at::ScalarType t) {
   return at::from_blob(static_cast<void*>(v), {static_cast<int64_t>(n)}, at::TensorOptions().dtype(t));
 }
 
-void Group::sum(double* v, size_t n, const char* what) {
+// The typed sums share one allreduce (ScalarType is c10's enum; the header stays torch-free).
+void Group::allreduce_raw(void* v, size_t n, int type, size_t elem, const char* what) {
   if (!n) return;
   run(what, [&] {
-    std::vector<at::Tensor> t{blob(v, n, at::kDouble)};
+    std::vector<at::Tensor> t{
+        at::from_blob(v, {static_cast<int64_t>(n)}, at::TensorOptions().dtype(static_cast<at::ScalarType>(type)))};
     impl_->pg->allreduce(t)->wait();
   });
-  bytes_ += static_cast<int64_t>(n * sizeof(double));
+  bytes_ += static_cast<int64_t>(n * elem);
+}
+void Group::sum(double* v, size_t n, const char* what) {
+  allreduce_raw(v, n, static_cast<int>(at::kDouble), sizeof(double), what);
 }
 void Group::sum(float* v, size_t n, const char* what) {
-  if (!n) return;
-  run(what, [&] {
-    std::vector<at::Tensor> t{blob(v, n, at::kFloat)};
-    impl_->pg->allreduce(t)->wait();
-  });
-  bytes_ += static_cast<int64_t>(n * sizeof(float));
+  allreduce_raw(v, n, static_cast<int>(at::kFloat), sizeof(float), what);
 }
 void Group::sum(int64_t* v, size_t n, const char* what) {
-  if (!n) return;
-  run(what, [&] {
-    std::vector<at::Tensor> t{blob(v, n, at::kLong)};
-    impl_->pg->allreduce(t)->wait();
-  });
-  bytes_ += static_cast<int64_t>(n * sizeof(int64_t));
+  allreduce_raw(v, n, static_cast<int>(at::kLong), sizeof(int64_t), what);
 }
 
 template <class T>

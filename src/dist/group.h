@@ -86,6 +86,7 @@ class Group {
   template <class F>
   void run(const char* what, F&& f);
   [[noreturn]] void lost(const char* what, const std::string& cause);
+  void allreduce_raw(void* v, size_t n, int type, size_t elem, const char* what);
 };
 
 // The process's default group; nullptr when none was joined (one process).

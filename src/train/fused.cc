@@ -141,14 +141,11 @@ void FusedEngine::apply(Grad& g) {
   g.users.clear();
 }
 
-// Hogwild: the positives are split once between threads by anchor (contiguous anchor ranges of
-// about N / T positives each), so with user anchors a user's row is written by one thread (until
-// that thread's share is done and another takes its last blocks: epoch()); each thread keeps its
-// share (Grad::share) and trains a shuffled copy every epoch.
-void FusedEngine::split_shares() {
-  const auto& pos = trained_positives();
+// Each anchor's part when the positives are split by anchor into `parts` contiguous anchor ranges
+// of about N / parts positives (threads of a process; ranks of a group): with user anchors a
+// user's row then has one writer.
+static std::vector<int> owners_by_anchor(const std::vector<Positive>& pos, int parts) {
   const int64_t N = static_cast<int64_t>(pos.size());
-  const int T = static_cast<int>(grads_.size());
   std::vector<int64_t> count;
   for (const Positive& q : pos) {
     if (q.a >= static_cast<int32_t>(count.size())) count.resize(static_cast<size_t>(q.a) + 1, 0);
@@ -157,9 +154,20 @@ void FusedEngine::split_shares() {
   std::vector<int> owner(count.size(), 0);
   int64_t run = 0;
   for (size_t a = 0; a < count.size(); ++a) {
-    owner[a] = static_cast<int>(std::min<int64_t>(T - 1, run * T / std::max<int64_t>(1, N)));
+    owner[a] = static_cast<int>(std::min<int64_t>(parts - 1, run * parts / std::max<int64_t>(1, N)));
     run += count[a];
   }
+  return owner;
+}
+
+// Hogwild: the positives are split once between threads by anchor (owners_by_anchor), so with
+// user anchors a user's row is written by one thread (until that thread's share is done and
+// another takes its last blocks: epoch()); each thread keeps its share (Grad::share) and trains a
+// shuffled copy every epoch.
+void FusedEngine::split_shares() {
+  const auto& pos = trained_positives();
+  const int T = static_cast<int>(grads_.size());
+  const std::vector<int> owner = owners_by_anchor(pos, T);
   std::vector<int64_t> size(T, 0);
   for (const Positive& q : pos) ++size[owner[q.a]];
   for (int t = 0; t < T; ++t) grads_[t]->share.clear(), grads_[t]->share.reserve(size[t]);
@@ -173,22 +181,10 @@ const std::vector<Positive>& FusedEngine::trained_positives() const {
   return G && s_.per_example ? rank_pos_ : builder_.positives();
 }
 
-// Splits the positives by anchor into contiguous ranges of about N / ranks (as split_shares does
-// for threads): a user's row then has one writer rank.
+// Local SGD: rank R's shard of the positives, and every rank's shard size.
 static void shard_by_anchor(const std::vector<Positive>& pos, int W, int R, std::vector<Positive>& mine,
                             std::vector<int64_t>& sizes) {
-  const int64_t N = static_cast<int64_t>(pos.size());
-  std::vector<int64_t> count;
-  for (const Positive& q : pos) {
-    if (q.a >= static_cast<int32_t>(count.size())) count.resize(static_cast<size_t>(q.a) + 1, 0);
-    ++count[q.a];
-  }
-  std::vector<int> owner(count.size(), 0);
-  int64_t run = 0;
-  for (size_t a = 0; a < count.size(); ++a) {
-    owner[a] = static_cast<int>(std::min<int64_t>(W - 1, run * W / std::max<int64_t>(1, N)));
-    run += count[a];
-  }
+  const std::vector<int> owner = owners_by_anchor(pos, W);
   sizes.assign(W, 0);
   mine.clear();
   for (const Positive& q : pos) {
