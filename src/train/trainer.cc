@@ -290,9 +290,9 @@ static void sync_gradients(dist::Group& G, SiameseNet& net, int64_t n, bool spar
 static void broadcast_parameters(dist::Group& G, SiameseNet& net) {
   torch::NoGradGuard ng;
   for (auto& p : net.parameters()) {
-    auto c = p.detach().contiguous();
+    auto c = p.detach().contiguous();  // the parameter's own storage when contiguous
     G.broadcast(c.data_ptr<float>(), static_cast<size_t>(c.numel()), 0, "the broadcast of the initial parameters");
-    if (!c.is_same(p)) p.copy_(c);
+    if (c.data_ptr() != p.data_ptr()) p.copy_(c);
   }
 }
 
@@ -523,13 +523,11 @@ TrainReport Trainer::run(const FitData& d, float label_offset) {
   double lr = c.real("train.lr");
   opt_ = make_optimizer(opt_name, net_.parameters(), lr, c.real("train.weight_decay"));
   net_.set_sparse(opt_->wants_sparse() && !runner_);
-  // A process group: every rank must train the same config on the same data, from rank 0's
-  // parameters; rank 0 alone writes logs and checkpoints.
+  // A process group: every rank must train on the same data (the configs were compared when the
+  // group was joined), from rank 0's parameters; rank 0 alone writes logs and checkpoints.
   dist::Group* G = dist::active();
   const bool writer = !G || G->rank() == 0;
   if (G) {
-    const std::string yaml = c.to_yaml();
-    G->check_same(dist::hash_bytes(yaml.data(), yaml.size()), "config");
     const auto& ps = builder_.positives();
     G->check_same(dist::hash_bytes(ps.data(), ps.size() * sizeof(Positive)), "training data");
     broadcast_parameters(*G, net_);
