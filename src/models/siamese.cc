@@ -371,6 +371,9 @@ class SiameseModel : public Model {
                                      : std::string("10 times per epoch"))
                    : fmt::format(" per rank; {} ranks, synchronous mini-batches of {} x {}", G->size(),
                                  c.integer("train.batch_size"), G->size());
+      if (fused->replicated_rows() > 0)
+        mode += fmt::format("; each thread a replica of {} hot item rows, merged every {} examples",
+                            fused->replicated_rows(), fused->merge_interval());
       spdlog::info("engine: fused ({} threads{})", std::max(1, d.threads), mode);
     } else {
       if (c.str("train.update") == "example")

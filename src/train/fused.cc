@@ -99,7 +99,16 @@ FusedEngine::FusedEngine(const FusedSpec& s, const TupleBuilder& b, const Negati
     g->items.rows.reserve(reserve_rows);
     grads_.push_back(std::move(g));
   }
+  for (auto& g : grads_) {
+    ItemRows& v = g->items_at;
+    v.w = s_.items.w;
+    v.s1 = opt_items_.s1.empty() ? nullptr : opt_items_.s1.data();
+    v.s2 = opt_items_.s2.empty() ? nullptr : opt_items_.s2.data();
+  }
   if (!s_.deterministic || T == 1) split_shares();
+  // Replicas of the hot rows: Hogwild threads of the CML loop (user anchors, so the replicated
+  // rows are item rows only); on auto with more than one thread, and at any count when asked for.
+  if ((T > 1 || s_.hot_rows > 0) && !s_.deterministic && cml_ok_ && s_.hot_rows != 0) choose_hot_rows();
   // The LibTorch engine clips every row after each step; start from clipped tables so that rows
   // the fused engine never touches agree too.
   if (s_.max_norm > 0)
@@ -114,16 +123,129 @@ FusedEngine::~FusedEngine() = default;
 
 void FusedEngine::update_row(FusedSpace& sp, Opt& o, int64_t r, const float* __restrict g, double step) {
   const int64_t d = s_.dim;
-  float* w = sp.w + r * d;
+  update_ref(sp.w + r * d, o.s1.empty() ? nullptr : o.s1.data() + r * d, o.s2.empty() ? nullptr : o.s2.data() + r * d,
+             g, step);
+}
+
+void FusedEngine::update_ref(float* w, float* s1, float* s2, const float* __restrict g, double step) {
+  const int64_t d = s_.dim;
   const float lr = static_cast<float>(s_.lr);
   float sq;
   if (opt_ == Opz::Sgd)
     sq = vec::step<false>(w, nullptr, g, lr, d);
   else if (opt_ == Opz::Adagrad)
-    sq = vec::step<true>(w, o.s1.data() + r * d, g, lr, d);
+    sq = vec::step<true>(w, s1, g, lr, d);
   else  // lazy_adam: bias correction by the global step (in `step`), as the LibTorch LazyAdam
-    sq = vec::lazy_adam(w, o.s1.data() + r * d, o.s2.data() + r * d, g, static_cast<float>(step), d);
+    sq = vec::lazy_adam(w, s1, s2, g, static_cast<float>(step), d);
   if (s_.max_norm > 0) vec::clip(w, sq, static_cast<float>(s_.max_norm), d);
+}
+
+// The hot rows: the most popular items (a positive's row takes an update per example; uniform
+// negatives spread theirs evenly), as many as train.hot_rows or, on auto, as fit in 4 MB per
+// thread with their optimizer state (every item of a catalogue up to ~4,000 items at d = 64 with
+// Adagrad). docs/benchmarks.md ("Scaling across cores") measures the choice.
+void FusedEngine::choose_hot_rows() {
+  const int64_t d = s_.dim, n = s_.n_items;
+  const int64_t states = opt_ == Opz::Sgd ? 0 : opt_ == Opz::Adagrad ? 1 : 2;
+  const int64_t budget = (int64_t{4} << 20) / (d * static_cast<int64_t>(sizeof(float)) * (1 + states));
+  const int64_t H = std::min(n, s_.hot_rows > 0 ? s_.hot_rows : std::max<int64_t>(1, budget));
+  std::vector<int64_t> pop(n, 0);
+  for (const Positive& q : builder_.positives())
+    if (q.p >= 0 && q.p < n) ++pop[q.p];
+  std::vector<int64_t> order(n);
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](int64_t x, int64_t y) { return pop[x] > pop[y]; });
+  hot_ids_.assign(order.begin(), order.begin() + H);
+  std::sort(hot_ids_.begin(), hot_ids_.end());  // the replica in table order: merges stream through it
+  hot_slot_.assign(s_.items.rows, -1);
+  for (int64_t q = 0; q < H; ++q) hot_slot_[hot_ids_[q]] = static_cast<int32_t>(q);
+  // A merge reads every replica's hot rows and writes them back: about as costly as 2 H row
+  // updates per thread, much of it lines moving between cores. An interval of 64 H / (k + 2)
+  // examples (each updates k + 2 rows), and at least 131,072, keeps merges to a few per cent of an
+  // epoch; NCF quality did not move between 16,384 and 262,144 (docs/benchmarks.md).
+  merge_every_ = s_.merge_every > 0 ? s_.merge_every : std::max<int64_t>(131072, 64 * H / (s_.k + 2));
+}
+
+// Every thread's replica from the shared table (an epoch's start: checkpoints, validation and
+// process-group merges read and write the shared table between epochs). Each thread copies its
+// own, so that its pages are first touched by the core that uses them.
+void FusedEngine::load_replicas() {
+  const int64_t d = s_.dim, H = static_cast<int64_t>(hot_ids_.size());
+  parallel_region(static_cast<int>(grads_.size()), [&](int t) {
+    Grad& g = *grads_[t];
+    auto fill = [&](AlignedFloats& rep, const AlignedFloats* state, const float* w) {
+      rep.resize(static_cast<size_t>(H * d));
+      const float* src = state ? state->data() : w;
+      for (int64_t q = 0; q < H; ++q) std::memcpy(rep.data() + q * d, src + hot_ids_[q] * d, d * sizeof(float));
+    };
+    fill(g.rep_w, nullptr, s_.items.w);
+    if (!opt_items_.s1.empty()) fill(g.rep_s1, &opt_items_.s1, nullptr);
+    if (!opt_items_.s2.empty()) fill(g.rep_s2, &opt_items_.s2, nullptr);
+    ItemRows& v = g.items_at;
+    v.slot = hot_slot_.data();
+    v.rw = g.rep_w.data();
+    v.r1 = g.rep_s1.empty() ? nullptr : g.rep_s1.data();
+    v.r2 = g.rep_s2.empty() ? nullptr : g.rep_s2.data();
+  });
+}
+
+// The replicas into the shared table and back: a hot row becomes its value at the last merge plus
+// the sum of the changes every thread made to it since (as if each thread's updates had been
+// applied one after the other: Hogwild's sum, without the threads writing one cache line), and so
+// does its Adagrad accumulator; lazy Adam's moments take the replicas' mean (a sum of decays
+// could turn v negative). The threads split the rows.
+void FusedEngine::merge_replicas() {
+  const int64_t d = s_.dim, H = static_cast<int64_t>(hot_ids_.size());
+  const int T = static_cast<int>(grads_.size());
+  const float mn = static_cast<float>(s_.max_norm);
+  std::vector<float*> rw(T), r1(T), r2(T);
+  for (int t = 0; t < T; ++t)
+    rw[t] = grads_[t]->rep_w.data(), r1[t] = grads_[t]->rep_s1.data(), r2[t] = grads_[t]->rep_s2.data();
+  parallel_region(T, [&](int t) {
+    float acc[256];
+    auto sum_deltas = [&](float* base, const std::vector<float*>& reps, int64_t o) {
+      if (T == 1) return (void)std::memcpy(acc, reps[0] + o, d * sizeof(float));  // exact: the replica is the row
+      for (int64_t j = 0; j < d; ++j) acc[j] = base[j];
+      for (int u = 0; u < T; ++u)
+        for (int64_t j = 0; j < d; ++j) acc[j] += reps[u][o + j] - base[j];
+    };
+    auto mean = [&](const std::vector<float*>& reps, int64_t o) {
+      if (T == 1) return (void)std::memcpy(acc, reps[0] + o, d * sizeof(float));
+      for (int64_t j = 0; j < d; ++j) acc[j] = 0;
+      for (int u = 0; u < T; ++u)
+        for (int64_t j = 0; j < d; ++j) acc[j] += reps[u][o + j];
+      for (int64_t j = 0; j < d; ++j) acc[j] /= static_cast<float>(T);
+    };
+    auto store = [&](float* base, const std::vector<float*>&, int64_t) { std::memcpy(base, acc, d * sizeof(float)); };
+    for (int64_t q = H * t / T; q < H * (t + 1) / T; ++q) {
+      const int64_t r = hot_ids_[q], o = q * d;
+      float* w = s_.items.w + r * d;
+      sum_deltas(w, rw, o);
+      if (mn > 0 && T > 1) vec::clip(acc, dot(acc, acc, d), mn, d);  // a sum of clipped changes may leave the ball
+      store(w, rw, o);
+      if (opt_ == Opz::Adagrad) {
+        float* s1 = opt_items_.s1.data() + r * d;
+        sum_deltas(s1, r1, o);
+        store(s1, r1, o);
+      } else if (opt_ == Opz::LazyAdam) {
+        float* m = opt_items_.s1.data() + r * d;
+        float* v = opt_items_.s2.data() + r * d;
+        mean(r1, o), store(m, r1, o);
+        mean(r2, o), store(v, r2, o);
+      }
+    }
+  });
+  // Then each thread copies the merged rows into its own replica: a replica's lines are only ever
+  // written by the core that trains on them.
+  parallel_region(T, [&](int t) {
+    Grad& g = *grads_[t];
+    for (int64_t q = 0; q < H; ++q) {
+      const int64_t r = hot_ids_[q];
+      std::memcpy(g.rep_w.data() + q * d, s_.items.w + r * d, d * sizeof(float));
+      if (!g.rep_s1.empty()) std::memcpy(g.rep_s1.data() + q * d, opt_items_.s1.data() + r * d, d * sizeof(float));
+      if (!g.rep_s2.empty()) std::memcpy(g.rep_s2.data() + q * d, opt_items_.s2.data() + r * d, d * sizeof(float));
+    }
+  });
 }
 
 double FusedEngine::adam_step_size(double t) const {
@@ -133,8 +255,10 @@ double FusedEngine::adam_step_size(double t) const {
 void FusedEngine::apply(Grad& g) {
   double t = static_cast<double>(++adam_step_);
   double step = opt_ == Opz::LazyAdam ? adam_step_size(t) : 0.0;
-  for (size_t k = 0; k < g.items.rows.size(); ++k)
-    update_row(s_.items, opt_items_, g.items.rows[k], g.items.g.data() + k * s_.dim, step);
+  for (size_t k = 0; k < g.items.rows.size(); ++k) {
+    const RowRef r = g.items_at.at(g.items.rows[k], s_.dim);
+    update_ref(r.w, r.s1, r.s2, g.items.g.data() + k * s_.dim, step);
+  }
   for (size_t k = 0; k < g.users.rows.size(); ++k)
     update_row(s_.users, opt_users_, g.users.rows[k], g.users.g.data() + k * s_.dim, step);
   g.items.clear();
@@ -258,7 +382,11 @@ double FusedEngine::epoch(int epoch_index) {
   const int64_t N = static_cast<int64_t>(pos.size());
   const int T = std::max(1, s_.threads);
   const int64_t B = std::max<int64_t>(1, s_.batch);
-  std::vector<double> loss(T, 0.0);
+  struct alignas(64) Sum {  // per thread, a cache line each
+    double v = 0;
+  };
+  std::vector<Sum> loss_sum(T);
+  auto loss = [&](int t) -> double& { return loss_sum[t].v; };
   if ((!s_.deterministic || T == 1) && !(G && !s_.per_example)) {
     // Hogwild: each thread shuffles a copy of its share (split_shares), then trains it in blocks
     // (mini-batches, or 4,096 examples per example) taken from a counter per share; a thread done
@@ -268,7 +396,7 @@ double FusedEngine::epoch(int epoch_index) {
     // takes its share as one block. In a process group (local SGD) the shares are trained in
     // rounds of about dist.sync_every examples per rank, the touched rows merged after each.
     if (share_size_ != pos.size()) split_shares();
-    const int64_t block = !s_.per_example ? B : T == 1 ? std::max<int64_t>(1, N) : 4096;
+    int64_t block = !s_.per_example ? B : T == 1 ? std::max<int64_t>(1, N) : 4096;
     int64_t rounds = 1;
     if (G) {
       const int64_t most = *std::max_element(shard_sizes_.begin(), shard_sizes_.end());
@@ -276,7 +404,24 @@ double FusedEngine::epoch(int epoch_index) {
       rounds = s_.sync_every > 0 ? std::max<int64_t>(1, (most + s_.sync_every - 1) / s_.sync_every)
                                  : std::clamp<int64_t>(most / 10000, 1, 10);
     }
-    std::unique_ptr<std::atomic<int64_t>[]> next(new std::atomic<int64_t>[T]);
+    // Replicas of the hot rows: each round is cut into sub-rounds of about merge_every examples
+    // per thread, the replicas merged after each (and so before any merge across ranks).
+    const bool replicas = !hot_ids_.empty();
+    int64_t subs = 1;
+    if (replicas) {
+      load_replicas();
+      int64_t most = 0;
+      for (const auto& g : grads_) most = std::max<int64_t>(most, static_cast<int64_t>(g->share.size()));
+      subs = std::max<int64_t>(1, (most / rounds + merge_every_ - 1) / merge_every_);
+      // Per example, blocks of 1/16 of a sub-round: the threads reach each merge within a short
+      // block of one another (a thread waits for the last block at every merge).
+      if (s_.per_example && T > 1) block = std::clamp<int64_t>(merge_every_ / 16, 256, 4096);
+    }
+    // One counter per share, each on a cache line of its own (they take a fetch_add per block).
+    struct alignas(64) Next {
+      std::atomic<int64_t> v;
+    };
+    std::unique_ptr<Next[]> next(new Next[T]);
 #pragma omp parallel num_threads(T)
     {
       int t = omp_get_thread_num();
@@ -306,27 +451,29 @@ double FusedEngine::epoch(int epoch_index) {
                     mix64(static_cast<uint64_t>(epoch_index) * 1000003ULL + static_cast<uint64_t>(t) * 0x632be5abULL +
                           (G ? static_cast<uint64_t>(R) * 0x9e3779b97f4a7c15ULL : 0)));
     }
-    for (int64_t q = 0; q < rounds; ++q) {
-      for (int t = 0; t < T; ++t) next[t] = 0;
+    for (int64_t q = 0; q < rounds * subs; ++q) {
+      for (int t = 0; t < T; ++t) next[t].v = 0;
 #pragma omp parallel num_threads(T)
       {
         int t = omp_get_thread_num();
         Grad& g = *grads_[t];
         for (int v = 0; v < T; ++v) {
           const std::vector<Positive>& share = grads_[(t + v) % T]->batch;
-          const int64_t ns = static_cast<int64_t>(share.size()), lo = ns * q / rounds, hi = ns * (q + 1) / rounds;
-          for (int64_t b0; (b0 = lo + next[(t + v) % T].fetch_add(1) * block) < hi;) {
+          const int64_t ns = static_cast<int64_t>(share.size()), lo = ns * q / (rounds * subs),
+                        hi = ns * (q + 1) / (rounds * subs);
+          for (int64_t b0; (b0 = lo + next[(t + v) % T].v.fetch_add(1) * block) < hi;) {
             const int64_t len = std::min(hi - b0, block);
             if (s_.per_example) {
-              loss[t] += run_per_example(g, share.data() + b0, len);
+              loss(t) += run_per_example(g, share.data() + b0, len);
             } else {
-              loss[t] += run_examples(g, share.data() + b0, len, 1.0f / static_cast<float>(len)) * len;
+              loss(t) += run_examples(g, share.data() + b0, len, 1.0f / static_cast<float>(len)) * len;
               apply(g);
             }
           }
         }
       }
-      if (G) merge_rows(*G);
+      if (replicas) merge_replicas();
+      if (G && (q + 1) % subs == 0) merge_rows(*G);
     }
   } else {
     // Deterministic: a global shuffle; each global mini-batch is split across threads; ordered
@@ -349,7 +496,7 @@ double FusedEngine::epoch(int epoch_index) {
         int64_t n = b1 - b0, lo = b0 + n * t / T, hi = b0 + n * (t + 1) / T;
         g.rng = mix64(s_.seed ^
                       mix64(static_cast<uint64_t>(epoch_index) * 1000003ULL + static_cast<uint64_t>(b0) * 131 + t));
-        loss[t] += run_examples(g, ep.data() + lo, hi - lo, scale) * gn;
+        loss(t) += run_examples(g, ep.data() + lo, hi - lo, scale) * gn;
       });
       Grad& g0 = *grads_[0];
       for (int t = 1; t < T; ++t) {
@@ -366,7 +513,7 @@ double FusedEngine::epoch(int epoch_index) {
     }
   }
   double total = 0;
-  for (double l : loss) total += l;
+  for (const Sum& l : loss_sum) total += l.v;
   int64_t count = N;
   if (G) {  // the epoch's loss over every rank's examples
     double v[2] = {total, static_cast<double>(N)};

@@ -60,6 +60,10 @@ struct FusedSpec {
   bool per_example = false;  // Hogwild updates after every example (StarSpace/LightFM), no mini-batch
   uint64_t seed = 42;
   float label_offset = 0;
+  // Hogwild with more than one thread: each thread keeps a replica of this many of the most-updated
+  // item rows (-1: auto, 0: none) and the replicas are merged every merge_every examples per thread
+  // (0: auto); train.hot_rows, train.merge_every.
+  int64_t hot_rows = -1, merge_every = 0;
   int64_t sync_every = 0;  // dist.sync_every (a process group, per-example updates; 0: 10 merges per epoch)
 };
 
@@ -132,6 +136,10 @@ class FusedEngine : public EpochRunner {
   // bitmap), per example or in mini-batches, runs a loop of its own (run_cml), the same to the
   // bit as the general one; tests can turn it off to compare.
   bool cml_loop() const { return cml_ok_; }
+  // Item rows each Hogwild thread keeps a replica of (train.hot_rows; 0: none), and examples per
+  // thread between two merges of the replicas.
+  int64_t replicated_rows() const { return static_cast<int64_t>(hot_ids_.size()); }
+  int64_t merge_interval() const { return merge_every_; }
   void disable_cml_loop() { cml_ok_ = false; }
   struct Grad;  // per-thread sparse gradient accumulator
 
@@ -182,6 +190,17 @@ class FusedEngine : public EpochRunner {
   double run_examples(Grad& g, const Positive* ex, int64_t n, float scale);
   void apply(Grad& g);
   void update_row(FusedSpace& sp, Opt& o, int64_t row, const float* g, double adam_step);
+  void update_ref(float* w, float* s1, float* s2, const float* g, double adam_step);
+  // Replicas of the hot item rows (train.hot_rows): chosen once (the most popular items, whose rows
+  // take the most updates), copied from the shared table into every thread's replica at the start
+  // of an epoch, and merged (the shared row plus the sum of every replica's change since the last
+  // merge; lazy Adam's moments: their mean) back into the shared table and every replica.
+  std::vector<int32_t> hot_slot_;  // item-table row -> replica slot, -1: shared
+  std::vector<int64_t> hot_ids_;   // slot -> item-table row
+  int64_t merge_every_ = 0;
+  void choose_hot_rows();
+  void load_replicas();
+  void merge_replicas();
   double run_batch(const std::vector<std::vector<int64_t>>& per_thread_rows, uint64_t batch_seed, bool update,
                    std::vector<Grad*>& grads);
 

@@ -35,13 +35,12 @@ double FusedEngine::run_cml(Grad& g, const Positive* ex, int64_t n, float scale)
   const TupleBuilder::PositiveBits pb = builder_.positive_bits();
   const bool joint = s_.joint;
   float* const UW = joint ? s_.items.w + s_.n_items * d : s_.users.w;
-  float* const IW = s_.items.w;
   const Opt& uo = joint ? opt_items_ : opt_users_;
   const int64_t uoff = joint ? s_.n_items * d : 0;
   float* const U1 = kAdagrad || kAdam ? const_cast<float*>(uo.s1.data()) + uoff : nullptr;
   float* const U2 = kAdam ? const_cast<float*>(uo.s2.data()) + uoff : nullptr;
-  float* const I1 = kAdagrad || kAdam ? opt_items_.s1.data() : nullptr;
-  float* const I2 = kAdam ? opt_items_.s2.data() : nullptr;
+  // Item rows: the shared table, or this thread's replica of the hot ones (train.hot_rows).
+  const ItemRows items = g.items_at;
   auto draw = [&]() { return static_cast<int32_t>((static_cast<unsigned __int128>(g.next()) * range) >> 64); };
   auto bit = [&](int32_t a, int32_t x) { return static_cast<uint64_t>(a) * pb.stride + static_cast<uint64_t>(x); };
   auto bad = [&](int32_t a, int32_t p, int32_t x) {
@@ -65,16 +64,17 @@ double FusedEngine::run_cml(Grad& g, const Positive* ex, int64_t n, float scale)
       o[j] = x;
     }
   };
-  auto prefetch_rows = [&](float* w, float* s1, float* s2, int64_t off) {
-    vec::prefetch_row(w + off, d);
-    if (kState && (kAdagrad || kAdam)) vec::prefetch_row(s1 + off, d);
-    if (kState && kAdam) vec::prefetch_row(s2 + off, d);
+  auto prefetch_row = [&](const RowRef& x) {
+    vec::prefetch_row(x.w, d);
+    if (kState && (kAdagrad || kAdam)) vec::prefetch_row(x.s1, d);
+    if (kState && kAdam) vec::prefetch_row(x.s2, d);
   };
   auto prefetch = [&](int64_t r) {
-    prefetch_rows(UW, U1, U2, ex[r].a * d);
-    prefetch_rows(IW, I1, I2, ex[r].p * d);
+    const int64_t ua = ex[r].a * d;
+    prefetch_row({UW + ua, U1 ? U1 + ua : nullptr, U2 ? U2 + ua : nullptr});
+    prefetch_row(items.at(ex[r].p, d));
     const int32_t* o = slot(r);
-    for (int j = 0; j < k; ++j) prefetch_rows(IW, I1, I2, o[j] * d);
+    for (int j = 0; j < k; ++j) prefetch_row(items.at(o[j], d));
   };
   for (int64_t r = 0; r < std::min(n, kDraw); ++r) draw_row(r);
   for (int64_t r = 0; r < std::min(n, kCheck); ++r) check_row(r);
@@ -92,9 +92,11 @@ double FusedEngine::run_cml(Grad& g, const Positive* ex, int64_t n, float scale)
     const int64_t a = ex[r].a;
     const int32_t* negs = slot(r);
     float* const wa = UW + a * d;
+    RowRef row[kSlot + 1];
     float* wrow[kSlot + 1];
-    wrow[0] = IW + ex[r].p * d;
-    for (int j = 0; j < k; ++j) wrow[j + 1] = IW + negs[j] * d;
+    row[0] = items.at(ex[r].p, d);
+    for (int j = 0; j < k; ++j) row[j + 1] = items.at(negs[j], d);
+    for (int j = 0; j <= k; ++j) wrow[j] = row[j].w;
     __m512 A[C];
     for (int c = 0; c < C; ++c) A[c] = _mm512_loadu_ps(wa + 16 * c);
     double val[kSlot + 1];
@@ -130,7 +132,7 @@ double FusedEngine::run_cml(Grad& g, const Positive* ex, int64_t n, float scale)
       const int64_t ae = joint ? s_.n_items + a : a;
       size_t off[kSlot + 1];
       for (int j = 0; j <= k; ++j)
-        if (cf[j] != 0 || kAdam) off[j] = g.items.offset((wrow[j] - IW) / d, d);
+        if (cf[j] != 0 || kAdam) off[j] = g.items.offset(j == 0 ? ex[r].p : negs[j - 1], d);
       float* ga = ta.row(ae, d);
       __m512 GA[C];
       for (int c = 0; c < C; ++c) GA[c] = _mm512_loadu_ps(ga + 16 * c);
@@ -154,14 +156,13 @@ double FusedEngine::run_cml(Grad& g, const Positive* ex, int64_t n, float scale)
     for (int j = 0; j <= k; ++j) {
       if (cf[j] == 0 && !kAdam) continue;
       float* const w = wrow[j];
-      const int64_t off = w - IW;
       const __m512 cv = _mm512_set1_ps(cf[j]);
       __m512 qn = _mm512_setzero_ps();
       for (int c = 0; c < C; ++c) {
         const __m512 B = _mm512_loadu_ps(w + 16 * c);
         __m512 GB = _mm512_setzero_ps();
         vec::pair_grad<kSq>(A[c], B, cv, GA[c], GB);
-        X[c] = vec::opt_step<kO>(I1 ? I1 + off : nullptr, I2 ? I2 + off : nullptr, c, B, GB, nlr);
+        X[c] = vec::opt_step<kO>(row[j].s1, row[j].s2, c, B, GB, nlr);
         qn = _mm512_fmadd_ps(X[c], X[c], qn);
       }
       vec::store_clipped(w, X, C, qn, mn);

@@ -19,6 +19,32 @@ namespace siamrec {
 using vec::axpy;
 using vec::dot;
 
+// ---- where a thread's item rows are ------------------------------------------------------------
+// An item row's weights and optimizer state (s1, s2: null when the optimizer keeps none).
+struct RowRef {
+  float* w;
+  float* s1;
+  float* s2;
+};
+// The item table as one thread sees it: the shared table, or, for the rows with a slot in
+// FusedEngine::hot_slot_ (train.hot_rows), the thread's own replica of them.
+struct ItemRows {
+  float *w = nullptr, *s1 = nullptr, *s2 = nullptr;   // the shared table and its state
+  const int32_t* slot = nullptr;                      // row -> replica slot (-1: shared); null: no replica
+  float *rw = nullptr, *r1 = nullptr, *r2 = nullptr;  // this thread's replica and its state
+  __attribute__((always_inline)) RowRef at(int64_t r, int64_t d) const {
+    if (slot) {
+      const int32_t q = slot[r];
+      if (q >= 0) {
+        const int64_t o = static_cast<int64_t>(q) * d;
+        return {rw + o, r1 ? r1 + o : nullptr, r2 ? r2 + o : nullptr};
+      }
+    }
+    const int64_t o = r * d;
+    return {w + o, s1 ? s1 + o : nullptr, s2 ? s2 + o : nullptr};
+  }
+};
+
 // ---- per-thread sparse gradient ---------------------------------------------------------------
 // Per-thread state, cache-line aligned so that one thread's writes (rng, scratch) never touch a
 // line another thread reads.
@@ -65,9 +91,11 @@ struct alignas(64) FusedEngine::Grad {
   std::vector<float> coef;
   std::vector<size_t> offs;
   std::vector<int64_t> negs;
-  std::vector<Positive> share;   // Hogwild: this thread's share of the positives (split_shares)
-  std::vector<Positive> batch;   // the share in this epoch's order
-  alignas(64) uint64_t rng = 0;  // splitmix64 state
+  ItemRows items_at;                    // where this thread reads and writes item rows
+  AlignedFloats rep_w, rep_s1, rep_s2;  // its replica of the hot item rows (train.hot_rows)
+  std::vector<Positive> share;          // Hogwild: this thread's share of the positives (split_shares)
+  std::vector<Positive> batch;          // the share in this epoch's order
+  alignas(64) uint64_t rng = 0;         // splitmix64 state
   uint64_t next() {
     uint64_t z = (rng += 0x9e3779b97f4a7c15ULL);
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;

@@ -407,6 +407,8 @@ FusedSpec fused_spec(const Config& c, SiameseNet& net, int threads, float label_
   f.deterministic = c.flag("train.deterministic");
   f.per_example = c.str("train.update") == "example";
   f.sync_every = c.integer("dist.sync_every");
+  f.hot_rows = c.integer("train.hot_rows");
+  f.merge_every = c.integer("train.merge_every");
   if (f.per_example && f.deterministic)
     throw ConfigError("train.update 'example' (Hogwild per-example updates) cannot be train.deterministic");
   f.seed = static_cast<uint64_t>(c.integer("train.seed"));
