@@ -35,7 +35,7 @@ struct LoopScaling {
 struct Calibration {
   int threads = 1;
   LoopScaling compute, memory, rows;  // rows: row_updates() over 8 MB per thread
-  double transfer_ns = 0;  // one-way, a cache line between two cores
+  double transfer_ns = 0;             // one-way, a cache line between two cores
 };
 
 inline double seconds_since(std::chrono::steady_clock::time_point t0) {
@@ -114,7 +114,8 @@ inline Calibration calibrate(int n, double seconds = 0.1) {
     iters = static_cast<int64_t>(static_cast<double>(iters) * seconds / std::max(1e-6, seconds_since(t0)));
   }
   auto compute = [&](int threads) {
-    const double s = run_threads(threads, [&](int t) { sink = sink + compute_chain(static_cast<uint64_t>(t) + 7, iters); });
+    const double s =
+        run_threads(threads, [&](int t) { sink = sink + compute_chain(static_cast<uint64_t>(t) + 7, iters); });
     return static_cast<double>(iters) * threads / s;
   };
   c.compute.one = compute(1);
@@ -146,8 +147,8 @@ inline Calibration calibrate(int n, double seconds = 0.1) {
     updates = static_cast<int64_t>(static_cast<double>(updates) * seconds / std::max(1e-6, seconds_since(t0)));
   }
   auto rows = [&](int threads) {
-    const double s =
-        run_threads(threads, [&](int t) { sink = sink + row_updates(tables[t], updates, static_cast<uint64_t>(t) + 5); });
+    const double s = run_threads(
+        threads, [&](int t) { sink = sink + row_updates(tables[t], updates, static_cast<uint64_t>(t) + 5); });
     return static_cast<double>(updates) * threads / s;
   };
   c.rows.one = rows(1);
@@ -164,14 +165,14 @@ struct Round {
 };
 
 struct Verdict {
-  int rounds = 0, busy = 0;       // rounds in all; rounds whose machine scaling fell short
+  int rounds = 0, busy = 0;        // rounds in all; rounds whose machine scaling fell short
   double machine = 0, memory = 0;  // median compute and memory scaling of the rounds kept
   double transfer_ns = 0;          // median line transfer of the rounds kept
   double rows = 0;                 // median scaling of the private row updates
-  double engine = 0;              // median engine scaling of the rounds kept
-  bool contention = false;        // the engine scales clearly worse than the machine did
-  std::vector<bool> flagged;      // per round
-  std::string text;               // one line for the benchmark's output
+  double engine = 0;               // median engine scaling of the rounds kept
+  bool contention = false;         // the engine scales clearly worse than the machine did
+  std::vector<bool> flagged;       // per round
+  std::string text;                // one line for the benchmark's output
 };
 
 inline double median_of(std::vector<double> v) {

@@ -473,7 +473,8 @@ static double group_auc(const TrainedModel& m, const Dataset& ds, const Csr& tra
 // is the plain kernel, and a merge of one replica is exact, so one thread with every item row, or
 // a few of them, replicated trains the same tables to the bit as without replicas (one merge per
 // epoch: a shorter interval cuts the epoch into blocks, whose negatives are drawn in another
-// order). Both update modes, Adagrad and lazy Adam (whose moments merge by their mean).
+// order). Both update modes, Adagrad and lazy Adam (whose moments merge by their mean), in the CML
+// loop and in the general fast kernels.
 TEST(FusedEngine, HotRowReplicasAreThePlainLoopOnOneThread) {
   RawLog raw;
   uint64_t st = 11;
@@ -484,32 +485,39 @@ TEST(FusedEngine, HotRowReplicasAreThePlainLoopOnOneThread) {
     for (int i : items) raw.users.push_back("u" + std::to_string(u)), raw.items.push_back("i" + std::to_string(i));
   }
   const Dataset ds = dataset_from_raw(raw, "random");
-  for (const std::string optimizer : {"adagrad", "lazy_adam"})
-    for (const bool per_example : {true, false})
-      for (const int64_t hot : {int64_t{0}, int64_t{1000}, int64_t{7}}) {
-        const std::string name =
-            optimizer + (per_example ? " per example" : " mini-batches") + ", hot_rows " + std::to_string(hot);
-        Engines S({"sampler.negatives=3", "loss.type=triplet", "reg.max_norm=1", "tower.type=id", "tower.dim=32",
-                   "comparator.type=sq_euclidean", "model.shared=true"},
-                  ds);
-        FusedSpec f = S.spec(optimizer, per_example);
-        f.batch = 64;
-        f.hot_rows = hot;
-        f.merge_every = 1 << 30;
-        FusedEngine e(f, *S.builder, *S.sampler);
-        ASSERT_TRUE(e.cml_loop()) << name;
-        EXPECT_EQ(e.replicated_rows(), std::min<int64_t>(hot, ds.n_items())) << name;
-        const double loss = e.epoch(0) + e.epoch(1) + e.epoch(2);
-        std::vector<float> w(f.items.w, f.items.w + f.items.rows * f.dim);
-        static std::map<std::string, std::pair<double, std::vector<float>>> plain;
-        const std::string key = optimizer + (per_example ? "e" : "b");
-        if (hot == 0) {
-          plain[key] = {loss, w};
-          continue;
+  // The CML loop (joint table), and the general fast kernels (BPR, dot, L2, two tables).
+  const std::vector<std::vector<std::string>> models = {
+      {"sampler.negatives=3", "loss.type=triplet", "reg.max_norm=1", "tower.type=id", "tower.dim=32",
+       "comparator.type=sq_euclidean", "model.shared=true"},
+      {"sampler.negatives=1", "loss.type=bpr", "reg.l2=0.001", "tower.type=id", "tower.dim=32", "comparator.type=dot",
+       "model.shared=false"}};
+  std::map<std::string, std::pair<double, std::vector<float>>> plain;
+  for (size_t mi = 0; mi < models.size(); ++mi)
+    for (const std::string optimizer : {"adagrad", "lazy_adam"})
+      for (const bool per_example : {true, false})
+        for (const int64_t hot : {int64_t{0}, int64_t{1000}, int64_t{7}}) {
+          const std::string name = "model " + std::to_string(mi) + ", " + optimizer +
+                                   (per_example ? " per example" : " mini-batches") + ", hot_rows " +
+                                   std::to_string(hot);
+          Engines S(models[mi], ds);
+          FusedSpec f = S.spec(optimizer, per_example);
+          f.batch = 64;
+          f.hot_rows = hot;
+          f.merge_every = 1 << 30;
+          FusedEngine e(f, *S.builder, *S.sampler);
+          ASSERT_EQ(e.cml_loop(), mi == 0) << name;
+          EXPECT_EQ(e.replicated_rows(), std::min<int64_t>(hot, ds.n_items())) << name;
+          const double loss = e.epoch(0) + e.epoch(1) + e.epoch(2);
+          std::vector<float> w(f.items.w, f.items.w + f.items.rows * f.dim);
+          if (f.users.rows > 0) w.insert(w.end(), f.users.w, f.users.w + f.users.rows * f.dim);
+          const std::string key = std::to_string(mi) + optimizer + (per_example ? "e" : "b");
+          if (hot == 0) {
+            plain[key] = {loss, w};
+            continue;
+          }
+          EXPECT_EQ(loss, plain[key].first) << name;
+          EXPECT_TRUE(w == plain[key].second) << name;
         }
-        EXPECT_EQ(loss, plain[key].first) << name;
-        EXPECT_TRUE(w == plain[key].second) << name;
-      }
 }
 
 // With two Hogwild threads the replicas are merged many times an epoch (merge_every 200): the
@@ -520,15 +528,16 @@ TEST(FusedEngine, HotRowReplicasLearnPlantedGroupsOnTwoThreads) {
   Prepared p = test::all_train(ds);
   RunOptions ro;
   ro.threads = 2;
-  for (std::string update : {"example", "minibatch"})
-    for (std::string hot : {"-1", "0", "25"}) {
-      Config c = cfg({"loss.type=triplet", "comparator.type=sq_euclidean", "tower.type=id", "tower.dim=32",
-                      "reg.max_norm=1", "train.optimizer=adagrad", "train.lr=0.05", "train.epochs=20",
-                      "train.batch_size=16", "train.valid_share=0", "train.engine=fused", "train.update=" + update,
-                      "train.hot_rows=" + hot, "train.merge_every=200"});
-      TrainedModel m = fit_model(p, c, ro);
-      EXPECT_GT(group_auc(m, ds, p.train_by_user), 0.8) << update << " hot_rows " << hot;
-    }
+  for (std::string loss : {"loss.type=triplet", "loss.type=bpr"})
+    for (std::string update : {"example", "minibatch"})
+      for (std::string hot : {"-1", "0", "8"}) {
+        Config c = cfg({loss, loss == "loss.type=bpr" ? "comparator.type=dot" : "comparator.type=sq_euclidean",
+                        "tower.type=id", "tower.dim=32", "reg.max_norm=1", "train.optimizer=adagrad", "train.lr=0.05",
+                        "train.epochs=20", "train.batch_size=16", "train.valid_share=0", "train.engine=fused",
+                        "train.update=" + update, "train.hot_rows=" + hot, "train.merge_every=200"});
+        TrainedModel m = fit_model(p, c, ro);
+        EXPECT_GT(group_auc(m, ds, p.train_by_user), 0.8) << loss << " " << update << " hot_rows " << hot;
+      }
 }
 
 static double group_auc(const TrainedModel& m, const Dataset& ds, const Csr& train) {

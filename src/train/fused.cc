@@ -92,7 +92,7 @@ FusedEngine::FusedEngine(const FusedSpec& s, const TupleBuilder& b, const Negati
     g->va.resize(s_.dim), g->vp.resize(s_.dim), g->vn.resize(static_cast<size_t>(k) * s_.dim);
     g->ga.resize(s_.dim), g->gp.resize(s_.dim), g->gn.resize(static_cast<size_t>(k) * s_.dim);
     g->vals.resize(k + 1), g->upn.resize(k + 1), g->vn_ptr.resize(k + 1);
-    g->rows.resize(k + 1), g->coef.resize(k + 1), g->offs.resize(k + 1);
+    g->rows.resize(k + 1), g->refs.resize(k + 1), g->coef.resize(k + 1), g->offs.resize(k + 1);
     // A mini-batch touches at most batch x (k + 2) rows of id tables: reserve once.
     size_t reserve_rows = static_cast<size_t>(std::min<int64_t>(s_.items.rows, s_.batch * (k + 2)));
     g->items.g.reserve(reserve_rows * s_.dim);
@@ -106,9 +106,11 @@ FusedEngine::FusedEngine(const FusedSpec& s, const TupleBuilder& b, const Negati
     v.s2 = opt_items_.s2.empty() ? nullptr : opt_items_.s2.data();
   }
   if (!s_.deterministic || T == 1) split_shares();
-  // Replicas of the hot rows: Hogwild threads of the CML loop (user anchors, so the replicated
-  // rows are item rows only); on auto with more than one thread, and at any count when asked for.
-  if ((T > 1 || s_.hot_rows > 0) && !s_.deterministic && cml_ok_ && s_.hot_rows != 0) choose_hot_rows();
+  // Replicas of the hot rows: Hogwild threads of the fast kernels and the CML loop with user
+  // anchors (so the replicated rows are item rows only, never an anchor's); on auto with more than
+  // one thread, and at any count when asked for.
+  if ((T > 1 || s_.hot_rows > 0) && !s_.deterministic && fast_ok_ && s_.user_anchor && s_.hot_rows != 0)
+    choose_hot_rows();
   // The LibTorch engine clips every row after each step; start from clipped tables so that rows
   // the fused engine never touches agree too.
   if (s_.max_norm > 0)

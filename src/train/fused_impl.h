@@ -88,6 +88,7 @@ struct alignas(64) FusedEngine::Grad {
   std::vector<double> vals, upn;
   std::vector<const float*> vn_ptr;
   std::vector<float*> rows;  // fast kernels: the example's item rows and their dL/draw
+  std::vector<RowRef> refs;  // and where they are (weights and optimizer state)
   std::vector<float> coef;
   std::vector<size_t> offs;
   std::vector<int64_t> negs;

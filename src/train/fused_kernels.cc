@@ -121,8 +121,11 @@ __attribute__((always_inline)) inline FusedEngine::Fwd FusedEngine::fast_forward
   float* wa = r.wa = (user_space() ? s_.users : s_.items).w + r.ae * d;
   float** wb = g.rows.data();
   double* val = g.vals.data();
-  wb[0] = s_.items.w + p * d;
-  for (int j = 0; j < k; ++j) wb[j + 1] = s_.items.w + negs[j] * d;
+  // Item rows where this thread has them (its replica of the hot rows, else the shared table).
+  RowRef* ref = g.refs.data();
+  ref[0] = g.items_at.at(p, d);
+  for (int j = 0; j < k; ++j) ref[j + 1] = g.items_at.at(negs[j], d);
+  for (int j = 0; j <= k; ++j) wb[j] = ref[j].w;
   const double sign = kSq ? (want_dist_ ? 1.0 : -1.0) : (want_dist_ ? -1.0 : 1.0);
 #if defined(__AVX512F__)
   {  // rows of 16 nc floats (compile-time nc when C > 0); the anchor's chunks in registers
@@ -204,9 +207,8 @@ double FusedEngine::fast_example(int64_t a, int64_t p, const int64_t* negs, floa
     const float l2j = 2 * l2 * (j == 0 ? 1.0f : 1.0f / static_cast<float>(k));
     if (cj == 0 && l2 <= 0 && !kAdam) continue;
     float* w = wb[j];
-    const int64_t off = w - s_.items.w;
-    float* s1 = kAdagrad || kAdam ? opt_items_.s1.data() + off : nullptr;
-    float* s2 = kAdam ? opt_items_.s2.data() + off : nullptr;
+    float* s1 = kAdagrad || kAdam ? g.refs[j].s1 : nullptr;
+    float* s2 = kAdam ? g.refs[j].s2 : nullptr;
     const __m512 cv = _mm512_set1_ps(cj), lv = _mm512_set1_ps(l2j);
     __m512 q = _mm512_setzero_ps();
     for (int c = 0; c < nc; ++c) {
@@ -255,7 +257,7 @@ double FusedEngine::fast_gradient(int64_t a, int64_t p, const int64_t* negs, flo
   auto& ta = user_space() ? g.users : g.items;
   size_t* off = g.offs.data();
   for (int j = 0; j <= k; ++j)
-    if (cf[j] != 0 || l2 > 0 || all_rows) off[j] = g.items.offset((wb[j] - s_.items.w) / d, d);
+    if (cf[j] != 0 || l2 > 0 || all_rows) off[j] = g.items.offset(j == 0 ? p : negs[j - 1], d);
   float* ga = ta.row(ae, d);
   constexpr int kMax = C ? C : 16;
   __m512 A[kMax], GA[kMax];
