@@ -83,7 +83,7 @@ def report(name, pop, ks, rate, lines, budget_rows, merge_every):
         H = min(n, budget_rows)
         hot = np.zeros(n, dtype=bool)
         hot[np.argsort(-p, kind="stable")[:H]] = True
-        m = merge_every if merge_every > 0 else max(131072, 64 * H // (k + 2))
+        auto = merge_every <= 0
         print(f"    {'threads':>7} {'top row upd/s':>14} {'plain Hogwild':>14} {'replicas H=' + format(H, ','):>18} "
               f"{'merge rows/ex':>14} {'ownership':>10}")
         for T in (2, 8, 32, 64):
@@ -91,6 +91,7 @@ def report(name, pop, ks, rate, lines, budget_rows, merge_every):
             plain = moved_share(p, T, lines)
             rep = moved_share(p, T, lines, hot)
             # A merge reads every replica's H rows and writes them back (2 H row moves per thread).
+            m = max(262144 // (T - 1), 64 * H // (k + 2)) if auto else merge_every
             merge = 2.0 * H / m
             own = (T - 1) / T
             print(f"    {T:>7} {upd:>14.3g} {plain:>14.1%} {rep:>18.1%} {merge:>14.3f} {own:>9.0%}q")

@@ -162,10 +162,13 @@ void FusedEngine::choose_hot_rows() {
   hot_slot_.assign(s_.items.rows, -1);
   for (int64_t q = 0; q < H; ++q) hot_slot_[hot_ids_[q]] = static_cast<int32_t>(q);
   // A merge reads every replica's hot rows and writes them back: about as costly as 2 H row
-  // updates per thread, much of it lines moving between cores. An interval of 64 H / (k + 2)
-  // examples (each updates k + 2 rows), and at least 131,072, keeps merges to a few per cent of an
-  // epoch; NCF quality did not move between 16,384 and 262,144 (docs/benchmarks.md).
-  merge_every_ = s_.merge_every > 0 ? s_.merge_every : std::max<int64_t>(131072, 64 * H / (s_.k + 2));
+  // updates per thread, much of it lines moving between cores, so at least 64 H / (k + 2) examples
+  // (each updates k + 2 rows) pass between merges. Between two merges a thread does not see the
+  // others' updates: 262,144 / (threads - 1) examples bounds what it misses to 262,144 (NCF
+  // quality did not move between 16,384 and 262,144 on 2 threads; docs/benchmarks.md).
+  const int64_t T = static_cast<int64_t>(grads_.size());
+  merge_every_ = s_.merge_every > 0 ? s_.merge_every
+                                    : std::max<int64_t>(262144 / std::max<int64_t>(1, T - 1), 64 * H / (s_.k + 2));
 }
 
 // Every thread's replica from the shared table (an epoch's start: checkpoints, validation and
