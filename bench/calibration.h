@@ -220,12 +220,13 @@ inline Verdict judge_scaling(const std::vector<Round>& rounds, const std::string
   v.transfer_ns = median_of(transfer);
   v.rows = median_of(rows_);
   v.contention = v.engine < engine_share * std::min(v.machine, v.rows);
-  std::snprintf(buf, sizeof buf,
-                "%s: the machine gives %.2fx on %d threads (memory %.2fx, private rows %.2fx; a line moves between "
-                "cores in %.0f ns), the engine %.2fx (%.2f of the machine)%s; %d of %d rounds flagged busy and left out",
-                what.c_str(), v.machine, n, v.memory, v.rows, v.transfer_ns, v.engine,
-                v.engine / std::max(1e-9, std::min(v.machine, v.rows)),
-                v.contention ? " -- below the machine: contention inside the engine" : "", v.busy, v.rounds);
+  std::snprintf(
+      buf, sizeof buf,
+      "%s: the machine gives %.2fx on %d threads (memory %.2fx, private rows %.2fx; a line moves between "
+      "cores in %.0f ns), the engine %.2fx (%.2f of the machine)%s; %d of %d rounds flagged busy and left out",
+      what.c_str(), v.machine, n, v.memory, v.rows, v.transfer_ns, v.engine,
+      v.engine / std::max(1e-9, std::min(v.machine, v.rows)),
+      v.contention ? " -- below the machine: contention inside the engine" : "", v.busy, v.rounds);
   v.text = buf;
   return v;
 }

@@ -13,6 +13,9 @@ echo
 REF=${SIAMREC_TORCH_REF:-../shared/bench/torch_ref.py}
 if [ -f "$REF" ]; then bash scripts/install-deps.sh bench >/dev/null; else REF=none; fi
 "$BUILD/bench/bench_engines" --epochs 3 --rounds 5 --torch-ref "$REF"
+echo
+# What share of item-row updates would move cache lines between cores at 2-64 threads (a model).
+/usr/bin/python3 bench/contention.py
 # Serving and ANN need a trained ML-1M model: train one (fused engine, ~2 min) unless given.
 MODEL=${SIAMREC_BENCH_MODEL:-}
 if [ -z "$MODEL" ]; then

@@ -197,7 +197,8 @@ TEST(Update, BaselinesRefitOnEveryKnownInteractionAndOtherTowersAreRefused) {
 }
 
 // The command line: mismatched or malformed data is refused with file:line and leaves the model
-// file as it was; kill -9 during an update leaves the old model intact and --resume finishes it.
+// file as it was; kill -9 during an update leaves the old model intact and --resume finishes it
+// (and refuses to continue it with other data).
 TEST(UpdateCli, BadDataIsRefusedAndKillNineThenResumeMatchesAnUninterruptedUpdate) {
   test::TempDir t;
   std::string base, more;
@@ -253,6 +254,15 @@ TEST(UpdateCli, BadDataIsRefusedAndKillNineThenResumeMatchesAnUninterruptedUpdat
   ASSERT_TRUE(killed) << "the update ended before its first checkpoint";
   EXPECT_FALSE(file_exists(out)) << "a killed update left a model file";
   EXPECT_EQ(sha256_file(model), sha) << "a killed update changed the old model";
+  {  // Resuming with other new data (one line changed) is refused: the checkpoint is another run's.
+    std::string edited = more;
+    edited.replace(0, edited.find('\n'), "150\t3");
+    const std::string add2 = t.file("more2.tsv", edited);
+    r = test::run_cli(fmt::format("--threads 1 -q update -m {} -d {} -o {} --epochs 40 --resume", model, add2, out));
+    EXPECT_EQ(r.code, 2) << r.err;
+    EXPECT_NE(r.err.find("other training data"), std::string::npos) << r.err;
+    EXPECT_TRUE(file_exists(out + ".ckpt")) << "a refused resume removed the checkpoint";
+  }
   test::Child c(argv(out, true), t.path());
   ASSERT_EQ(c.wait(300), 0) << c.err();
   // The same weights as the uninterrupted update (the history's dates and seconds differ).

@@ -158,8 +158,9 @@ torch::Tensor Trainer::mine_in_batch(const torch::Tensor& pos, const torch::Tens
 
 void Trainer::save_checkpoint(const std::string& path, int epoch, double best, int best_epoch, int bad,
                               const std::vector<torch::Tensor>& best_state, const EpochRunner& runner) {
-  BinWriter w(kCkptMagic, 1);
+  BinWriter w(kCkptMagic, 2);
   w.put_str(cfg_.to_yaml());
+  w.put<uint64_t>(data_hash());  // v2: the training data it was written for
   w.put<int32_t>(epoch);
   w.put<double>(best);
   w.put<int32_t>(best_epoch);
@@ -175,6 +176,15 @@ void Trainer::save_checkpoint(const std::string& path, int epoch, double best, i
   w.save(path);
 }
 
+// The training data a checkpoint belongs to: the builder's positives in order (the data, its
+// split and filters, and an update's replay sample) and the table sizes.
+uint64_t Trainer::data_hash() const {
+  const auto& ps = builder_.positives();
+  uint64_t h = dist::hash_bytes(ps.data(), ps.size() * sizeof(Positive));
+  const int64_t sizes[2] = {n_items_, static_cast<int64_t>(ps.size())};
+  return dist::hash_bytes(sizes, sizeof sizes, h);
+}
+
 bool Trainer::load_checkpoint(const std::string& path, int& epoch, double& best, int& best_epoch, int& bad,
                               std::vector<torch::Tensor>& best_state) {
   // In a process group rank 0's checkpoint restarts every rank (it alone writes them).
@@ -183,11 +193,18 @@ bool Trainer::load_checkpoint(const std::string& path, int& epoch, double& best,
   if (!G || G->rank() == 0) bytes = file_exists(path) ? "1" + read_file(path) : "0";
   if (G) G->broadcast(bytes, 0, "the broadcast of the checkpoint");
   if (bytes.empty() || bytes[0] != '1') return false;
-  BinReader r(bytes.substr(1), kCkptMagic, 1, path, "checkpoint");
+  BinReader r(bytes.substr(1), kCkptMagic, 2, path, "checkpoint");
   std::string yaml = r.get_str();
   if (yaml != cfg_.to_yaml())
     throw ConfigError(
         fmt::format("checkpoint '{}' was written with a different config; remove it or drop --resume", path));
+  // The same config on other data (another update's new interactions, an edited file) would
+  // continue a run that never saw this data: refused. Version 1 checkpoints carry no hash.
+  if (r.version() >= 2 && r.get<uint64_t>() != data_hash())
+    throw ConfigError(fmt::format(
+        "checkpoint '{}' was written for other training data ({} positives now; the data or its order changed "
+        "since the interrupted run); remove it or drop --resume",
+        path, builder_.positives().size()));
   epoch = r.get<int32_t>();
   best = r.get<double>();
   best_epoch = r.get<int32_t>();

@@ -53,6 +53,7 @@ class Trainer {
                               std::vector<int64_t>& p);
   void save_checkpoint(const std::string& path, int epoch, double best, int best_epoch, int bad,
                        const std::vector<torch::Tensor>& best_state, const EpochRunner& runner);
+  uint64_t data_hash() const;
   bool load_checkpoint(const std::string& path, int& epoch, double& best, int& best_epoch, int& bad,
                        std::vector<torch::Tensor>& best_state);
 
