@@ -182,7 +182,7 @@ int main(int argc, char** argv) {
       for (int r = 0; r < n; ++r) {
         ApiRequest q;
         q.query = {{"user", users[(static_cast<size_t>(r) * 7919) % users.size()]}, {"k", "10"}};
-        bytes += recommend_user(*served, q, lim).body.dump().size();
+        bytes += recommend_user(*served, q, lim).render().size();
       }
       const double us = 1e6 * std::chrono::duration<double>(Clock::now() - t0).count() / n;
       std::printf("handler alone (recommend_user + JSON text, no HTTP, 1 thread): %.1f us/request, %.0f bytes\n", us,

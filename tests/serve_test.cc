@@ -234,9 +234,14 @@ TEST(Handlers, AnswerWithoutHttp) {
   auto s = load_served(o);
   ServeLimits lim{50};
   ApiResponse r = handle([&] { return recommend_user(*s, ApiRequest{{{"user", "101"}, {"k", "3"}}, ""}, lim); });
-  ASSERT_EQ(r.status, 200) << r.body.dump();
-  ASSERT_EQ(r.body["items"].size(), 3u);
-  for (auto& e : r.body["items"]) {  // user 101 is in the first group: items 100..109, none she has seen
+  ASSERT_EQ(r.status, 200) << r.render();
+  const json rec = r.value();
+  EXPECT_EQ(rec["user"], "101");
+  EXPECT_EQ(rec["k"], 3);
+  EXPECT_EQ(rec["model_version"], s->version);
+  EXPECT_EQ(rec.dump(), r.render()) << "the text differs from what nlohmann writes for the same value";
+  ASSERT_EQ(rec["items"].size(), 3u);
+  for (auto& e : rec["items"]) {  // user 101 is in the first group: items 100..109, none she has seen
     int item = std::stoi(e["item"].get<std::string>());
     EXPECT_TRUE(item >= 100 && item < 110) << item;
     auto seen = s->model.training_items(s->model.user_index("101"));

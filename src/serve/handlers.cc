@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
+#include <iterator>
 #include <limits>
 
 #include <fmt/format.h>
@@ -113,6 +115,56 @@ std::string id_of(const json& v) {
   throw HttpError{400, "ids must be strings or integers"};
 }
 
+// A JSON string: plain printable ASCII directly (ids and titles, nearly always), anything else
+// (quotes, controls, UTF-8, invalid bytes) through nlohmann's escaping with invalid UTF-8 replaced.
+void put_json_string(std::string& out, std::string_view v) {
+  bool plain = true;
+  for (unsigned char ch : v) plain &= ch >= 0x20 && ch < 0x7f && ch != '"' && ch != '\\';
+  if (!plain) {
+    out += json(std::string(v)).dump(-1, ' ', false, json::error_handler_t::replace);
+    return;
+  }
+  out += '"';
+  out.append(v.data(), v.size());
+  out += '"';
+}
+
+// {"items":[{"item":..,"score":..,"title":..}],"k":..,"model_version":..,<key>:<value>} as text,
+// keys in nlohmann's (sorted) order, so the bytes match what json::dump wrote before.
+std::string items_text(const Served& s, const std::vector<api::Scored>& items, int k, const char* key,
+                       std::string_view value) {
+  std::string out;
+  out.reserve(64 + items.size() * 48);
+  out += "{\"items\":[";
+  for (size_t q = 0; q < items.size(); ++q) {
+    if (q) out += ',';
+    out += "{\"item\":";
+    put_json_string(out, items[q].item);
+    out += ",\"score\":";
+    const double v = items[q].score;  // as nlohmann stores a float: a double, shortest round trip
+    if (std::isfinite(v)) {
+      const size_t at = out.size();
+      fmt::format_to(std::back_inserter(out), "{}", v);
+      if (out.find_first_of(".e", at) == std::string::npos) out += ".0";  // nlohmann writes 1.0, not 1
+    } else {
+      out += "null";
+    }
+    if (std::string t = s.model.item_title(items[q].item); !t.empty()) {
+      out += ",\"title\":";
+      put_json_string(out, t);
+    }
+    out += '}';
+  }
+  fmt::format_to(std::back_inserter(out), "],\"k\":{},\"model_version\":", k);
+  put_json_string(out, s.version);
+  out += ",\"";
+  out += key;
+  out += "\":";
+  put_json_string(out, value);
+  out += '}';
+  return out;
+}
+
 json items_json(const Served& s, const std::vector<api::Scored>& items) {
   json arr = json::array();
   for (auto& r : items) {
@@ -124,6 +176,10 @@ json items_json(const Served& s, const std::vector<api::Scored>& items) {
 }
 
 }  // namespace
+
+std::string ApiResponse::render() const {
+  return text.empty() ? body.dump(-1, ' ', false, json::error_handler_t::replace) : text;
+}
 
 std::string parse_target(std::string_view target, ApiRequest& r) {
   const size_t q = target.find('?');
@@ -174,7 +230,9 @@ ApiResponse recommend_user(const Served& s, const ApiRequest& req, const ServeLi
   } else {
     items = s.model.recommend(uid, k, exclude, /*threads=*/1);
   }
-  return {200, {{"user", uid}, {"k", k}, {"model_version", s.version}, {"items", items_json(s, items)}}};
+  ApiResponse r;
+  r.text = items_text(s, items, k, "user", uid);
+  return r;
 }
 
 ApiResponse recommend_history(const Served& s, const ApiRequest& req, const ServeLimits& l) {

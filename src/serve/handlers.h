@@ -37,6 +37,10 @@ struct ApiRequest {
 struct ApiResponse {
   int status = 200;
   nlohmann::json body;  // {"error": "..."} when status >= 400
+  std::string text;     // the body already written as JSON text (the hot handlers); then `body` is unused
+  // The body as JSON text, and as a JSON value (tests).
+  std::string render() const;
+  nlohmann::json value() const { return text.empty() ? body : nlohmann::json::parse(text); }
 };
 
 // A 4xx/5xx answer: handlers throw it, handle() turns it into the response.
