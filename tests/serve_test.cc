@@ -308,3 +308,41 @@ TEST(AnnCache, BuiltOnceLoadedAfterRebuiltWhenStaleOrCorrupt) {
   load_or_build_ann(t.file("plain", "x") + "/x.hnsw", "sha-b", items.data(), n, dim, Similarity::Dot, o, true, &how);
   EXPECT_EQ(how.find("saved"), std::string::npos) << how;
 }
+
+// The graph is memory-mapped at load (hnswlib's loader would copy it): a mapped graph answers as
+// the one built in memory, for every similarity; a truncated, padded or garbage file read without
+// its checksum is refused with the file named, never a crash.
+TEST(AnnCache, MappedGraphAnswersAsBuiltAndBadFilesAreRefused) {
+  test::TempDir t;
+  const int n = 800, dim = 16;
+  std::vector<float> items(n * dim);
+  std::mt19937 rng(5);
+  std::normal_distribution<float> g;
+  for (auto& x : items) x = g(rng);
+  AnnOptions o;
+  for (Similarity kind : {Similarity::Dot, Similarity::Cosine, Similarity::NegSqEuclidean}) {
+    const std::string path = t.path() + "/g.hnsw";
+    AnnIndex built(items.data(), n, dim, kind, o);
+    built.save(path);
+    auto mapped = AnnIndex::load(path, n, dim, kind, o.ef_search);
+    for (int q = 0; q < 50; ++q)
+      EXPECT_EQ(built.search(items.data() + q * dim, 10), mapped->search(items.data() + q * dim, 10));
+    EXPECT_THROW(AnnIndex::load(path, n + 1, dim, kind, o.ef_search), Error);  // another catalogue
+  }
+  const std::string path = t.path() + "/g.hnsw";
+  const std::string good = read_file(path);
+  auto refused = [&](const std::string& bytes, const char* what) {
+    std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
+    try {
+      AnnIndex::load(path, n, dim, Similarity::NegSqEuclidean, o.ef_search);
+      ADD_FAILURE() << what << ": loaded";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(path), std::string::npos) << what << ": " << e.what();
+    }
+  };
+  refused(good.substr(0, 40), "cut in the header");
+  refused(good.substr(0, good.size() / 2), "cut in the graph");
+  refused(good + "trailing", "bytes past the graph");
+  refused(std::string(good.size(), '\xff'), "garbage");
+  refused("", "empty");
+}

@@ -3,11 +3,17 @@
 #include <hnswlib/hnswlib.h>
 #include <omp.h>
 
+#include <errno.h>
+#include <fcntl.h>
 #include <spdlog/spdlog.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
+#include <cstring>
 #include <random>
 
 #include <nlohmann/json.hpp>
@@ -16,6 +22,97 @@
 #include "util/io.h"
 
 namespace siamrec {
+
+// A file mapped read-only into memory (the saved graph: its pages come from the page cache on
+// demand and are shared by every process serving the same model).
+struct Mapping {
+  void* p = MAP_FAILED;
+  size_t n = 0;
+  Mapping() = default;
+  Mapping(const Mapping&) = delete;
+  Mapping& operator=(const Mapping&) = delete;
+  ~Mapping() {
+    if (p != MAP_FAILED) munmap(p, n);
+  }
+  const char* data() const { return static_cast<const char*>(p); }
+};
+
+// hnswlib's graph over a mapped file: the level-0 block (vectors, labels and base-layer links, the
+// bulk of the file) and the upper layers' link lists point into the mapping instead of being read
+// into malloc'd copies as hnswlib's loadIndex does. Search only reads them; nothing here adds or
+// deletes points (the mapping is read-only: a write would fault). The destructor hands hnswlib
+// nothing of the mapping to free.
+class MappedHnsw : public hnswlib::HierarchicalNSW<float> {
+ public:
+  MappedHnsw(hnswlib::SpaceInterface<float>* s, const std::string& path, std::shared_ptr<Mapping> map)
+      : hnswlib::HierarchicalNSW<float>(s), map_(std::move(map)) {
+    // hnswlib's empty constructor leaves its members unset, and its destructor runs when this one
+    // throws: first a state it can destroy (nothing to free), then the graph.
+    data_level0_memory_ = nullptr, linkLists_ = nullptr, visited_list_pool_ = nullptr, cur_element_count = 0;
+    try {
+      read(s, path);
+    } catch (...) {
+      data_level0_memory_ = nullptr;
+      cur_element_count = 0;
+      std::free(linkLists_);
+      linkLists_ = nullptr;
+      throw;
+    }
+  }
+  ~MappedHnsw() {
+    data_level0_memory_ = nullptr;                                 // the mapping's, not malloc's
+    std::fill(element_levels_.begin(), element_levels_.end(), 0);  // no link list of ours to free
+  }
+
+ private:
+  void read(hnswlib::SpaceInterface<float>* s, const std::string& path) {
+    const char* b = map_->data();
+    const size_t size = map_->n;
+    size_t at = 0;
+    auto pod = [&](auto& v) {
+      if (at + sizeof v > size) throw Error(fmt::format("HNSW index '{}' is truncated (header)", path));
+      std::memcpy(&v, b + at, sizeof v);
+      at += sizeof v;
+    };
+    pod(offsetLevel0_), pod(max_elements_), pod(cur_element_count), pod(size_data_per_element_);
+    pod(label_offset_), pod(offsetData_), pod(maxlevel_), pod(enterpoint_node_), pod(maxM_);
+    pod(maxM0_), pod(M_), pod(mult_), pod(ef_construction_);
+    max_elements_ = cur_element_count;
+    data_size_ = s->get_data_size();
+    fstdistfunc_ = s->get_dist_func();
+    dist_func_param_ = s->get_dist_func_param();
+    size_links_per_element_ = maxM_ * sizeof(hnswlib::tableint) + sizeof(hnswlib::linklistsizeint);
+    size_links_level0_ = maxM0_ * sizeof(hnswlib::tableint) + sizeof(hnswlib::linklistsizeint);
+    const size_t level0 = cur_element_count * size_data_per_element_;
+    if (size_data_per_element_ == 0 || level0 / size_data_per_element_ != cur_element_count || at + level0 > size)
+      throw Error(fmt::format("HNSW index '{}' is truncated (level 0)", path));
+    data_level0_memory_ = const_cast<char*>(b + at);
+    at += level0;
+    num_deleted_ = 0;
+    revSize_ = 1.0 / mult_;
+    ef_ = 10;
+    element_levels_.assign(cur_element_count, 0);
+    linkLists_ = static_cast<char**>(std::calloc(std::max<size_t>(1, cur_element_count), sizeof(char*)));
+    if (!linkLists_) throw Error(fmt::format("out of memory mapping HNSW index '{}'", path));
+    for (size_t i = 0; i < cur_element_count; ++i) {
+      unsigned int n = 0;
+      pod(n);
+      if (n == 0) continue;
+      if (n % size_links_per_element_ != 0 || at + n > size)
+        throw Error(fmt::format("HNSW index '{}' is corrupt (link list of element {})", path, i));
+      element_levels_[i] = static_cast<int>(n / size_links_per_element_);
+      linkLists_[i] = const_cast<char*>(b + at);
+      at += n;
+    }
+    if (at != size) throw Error(fmt::format("HNSW index '{}' has {} bytes past its graph", path, size - at));
+    if (cur_element_count > 0 && (enterpoint_node_ >= cur_element_count || maxlevel_ < 0))
+      throw Error(fmt::format("HNSW index '{}' is corrupt (entry point)", path));
+    std::vector<std::mutex>(cur_element_count).swap(link_list_locks_);
+    std::vector<std::mutex>(max_update_element_locks).swap(link_list_update_locks_);
+    visited_list_pool_ = new hnswlib::VisitedListPool(1, std::max<size_t>(1, cur_element_count));
+  }
+  std::shared_ptr<Mapping> map_;
+};
 
 struct AnnIndex::Impl {
   std::unique_ptr<hnswlib::SpaceInterface<float>> space;
@@ -79,11 +176,22 @@ std::string AnnIndex::save(const std::string& path) const {
 std::unique_ptr<AnnIndex> AnnIndex::load(const std::string& path, int64_t n, int dim, Similarity kind, int ef_search) {
   std::unique_ptr<AnnIndex> a(new AnnIndex(n, dim, kind));
   a->impl_->space = make_space(kind, dim);
-  try {
-    a->impl_->index = std::make_unique<hnswlib::HierarchicalNSW<float>>(a->impl_->space.get(), path, false, 0);
-  } catch (const std::exception& e) {
-    throw Error(fmt::format("cannot read the HNSW index '{}': {}", path, e.what()));
+  auto map = std::make_shared<Mapping>();
+  {
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) throw Error(fmt::format("cannot read the HNSW index '{}': {}", path, std::strerror(errno)));
+    struct stat st {};
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size <= 0) {
+      ::close(fd);
+      throw Error(fmt::format("cannot read the HNSW index '{}': not a non-empty regular file", path));
+    }
+    map->n = static_cast<size_t>(st.st_size);
+    map->p = mmap(nullptr, map->n, PROT_READ, MAP_PRIVATE, fd, 0);
+    const int err = errno;
+    ::close(fd);
+    if (map->p == MAP_FAILED) throw Error(fmt::format("cannot map the HNSW index '{}': {}", path, std::strerror(err)));
   }
+  a->impl_->index = std::make_unique<MappedHnsw>(a->impl_->space.get(), path, map);
   if (a->impl_->index->cur_element_count != static_cast<size_t>(n))
     throw Error(
         fmt::format("HNSW index '{}' holds {} items, the model {}", path, a->impl_->index->cur_element_count, n));
