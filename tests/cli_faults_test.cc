@@ -9,6 +9,8 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <tuple>
 
 #include "data/readers.h"
 #include "tasks/embeddings.h"
@@ -79,6 +81,55 @@ TEST(CliFaults, FullDiskAndDeviceOutputsFailLoudlyAndStayDevices) {
   EXPECT_EQ(r.code, 0) << r.err;
   EXPECT_TRUE(std::filesystem::is_symlink(link));
   EXPECT_NE(read_file(real).find("u1\ti2\t"), std::string::npos) << read_file(real);
+}
+
+// Read-only targets: a directory the user may not write and a read-only file in it. The tests
+// run as root, which ignores permission bits, so as root the CLI runs as user nobody (setpriv);
+// every command fails naming the path and the reason, and the old file stays as it was.
+TEST(CliFaults, ReadOnlyTargetsFailLoudlyAndStayUntouched) {
+  Fixture f;
+  namespace fs = std::filesystem;
+  const auto readable = fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec | fs::perms::others_read |
+                        fs::perms::others_exec;
+  fs::permissions(f.dir.path(), readable);
+  const std::string pairs = f.dir.file("pairs.tsv", "u1\ti2\nu2\ti3\n");
+  for (const auto& e : fs::directory_iterator(f.dir.path())) fs::permissions(e.path(), readable);
+  const std::string ro = f.dir.path() + "/ro";
+  fs::create_directory(ro);
+  const std::string old = ro + "/old.tsv";
+  std::ofstream(old) << "old\n";
+  fs::permissions(old, fs::perms::owner_read | fs::perms::group_read | fs::perms::others_read);
+  fs::permissions(ro, fs::perms::owner_read | fs::perms::owner_exec | fs::perms::group_read | fs::perms::group_exec |
+                          fs::perms::others_read | fs::perms::others_exec);
+  std::string as_user;
+  if (geteuid() == 0) {
+    as_user = "setpriv --reuid=65534 --regid=65534 --clear-groups ";
+    if (sh(as_user + cli() + " --version >/dev/null 2>&1") != 0)
+      GTEST_SKIP() << "cannot run the CLI as user nobody here (setpriv, or the build directory is not readable)";
+  }
+  const std::string err = f.dir.path() + "/err.txt";  // written by root's shell, not by the CLI
+  auto run = [&](const std::string& args) {
+    const int code = sh(as_user + cli() + " " + args + " >/dev/null 2>" + err);
+    return std::make_pair(code, read_file(err));
+  };
+  const std::string m = " -m " + f.model;
+  for (const std::string& target : {ro + "/new.tsv", old}) {
+    auto [code, msg] = run("score" + m + " --pairs " + pairs + " --out " + target);
+    EXPECT_EQ(code, 1) << target << ": " << msg;
+    EXPECT_NE(msg.find(target), std::string::npos) << msg;
+    EXPECT_NE(msg.find("Permission denied"), std::string::npos) << msg;
+    std::tie(code, msg) = run("recommend" + m + " --all-users --out " + target);
+    EXPECT_EQ(code, 1) << target << ": " << msg;
+    EXPECT_NE(msg.find("Permission denied"), std::string::npos) << msg;
+  }
+  auto [code, msg] =
+      run("train --set data.path=" + f.data + " --set model.type=pop --set split.type=loo -o " + ro + "/m.model");
+  EXPECT_NE(code, 0) << msg;
+  EXPECT_NE(msg.find(ro + "/m.model"), std::string::npos) << msg;
+  EXPECT_EQ(read_file(old), "old\n");
+  EXPECT_FALSE(fs::exists(ro + "/new.tsv"));
+  EXPECT_FALSE(fs::exists(ro + "/m.model"));
+  EXPECT_EQ(std::distance(fs::directory_iterator(ro), fs::directory_iterator()), 1) << "a temporary was left";
 }
 
 TEST(CliFaults, OutputFileCommitsAtomicallyAndLeavesNoTemporaries) {
