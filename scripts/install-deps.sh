@@ -8,7 +8,7 @@ PKGS=(
   libtorch-dev libopenblas-dev libgloo-dev
   libyaml-cpp-dev libcli11-dev nlohmann-json3-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  libcurl4-openssl-dev libarchive-dev libssl-dev zlib1g-dev libboost-dev libcpp-httplib-dev libhnswlib-dev
+  libcurl4-openssl-dev libarchive-dev libssl-dev zlib1g-dev libboost-dev libcpp-httplib-dev libhnswlib-dev libfaiss-dev
   libsndfile1-dev libfftw3-dev libstb-dev
   dataset-fashion-mnist
   pybind11-dev python3-dev python3-numpy python3-pytest python3-pandas python3-scipy python3-tqdm python3-matplotlib

@@ -346,3 +346,70 @@ TEST(AnnCache, MappedGraphAnswersAsBuiltAndBadFilesAreRefused) {
   refused(std::string(good.size(), '\xff'), "garbage");
   refused("", "empty");
 }
+
+// The faiss inverted file (--index ivf): with every list probed it returns the exact top-k; fewer
+// lists trade recall; cached beside the model, loaded memory-mapped with the same answers, rebuilt
+// for another list count or a flipped byte; a bad file read without its checksum is an Error.
+TEST(AnnCache, IvfIndexIsExactWithEveryListAndCachedLikeTheGraph) {
+  test::TempDir t;
+  const int n = 2000, dim = 16;
+  std::vector<float> items(n * dim);
+  std::mt19937 rng(9);
+  std::normal_distribution<float> g;
+  for (auto& x : items) x = g(rng);
+  auto exact = [&](const float* q, int k, Similarity kind) {
+    std::vector<std::pair<float, int32_t>> all;
+    for (int i = 0; i < n; ++i) {
+      const float* v = items.data() + i * dim;
+      double dot = 0, sq = 0, nq = 0, nv = 0;
+      for (int j = 0; j < dim; ++j)
+        dot += q[j] * v[j], sq += (q[j] - v[j]) * (q[j] - v[j]), nq += q[j] * q[j], nv += v[j] * v[j];
+      const double s = kind == Similarity::Dot ? dot : kind == Similarity::Cosine ? dot / std::sqrt(nq * nv) : -sq;
+      all.push_back({static_cast<float>(s), i});
+    }
+    std::partial_sort(all.begin(), all.begin() + k, all.end(), [](auto& a, auto& b) { return a.first > b.first; });
+    std::vector<int32_t> ids;
+    for (int r = 0; r < k; ++r) ids.push_back(all[r].second);
+    return ids;
+  };
+  AnnOptions o;
+  o.type = "ivf";
+  o.nlist = 40;
+  for (Similarity kind : {Similarity::Dot, Similarity::Cosine, Similarity::NegSqEuclidean}) {
+    AnnIndex ivf(items.data(), n, dim, kind, o);
+    EXPECT_EQ(ivf.type(), "ivf");
+    ivf.set_ef(40);  // every list: exact
+    for (int q = 0; q < 30; ++q) {
+      std::vector<int32_t> got;
+      for (auto& [i, v] : ivf.search(items.data() + q * dim, 10)) got.push_back(i);
+      EXPECT_EQ(got, exact(items.data() + q * dim, 10, kind)) << "query " << q;
+    }
+    ivf.set_ef(2);  // 2 of 40 lists: approximate, still finds most of the top 10
+    int hits = 0;
+    for (int q = 0; q < 30; ++q) {
+      auto want = exact(items.data() + q * dim, 10, kind);
+      for (auto& [i, v] : ivf.search(items.data() + q * dim, 10))
+        hits += std::find(want.begin(), want.end(), i) != want.end();
+    }
+    EXPECT_GT(hits, 30 * 10 / 4);
+  }
+  const std::string path = t.path() + "/m.bin.ivf";
+  std::string how;
+  auto a = load_or_build_ann(path, "sha-a", items.data(), n, dim, Similarity::Dot, o, true, &how);
+  EXPECT_NE(how.find("built (no cached index); saved"), std::string::npos) << how;
+  auto b = load_or_build_ann(path, "sha-a", items.data(), n, dim, Similarity::Dot, o, true, &how);
+  EXPECT_EQ(how, "loaded from " + path);
+  EXPECT_EQ(b->type(), "ivf");
+  for (int q = 0; q < 20; ++q) EXPECT_EQ(a->search(items.data() + q * dim, 5), b->search(items.data() + q * dim, 5));
+  o.nlist = 50;
+  load_or_build_ann(path, "sha-a", items.data(), n, dim, Similarity::Dot, o, true, &how);
+  EXPECT_NE(how.find("another nlist"), std::string::npos) << how;
+  std::string bytes = read_file(path);
+  bytes[bytes.size() / 2] = static_cast<char>(~bytes[bytes.size() / 2]);
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
+  load_or_build_ann(path, "sha-a", items.data(), n, dim, Similarity::Dot, o, true, &how);
+  EXPECT_NE(how.find("corrupt"), std::string::npos) << how;
+  EXPECT_THROW(AnnIndex::load(path, n + 1, dim, Similarity::Dot, o), Error);  // another catalogue
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes.substr(0, 100);
+  EXPECT_THROW(AnnIndex::load(path, n, dim, Similarity::Dot, o), Error);  // truncated
+}

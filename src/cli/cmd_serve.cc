@@ -48,13 +48,18 @@ Command add_serve(CLI::App& root, GlobalOptions& g) {
       ->check(CLI::Range(1, 65535));
   app->add_option("--token-file", *token_file, "file holding a bearer token required on every route but /healthz");
   app->add_option("--index", o->index,
-                  "retrieval for GET /v1/recommend and /v1/similar: exact (BLAS, all items) or hnsw "
-                  "(approximate; the graph is cached as MODEL.hnsw beside the model and rebuilt when stale)")
-      ->check(CLI::IsMember({"exact", "hnsw"}));
+                  "retrieval for GET /v1/recommend and /v1/similar: exact (BLAS, all items), hnsw (approximate: "
+                  "an HNSW graph) or ivf (approximate: faiss inverted lists, for very large catalogues); the index is "
+                  "cached as MODEL.hnsw or MODEL.ivf beside the model, memory-mapped at load, rebuilt when stale")
+      ->check(CLI::IsMember({"exact", "hnsw", "ivf"}));
+  app->add_option("--ivf-nlist", o->ivf_nlist, "ivf: k-means lists (0: the square root of the item count)")
+      ->check(CLI::Range(0, 10000000));
+  app->add_option("--ivf-nprobe", o->ivf_nprobe, "ivf: lists scanned per query (recall vs speed)")
+      ->check(CLI::Range(1, 10000000));
   app->add_option("--hnsw-m", o->hnsw_m, "HNSW graph degree")->check(CLI::Range(2, 512));
   app->add_flag(
       "--no-index-cache", [o](int64_t) { o->index_cache = false; },
-      "hnsw: build the graph at every load instead of loading/saving MODEL.hnsw beside the model");
+      "hnsw/ivf: build the index at every load instead of loading/saving MODEL.hnsw or MODEL.ivf beside the model");
   app->add_option("--hnsw-ef", o->hnsw_ef, "HNSW search breadth (recall vs speed)")->check(CLI::Range(1, 100000));
   app->add_option("--exclude", o->exclude,
                   "what exclude_seen leaves out: train+valid (train items and the validation items the model saw "

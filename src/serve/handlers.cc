@@ -27,30 +27,32 @@ std::shared_ptr<const Served> load_served(const ServeOptions& o) {
   const std::string sha = sha256_file(o.model_path);
   s->version = sha.substr(0, 12);
   s->path = o.model_path;
-  if (o.index == "hnsw") {
+  if (o.index == "hnsw" || o.index == "ivf") {
     const std::string space = s->model.retrieval_space();
     s->item_emb = s->model.item_embeddings();
     s->user_emb = s->model.user_embeddings();
     if (s->item_emb.rows == 0 || s->user_emb.rows == 0 || space.empty())
-      throw Error(fmt::format("--index hnsw needs a model with user and item embeddings compared by dot, cosine or "
+      throw Error(fmt::format("--index {} needs a model with user and item embeddings compared by dot, cosine or "
                               "euclidean distance; '{}' is a '{}' model",
-                              o.model_path, s->model.type()),
+                              o.index, o.model_path, s->model.type()),
                   kExitUsage);
     const Similarity kind = space == "dot"         ? Similarity::Dot
                             : space == "cosine"    ? Similarity::Cosine
                             : space == "euclidean" ? Similarity::NegEuclidean
                                                    : Similarity::NegSqEuclidean;
     AnnOptions ao;
+    ao.type = o.index;
     ao.m = o.hnsw_m, ao.ef_construction = o.hnsw_ef_construction, ao.ef_search = o.hnsw_ef;
+    ao.nlist = o.ivf_nlist, ao.nprobe = o.ivf_nprobe;
     auto t0 = std::chrono::steady_clock::now();
     std::string how;
-    s->ann =
-        load_or_build_ann(o.model_path + ".hnsw", sha, s->item_emb.data.data(), static_cast<int64_t>(s->item_emb.rows),
-                          static_cast<int>(s->item_emb.cols), kind, ao, o.index_cache, &how);
-    spdlog::info("HNSW index over {} items {} in {:.2f} s", s->item_emb.rows, how,
+    s->ann = load_or_build_ann(o.model_path + "." + o.index, sha, s->item_emb.data.data(),
+                               static_cast<int64_t>(s->item_emb.rows), static_cast<int>(s->item_emb.cols), kind, ao,
+                               o.index_cache, &how);
+    spdlog::info("{} index over {} items {} in {:.2f} s", o.index == "ivf" ? "IVF" : "HNSW", s->item_emb.rows, how,
                  std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   } else if (o.index != "exact") {
-    throw Error(fmt::format("--index '{}' is not allowed; allowed: exact, hnsw", o.index), kExitUsage);
+    throw Error(fmt::format("--index '{}' is not allowed; allowed: exact, hnsw, ivf", o.index), kExitUsage);
   }
   return s;
 }

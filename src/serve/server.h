@@ -26,9 +26,10 @@ struct ServeOptions {
   int max_connections = 512;    // open connections; beyond it a connection gets 503 and is closed
   int backlog = 1024;           // listen(2) backlog (the kernel caps it at net.core.somaxconn)
   std::string token;            // bearer token ("" = none)
-  std::string index = "exact";  // exact | hnsw (GET /v1/recommend and /v1/similar)
+  std::string index = "exact";  // exact | hnsw | ivf (GET /v1/recommend and /v1/similar)
   int hnsw_m = 16, hnsw_ef_construction = 200, hnsw_ef = 100;
-  bool index_cache = true;              // hnsw: load/save the graph as MODEL.hnsw (+ .json) beside the model
+  int ivf_nlist = 0, ivf_nprobe = 16;  // ivf: k-means lists (0: sqrt(items)), lists scanned per query
+  bool index_cache = true;  // hnsw/ivf: load/save the index as MODEL.hnsw or MODEL.ivf (+ .json) beside the model
   std::string exclude = "train+valid";  // what exclude_seen drops: train+valid | train | none
 };
 
