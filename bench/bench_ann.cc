@@ -86,25 +86,38 @@ int main(int argc, char** argv) {
     AnnOptions ao;
     AnnIndex ann(cat.data(), N, dim, kind, ao);
     std::printf("  HNSW build (M 16, efConstruction 200, 2 threads): %.1f s\n", secs(t0));
-    {
-      // The cache serve keeps beside a model: write once, load (checksum first) instead of rebuilding.
-      char tmpl[] = "/tmp/bench-ann-XXXXXX";
-      const std::string dir = mkdtemp(tmpl), path = dir + "/m.hnsw";
-      t0 = Clock::now();
-      std::string how;
-      auto built = load_or_build_ann(path, "bench", cat.data(), N, dim, kind, ao, true, &how);  // builds, saves
-      const double build_save = secs(t0);
-      t0 = Clock::now();
-      auto loaded = load_or_build_ann(path, "bench", cat.data(), N, dim, kind, ao, true, &how);
-      const double load_s = secs(t0);
+    // The cache serve keeps beside a model: write once (build + save), then load (checksum first,
+    // memory-mapped) instead of rebuilding; the loaded index must answer as the saved one.
+    struct Cached {
+      std::string dir, path;
+      std::unique_ptr<AnnIndex> index;
+      double build_save = 0, load = 0;
       int same = 0;
+      std::string how;
+    };
+    auto cache = [&](const AnnOptions& opts) {
+      Cached c;
+      char tmpl[] = "/tmp/bench-ann-XXXXXX";
+      c.dir = mkdtemp(tmpl);
+      c.path = c.dir + "/m." + opts.type;
+      t0 = Clock::now();
+      auto built = load_or_build_ann(c.path, "bench", cat.data(), N, dim, kind, opts, true, &c.how);
+      c.build_save = secs(t0);
+      t0 = Clock::now();
+      c.index = load_or_build_ann(c.path, "bench", cat.data(), N, dim, kind, opts, true, &c.how);
+      c.load = secs(t0);
       for (int q = 0; q < 50; ++q)
-        same += loaded->search(catn.data() + q * dim, 10) == built->search(catn.data() + q * dim, 10);
+        c.same += c.index->search(catn.data() + q * dim, 10) == built->search(catn.data() + q * dim, 10);
+      return c;
+    };
+    {
+      Cached c = cache(ao);
       std::printf(
           "  cache beside the model: build + save %.1f s (%.0f MB), load %.2f s (%s; %d/50 queries identical "
           "to the saved graph)\n",
-          build_save, file_size(path) / 1e6, load_s, how.c_str(), same);
-      std::filesystem::remove_all(dir);
+          c.build_save, file_size(c.path) / 1e6, c.load, c.how.c_str(), c.same);
+      c.index.reset();
+      std::filesystem::remove_all(c.dir);
     }
     // Exact top-10 for each query.
     std::vector<int32_t> users(Q);
@@ -147,26 +160,15 @@ int main(int argc, char** argv) {
       // load), then recall against the same exact top-10.
       AnnOptions io;
       io.type = "ivf";
-      char tmpl[] = "/tmp/bench-ivf-XXXXXX";
-      const std::string dir = mkdtemp(tmpl), path = dir + "/m.ivf";
-      t0 = Clock::now();
-      std::string how;
-      auto built = load_or_build_ann(path, "bench", cat.data(), N, dim, kind, io, true, &how);
-      const double build_save = secs(t0);
-      t0 = Clock::now();
-      auto loaded = load_or_build_ann(path, "bench", cat.data(), N, dim, kind, io, true, &how);
-      const double load_s = secs(t0);
-      int same = 0;
-      for (int q = 0; q < 50; ++q)
-        same += loaded->search(catn.data() + q * dim, 10) == built->search(catn.data() + q * dim, 10);
+      Cached c = cache(io);
       std::printf(
           "  IVF (faiss IndexIVFFlat, %lld lists, 2 threads): build + save %.1f s (%.0f MB), load %.2f s (%s; %d/50 "
           "queries identical to the saved index)\n",
-          static_cast<long long>(std::llround(std::sqrt(static_cast<double>(N)))), build_save, file_size(path) / 1e6,
-          load_s, how.c_str(), same);
-      recall_rows(*loaded, "nprobe", nprobes);
-      loaded.reset();
-      std::filesystem::remove_all(dir);
+          static_cast<long long>(std::llround(std::sqrt(static_cast<double>(N)))), c.build_save,
+          file_size(c.path) / 1e6, c.load, c.how.c_str(), c.same);
+      recall_rows(*c.index, "nprobe", nprobes);
+      c.index.reset();
+      std::filesystem::remove_all(c.dir);
     }
   } catch (const Error& e) {
     std::fprintf(stderr, "bench_ann: %s\n", e.what());

@@ -277,13 +277,19 @@ TEST(Handlers, AnswerWithoutHttp) {
 
 // The HNSW graph is cached beside the model: built and saved once, loaded (checksum verified) after,
 // rebuilt when it is stale (other parameters, another model) or corrupt.
+// n x dim standard normal item vectors (seeded).
+static std::vector<float> random_items(int n, int dim, unsigned seed) {
+  std::vector<float> items(static_cast<size_t>(n) * dim);
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> g;
+  for (auto& x : items) x = g(rng);
+  return items;
+}
+
 TEST(AnnCache, BuiltOnceLoadedAfterRebuiltWhenStaleOrCorrupt) {
   test::TempDir t;
   const int n = 500, dim = 8;
-  std::vector<float> items(n * dim);
-  std::mt19937 rng(3);
-  std::normal_distribution<float> g;
-  for (auto& x : items) x = g(rng);
+  const std::vector<float> items = random_items(n, dim, 3);
   const std::string path = t.path() + "/m.bin.hnsw";
   AnnOptions o;
   std::string how;
@@ -315,10 +321,7 @@ TEST(AnnCache, BuiltOnceLoadedAfterRebuiltWhenStaleOrCorrupt) {
 TEST(AnnCache, MappedGraphAnswersAsBuiltAndBadFilesAreRefused) {
   test::TempDir t;
   const int n = 800, dim = 16;
-  std::vector<float> items(n * dim);
-  std::mt19937 rng(5);
-  std::normal_distribution<float> g;
-  for (auto& x : items) x = g(rng);
+  const std::vector<float> items = random_items(n, dim, 5);
   AnnOptions o;
   for (Similarity kind : {Similarity::Dot, Similarity::Cosine, Similarity::NegSqEuclidean}) {
     const std::string path = t.path() + "/g.hnsw";
@@ -353,10 +356,7 @@ TEST(AnnCache, MappedGraphAnswersAsBuiltAndBadFilesAreRefused) {
 TEST(AnnCache, IvfIndexIsExactWithEveryListAndCachedLikeTheGraph) {
   test::TempDir t;
   const int n = 2000, dim = 16;
-  std::vector<float> items(n * dim);
-  std::mt19937 rng(9);
-  std::normal_distribution<float> g;
-  for (auto& x : items) x = g(rng);
+  const std::vector<float> items = random_items(n, dim, 9);
   auto exact = [&](const float* q, int k, Similarity kind) {
     std::vector<std::pair<float, int32_t>> all;
     for (int i = 0; i < n; ++i) {
