@@ -11,6 +11,7 @@
 #include "data/registry.h"
 #include "eval/evaluator.h"
 #include "eval/metric.h"
+#include "eval/validation.h"
 #include "tasks/pipeline.h"
 #include "testutil.h"
 #include "util/error.h"
@@ -147,6 +148,57 @@ TEST(Evaluator, SampledNegativesAreSeededAndUnseen) {
   EXPECT_NO_THROW(evaluate_ranking(fixture_scores, f.ctx, s));
   s.candidates = "fixed";
   EXPECT_THROW(evaluate_ranking(fixture_scores, f.ctx, s), ConfigError);
+}
+
+// Early stopping under the protocol being trained for (eval/validation.cc): sampled candidates
+// drawn per user with the run's seed, and a seeded sample of validation users.
+TEST(Validation, SampledCandidatesAndAUserSample) {
+  // 100 users x 100 items; every score is -item, so item 50 (each user's validation item) ranks
+  // 51st of all items; users 0..49 have item 0 in train (excluded), the others have item 99.
+  const int32_t U = 100, I = 100;
+  Interactions train, valid;
+  for (int32_t u = 0; u < U; ++u) {
+    train.user.push_back(u), train.item.push_back(u < 50 ? 0 : 99);
+    valid.user.push_back(u), valid.item.push_back(50);
+  }
+  Csr excl = Csr::from_interactions(train, U, false);
+  BlockScorer scorer = [](const int32_t*, int n, float* out) {
+    for (int r = 0; r < n; ++r)
+      for (int i = 0; i < 100; ++i) out[r * 100 + i] = -static_cast<float>(i);
+  };
+  ValidationRequest q;
+  q.scorer = &scorer, q.valid = &valid, q.exclude = &excl, q.metric = "hr@10", q.n_users = U, q.n_items = I;
+  Validator v = ranking_validator();
+  EXPECT_DOUBLE_EQ(v(q), 0.0);  // full ranking: 49 or 50 better items for every user
+  q.candidates = "uniform:5";   // 6 candidates per user: the validation item is always in the top 10
+  EXPECT_DOUBLE_EQ(v(q), 1.0);
+  q.metric = "ndcg@1";  // the same seeded draws at every call
+  const double a = v(q), b = v(q);
+  EXPECT_EQ(a, b);
+  EXPECT_GT(a, 0.0);
+  EXPECT_LT(a, 1.0);
+  // The sampled value is the evaluator's own under the same candidates and seed.
+  EvalContext ctx;
+  ctx.n_users = U, ctx.n_items = I, ctx.train = &excl, ctx.test = &valid;
+  EvalSpec s;
+  s.ks = {1}, s.candidates = "uniform:5", s.seed = q.seed;
+  EXPECT_DOUBLE_EQ(evaluate_ranking(scorer, ctx, s).get("ndcg@1"), a);
+  // A user sample: scores where only users with even ids rank the validation item first.
+  BlockScorer half = [](const int32_t* users, int n, float* out) {
+    for (int r = 0; r < n; ++r)
+      for (int i = 0; i < 100; ++i) out[r * 100 + i] = users[r] % 2 == 0 && i == 50 ? 1000.f : -static_cast<float>(i);
+  };
+  q.scorer = &half, q.candidates = "full", q.metric = "hr@1";
+  EXPECT_DOUBLE_EQ(v(q), 0.5);
+  q.max_users = 10;
+  const double h = v(q);
+  EXPECT_EQ(h, v(q));                             // the same sample every time
+  EXPECT_NEAR(h * 10, std::round(h * 10), 1e-9);  // a mean over exactly 10 users
+  double differs = 0;
+  for (uint64_t seed = 1; seed <= 8; ++seed) q.seed = seed, differs += v(q) != h;
+  EXPECT_GT(differs, 0) << "the sample ignores the seed";
+  q.max_users = 1000;  // more than there are: every user
+  EXPECT_DOUBLE_EQ(v(q), 0.5);
 }
 
 TEST(Evaluator, NoTestDataIsAnError) {

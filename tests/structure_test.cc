@@ -9,6 +9,7 @@
 #include "config/config.h"
 #include "data/dataset.h"
 #include "data/readers.h"
+#include "models/model_file.h"
 #include "tasks/pipeline.h"
 #include "testutil.h"
 #include "towers/spmm.h"
@@ -157,7 +158,10 @@ namespace {
 struct SeqFixture {
   EntityFeatures items, users;
   std::shared_ptr<Tower> item_tower, user_tower;
-  SeqFixture(const std::string& type, int64_t max_len = 8) {
+  // type "transformer-post": the post-LayerNorm blocks with positions from the oldest item.
+  SeqFixture(const std::string& type_, int64_t max_len = 8) {
+    const bool post = type_ == "transformer-post";
+    const std::string type = post ? "transformer" : type_;
     items.n = 12;
     items.bag_ptr.assign(13, 0);
     users.n = 2;
@@ -171,6 +175,7 @@ struct SeqFixture {
     TowerSpec us;
     us.type = type, us.key = "user_tower", us.dim = 8, us.layers = 2, us.heads = 2, us.max_len = max_len;
     us.feats = &users, us.item_tower = item_tower.get();
+    if (post) us.norm = "post", us.positions = "oldest";
     user_tower = make_tower(us);
     user_tower->train(false);
   }
@@ -237,7 +242,58 @@ TEST_P(SequenceTowers, GradientsReachTheSharedItemTower) {
   EXPECT_GT(with_grad, 0);
 }
 
-INSTANTIATE_TEST_SUITE_P(Encoders, SequenceTowers, ::testing::Values("gru", "lstm", "transformer"));
+INSTANTIATE_TEST_SUITE_P(Encoders, SequenceTowers, ::testing::Values("gru", "lstm", "transformer", "transformer-post"));
+
+// SASRec's positions: counted back from the latest item (its left padding), so a history of n <
+// max_len items uses the last n position rows; `oldest` uses the first n.
+TEST(SequenceTowers, SasrecPositionsCountBackFromTheLatestItem) {
+  for (const char* type : {"transformer", "transformer-post"}) {
+    SeqFixture fx(type, /*max_len=*/8);
+    torch::NoGradGuard ng;
+    torch::Tensor pos;
+    for (auto& np : fx.user_tower->named_parameters())
+      if (np.key() == "positions") pos = np.value();
+    ASSERT_TRUE(pos.defined());
+    const bool latest = std::string(type) == "transformer";
+    auto u0 = fx.user_tower->forward(torch::tensor({0}, torch::kInt64));  // 3 items
+    // (Not a constant shift: LayerNorm, before every sublayer and at the end, would erase it.)
+    auto delta = torch::randn({8});
+    pos[0].add_(delta);  // the oldest position row
+    auto a = fx.user_tower->forward(torch::tensor({0}, torch::kInt64));
+    pos[0].sub_(delta);
+    pos[7].add_(delta);  // the latest position row
+    auto b = fx.user_tower->forward(torch::tensor({0}, torch::kInt64));
+    pos[7].sub_(delta);
+    const double da = (a - u0).abs().max().item<double>(), db = (b - u0).abs().max().item<double>();
+    EXPECT_EQ(da > 1e-4, !latest) << type;
+    EXPECT_EQ(db > 1e-4, latest) << type;
+  }
+  // pre: a final LayerNorm (SASRec's); post: none.
+  SeqFixture pre("transformer"), post("transformer-post");
+  auto has_last = [](Tower& t) {
+    for (auto& np : t.named_parameters())
+      if (np.key().rfind("ln_last", 0) == 0) return true;
+    return false;
+  };
+  EXPECT_TRUE(has_last(*pre.user_tower));
+  EXPECT_FALSE(has_last(*post.user_tower));
+}
+
+// Model files before format 6 were trained with the post blocks and oldest-first positions: their
+// configs (which lack the two keys) load as such; newer ones keep what they say.
+TEST(SequenceTowers, OldModelFilesKeepTheirTransformerBlocks) {
+  Config c5 = Config::from_yaml_text("user_tower:\n  type: transformer\n", "v5");
+  upgrade_model_config(c5, 5);
+  EXPECT_EQ(c5.str("user_tower.norm"), "post");
+  EXPECT_EQ(c5.str("user_tower.positions"), "oldest");
+  Config c6 = Config::from_yaml_text("user_tower:\n  type: transformer\n", "v6");
+  upgrade_model_config(c6, 6);
+  EXPECT_EQ(c6.str("user_tower.norm"), "pre");
+  EXPECT_EQ(c6.str("user_tower.positions"), "latest");
+  Config c5x = Config::from_yaml_text("user_tower:\n  norm: pre\n", "v5");
+  upgrade_model_config(c5x, 5);
+  EXPECT_EQ(c5x.str("user_tower.norm"), "pre");
+}
 
 TEST(SequenceTowers, BidirectionalHistoryIsRefused) {
   EntityFeatures items, users;

@@ -125,6 +125,8 @@ const std::vector<ParamDef>& param_table() {
       {"user_tower.heads", T::Int, "2", "user transformer: attention heads (must divide tower.dim)", {}, nullptr, 1, 1024},
       {"user_tower.max_len", T::Int, "50", "user gru/lstm/transformer: latest history items read (SASRec's L)", {}, nullptr, 1, 100000},
       {"user_tower.bidirectional", T::Bool, "false", "user gru/lstm: must stay false (a history is read causally)"},
+      {"user_tower.norm", T::String, "pre", "user transformer: pre = SASRec as published (pmixer's norm_first): LayerNorm before attention and feed-forward, residuals around them, a final LayerNorm; post = LayerNorm after each residual (the blocks of model files before format 6)", {"pre", "post"}},
+      {"user_tower.positions", T::String, "latest", "user transformer: latest = position embeddings count back from the latest item (SASRec's left padding: the latest item always has the last position); oldest = from the oldest item read (model files before format 6)", {"latest", "oldest"}},
       {"user_tower.bag", T::StringList, "history", "user bag: history (her train items), features (demographics)", {"history", "features"}},
       // ---- siamese: comparator and loss ----
       // ---- text towers: tokenizer ----
@@ -161,6 +163,7 @@ const std::vector<ParamDef>& param_table() {
       {"train.optimizer", T::String, "adam", "optimizer", {}, names("optimizer")},
       {"train.lr", T::Float, "0.001", "learning rate", {}, nullptr, 0, 1e3},
       {"train.weight_decay", T::Float, "0", "optimizer weight decay", {}, nullptr, 0, 1e3},
+      {"train.adam_beta2", T::Float, "0.999", "adam / adamw / lazy_adam (LibTorch engine): decay of the squared-gradient average (SASRec uses 0.98)", {}, nullptr, 0, 0.999999},
       {"train.batch_size", T::Int, "1024", "positives per batch", {}, nullptr, 1, 1e8},
       {"train.epochs", T::Int, "20", "maximum epochs", {}, nullptr, 0, 1e6},
       {"train.lr_step", T::Int, "0", "step schedule: multiply lr by train.lr_gamma every this many epochs (0: constant)", {}, nullptr, 0, 1e6},
@@ -176,6 +179,8 @@ const std::vector<ParamDef>& param_table() {
            return fmt::format("expected METRIC@K with METRIC one of the registered ranking metrics: {}", fmt::join(names, ", "));
          return "";
        }},
+      {"train.valid_candidates", T::String, "auto", "validation candidates: auto = the test's protocol when it is sampled (eval.candidates uniform:N / popularity:N; a candidate file or fixed lists: uniform:N with their length), else full ranking; full; uniform:N; popularity:N (unseen negatives drawn per user, seeded: the same at every validation)"},
+      {"train.valid_users", T::Int, "0", "validate on a seeded sample of this many users (0: every validation user); for large catalogues under full ranking", {}, nullptr, 0, 1e9},
       {"train.eval_every", T::Int, "1", "validate every this many epochs", {}, nullptr, 1, 1e6},
       {"train.patience", T::Int, "3", "stop after this many validations without improvement", {}, nullptr, 1, 1e6},
       {"train.refit", T::Bool, "false", "after early stopping on a carved validation set, retrain on all train data for the best epoch count"},

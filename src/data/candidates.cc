@@ -6,6 +6,7 @@
 #include <algorithm>
 
 #include "util/error.h"
+#include "util/io.h"
 #include "util/strings.h"
 
 namespace siamrec {
@@ -20,6 +21,31 @@ std::string CandidateLists::describe(const std::string& path) const {
       users, added_positives ? fmt::format("; {} test items added to lists lacking them", added_positives) : "",
       negatives_in_test ? fmt::format("; {} listed negatives are test items of their user, kept", negatives_in_test)
                         : "");
+}
+
+int64_t candidate_file_list_length(const std::string& path) {
+  std::string text;
+  try {
+    text = read_file(path);
+  } catch (const std::exception&) {
+    return 0;
+  }
+  std::vector<std::string_view> fields, items;
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t end = text.find('\n', pos);
+    if (end == std::string::npos) end = text.size();
+    std::string_view line(text.data() + pos, end - pos);
+    pos = end + 1;
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (line.empty() || line[0] == '#') continue;
+    split(line, "\t", fields);
+    if (fields[0].size() > 2 && fields[0].front() == '(') return static_cast<int64_t>(fields.size()) - 1;  // ncf
+    if (fields.size() == 3) return split(fields[2], ",", items), static_cast<int64_t>(items.size());       // pos-negs
+    if (fields.size() == 2) return split(fields[1], ",", items), static_cast<int64_t>(items.size()) - 1;   // list
+    return 0;
+  }
+  return 0;
 }
 
 CandidateLists read_candidate_file(const std::string& path, const Dataset& ds, const Interactions& test,

@@ -27,6 +27,10 @@ struct CandidateLists {
   std::string describe(const std::string& path) const;  // for the protocol line
 };
 
+// The number of negatives on the first list of a candidate file (no validation against a test
+// part; 0 when the file cannot be read or has no list): what a sampled validation mirrors.
+int64_t candidate_file_list_length(const std::string& path);
+
 CandidateLists read_candidate_file(const std::string& path, const Dataset& ds, const Interactions& test,
                                    const ReadOptions& o = {});
 

@@ -1,6 +1,8 @@
 #include "eval/validation.h"
 
+#include <algorithm>
 #include <cmath>
+#include <random>
 #include <string>
 
 #include <fmt/format.h>
@@ -8,6 +10,7 @@
 #include "eval/evaluator.h"
 #include "eval/metric.h"
 #include "util/error.h"
+#include "util/rng.h"
 #include "util/strings.h"
 
 namespace siamrec {
@@ -21,8 +24,29 @@ Validator ranking_validator() {
     ctx.test = q.valid;
     ctx.threads = q.threads;
     ctx.data_protocol = "validation";
+    // A seeded sample of the validation users (the same sample at every validation).
+    Interactions sample;
+    if (q.max_users > 0) {
+      std::vector<int32_t> users;
+      std::vector<char> has(static_cast<size_t>(q.n_users), 0);
+      for (int32_t u : q.valid->user)
+        if (!has[u]) has[u] = 1, users.push_back(u);
+      if (static_cast<int64_t>(users.size()) > q.max_users) {
+        std::sort(users.begin(), users.end());
+        std::mt19937_64 rng(mix64(q.seed ^ 0x76616c6964ULL));
+        for (size_t k = users.size(); k > 1; --k) std::swap(users[k - 1], users[rng() % k]);
+        std::fill(has.begin(), has.end(), 0);
+        for (int64_t k = 0; k < q.max_users; ++k) has[users[k]] = 1;
+        std::vector<char> keep(q.valid->size());
+        for (size_t r = 0; r < keep.size(); ++r) keep[r] = has[q.valid->user[r]];
+        sample = q.valid->select(keep);
+        ctx.test = &sample;
+      }
+    }
     EvalSpec s;
     s.ks = {K};
+    s.candidates = q.candidates;
+    s.seed = q.seed;
     double v;
     if (!q.candidate_items) {
       v = evaluate_ranking(*q.scorer, ctx, s).get(q.metric);

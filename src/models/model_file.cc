@@ -1,11 +1,18 @@
 #include "models/model_file.h"
 
+#include "config/config.h"
 #include "data/cache.h"
 #include "util/io.h"
 
 namespace siamrec {
 
 static const char kMagic[8] = {'S', 'R', 'M', 'O', 'D', 'E', 'L', '\1'};
+
+void upgrade_model_config(Config& c, uint32_t version) {
+  const std::string src = fmt::format("model file format {}", version);
+  if (version < 6 && !c.is_set("user_tower.norm")) c.set("user_tower.norm", "post", src);
+  if (version < 6 && !c.is_set("user_tower.positions")) c.set("user_tower.positions", "oldest", src);
+}
 
 void save_model_file(const TrainedModel& m, const std::string& path) {
   BinWriter w(kMagic, kModelFormatVersion);
@@ -49,6 +56,11 @@ TrainedModel load_model_file(const std::string& path) {
   BinReader r = BinReader::open(path, kMagic, kModelFormatVersion, "model file");
   TrainedModel m;
   m.config_yaml = r.get_str();
+  if (r.version() < kModelFormatVersion) {
+    Config c = Config::from_yaml_text(m.config_yaml, fmt::format("model file '{}'", path));
+    upgrade_model_config(c, r.version());
+    m.config_yaml = c.to_yaml();
+  }
   m.protocol = r.get_str();
   m.users = read_idmap(r);
   m.items = read_idmap(r);

@@ -13,6 +13,8 @@
 
 namespace siamrec {
 
+class Config;
+
 struct TrainedModel {
   std::string config_yaml;  // fully resolved config the model was trained with
   std::string protocol;     // data | filters | split it was trained under
@@ -30,8 +32,12 @@ struct TrainedModel {
 };
 
 // 2: entity graphs (gcn); 3: text, warm flags, content; 4: validation interactions (older files load
-// with none); 5: the update history.
-inline constexpr uint32_t kModelFormatVersion = 5;
+// with none); 5: the update history; 6: SASRec transformer blocks by default (user_tower.norm pre,
+// positions latest).
+inline constexpr uint32_t kModelFormatVersion = 6;
+// A config read from a file of format `version` as that version meant it: keys added since get
+// the values that reproduce the old behaviour where their new defaults would change it.
+void upgrade_model_config(Config& c, uint32_t version);
 void save_model_file(const TrainedModel& m, const std::string& path);
 TrainedModel load_model_file(const std::string& path);
 // A deep copy of a model through its own save and load (in memory).

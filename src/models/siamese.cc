@@ -19,6 +19,7 @@
 #include "scoring/topk.h"
 #include "losses/loss.h"
 #include "models/model.h"
+#include "models/model_file.h"
 #include "sampling/builder.h"
 #include "train/net.h"
 #include "train/fused.h"
@@ -251,6 +252,7 @@ class SiameseModel : public Model {
 
   void load(BinReader& r) override {
     cfg_ = Config::from_yaml_text(r.get_str(), "model file config");
+    upgrade_model_config(cfg_, r.version());
     NetLayout layout;
     layout.load(r);
     r.get_vec(hist_.indptr);
@@ -335,7 +337,8 @@ class SiameseModel : public Model {
     if (valid.size() > 0 && !loss->uses_labels() && d.validator) {
       // Cold validation items: rank within them, as the test ranks within the held-out items.
       if (d.valid_items && !d.valid_items->empty()) valid_cands = *d.valid_items;
-      validate = [this, &valid, &valid_excl, &valid_cands, &d, metric = c.str("train.valid_metric")]() {
+      validate = [this, &valid, &valid_excl, &valid_cands, &d, metric = c.str("train.valid_metric"),
+                  vusers = c.integer("train.valid_users"), vseed = static_cast<uint64_t>(c.integer("train.seed"))]() {
         net_->train(false);
         refresh_cache();
         BlockScorer scorer = [this](const int32_t* u, int n, float* out) { score(u, n, out); };
@@ -345,6 +348,9 @@ class SiameseModel : public Model {
         q.exclude = &valid_excl;
         q.candidate_items = valid_cands.empty() ? nullptr : &valid_cands;
         q.metric = metric;
+        q.candidates = d.valid_candidates;
+        q.max_users = vusers;
+        q.seed = vseed;
         q.n_users = n_users_, q.n_items = n_items_;
         q.threads = d.threads;
         double v = d.validator(q);

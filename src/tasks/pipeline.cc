@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstring>
 #include <mutex>
 #include <random>
 
@@ -24,6 +25,7 @@
 #include "eval/validation.h"
 #include "eval/prediction.h"
 #include "util/error.h"
+#include "util/strings.h"
 
 namespace siamrec {
 
@@ -171,6 +173,39 @@ SplitData split_by_config(const Dataset& ds, const Config& c) {
   return split;
 }
 
+// train.valid_candidates resolved: auto follows a sampled test protocol (own candidate lists and
+// fixed lists become uniform:N with their length), else full ranking; cold validation items are
+// always ranked among themselves (full).
+static std::string valid_candidates(const Prepared& p, const Config& c) {
+  const std::string& v = c.str("train.valid_candidates");
+  auto sampled = [](const std::string& x) {
+    for (const char* pre : {"uniform:", "popularity:"}) {
+      const size_t n = std::strlen(pre);
+      if (x.compare(0, n, pre) == 0) {
+        auto k = parse_int(x.substr(n));
+        return k && *k > 0;
+      }
+    }
+    return false;
+  };
+  if (v != "auto") {
+    if (v != "full" && !sampled(v))
+      throw ConfigError(fmt::format(
+          "config key 'train.valid_candidates': '{}' is not allowed; allowed: auto, full, uniform:N, popularity:N", v));
+    return v;
+  }
+  if (!p.split.valid_items.empty()) return "full";
+  const std::string& e = c.str("eval.candidates");
+  if (sampled(e)) return e;
+  size_t n = 0;
+  if (e == "fixed") {
+    for (const auto& l : p.split.test_negatives) n = std::max(n, l.size());
+  } else if (e.rfind("file:", 0) == 0) {  // the test part is not read while fitting: the first list's length
+    n = static_cast<size_t>(std::max<int64_t>(0, candidate_file_list_length(e.substr(5))));
+  }
+  return n > 0 ? fmt::format("uniform:{}", n) : "full";
+}
+
 TrainedModel fit_model(const Prepared& p, const Config& c, const RunOptions& o) {
   TrainedModel m;
   m.model = create_model(c.str("model.type"));
@@ -189,6 +224,14 @@ TrainedModel fit_model(const Prepared& p, const Config& c, const RunOptions& o) 
   d.log_path = o.log_path;
   d.valid_is_evaluated = o.valid_is_evaluated;
   d.validator = ranking_validator();
+  d.valid_candidates = valid_candidates(p, c);
+  if (p.split.valid.size() > 0)
+    spdlog::info("validation: {} on {}, {}", c.str("train.valid_metric"),
+                 c.integer("train.valid_users") > 0
+                     ? fmt::format("at most {} users (seeded sample)", c.integer("train.valid_users"))
+                     : std::string("every validation user"),
+                 d.valid_candidates == "full" ? std::string("full ranking")
+                                              : fmt::format("candidates {} (seeded per user)", d.valid_candidates));
   d.on_epoch = o.on_epoch;
   d.stop = o.stop;
   auto t0 = std::chrono::steady_clock::now();

@@ -148,11 +148,23 @@ torch::Tensor RnnTower<torch::nn::LSTM, torch::nn::LSTMOptions>::final_hidden(
 using GruTower = RnnTower<torch::nn::GRU, torch::nn::GRUOptions>;
 using LstmTower = RnnTower<torch::nn::LSTM, torch::nn::LSTMOptions>;
 
-// SASRec-style self-attention encoder (post-norm blocks; LibTorch 1.13 attention is
-// sequence-first, so blocks run on [L, B, d]).
+// SASRec self-attention encoder. LibTorch 1.13 attention is sequence-first, so blocks run on
+// [L, B, d]. Over a history, user_tower.norm pre is the published model (pmixer's norm_first):
+//   h = E[item] sqrt(d) + P[pos];  h = dropout(h)
+//   per block: h = h + MHA(LN(h)) (dropout on the attention weights); h = h + FFN(LN(h)),
+//              FFN(z) = dropout(W2 relu(dropout(W1 z)))
+//   final LayerNorm.
+// norm post (model files before format 6, and content towers): h = LN(h + dropout(MHA(h)));
+// h = LN(h + dropout(W2 relu(W1 h))). Positions `latest` count back from the latest item, as
+// SASRec's left padding does; sequences stay right-padded here (padding is masked as keys and
+// never reaches a real position through the causal mask), so the result is left padding's.
 class TransformerTower : public SequenceTower {
  public:
-  explicit TransformerTower(const TowerSpec& s) : SequenceTower(s), dropout_(s.dropout) {
+  explicit TransformerTower(const TowerSpec& s)
+      : SequenceTower(s),
+        dropout_(s.dropout),
+        pre_(items_ && s.norm == "pre"),
+        latest_(items_ && s.positions == "latest") {
     if (s.dim % s.heads != 0)
       throw ConfigError(fmt::format("{}.heads ({}) must divide tower.dim ({})", s.key, s.heads, s.dim));
     pos_ = register_parameter("positions",
@@ -164,19 +176,32 @@ class TransformerTower : public SequenceTower {
           torch::nn::MultiheadAttention(torch::nn::MultiheadAttentionOptions(s.dim, s.heads).dropout(s.dropout))));
       ff1_.push_back(register_module("ff1_" + n, torch::nn::Linear(s.dim, s.dim)));
       ff2_.push_back(register_module("ff2_" + n, torch::nn::Linear(s.dim, s.dim)));
-      ln1_.push_back(register_module("ln1_" + n, torch::nn::LayerNorm(torch::nn::LayerNormOptions({s.dim}))));
-      ln2_.push_back(register_module("ln2_" + n, torch::nn::LayerNorm(torch::nn::LayerNormOptions({s.dim}))));
+      ln1_.push_back(register_module("ln1_" + n, torch::nn::LayerNorm(layer_norm(s.dim))));
+      ln2_.push_back(register_module("ln2_" + n, torch::nn::LayerNorm(layer_norm(s.dim))));
     }
+    if (pre_) last_ = register_module("ln_last", torch::nn::LayerNorm(layer_norm(s.dim)));
   }
 
  protected:
+  // SASRec's LayerNorm epsilon is 1e-8 (pre); the post blocks keep LibTorch's 1e-5.
+  torch::nn::LayerNormOptions layer_norm(int64_t d) const {
+    return torch::nn::LayerNormOptions({d}).eps(pre_ ? 1e-8 : 1e-5);
+  }
+  torch::Tensor positions(int64_t L, const torch::Tensor& lengths) const {
+    if (!latest_) return pos_.slice(0, 0, L).unsqueeze(0);  // [1, L, d]
+    // Position of t in a history of n items: P - n + t (the latest item at P - 1); padding: 0.
+    const int64_t P = pos_.size(0);
+    auto t = torch::arange(L, torch::kInt64).unsqueeze(0);  // [1, L]
+    auto idx = (t + (P - lengths).unsqueeze(1)).clamp(0, P - 1);
+    return torch::embedding(pos_, idx);  // [B, L, d]
+  }
   torch::Tensor encode(const torch::Tensor& x, const torch::Tensor& lengths, bool causal) override {
     const int64_t L = x.size(1);
-    auto h = x * std::sqrt(static_cast<double>(dim_)) + pos_.slice(0, 0, L).unsqueeze(0);
+    auto h = x * std::sqrt(static_cast<double>(dim_)) + positions(L, lengths);
     h = torch::dropout(h, dropout_, is_training());
     auto valid = torch::arange(L, torch::kInt64).unsqueeze(0) < lengths.unsqueeze(1);  // [B, L]
-    h = h * valid.unsqueeze(2).to(h.dtype());
-    h = h.transpose(0, 1);  // [L, B, d]
+    auto keep = valid.transpose(0, 1).unsqueeze(2).to(h.dtype());                      // [L, B, 1]
+    h = h.transpose(0, 1) * keep;                                                      // [L, B, d]
     torch::Tensor attn_mask, pad_mask;
     // LibTorch 1.13's C++ attention adds attn_mask to the logits (a bool mask would add 0/1), so
     // the causal mask is float: -inf above the diagonal.
@@ -184,12 +209,22 @@ class TransformerTower : public SequenceTower {
       attn_mask = torch::full({L, L}, -std::numeric_limits<float>::infinity()).triu(1);
     else
       pad_mask = valid.logical_not();
+    const bool tr = is_training();
     for (size_t k = 0; k < attn_.size(); ++k) {
-      auto a = std::get<0>(attn_[k]->forward(h, h, h, pad_mask, /*need_weights=*/false, attn_mask));
-      h = ln1_[k]->forward(h + torch::dropout(a, dropout_, is_training()));
-      auto f = ff2_[k]->forward(torch::relu(ff1_[k]->forward(h)));
-      h = ln2_[k]->forward(h + torch::dropout(f, dropout_, is_training()));
+      if (pre_) {
+        auto q = ln1_[k]->forward(h);
+        h = h + std::get<0>(attn_[k]->forward(q, q, q, pad_mask, /*need_weights=*/false, attn_mask));
+        auto z = ln2_[k]->forward(h);
+        auto f = ff2_[k]->forward(torch::dropout(torch::relu(ff1_[k]->forward(z)), dropout_, tr));
+        h = (h + torch::dropout(f, dropout_, tr)) * keep;
+      } else {
+        auto a = std::get<0>(attn_[k]->forward(h, h, h, pad_mask, /*need_weights=*/false, attn_mask));
+        h = ln1_[k]->forward(h + torch::dropout(a, dropout_, tr));
+        auto f = ff2_[k]->forward(torch::relu(ff1_[k]->forward(h)));
+        h = ln2_[k]->forward(h + torch::dropout(f, dropout_, tr));
+      }
     }
+    if (pre_) h = last_->forward(h);
     return h.transpose(0, 1);
   }
   torch::Tensor pool(const torch::Tensor& x, const torch::Tensor& lengths) override {
@@ -199,10 +234,12 @@ class TransformerTower : public SequenceTower {
   }
 
   double dropout_;
+  bool pre_, latest_;
   torch::Tensor pos_;
   std::vector<torch::nn::MultiheadAttention> attn_;
   std::vector<torch::nn::Linear> ff1_, ff2_;
   std::vector<torch::nn::LayerNorm> ln1_, ln2_;
+  torch::nn::LayerNorm last_{nullptr};
 };
 
 SIAMREC_REGISTER_TOWER(

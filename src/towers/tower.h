@@ -36,6 +36,8 @@ struct TowerSpec {
   int64_t heads = 2;                     // transformer: attention heads
   int64_t max_len = 50;                  // sequence encoders: tokens (or history items) read, the latest kept
   bool bidirectional = false;            // gru/lstm over content tokens
+  std::string norm = "pre";              // user transformer: pre (SASRec) | post LayerNorm blocks
+  std::string positions = "latest";      // user transformer: latest (counted back from the latest item) | oldest
   bool augment = false;                  // image_cnn / audio_cnn: training-time augmentation
   std::vector<int64_t> kernel_sizes;     // text_cnn: convolution widths
   // Sequence encoders over a user's history read item embeddings through the shared item tower

@@ -24,6 +24,9 @@ struct ValidationRequest {
   const Csr* exclude = nullptr;                           // user -> items never ranked (the training items)
   const std::vector<int32_t>* candidate_items = nullptr;  // rank only within these (cold items); null: all
   std::string metric;                                     // e.g. "ndcg@10"
+  std::string candidates = "full";                        // full | uniform:N | popularity:N (seeded per user)
+  int64_t max_users = 0;                                  // > 0: a seeded sample of this many validation users
+  uint64_t seed = 42;
   int32_t n_users = 0, n_items = 0;
   int threads = 1;
 };
@@ -66,6 +69,7 @@ struct FitData {
   std::string log_path;                     // JSON-lines training log ("" = none)
   int stop_after_epoch = 0;                 // tests: stop as if interrupted after this epoch (0 = never)
   Validator validator;                      // early stopping metric; empty: no early stopping
+  std::string valid_candidates = "full";    // the validation's candidates (resolved train.valid_candidates)
   EpochCallback on_epoch;                   // progress / stop; empty: none
   const std::atomic<bool>* stop = nullptr;  // set from another thread to stop after the current epoch
   bool refit_pass = false;                  // set by models for the refit after early stopping (EpochInfo::refit)

@@ -41,21 +41,22 @@ const bool registered =
 
 std::vector<std::string> optimizer_names() { return registered_names("optimizer"); }
 
-std::unique_ptr<Optimizer> make_optimizer(const std::string& name, std::vector<torch::Tensor> p, double lr, double wd) {
+std::unique_ptr<Optimizer> make_optimizer(const std::string& name, std::vector<torch::Tensor> p, double lr, double wd,
+                                          double beta2) {
   (void)registered;
   if (name == "adam")
     return std::make_unique<TorchOptimizer<torch::optim::Adam, torch::optim::AdamOptions>>(
-        std::move(p), torch::optim::AdamOptions(lr).weight_decay(wd));
+        std::move(p), torch::optim::AdamOptions(lr).weight_decay(wd).betas({0.9, beta2}));
   if (name == "adamw")
     return std::make_unique<TorchOptimizer<torch::optim::AdamW, torch::optim::AdamWOptions>>(
-        std::move(p), torch::optim::AdamWOptions(lr).weight_decay(wd));
+        std::move(p), torch::optim::AdamWOptions(lr).weight_decay(wd).betas({0.9, beta2}));
   if (name == "adagrad")
     return std::make_unique<TorchOptimizer<torch::optim::Adagrad, torch::optim::AdagradOptions>>(
         std::move(p), torch::optim::AdagradOptions(lr).weight_decay(wd));
   if (name == "sgd")
     return std::make_unique<TorchOptimizer<torch::optim::SGD, torch::optim::SGDOptions>>(
         std::move(p), torch::optim::SGDOptions(lr).weight_decay(wd));
-  if (name == "lazy_adam") return std::make_unique<LazyAdam>(std::move(p), lr, wd);
+  if (name == "lazy_adam") return std::make_unique<LazyAdam>(std::move(p), lr, wd, 0.9, beta2);
   throw ConfigError(
       fmt::format("config key 'train.optimizer': unknown '{}'; allowed: adam, adamw, adagrad, sgd, lazy_adam", name));
 }

@@ -21,8 +21,9 @@ class Optimizer {
   virtual void load(torch::serialize::InputArchive& a) = 0;
 };
 
+// beta2: the Adam family's squared-gradient decay (the others ignore it).
 std::unique_ptr<Optimizer> make_optimizer(const std::string& name, std::vector<torch::Tensor> params, double lr,
-                                          double weight_decay);
+                                          double weight_decay, double beta2 = 0.999);
 std::vector<std::string> optimizer_names();
 
 // Lazy Adam: for a sparse gradient only the rows it touches get their moments and weights updated

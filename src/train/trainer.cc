@@ -538,7 +538,7 @@ TrainReport Trainer::run(const FitData& d, float label_offset) {
   torch::manual_seed(seed_);
   std::string opt_name = c.str("train.optimizer");
   double lr = c.real("train.lr");
-  opt_ = make_optimizer(opt_name, net_.parameters(), lr, c.real("train.weight_decay"));
+  opt_ = make_optimizer(opt_name, net_.parameters(), lr, c.real("train.weight_decay"), c.real("train.adam_beta2"));
   net_.set_sparse(opt_->wants_sparse() && !runner_);
   // A process group: every rank must train on the same data (the configs were compared when the
   // group was joined), from rank 0's parameters; rank 0 alone writes logs and checkpoints.
@@ -643,9 +643,12 @@ TrainReport Trainer::run(const FitData& d, float label_offset) {
     std::string vstr;
     bool stop = false;
     if (validate_ && (epoch % eval_every == 0 || epoch == epochs)) {
+      auto tv = Clock::now();
       double v = validate_();
+      const double vsecs = std::chrono::duration<double>(Clock::now() - tv).count();
       j["valid"] = {{rep.valid_metric, v}};
-      vstr = fmt::format(" valid {} {:.4f}", rep.valid_metric, v);
+      j["valid_seconds"] = vsecs;
+      vstr = fmt::format(" valid {} {:.4f} ({:.2f}s)", rep.valid_metric, v, vsecs);
       if (v > best) {
         best = v, best_epoch = epoch, bad = 0;
         best_state = snapshot(net_);
