@@ -4,7 +4,9 @@
 #include <torch/torch.h>
 
 #include <cmath>
+#include <limits>
 #include <fstream>
+#include <random>
 
 #include "config/config.h"
 #include "data/dataset.h"
@@ -12,6 +14,7 @@
 #include "models/model_file.h"
 #include "tasks/pipeline.h"
 #include "testutil.h"
+#include "towers/attention.h"
 #include "towers/spmm.h"
 #include "towers/tower.h"
 #include "util/error.h"
@@ -218,6 +221,29 @@ TEST_P(SequenceTowers, PaddingInABatchChangesNothing) {
   EXPECT_EQ(empty.abs().sum().item<double>(), 0.0);
 }
 
+TEST_P(SequenceTowers, ManyHistoriesAtOnceAreEachAlone) {
+  // More histories than one chunk (they are then encoded by length, 256 at a time): each row is
+  // the history's own vector; lengths 0..11 with max_len 8 (longer ones keep their latest 8).
+  SeqFixture fx(GetParam());
+  torch::NoGradGuard ng;
+  std::vector<int64_t> tok, off;
+  std::mt19937 rng(11);
+  for (int b = 0; b < 600; ++b) {
+    off.push_back(static_cast<int64_t>(tok.size()));
+    for (int k = static_cast<int>(rng() % 12); k > 0; --k) tok.push_back(1 + static_cast<int64_t>(rng() % 11));
+  }
+  auto all = fx.user_tower->forward_bags(torch::tensor(tok, torch::kInt64), torch::tensor(off, torch::kInt64));
+  ASSERT_EQ(all.size(0), 600);
+  double worst = 0;
+  for (int b = 0; b < 600; b += 7) {
+    const int64_t e = b + 1 < 600 ? off[b + 1] : static_cast<int64_t>(tok.size());
+    std::vector<int64_t> one(tok.begin() + off[b], tok.begin() + e);
+    auto alone = fx.user_tower->forward_bags(torch::tensor(one, torch::kInt64), torch::zeros({1}, torch::kInt64));
+    worst = std::max(worst, (all[b] - alone[0]).abs().max().item<double>());
+  }
+  EXPECT_LT(worst, 1e-5);
+}
+
 TEST_P(SequenceTowers, ReadsOnlyTheLatestMaxLenItems) {
   SeqFixture fx(GetParam(), /*max_len=*/3);
   torch::NoGradGuard ng;
@@ -277,6 +303,43 @@ TEST(SequenceTowers, SasrecPositionsCountBackFromTheLatestItem) {
   };
   EXPECT_TRUE(has_last(*pre.user_tower));
   EXPECT_FALSE(has_last(*post.user_tower));
+}
+
+// The SASRec blocks' own attention and dropout (towers/attention.cc).
+TEST(SequenceTowers, OwnAttentionIsLibTorchsAndFastDropoutIsInvertedDropout) {
+  torch::manual_seed(5);
+  torch::nn::MultiheadAttention m(torch::nn::MultiheadAttentionOptions(8, 2).dropout(0.3));
+  m->eval();
+  auto x = torch::randn({6, 3, 8});  // [L, B, d]
+  auto mask = torch::full({6, 6}, -std::numeric_limits<float>::infinity()).triu(1);
+  auto ref = std::get<0>(m->forward(x, x, x, {}, /*need_weights=*/false, mask));
+  auto own = self_attention(m, x, mask, 0.3, /*training=*/false);
+  EXPECT_LT((ref - own).abs().max().item<double>(), 1e-5);
+  // Gradients through it match LibTorch's too.
+  auto x1 = x.clone().requires_grad_(true), x2 = x.clone().requires_grad_(true);
+  auto w = torch::randn({6, 3, 8});
+  (std::get<0>(m->forward(x1, x1, x1, {}, false, mask)) * w).sum().backward();
+  (self_attention(m, x2, mask, 0.3, false) * w).sum().backward();
+  EXPECT_LT((x1.grad() - x2.grad()).abs().max().item<double>(), 1e-4);
+
+  auto y = torch::ones({1000, 50}).requires_grad_(true);
+  torch::manual_seed(7);
+  auto d1 = fast_dropout(y, 0.2, true);
+  torch::manual_seed(7);
+  auto d2 = fast_dropout(y, 0.2, true);
+  EXPECT_TRUE(torch::equal(d1, d2)) << "not reproducible under torch::manual_seed";
+  auto kept = (d1 > 0).to(torch::kFloat64).mean().item<double>();
+  EXPECT_NEAR(kept, 0.8, 0.01);                                          // 50,000 draws: sd 0.0018
+  EXPECT_LT(((d1 - 1.25).abs() * (d1 > 0)).max().item<double>(), 1e-6);  // kept values scaled by 1/(1-p)
+  d1.sum().backward();
+  EXPECT_TRUE(torch::equal(y.grad(), d1.detach()));  // the gradient is the mask
+  auto d3 = fast_dropout(y, 0.2, true);
+  EXPECT_FALSE(torch::equal(d1, d3)) << "the same mask twice";
+  EXPECT_TRUE(torch::equal(fast_dropout(y, 0.2, false), y));
+  // Rows of 4 elements per draw: no column pattern (each of 50 columns near 0.8).
+  auto col = (d3 > 0).to(torch::kFloat64).mean(0);
+  EXPECT_GT(col.min().item<double>(), 0.74);
+  EXPECT_LT(col.max().item<double>(), 0.86);
 }
 
 // Model files before format 6 were trained with the post blocks and oldest-first positions: their

@@ -15,9 +15,12 @@
 #include <torch/nn/modules/rnn.h>
 #include <torch/nn/utils/rnn.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
+#include <numeric>
 
+#include "towers/attention.h"
 #include "towers/tower.h"
 #include "util/error.h"
 
@@ -58,6 +61,7 @@ class SequenceTower : public Tower {
     const int64_t* t = tk.data_ptr<int64_t>();
     const int64_t* o = of.data_ptr<int64_t>();
     const int64_t B = of.numel(), T = tk.numel();
+    if (items_ && B > kChunk) return forward_bags_by_length(t, o, B, T);
     // Histories: the latest max_len items; text: the first max_len tokens; right-padded with token
     // 0. Empty bags get length 1 (token 0) and a zero output.
     PaddedBags pb = pad_bags(t, o, B, T, max_len_, 1, /*latest=*/items_);
@@ -76,6 +80,33 @@ class SequenceTower : public Tower {
       out = pool(embed(S), N);
     }
     return out * torch::from_blob(empty.data(), {B, 1}, torch::kFloat32).clone();
+  }
+
+  // Many histories at once (scoring every user): ordered by length and encoded kChunk at a time,
+  // each chunk padded to its own longest history, not the longest of all.
+  static constexpr int64_t kChunk = 256;
+  torch::Tensor forward_bags_by_length(const int64_t* t, const int64_t* o, int64_t B, int64_t T) {
+    auto end = [&](int64_t b) { return b + 1 < B ? o[b + 1] : T; };
+    std::vector<int64_t> idx(B);
+    std::iota(idx.begin(), idx.end(), 0);
+    std::stable_sort(idx.begin(), idx.end(), [&](int64_t x, int64_t y) {
+      return std::min(end(x) - o[x], max_len_) < std::min(end(y) - o[y], max_len_);
+    });
+    torch::Tensor out;
+    for (int64_t c0 = 0; c0 < B; c0 += kChunk) {
+      const int64_t n = std::min(B, c0 + kChunk) - c0;
+      std::vector<int64_t> tok, off(n);
+      for (int64_t r = 0; r < n; ++r) {
+        const int64_t b = idx[c0 + r];
+        off[r] = static_cast<int64_t>(tok.size());
+        tok.insert(tok.end(), t + std::max(o[b], end(b) - max_len_), t + end(b));  // the latest max_len
+      }
+      auto part = forward_bags(torch::tensor(tok, torch::kInt64), torch::tensor(off, torch::kInt64));
+      if (!out.defined()) out = torch::empty({B, part.size(1)}, part.options());
+      out.index_copy_(0, torch::tensor(std::vector<int64_t>(idx.begin() + c0, idx.begin() + c0 + n), torch::kInt64),
+                      part);
+    }
+    return out;
   }
 
   torch::Tensor forward_positions(const torch::Tensor& seq, const torch::Tensor& lengths) override {
@@ -198,7 +229,7 @@ class TransformerTower : public SequenceTower {
   torch::Tensor encode(const torch::Tensor& x, const torch::Tensor& lengths, bool causal) override {
     const int64_t L = x.size(1);
     auto h = x * std::sqrt(static_cast<double>(dim_)) + positions(L, lengths);
-    h = torch::dropout(h, dropout_, is_training());
+    h = pre_ ? fast_dropout(h, dropout_, is_training()) : torch::dropout(h, dropout_, is_training());
     auto valid = torch::arange(L, torch::kInt64).unsqueeze(0) < lengths.unsqueeze(1);  // [B, L]
     auto keep = valid.transpose(0, 1).unsqueeze(2).to(h.dtype());                      // [L, B, 1]
     h = h.transpose(0, 1) * keep;                                                      // [L, B, d]
@@ -211,12 +242,11 @@ class TransformerTower : public SequenceTower {
       pad_mask = valid.logical_not();
     const bool tr = is_training();
     for (size_t k = 0; k < attn_.size(); ++k) {
-      if (pre_) {
-        auto q = ln1_[k]->forward(h);
-        h = h + std::get<0>(attn_[k]->forward(q, q, q, pad_mask, /*need_weights=*/false, attn_mask));
+      if (pre_) {  // (pre_ is only ever set over histories: causal)
+        h = h + self_attention(attn_[k], ln1_[k]->forward(h), attn_mask, dropout_, tr);
         auto z = ln2_[k]->forward(h);
-        auto f = ff2_[k]->forward(torch::dropout(torch::relu(ff1_[k]->forward(z)), dropout_, tr));
-        h = (h + torch::dropout(f, dropout_, tr)) * keep;
+        auto f = ff2_[k]->forward(fast_dropout(torch::relu(ff1_[k]->forward(z)), dropout_, tr));
+        h = (h + fast_dropout(f, dropout_, tr)) * keep;
       } else {
         auto a = std::get<0>(attn_[k]->forward(h, h, h, pad_mask, /*need_weights=*/false, attn_mask));
         h = ln1_[k]->forward(h + torch::dropout(a, dropout_, tr));

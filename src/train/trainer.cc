@@ -36,6 +36,7 @@ Trainer::Trainer(SiameseNet& net, const Config& c, TupleBuilder& b, NegativeSamp
   k_ = static_cast<int>(c.integer("sampler.negatives"));
   candidates_ = static_cast<int>(c.integer("sampler.candidates"));
   max_len_ = c.integer("user_tower.max_len");
+  length_buckets_ = c.integer("train.length_buckets");
   const std::string& bm = c.str("sampler.batch_mining");
   batch_mining_ = bm == "hard" ? Mining::Hard : bm == "semi_hard" ? Mining::SemiHard : Mining::None;
   prefetch_ = c.flag("train.prefetch");
@@ -378,6 +379,28 @@ double Trainer::TorchEpochs::run_epoch(int epoch) {
   {
     std::mt19937_64 rng(mix64(seed_ ^ mix64(static_cast<uint64_t>(epoch))));
     for (size_t k = order.size(); k > 1; --k) std::swap(order[k - 1], order[rng() % k]);
+    // Sequence windows: sorted by length within groups of train.length_buckets batches, then the
+    // batches shuffled, so a batch pads to about its own windows' length, not the longest's.
+    const int64_t G = T.length_buckets_;
+    if (sequential && G > 1 && B > 1) {
+      auto len = [&](int64_t k) { return std::min<int64_t>(pos[k].p, T.max_len_ + 1); };
+      const size_t group = static_cast<size_t>(G * B);
+      for (size_t g0 = 0; g0 < order.size(); g0 += group) {
+        const auto first = order.begin() + static_cast<std::ptrdiff_t>(g0);
+        const auto last = order.begin() + static_cast<std::ptrdiff_t>(std::min(order.size(), g0 + group));
+        std::stable_sort(first, last, [&](int64_t x, int64_t y) { return len(x) < len(y); });
+      }
+      const size_t nbat = (order.size() + B - 1) / B;
+      std::vector<size_t> perm(nbat);
+      std::iota(perm.begin(), perm.end(), 0);
+      for (size_t k = nbat; k > 1; --k) std::swap(perm[k - 1], perm[rng() % k]);
+      std::vector<int64_t> shuffled;
+      shuffled.reserve(order.size());
+      for (size_t b : perm)
+        for (size_t k = b * B; k < std::min(order.size(), (b + 1) * static_cast<size_t>(B)); ++k)
+          shuffled.push_back(order[k]);
+      order.swap(shuffled);
+    }
   }
   auto t0 = Clock::now();
   double prep_wait = 0;  // time the training loop waited for a prepared batch

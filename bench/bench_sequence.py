@@ -1,0 +1,104 @@
+#!/usr/bin/python3
+"""Seconds per epoch of the sequence towers on 1 thread, before/after, in one command.
+
+"before" is the code path the towers had until format 6, selected by config in the same binary:
+post-LayerNorm blocks with LibTorch's MultiheadAttention and dropout, positions from the oldest
+item, no length bucketing (user_tower.norm post, user_tower.positions oldest,
+train.length_buckets 1). "after" is the SASRec path: pre-LayerNorm blocks with siamrec's own
+attention and counter-based dropout, and windows bucketed by length (the defaults). GRU rows differ
+by the bucketing only. Rounds alternate before/after so a change in the machine's speed hits both.
+
+With --pmixer DIR (pmixer/SASRec.pytorch's python/ folder, see bench/sasrec_reference.py) the
+PyTorch SASRec is timed too, on the same data prepared by `sasrec_reference.py prepare`, with the
+same sizes (d 50, 2 blocks, 1 head, max_len 200, batch 128) and torch on 1 thread.
+
+  /usr/bin/python3 bench/bench_sequence.py --build build [--epochs 4] [--rounds 3] [--pmixer DIR --ref-dir W]
+"""
+import argparse
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+
+SASREC = [
+    "user_tower.type=transformer", "tower.dim=50", "user_tower.max_len=200", "user_tower.layers=2",
+    "user_tower.heads=1", "user_tower.dropout=0.2", "train.batch_size=128", "train.adam_beta2=0.98",
+]
+GRU = ["user_tower.type=gru", "tower.dim=64", "user_tower.max_len=50", "user_tower.layers=1", "train.batch_size=128"]
+BEFORE = ["user_tower.norm=post", "user_tower.positions=oldest", "train.length_buckets=1"]
+BEFORE_GRU = ["train.length_buckets=1"]
+
+
+def epoch_seconds(build, sets, epochs, data_dir):
+    cmd = [os.path.join(build, "siamrec"), "train", "--config", os.path.join(ROOT, "examples/configs/ml100k-sasrec.yaml"),
+           "--threads", "1", "--no-eval", "--set", f"train.epochs={epochs}", "--set", "train.eval_every=1000000"]
+    for s in sets:
+        cmd += ["--set", s]
+    with tempfile.TemporaryDirectory() as d:
+        cmd += ["-o", os.path.join(d, "m.model")]
+        env = dict(os.environ, SIAMREC_DATA_DIR=data_dir, OPENBLAS_NUM_THREADS="1")
+        out = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    if out.returncode != 0:
+        sys.exit(f"bench_sequence: {' '.join(cmd)} failed:\n{out.stderr}")
+    secs = [float(m.group(1)) for m in re.finditer(r"epoch \d+/\d+ loss \S+ \S+ tuples/s (\S+)s", out.stderr)]
+    return statistics.median(secs[1:] if len(secs) > 1 else secs)  # the first epoch warms up
+
+
+def pmixer_epoch_seconds(pmixer, ref_dir, epochs):
+    with tempfile.TemporaryDirectory() as d:
+        # a copy of the prepared data: pmixer writes its run folder beside it
+        os.makedirs(os.path.join(d, "data"))
+        for f in os.listdir(os.path.join(ref_dir, "data")):
+            os.symlink(os.path.join(ref_dir, "data", f), os.path.join(d, "data", f))
+        os.symlink(os.path.join(ref_dir, "maps.json"), os.path.join(d, "maps.json"))
+        cmd = ["/usr/bin/python3", os.path.join(HERE, "sasrec_reference.py"), "train", "--pmixer", pmixer, "--out", d,
+               "--threads", "1", "--maxlen", "200", "--hidden_units", "50", "--dropout_rate", "0.2",
+               "--num_epochs", str(epochs), "--norm_first"]
+        out = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, OPENBLAS_NUM_THREADS="1"))
+        m = re.search(r"epoch:(\d+), time: (\S+)\(s\)", out.stdout)
+        if out.returncode != 0 or not m:
+            sys.exit(f"bench_sequence: pmixer run failed:\n{out.stdout[-2000:]}\n{out.stderr[-2000:]}")
+        return float(m.group(2)) / int(m.group(1))
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--build", default="build")
+    p.add_argument("--epochs", type=int, default=4)
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--data-dir", default=os.environ.get("SIAMREC_DATA_DIR", ""))
+    p.add_argument("--pmixer", default="")
+    p.add_argument("--ref-dir", default="")
+    a = p.parse_args()
+    if not a.data_dir:
+        sys.exit("bench_sequence: set SIAMREC_DATA_DIR or --data-dir")
+    rows = {"SASRec before": [], "SASRec after": [], "GRU before": [], "GRU after": [], "pmixer SASRec": []}
+    for r in range(a.rounds):
+        rows["SASRec before"].append(epoch_seconds(a.build, SASREC + BEFORE, a.epochs, a.data_dir))
+        rows["SASRec after"].append(epoch_seconds(a.build, SASREC, a.epochs, a.data_dir))
+        rows["GRU before"].append(epoch_seconds(a.build, GRU + BEFORE_GRU, a.epochs, a.data_dir))
+        rows["GRU after"].append(epoch_seconds(a.build, GRU, a.epochs, a.data_dir))
+        if a.pmixer:
+            rows["pmixer SASRec"].append(pmixer_epoch_seconds(a.pmixer, a.ref_dir, 20))
+        print(f"round {r + 1}: " + ", ".join(f"{k} {v[-1]:.2f}s" for k, v in rows.items() if v), flush=True)
+    med = {k: statistics.median(v) for k, v in rows.items() if v}
+    print("\nML-100K, temporal leave-one-out train part (98,114 interactions, 943 users), 1 thread, "
+          f"median of {a.rounds} rounds (each the median epoch of {a.epochs}, first epoch left out)")
+    print(f"{'':16} {'s/epoch':>8}")
+    for k, v in med.items():
+        print(f"{k:16} {v:8.2f}")
+    print(f"SASRec after/before speed-up: {med['SASRec before'] / med['SASRec after']:.2f}x")
+    print(f"GRU after/before speed-up:    {med['GRU before'] / med['GRU after']:.2f}x")
+    if "pmixer SASRec" in med:
+        print(f"siamrec SASRec vs pmixer (per epoch, same windows per epoch +-8%): "
+              f"{med['pmixer SASRec'] / med['SASRec after']:.2f}x faster")
+
+
+if __name__ == "__main__":
+    main()
