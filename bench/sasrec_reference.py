@@ -157,9 +157,8 @@ def evaluate(a):
             seq[ns.maxlen - len(hist):] = hist
             cand = [item_ix[int(pos)]] + [item_ix[int(j)] for j in negs.split(",")]
             sc = model.predict(np.array([uk]), np.array([seq]), np.array(cand))[0].numpy()
-            ids = [int(pos)] + [int(j) for j in negs.split(",")]
-            # rank of the test item; ties: smaller original item id first (siamrec's rule)
-            rank = sum(1 for k in range(1, len(cand)) if sc[k] > sc[0] or (sc[k] == sc[0] and ids[k] < ids[0]))
+            # rank of the test item; ties pessimistic, as siamrec ranks candidate lists
+            rank = sum(1 for k in range(1, len(cand)) if sc[k] >= sc[0])
             out_users.append(u)
             hr.append(1.0 if rank < 10 else 0.0)
             ndcg.append(1.0 / math.log2(rank + 2) if rank < 10 else 0.0)
