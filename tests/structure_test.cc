@@ -336,7 +336,7 @@ TEST(SequenceTowers, OwnAttentionIsLibTorchsAndFastDropoutIsInvertedDropout) {
   auto d3 = fast_dropout(y, 0.2, true);
   EXPECT_FALSE(torch::equal(d1, d3)) << "the same mask twice";
   EXPECT_TRUE(torch::equal(fast_dropout(y, 0.2, false), y));
-  // Rows of 4 elements per draw: no column pattern (each of 50 columns near 0.8).
+  // A hash of the element index: no column pattern (each of 50 columns near 0.8).
   auto col = (d3 > 0).to(torch::kFloat64).mean(0);
   EXPECT_GT(col.min().item<double>(), 0.74);
   EXPECT_LT(col.max().item<double>(), 0.86);

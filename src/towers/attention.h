@@ -6,8 +6,8 @@
 
 namespace siamrec {
 
-// Inverted dropout whose mask comes from a counter-based generator (splitmix64, 16 bits per
-// element), seeded by one draw of LibTorch's default generator (torch::manual_seed reproduces it).
+// Inverted dropout whose mask comes from a counter-based generator (a 32-bit hash of the element's
+// index), seeded by one draw of LibTorch's default generator (torch::manual_seed reproduces it).
 // The mask is a constant of the graph: the gradient is the mask times the incoming gradient.
 torch::Tensor fast_dropout(const torch::Tensor& x, double p, bool training);
 
