@@ -31,3 +31,12 @@ echo
 echo
 # Python against the CLI: fit (ml100k-cml, NCF Hogwild), recommend for every user, embedding views.
 /usr/bin/python3 bench/bench_python.py --build "$BUILD" --rounds 3
+echo
+# Sequence towers: seconds per epoch before/after (and the PyTorch SASRec when SIAMREC_PMIXER
+# points at pmixer/SASRec.pytorch's python/ folder and SIAMREC_PMIXER_DATA at a folder made by
+# `bench/sasrec_reference.py prepare --dataset ml-100k`).
+if [ -n "${SIAMREC_PMIXER:-}" ]; then
+  /usr/bin/python3 bench/bench_sequence.py --build "$BUILD" --pmixer "$SIAMREC_PMIXER" --ref-dir "$SIAMREC_PMIXER_DATA"
+else
+  /usr/bin/python3 bench/bench_sequence.py --build "$BUILD"
+fi
