@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "config/config.h"
+#include "data/candidates.h"
 #include "data/registry.h"
 #include "eval/evaluator.h"
 #include "eval/metric.h"
@@ -199,6 +200,17 @@ TEST(Validation, SampledCandidatesAndAUserSample) {
   EXPECT_GT(differs, 0) << "the sample ignores the seed";
   q.max_users = 1000;  // more than there are: every user
   EXPECT_DOUBLE_EQ(v(q), 0.5);
+}
+
+// What a sampled validation mirrors of a candidate file (train.valid_candidates auto): the
+// negatives of its first list, in each layout, read without the test part.
+TEST(Validation, CandidateFileListLength) {
+  test::TempDir t;
+  EXPECT_EQ(candidate_file_list_length(t.file("a.tsv", "# comment\n\n7\t3\t1,2,5,9\n8\t4\t1,2\n")), 4);
+  EXPECT_EQ(candidate_file_list_length(t.file("b.tsv", "(7,3)\t1\t2\t5\r\n")), 3);
+  EXPECT_EQ(candidate_file_list_length(t.file("c.tsv", "7\t3,1,2\n")), 2);
+  EXPECT_EQ(candidate_file_list_length(t.file("d.tsv", "garbage\n")), 0);
+  EXPECT_EQ(candidate_file_list_length(t.path() + "/missing.tsv"), 0);
 }
 
 TEST(Evaluator, NoTestDataIsAnError) {

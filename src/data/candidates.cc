@@ -23,6 +23,17 @@ std::string CandidateLists::describe(const std::string& path) const {
                         : "");
 }
 
+// The next line of `text` from `pos` (without its '\r\n'), or false at the end.
+static bool next_line(const std::string& text, size_t& pos, std::string_view& line) {
+  if (pos >= text.size()) return false;
+  size_t end = text.find('\n', pos);
+  if (end == std::string::npos) end = text.size();
+  line = std::string_view(text.data() + pos, end - pos);
+  pos = end + 1;
+  if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+  return true;
+}
+
 int64_t candidate_file_list_length(const std::string& path) {
   std::string text;
   try {
@@ -32,12 +43,8 @@ int64_t candidate_file_list_length(const std::string& path) {
   }
   std::vector<std::string_view> fields, items;
   size_t pos = 0;
-  while (pos < text.size()) {
-    size_t end = text.find('\n', pos);
-    if (end == std::string::npos) end = text.size();
-    std::string_view line(text.data() + pos, end - pos);
-    pos = end + 1;
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+  std::string_view line;
+  while (next_line(text, pos, line)) {
     if (line.empty() || line[0] == '#') continue;
     split(line, "\t", fields);
     if (fields[0].size() > 2 && fields[0].front() == '(') return static_cast<int64_t>(fields.size()) - 1;  // ncf
@@ -65,13 +72,9 @@ CandidateLists read_candidate_file(const std::string& path, const Dataset& ds, c
   std::vector<int32_t> seen_mark(ds.n_items(), -1);
   int64_t line_no = 0;
   size_t pos = 0;
-  while (pos < text.size()) {
-    size_t end = text.find('\n', pos);
-    if (end == std::string::npos) end = text.size();
-    std::string_view line(text.data() + pos, end - pos);
-    pos = end + 1;
+  std::string_view line;
+  while (next_line(text, pos, line)) {
     ++line_no;
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
     if (line.empty() || line[0] == '#') continue;
     split(line, "\t", fields);
     std::string layout = fields[0].size() > 2 && fields[0].front() == '(' && fields[0].back() == ')' ? "ncf"
