@@ -12,7 +12,7 @@ PKGS=(
   libsndfile1-dev libfftw3-dev libstb-dev
   dataset-fashion-mnist
   pybind11-dev python3-dev python3-numpy python3-pytest python3-pandas python3-scipy python3-tqdm python3-matplotlib
-  python3-lxml chromium
+  python3-lxml python3-html5lib chromium
 )
 # Extra groups selected by the caller, e.g. `install-deps.sh bench` for benchmark-only tools.
 for group in "$@"; do

@@ -126,3 +126,34 @@ TEST(Losses, TripletValueByHand) {
   in.neg = torch::tensor({{0.0}}, torch::kFloat64);
   EXPECT_NEAR(b->forward(in).item<double>(), std::log(1 + std::exp(-1.0)), 1e-12);
 }
+
+// GRU4Rec's losses, by hand: negatives weighted by their softmax share; masked negatives get none
+// and an anchor without a valid negative is left out of the mean.
+TEST(Losses, Gru4RecMaxLossesByHand) {
+  auto sig = [](double x) { return 1 / (1 + std::exp(-x)); };
+  const double w0 = 1 / (1 + std::exp(2.0)), w1 = 1 - w0;  // softmax of the negatives (0, 2)
+  LossSpec s;
+  s.type = "bpr_max";
+  s.bpreg = 0.5;
+  auto bm = make_loss(s);
+  s.type = "top1_max";
+  auto tm = make_loss(s);
+  LossInputs in;
+  in.pos = torch::tensor({1.0}, torch::kFloat64);
+  in.neg = torch::tensor({{0.0, 2.0}}, torch::kFloat64);
+  EXPECT_NEAR(bm->forward(in).item<double>(), -std::log(w0 * sig(1) + w1 * sig(-1)) + 0.5 * (w1 * 4), 1e-12);
+  EXPECT_NEAR(tm->forward(in).item<double>(), w0 * (sig(-1) + sig(0)) + w1 * (sig(1) + sig(4)), 1e-12);
+  // Row 0 keeps only its first negative; row 1 has none (left out).
+  in.pos = torch::tensor({1.0, 3.0}, torch::kFloat64);
+  in.neg = torch::tensor({{0.0, 2.0}, {5.0, 5.0}}, torch::kFloat64);
+  in.neg_mask = torch::tensor({{true, false}, {false, false}});
+  EXPECT_NEAR(bm->forward(in).item<double>(), -std::log(sig(1)), 1e-12);
+  EXPECT_NEAR(tm->forward(in).item<double>(), sig(-1) + sig(0), 1e-12);
+  // Gradients stay finite through the masked row (its softmax of -inf is NaN before zeroing).
+  auto neg = in.neg.clone().requires_grad_(true);
+  LossInputs g = in;
+  g.neg = neg;
+  bm->forward(g).backward();
+  EXPECT_TRUE(torch::isfinite(neg.grad()).all().item<bool>());
+  EXPECT_EQ(neg.grad()[1].abs().sum().item<double>(), 0.0);
+}

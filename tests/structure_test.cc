@@ -244,6 +244,43 @@ TEST_P(SequenceTowers, ManyHistoriesAtOnceAreEachAlone) {
   EXPECT_LT(worst, 1e-5);
 }
 
+// Histories packed back to back into rows (the trainer's train.pack_windows) give each history's
+// own states: rows of segments 3+2+1 (2 padding), 8, and 4+4; two heads (a mask per row, repeated
+// per head). Towers that cannot pack say so and refuse.
+TEST_P(SequenceTowers, PackedHistoriesAreEachAlone) {
+  SeqFixture fx(GetParam());
+  torch::NoGradGuard ng;
+  if (!fx.user_tower->packs_positions()) {
+    EXPECT_THROW(fx.user_tower->forward_packed(torch::zeros({1, 4}, torch::kInt64), {{4}}), std::exception);
+    return;
+  }
+  std::vector<std::vector<int64_t>> lengths = {{3, 2, 1}, {8}, {4, 4}};
+  std::mt19937 rng(5);
+  auto seq = torch::zeros({3, 8}, torch::kInt64);
+  for (int r = 0; r < 3; ++r) {
+    int64_t c = 0;
+    for (int64_t n : lengths[r])
+      for (int64_t t = 0; t < n; ++t) seq[r][c++] = 1 + static_cast<int64_t>(rng() % 11);
+  }
+  auto packed = fx.user_tower->forward_packed(seq, lengths);
+  ASSERT_EQ(packed.size(0), 3);
+  ASSERT_EQ(packed.size(1), 8);
+  double worst = 0;
+  int segments = 0;
+  for (int r = 0; r < 3; ++r) {
+    int64_t c = 0;
+    for (int64_t n : lengths[r]) {
+      auto alone = fx.user_tower->forward_positions(seq[r].slice(0, c, c + n).unsqueeze(0), torch::tensor({n}));
+      worst = std::max(worst, (packed[r].slice(0, c, c + n) - alone[0]).abs().max().item<double>());
+      c += n, ++segments;
+    }
+  }
+  EXPECT_EQ(segments, 6);
+  EXPECT_LT(worst, 1e-5);
+  EXPECT_TRUE(torch::isfinite(packed).all().item<bool>());  // padding rows too (no all -inf softmax row)
+  EXPECT_THROW(fx.user_tower->forward_packed(seq, {{5, 4}, {8}, {8}}), std::exception);  // beyond the width
+}
+
 TEST_P(SequenceTowers, ReadsOnlyTheLatestMaxLenItems) {
   SeqFixture fx(GetParam(), /*max_len=*/3);
   torch::NoGradGuard ng;

@@ -16,6 +16,7 @@ LossSpec LossSpec::from_config(const Config& c) {
   s.margin2 = c.real("loss.margin2");
   s.temperature = c.real("loss.temperature");
   s.neg_weight = c.real("loss.neg_weight");
+  s.bpreg = c.real("loss.bpreg");
   return s;
 }
 

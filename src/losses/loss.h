@@ -20,6 +20,7 @@ struct LossSpec {
   double margin2 = 0.5;      // quadruplet second margin
   double temperature = 0.1;  // infonce
   double neg_weight = 1.0;   // ccl weight of the negative term
+  double bpreg = 1.0;        // bpr_max score regularization
   static LossSpec from_config(const Config& c);
 };
 

@@ -48,8 +48,12 @@ torch::Tensor self_attention(torch::nn::MultiheadAttention& m, const torch::Tens
   auto qkv = F::linear(x, m->in_proj_weight, m->in_proj_bias).chunk(3, -1);  // each [L, B, d]
   auto heads = [&](const torch::Tensor& t) { return t.contiguous().view({L, B * h, dh}).transpose(0, 1); };
   auto q = heads(qkv[0]) * (1.0 / std::sqrt(static_cast<double>(dh)));
-  auto k = heads(qkv[1]), v = heads(qkv[2]);                         // [B h, L, dh]
-  auto s = torch::baddbmm(mask.unsqueeze(0), q, k.transpose(1, 2));  // [B h, L, L]
+  auto k = heads(qkv[1]), v = heads(qkv[2]);  // [B h, L, dh]
+  // A mask per sequence [B, L, L] is repeated for its heads (batch index b h + head).
+  auto add = mask.dim() == 2 ? mask.unsqueeze(0)
+             : h == 1        ? mask
+                             : mask.unsqueeze(1).expand({B, h, L, L}).reshape({B * h, L, L});
+  auto s = torch::baddbmm(add, q, k.transpose(1, 2));  // [B h, L, L]
   auto a = fast_dropout(torch::softmax(s, -1), dropout, training);
   auto o = torch::bmm(a, v).transpose(0, 1).contiguous().view({L, B, d});
   return F::linear(o, m->out_proj->weight, m->out_proj->bias);

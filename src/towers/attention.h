@@ -12,8 +12,8 @@ namespace siamrec {
 torch::Tensor fast_dropout(const torch::Tensor& x, double p, bool training);
 
 // Multi-head self-attention of `m`'s parameters over sequence-first x [L, B, d], with an additive
-// float mask [L, L] (-inf where a query may not look) and fast_dropout on the attention weights:
-// LibTorch's MultiheadAttention forward, term for term, but with that dropout.
+// float mask [L, L] or one per sequence [B, L, L] (-inf where a query may not look) and fast_dropout on the attention
+// weights: LibTorch's MultiheadAttention forward, term for term, but with that dropout.
 torch::Tensor self_attention(torch::nn::MultiheadAttention& m, const torch::Tensor& x, const torch::Tensor& mask,
                              double dropout, bool training);
 

@@ -232,7 +232,6 @@ class TransformerTower : public SequenceTower {
     h = pre_ ? fast_dropout(h, dropout_, is_training()) : torch::dropout(h, dropout_, is_training());
     auto valid = torch::arange(L, torch::kInt64).unsqueeze(0) < lengths.unsqueeze(1);  // [B, L]
     auto keep = valid.transpose(0, 1).unsqueeze(2).to(h.dtype());                      // [L, B, 1]
-    h = h.transpose(0, 1) * keep;                                                      // [L, B, d]
     torch::Tensor attn_mask, pad_mask;
     // LibTorch 1.13's C++ attention adds attn_mask to the logits (a bool mask would add 0/1), so
     // the causal mask is float: -inf above the diagonal.
@@ -240,6 +239,50 @@ class TransformerTower : public SequenceTower {
       attn_mask = torch::full({L, L}, -std::numeric_limits<float>::infinity()).triu(1);
     else
       pad_mask = valid.logical_not();
+    return blocks(h.transpose(0, 1) * keep, keep, attn_mask, pad_mask).transpose(0, 1);
+  }
+
+ public:
+  bool packs_positions() const override { return pre_; }
+  // Segments packed into rows: each token's position counts within its own segment, and the
+  // attention mask [R, W, W] is causal within a segment and -inf across segments, so every
+  // segment's states are those it has alone (padding tokens look only at themselves: no row of
+  // the softmax is all -inf).
+  torch::Tensor forward_packed(const torch::Tensor& seq, const std::vector<std::vector<int64_t>>& lengths) override {
+    if (!pre_) return Tower::forward_packed(seq, lengths);
+    const int64_t R = seq.size(0), W = seq.size(1), P = pos_.size(0);
+    if (static_cast<int64_t>(lengths.size()) != R)
+      throw Error(fmt::format("transformer: {} packed rows but {} segment lists", R, lengths.size()));
+    std::vector<int64_t> pidx(static_cast<size_t>(R * W), 0);
+    std::vector<float> keep(static_cast<size_t>(R * W), 0.0f);
+    std::vector<float> mask(static_cast<size_t>(R * W * W), -std::numeric_limits<float>::infinity());
+    for (int64_t r = 0; r < R; ++r) {
+      int64_t c = 0;
+      float* m = mask.data() + r * W * W;
+      for (int64_t n : lengths[r]) {
+        if (n < 1 || c + n > W)
+          throw Error(fmt::format("transformer: packed row {} holds segments beyond its width {}", r, W));
+        for (int64_t t = 0; t < n; ++t) {
+          pidx[r * W + c + t] = std::clamp(latest_ ? P - n + t : t, int64_t{0}, P - 1);
+          keep[r * W + c + t] = 1.0f;
+          std::fill(m + (c + t) * W + c, m + (c + t) * W + c + t + 1, 0.0f);
+        }
+        c += n;
+      }
+      for (int64_t i = c; i < W; ++i) m[i * W + i] = 0.0f;
+    }
+    auto pos = torch::embedding(pos_, torch::from_blob(pidx.data(), {R, W}, torch::kInt64).clone());
+    auto h = fast_dropout(embed(seq) * std::sqrt(static_cast<double>(dim_)) + pos, dropout_, is_training());
+    auto k = torch::from_blob(keep.data(), {R, W}, torch::kFloat32).t().unsqueeze(2).clone();  // [W, R, 1]
+    auto am = torch::from_blob(mask.data(), {R, W, W}, torch::kFloat32).clone();
+    return blocks(h.transpose(0, 1) * k, k, am, {}).transpose(0, 1);
+  }
+
+ protected:
+  // The blocks over h [L, B, d] (padding rows zeroed by keep [L, B, 1]); attn_mask [L, L] or
+  // [B, L, L] (pre-LN only), pad_mask [B, L] (post-LN content towers).
+  torch::Tensor blocks(torch::Tensor h, const torch::Tensor& keep, const torch::Tensor& attn_mask,
+                       const torch::Tensor& pad_mask) {
     const bool tr = is_training();
     for (size_t k = 0; k < attn_.size(); ++k) {
       if (pre_) {  // (pre_ is only ever set over histories: causal)
@@ -254,8 +297,7 @@ class TransformerTower : public SequenceTower {
         h = ln2_[k]->forward(h + torch::dropout(f, dropout_, tr));
       }
     }
-    if (pre_) h = last_->forward(h);
-    return h.transpose(0, 1);
+    return pre_ ? last_->forward(h) : h;
   }
   torch::Tensor pool(const torch::Tensor& x, const torch::Tensor& lengths) override {
     auto st = encode(x, lengths, false);

@@ -47,6 +47,10 @@ torch::Tensor Tower::forward_positions(const torch::Tensor&, const torch::Tensor
   throw ConfigError("this tower does not encode sequences position by position (use gru, lstm or transformer)");
 }
 
+torch::Tensor Tower::forward_packed(const torch::Tensor&, const std::vector<std::vector<int64_t>>&) {
+  throw ConfigError("this tower does not read packed sequences (the pre-LN transformer does)");
+}
+
 void gather_tokens(const std::vector<int64_t>& ptr, const std::vector<int64_t>& tok, const torch::Tensor& ids,
                    torch::Tensor& tokens, torch::Tensor& offsets) {
   auto idc = ids.reshape({-1}).contiguous();

@@ -60,6 +60,12 @@ class Tower : public torch::nn::Module {
   // padded, lengths int64 [B] (>= 1) -> float [B, L, dim]; state t has read items 0..t only.
   virtual bool sequential() const { return false; }
   virtual torch::Tensor forward_positions(const torch::Tensor& seq, const torch::Tensor& lengths);
+  // The same states with several histories packed back to back into one row (seq [R, W], right-
+  // padded; lengths[r] = row r's segments in order, summing to <= W): each segment is read alone,
+  // as forward_positions would read it, but short histories no longer pad a row each. Towers that
+  // can (the pre-LN transformer: a block-diagonal causal mask) say so in packs_positions().
+  virtual bool packs_positions() const { return false; }
+  virtual torch::Tensor forward_packed(const torch::Tensor& seq, const std::vector<std::vector<int64_t>>& lengths);
   // Called by the trainer at the start of every epoch (towers that cache per epoch refresh).
   virtual void begin_epoch() {}
   // Embedding tables (for unit-ball clipping and lazy optimizers).

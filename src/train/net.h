@@ -58,6 +58,12 @@ class SiameseNet : public torch::nn::Module {
   torch::Tensor user_positions(const torch::Tensor& seq, const torch::Tensor& lengths) {
     return user_tower_->forward_positions(seq, lengths);
   }
+  // The same with histories packed back to back into rows (Tower::forward_packed), when the user
+  // tower can read them so.
+  bool packs_positions() const { return user_tower_ && user_tower_->packs_positions(); }
+  torch::Tensor user_packed(const torch::Tensor& seq, const std::vector<std::vector<int64_t>>& lengths) {
+    return user_tower_->forward_packed(seq, lengths);
+  }
   // Replaces the users' histories the user tower reads (e.g. train + validation items at test time).
   void set_user_histories(const struct Csr& histories) { set_user_bags(layout_.users, histories); }
   std::vector<torch::Tensor> tables();

@@ -6,6 +6,7 @@
 #include <torch/utils.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <future>
 #include <cmath>
@@ -37,6 +38,7 @@ Trainer::Trainer(SiameseNet& net, const Config& c, TupleBuilder& b, NegativeSamp
   candidates_ = static_cast<int>(c.integer("sampler.candidates"));
   max_len_ = c.integer("user_tower.max_len");
   length_buckets_ = c.integer("train.length_buckets");
+  pack_windows_ = c.flag("train.pack_windows");
   const std::string& bm = c.str("sampler.batch_mining");
   batch_mining_ = bm == "hard" ? Mining::Hard : bm == "semi_hard" ? Mining::SemiHard : Mining::None;
   prefetch_ = c.flag("train.prefetch");
@@ -96,8 +98,42 @@ torch::Tensor Trainer::sequence_rows(const std::vector<int64_t>& order, size_t l
     len[r] = end - start[r] - 1;  // inputs: all but the window's last item
     L = std::max(L, len[r]);
   }
-  std::vector<int64_t> seq(static_cast<size_t>(n * L), 0), flat;
   a.clear(), p.clear();
+  std::vector<int64_t> flat;
+  if (pack_windows_ && net_.packs_positions() && n > 1) {
+    // First fit, longest window first, into rows as wide as the longest: the rows (user, next item)
+    // stay in window order; only where each window's states sit changes.
+    std::vector<int64_t> by_len(n), row(n), col(n), fill;
+    std::iota(by_len.begin(), by_len.end(), 0);
+    std::stable_sort(by_len.begin(), by_len.end(), [&](int64_t x, int64_t y) { return len[x] > len[y]; });
+    std::vector<std::vector<int64_t>> segments;
+    for (int64_t r : by_len) {
+      if (len[r] == 0) continue;
+      size_t k = 0;
+      while (k < fill.size() && fill[k] + len[r] > L) ++k;
+      if (k == fill.size()) fill.push_back(0), segments.emplace_back();
+      row[r] = static_cast<int64_t>(k), col[r] = fill[k];
+      fill[k] += len[r];
+      segments[k].push_back(len[r]);
+    }
+    const int64_t R = std::max<int64_t>(1, static_cast<int64_t>(fill.size()));
+    if (segments.empty()) segments.emplace_back();
+    std::vector<int64_t> seq(static_cast<size_t>(R * L), 0);
+    // Segments sit in a row in the order they were placed (col increases with placement).
+    for (int64_t r = 0; r < n; ++r) {
+      if (len[r] == 0) continue;
+      const int32_t u = pos[order[lo + r]].a;
+      for (int64_t t = 0; t < len[r]; ++t) {
+        seq[row[r] * L + col[r] + t] = S.indices[start[r] + t];
+        a.push_back(u);
+        p.push_back(S.indices[start[r] + t + 1]);
+        flat.push_back(row[r] * L + col[r] + t);
+      }
+    }
+    auto st = net_.user_packed(torch::from_blob(seq.data(), {R, L}, torch::kInt64).clone(), segments);
+    return st.reshape({R * L, -1}).index_select(0, torch::tensor(flat, torch::kInt64));
+  }
+  std::vector<int64_t> seq(static_cast<size_t>(n * L), 0);
   for (int64_t r = 0; r < n; ++r) {
     const int32_t u = pos[order[lo + r]].a;
     for (int64_t t = 0; t < len[r]; ++t) {
