@@ -7,9 +7,12 @@ item (user_tower.norm post, user_tower.positions oldest). "padded" is the SASRec
 (pre-LayerNorm blocks with siamrec's own attention and counter-based dropout) with every window
 padded to its batch's longest (train.pack_windows false); "packed" is the default: the same
 batches with short windows packed back to back into rows behind a block-diagonal causal mask.
-GRU rows differ by length bucketing only (train.length_buckets 16, off by default: with SASRec it
-cost quality on ML-100K). Rounds alternate the
-variants so a change in the machine's speed hits each.
+GRU "before" is LibTorch's GRU with padded windows (user_tower.rnn_kernel torch, train.pack_windows
+false: the path until this change); "own padded" is siamrec's GRU kernel (towers/gru_kernel.cc)
+with padded windows, "own packed" the default: the kernel restarting from h0 at each packed
+window. "+buckets" adds length bucketing to the default (train.length_buckets 16, off by default:
+with SASRec it cost quality on ML-100K). Rounds alternate the variants so a change in the
+machine's speed hits each.
 
 With --pmixer DIR (pmixer/SASRec.pytorch's python/ folder, see bench/sasrec_reference.py) the
 PyTorch SASRec is timed too, on the same data prepared by `sasrec_reference.py prepare`, with the
@@ -38,6 +41,7 @@ GRU = ["user_tower.type=gru", "tower.dim=64", "user_tower.max_len=50", "user_tow
 BEFORE = ["user_tower.norm=post", "user_tower.positions=oldest", "train.length_buckets=1", "train.pack_windows=false"]
 PADDED = ["train.pack_windows=false"]
 BUCKETS = ["train.length_buckets=16"]
+GRU_BEFORE = ["user_tower.rnn_kernel=torch", "train.pack_windows=false"]
 
 
 def epoch_seconds(build, sets, epochs, data_dir):
@@ -84,26 +88,31 @@ def main():
     a = p.parse_args()
     if not a.data_dir:
         sys.exit("bench_sequence: set SIAMREC_DATA_DIR or --data-dir")
-    rows = {"SASRec before": [], "SASRec padded": [], "SASRec packed": [], "GRU": [], "GRU +buckets": [],
-            "pmixer SASRec": []}
+    rows = {"SASRec before": [], "SASRec padded": [], "SASRec packed": [], "GRU before": [], "GRU own padded": [],
+            "GRU own packed": [], "GRU +buckets": [], "pmixer SASRec": []}
     for r in range(a.rounds):
         rows["SASRec before"].append(epoch_seconds(a.build, SASREC + BEFORE, a.epochs, a.data_dir))
         rows["SASRec padded"].append(epoch_seconds(a.build, SASREC + PADDED, a.epochs, a.data_dir))
         rows["SASRec packed"].append(epoch_seconds(a.build, SASREC, a.epochs, a.data_dir))
-        rows["GRU"].append(epoch_seconds(a.build, GRU, a.epochs, a.data_dir))
+        rows["GRU before"].append(epoch_seconds(a.build, GRU + GRU_BEFORE, a.epochs, a.data_dir))
+        rows["GRU own padded"].append(epoch_seconds(a.build, GRU + PADDED, a.epochs, a.data_dir))
+        rows["GRU own packed"].append(epoch_seconds(a.build, GRU, a.epochs, a.data_dir))
         rows["GRU +buckets"].append(epoch_seconds(a.build, GRU + BUCKETS, a.epochs, a.data_dir))
         if a.pmixer:
             rows["pmixer SASRec"].append(pmixer_epoch_seconds(a.pmixer, a.ref_dir, 20))
         print(f"round {r + 1}: " + ", ".join(f"{k} {v[-1]:.2f}s" for k, v in rows.items() if v), flush=True)
     med = {k: statistics.median(v) for k, v in rows.items() if v}
     print("\nML-100K, temporal leave-one-out train part (98,114 interactions, 943 users), 1 thread, "
-          f"median of {a.rounds} rounds (each the median epoch of {a.epochs}, first epoch left out)")
+          f"median of {a.rounds} rounds (each the median epoch of {a.epochs}, first epoch left out); "
+          f"OpenBLAS kernels: {os.environ.get('OPENBLAS_CORETYPE') or 'auto-detected'} (OPENBLAS_CORETYPE)")
     print(f"{'':16} {'s/epoch':>8}")
     for k, v in med.items():
-        print(f"{k:16} {v:8.2f}")
+        print(f"{k:16} {v:8.3f}")
     print(f"SASRec speed-up over before: {med['SASRec before'] / med['SASRec packed']:.2f}x packed, "
           f"{med['SASRec before'] / med['SASRec padded']:.2f}x padded")
-    print(f"GRU speed-up from buckets:    {med['GRU'] / med['GRU +buckets']:.2f}x")
+    print(f"GRU speed-up over before:    {med['GRU before'] / med['GRU own packed']:.2f}x own packed, "
+          f"{med['GRU before'] / med['GRU own padded']:.2f}x own padded; with buckets "
+          f"{med['GRU before'] / med['GRU +buckets']:.2f}x")
     if "pmixer SASRec" in med:
         print(f"siamrec SASRec vs pmixer (per epoch, same windows per epoch +-8%): "
               f"{med['pmixer SASRec'] / med['SASRec packed']:.2f}x faster packed, "

@@ -127,6 +127,7 @@ const std::vector<ParamDef>& param_table() {
       {"user_tower.bidirectional", T::Bool, "false", "user gru/lstm: must stay false (a history is read causally)"},
       {"user_tower.norm", T::String, "pre", "user transformer: pre = SASRec as published (pmixer's norm_first): LayerNorm before attention and feed-forward, residuals around them, a final LayerNorm; post = LayerNorm after each residual (the blocks of model files before format 6)", {"pre", "post"}},
       {"user_tower.positions", T::String, "latest", "user transformer: latest = position embeddings count back from the latest item (SASRec's left padding: the latest item always has the last position); oldest = from the oldest item read (model files before format 6)", {"latest", "oldest"}},
+      {"user_tower.rnn_kernel", T::String, "own", "user gru: own = siamrec's GRU forward/backward (a fused loop per step, the same equations and weights; docs/towers.md); torch = LibTorch's GRU", {"own", "torch"}},
       {"user_tower.bag", T::StringList, "history", "user bag: history (her train items), features (demographics)", {"history", "features"}},
       // ---- siamese: comparator and loss ----
       // ---- text towers: tokenizer ----

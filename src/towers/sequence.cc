@@ -7,7 +7,9 @@
 //   bidirectional over packed variable-length sequences (final states, projected to tower.dim);
 //   transformer with positional embeddings and a padding mask, mean-pooled over the tokens.
 // Sequences are right-padded: with a causal encoder a padded tail never reaches a real position.
+#include <torch/csrc/autograd/custom_function.h>
 #include <torch/nn/functional/activation.h>
+#include <torch/nn/functional/dropout.h>
 #include <torch/nn/modules/activation.h>
 #include <torch/nn/modules/dropout.h>
 #include <torch/nn/modules/linear.h>
@@ -21,6 +23,7 @@
 #include <numeric>
 
 #include "towers/attention.h"
+#include "towers/gru_kernel.h"
 #include "towers/tower.h"
 #include "util/error.h"
 
@@ -131,11 +134,72 @@ class SequenceTower : public Tower {
   torch::Tensor tokens_;
 };
 
+namespace {
+
+// One GRU layer through towers/gru_kernel.cc, with its hand-written gradient.
+struct OwnGru : public torch::autograd::Function<OwnGru> {
+  // reset: empty, or uint8 [B, L] marking where packed sequences start (gru_kernel.h).
+  static GruShape shape(const torch::Tensor& x, const torch::Tensor& w_hh, const torch::Tensor& reset) {
+    return GruShape{x.size(0), x.size(1), x.size(2), w_hh.size(1),
+                    reset.defined() && reset.numel() > 0 ? reset.data_ptr<uint8_t>() : nullptr};
+  }
+  static GruWeights weights(const torch::Tensor& w_ih, const torch::Tensor& w_hh, const torch::Tensor& b_ih,
+                            const torch::Tensor& b_hh) {
+    return GruWeights{w_ih.data_ptr<float>(), w_hh.data_ptr<float>(), b_ih.data_ptr<float>(), b_hh.data_ptr<float>()};
+  }
+  // Inference: nothing kept, no graph.
+  static torch::Tensor run(const torch::Tensor& x, const torch::Tensor& w_ih, const torch::Tensor& w_hh,
+                           const torch::Tensor& b_ih, const torch::Tensor& b_hh, const torch::Tensor& reset) {
+    auto xc = x.contiguous();
+    auto s = shape(xc, w_hh, reset);
+    auto y = torch::empty({s.batch, s.steps, s.hidden});
+    gru_forward(s, weights(w_ih, w_hh, b_ih, b_hh), xc.data_ptr<float>(), y.data_ptr<float>(), GruSaved{});
+    return y;
+  }
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, torch::Tensor x, torch::Tensor w_ih,
+                               torch::Tensor w_hh, torch::Tensor b_ih, torch::Tensor b_hh, torch::Tensor reset) {
+    auto xc = x.contiguous();
+    auto s = shape(xc, w_hh, reset);
+    auto opt = torch::TensorOptions().dtype(torch::kFloat32);
+    auto states = torch::empty({s.steps + 1, s.batch, s.hidden}, opt);
+    auto gates = torch::empty({4, s.steps, s.batch, s.hidden}, opt);  // r, z, n, W_hn h + b_hn
+    const int64_t step = s.steps * s.batch * s.hidden;
+    float* g = gates.data_ptr<float>();
+    auto y = torch::empty({s.batch, s.steps, s.hidden}, opt);
+    gru_forward(s, weights(w_ih, w_hh, b_ih, b_hh), xc.data_ptr<float>(), y.data_ptr<float>(),
+                GruSaved{states.data_ptr<float>(), g, g + step, g + 2 * step, g + 3 * step});
+    ctx->save_for_backward({xc, w_ih, w_hh, b_ih, b_hh, states, gates});
+    ctx->saved_data["reset"] = reset;
+    return y;
+  }
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grads) {
+    auto v = ctx->get_saved_variables();
+    const auto &x = v[0], &w_ih = v[1], &w_hh = v[2], &b_ih = v[3], &b_hh = v[4], &states = v[5], &gates = v[6];
+    auto reset = ctx->saved_data["reset"].toTensor();
+    auto s = shape(x, w_hh, reset);
+    auto dy = grads[0].contiguous();
+    auto dx = torch::empty_like(x);
+    auto dw_ih = torch::empty_like(w_ih), dw_hh = torch::empty_like(w_hh);
+    auto db_ih = torch::empty_like(b_ih), db_hh = torch::empty_like(b_hh);
+    const int64_t step = s.steps * s.batch * s.hidden;
+    float* g = gates.data_ptr<float>();
+    gru_backward(s, weights(w_ih, w_hh, b_ih, b_hh), x.data_ptr<float>(), dy.data_ptr<float>(),
+                 GruSaved{states.data_ptr<float>(), g, g + step, g + 2 * step, g + 3 * step},
+                 GruGrads{dx.data_ptr<float>(), dw_ih.data_ptr<float>(), dw_hh.data_ptr<float>(),
+                          db_ih.data_ptr<float>(), db_hh.data_ptr<float>()});
+    return {dx, dw_ih, dw_hh, db_ih, db_hh, torch::Tensor()};
+  }
+};
+
+}  // namespace
+
 // GRU4Rec-style recurrent encoders.
 template <class RNN, class Options>
 class RnnTower : public SequenceTower {
  public:
-  explicit RnnTower(const TowerSpec& s) : SequenceTower(s), bi_(s.bidirectional) {
+  explicit RnnTower(const TowerSpec& s)
+      : SequenceTower(s), bi_(s.bidirectional), dropout_(layers_ > 1 ? s.dropout : 0.0) {
     if (bi_ && items_)
       throw ConfigError(fmt::format(
           "{}.bidirectional: a user history is read causally (only content towers can be bidirectional)", s.key));
@@ -145,11 +209,49 @@ class RnnTower : public SequenceTower {
                                           .bidirectional(bi_)
                                           .dropout(layers_ > 1 ? s.dropout : 0.0)));
     if (bi_) proj_ = register_module("proj", torch::nn::Linear(2 * s.dim, s.dim));
+    own_ = own_kernel(s);
   }
 
  protected:
   torch::Tensor encode(const torch::Tensor& x, const torch::Tensor&, bool) override {
+    if (own_) return own_encode(x, torch::empty({0}, torch::kUInt8));  // no packed rows
     return std::get<0>(rnn_->forward(x));  // causal: right padding never reaches earlier states
+  }
+  // The GRU over a history through towers/gru_kernel.cc (user_tower.rnn_kernel own): the same
+  // parameters (LibTorch's layout), layers and inter-layer dropout as rnn_->forward.
+  bool own_kernel(const TowerSpec& s) const;
+  // Packed rows (train.pack_windows): the own kernel restarts from h0 = 0 at each segment.
+  bool packs_positions() const override { return own_; }
+  torch::Tensor forward_packed(const torch::Tensor& seq, const std::vector<std::vector<int64_t>>& lengths) override {
+    if (!own_) return Tower::forward_packed(seq, lengths);
+    const int64_t R = seq.size(0), W = seq.size(1);
+    if (static_cast<int64_t>(lengths.size()) != R)
+      throw Error(fmt::format("packed rows: {} rows but {} length lists", R, lengths.size()));
+    auto reset = torch::zeros({R, W}, torch::kUInt8);
+    uint8_t* rs = reset.data_ptr<uint8_t>();
+    for (int64_t r = 0; r < R; ++r) {
+      int64_t at = 0;
+      for (int64_t n : lengths[r]) {
+        if (n < 1 || at + n > W)
+          throw Error(
+              fmt::format("packed row {}: segments {} do not fit its width {}", r, fmt::join(lengths[r], "+"), W));
+        rs[r * W + at] = 1;
+        at += n;
+      }
+    }
+    return own_encode(embed(seq), reset);
+  }
+  torch::Tensor own_encode(const torch::Tensor& x, const torch::Tensor& reset) {
+    auto w = rnn_->all_weights();  // per layer: w_ih, w_hh, b_ih, b_hh
+    auto h = x.to(torch::kFloat32);
+    const bool grad = torch::GradMode::is_enabled();
+    for (int64_t k = 0; k < layers_; ++k) {
+      const auto &w_ih = w[4 * k], &w_hh = w[4 * k + 1], &b_ih = w[4 * k + 2], &b_hh = w[4 * k + 3];
+      if (k > 0 && dropout_ > 0 && is_training())
+        h = torch::nn::functional::dropout(h, torch::nn::functional::DropoutFuncOptions().p(dropout_).training(true));
+      h = grad ? OwnGru::apply(h, w_ih, w_hh, b_ih, b_hh, reset) : OwnGru::run(h, w_ih, w_hh, b_ih, b_hh, reset);
+    }
+    return h;
   }
   torch::Tensor pool(const torch::Tensor& x, const torch::Tensor& lengths) override {
     namespace R = torch::nn::utils::rnn;
@@ -160,11 +262,20 @@ class RnnTower : public SequenceTower {
   }
   torch::Tensor final_hidden(const torch::nn::utils::rnn::PackedSequence& p);
 
-  bool bi_;
+  bool bi_, own_ = false;
+  double dropout_;
   RNN rnn_{nullptr};
   torch::nn::Linear proj_{nullptr};
 };
 
+template <>
+bool RnnTower<torch::nn::GRU, torch::nn::GRUOptions>::own_kernel(const TowerSpec& s) const {
+  return items_ && !bi_ && s.rnn_kernel == "own";
+}
+template <>
+bool RnnTower<torch::nn::LSTM, torch::nn::LSTMOptions>::own_kernel(const TowerSpec&) const {
+  return false;
+}
 template <>
 torch::Tensor RnnTower<torch::nn::GRU, torch::nn::GRUOptions>::final_hidden(
     const torch::nn::utils::rnn::PackedSequence& p) {

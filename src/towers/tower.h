@@ -38,6 +38,7 @@ struct TowerSpec {
   bool bidirectional = false;            // gru/lstm over content tokens
   std::string norm = "pre";              // user transformer: pre (SASRec) | post LayerNorm blocks
   std::string positions = "latest";      // user transformer: latest (counted back from the latest item) | oldest
+  std::string rnn_kernel = "own";        // user gru: own (towers/gru_kernel.cc) | torch (LibTorch's GRU)
   bool augment = false;                  // image_cnn / audio_cnn: training-time augmentation
   std::vector<int64_t> kernel_sizes;     // text_cnn: convolution widths
   // Sequence encoders over a user's history read item embeddings through the shared item tower
