@@ -54,7 +54,8 @@ int main(int argc, char** argv) {
   const GruShape s{B, L, d, d};
   const GruWeights gw{w[0].data_ptr<float>(), w[1].data_ptr<float>(), w[2].data_ptr<float>(), w[3].data_ptr<float>()};
   const int64_t n = L * B * d;
-  std::vector<float> y(static_cast<size_t>(n)), states(static_cast<size_t>(n + B * d)), gates(static_cast<size_t>(4 * n));
+  std::vector<float> y(static_cast<size_t>(n)), states(static_cast<size_t>(n + B * d)),
+      gates(static_cast<size_t>(4 * n));
   std::vector<float> dx(static_cast<size_t>(n)), dwi(static_cast<size_t>(3 * d * d)), dwh(dwi.size()),
       dbi(static_cast<size_t>(3 * d)), dbh(dbi.size());
   const GruSaved keep{states.data(), gates.data(), gates.data() + n, gates.data() + 2 * n, gates.data() + 3 * n};
@@ -81,7 +82,8 @@ int main(int argc, char** argv) {
   std::printf("%-26s %10s %10s %12s\n", "", "ms", "GFLOP/s", "vs LibTorch");
   std::printf("%-26s %10.2f %10.1f %12s\n", "LibTorch forward", torch_fwd, gflop_fwd / torch_fwd * 1e3, "1.00x");
   std::printf("%-26s %10.2f %10.1f %11.2fx\n", "own forward", own_fwd, gflop_fwd / own_fwd * 1e3, torch_fwd / own_fwd);
-  std::printf("%-26s %10.2f %10.1f %12s\n", "LibTorch forward+backward", torch_all, gflop_all / torch_all * 1e3, "1.00x");
+  std::printf("%-26s %10.2f %10.1f %12s\n", "LibTorch forward+backward", torch_all, gflop_all / torch_all * 1e3,
+              "1.00x");
   std::printf("%-26s %10.2f %10.1f %11.2fx\n", "own forward+backward", own_all, gflop_all / own_all * 1e3,
               torch_all / own_all);
   return 0;

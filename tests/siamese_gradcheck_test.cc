@@ -3,6 +3,7 @@
 #include <torch/autograd.h>
 
 #include "comparators/comparator.h"
+#include "comparators/gathered.h"
 #include "losses/loss.h"
 
 using namespace siamrec;
@@ -156,4 +157,44 @@ TEST(Losses, Gru4RecMaxLossesByHand) {
   bm->forward(g).backward();
   EXPECT_TRUE(torch::isfinite(neg.grad()).all().item<bool>());
   EXPECT_EQ(neg.grad()[1].abs().sum().item<double>(), 0.0);
+}
+
+// Scores read in place from a table (comparators/gathered.h) are the comparator's scores of the
+// gathered rows, in value and in gradient (anchors and table), for dot and cosine: with rows drawn
+// twice by one anchor and by several, a zero anchor and a zero row (cosine's clamped norms), and
+// zero upstream gradients; an id outside the table is refused.
+TEST(Comparators, GatheredSimilarityIsTheComparatorOnGatheredRows) {
+  torch::manual_seed(3);
+  const int64_t n = 9, N = 13, k = 6, d = 20;
+  auto a0 = torch::randn({n, d});
+  a0[4].zero_();
+  auto t0 = torch::randn({N, d});
+  t0[7].zero_();
+  auto ids = torch::randint(0, N, {n, k}, torch::kInt64);
+  ids[0][1] = ids[0][2] = 7;  // a zero row, twice in one anchor's list
+  ids[1][0] = 3, ids[2][0] = 3;
+  auto up = torch::randn({n, k});
+  up[5].zero_();
+  for (const char* name : {"dot", "cosine"}) {
+    auto comp = make_comparator(ComparatorSpec{name});
+    const bool cosine = std::string(name) == "cosine";
+    auto a1 = a0.clone().requires_grad_(true), t1 = t0.clone().requires_grad_(true);
+    auto ref = comp->similarity(a1.unsqueeze(1), t1.index_select(0, ids.reshape({-1})).view({n, k, d}));
+    (ref * up).sum().backward();
+    auto a2 = a0.clone().requires_grad_(true), t2 = t0.clone().requires_grad_(true);
+    auto own = gathered_similarity(a2, t2, ids, cosine);
+    (own * up).sum().backward();
+    // Relative: a zero vector's cosine gradient is scaled by 1 / 1e-8 (the clamped norm) in both.
+    auto rel = [](const torch::Tensor& x, const torch::Tensor& y) {
+      return ((x - y).abs() / (y.abs() + 1)).max().item<double>();
+    };
+    EXPECT_LT(rel(own, ref), 1e-5) << name;
+    EXPECT_LT(rel(a2.grad(), a1.grad()), 1e-5) << name;
+    EXPECT_LT(rel(t2.grad(), t1.grad()), 1e-5) << name;
+    EXPECT_GT(t1.grad().abs().max().item<double>(), 0.1) << name;  // gradients that could differ
+    EXPECT_TRUE(torch::isfinite(t2.grad()).all().item<bool>()) << name;
+  }
+  auto bad = ids.clone();
+  bad[3][3] = N;
+  EXPECT_THROW(gathered_similarity(a0, t0, bad, false), std::exception);
 }

@@ -182,6 +182,45 @@ TEST(SiameseSequence, PackedWindowsTrainThePaddedModel) {
   }
 }
 
+// train.score_in_place: negatives of a gathering item tower (gcn, id) are scored against its table
+// in place; the same values and gradients as gathering the rows, so the same model up to float
+// rounding (with the L2 term over the negatives computed from the table with row counts); another
+// seed is far from it.
+TEST(SiameseTraining, ScoresInPlaceTrainTheGatheredModel) {
+  Dataset ds = planted();
+  Prepared p = test::all_train(ds);
+  const int32_t U = ds.n_users(), I = ds.n_items();
+  std::vector<int32_t> users(U);
+  for (int32_t u = 0; u < U; ++u) users[u] = u;
+  auto scores = [&](std::vector<std::string> sets) {
+    RunOptions ro;
+    ro.threads = 1;
+    TrainedModel m = fit_model(p, siamese(sets), ro);
+    std::vector<float> s(static_cast<size_t>(U) * I);
+    m.model->score(users.data(), U, s.data());
+    return s;
+  };
+  auto gap = [](const std::vector<float>& x, const std::vector<float>& y) {
+    double g = 0;
+    for (size_t k = 0; k < x.size(); ++k) g = std::max(g, std::abs(static_cast<double>(x[k]) - y[k]));
+    return g;
+  };
+  for (auto base : std::vector<std::vector<std::string>>{
+           {"tower.type=gcn", "comparator.type=cosine", "loss.type=infonce", "sampler.negatives=8", "reg.l2=0.01"},
+           {"tower.type=id", "comparator.type=dot", "loss.type=bpr", "sampler.negatives=3", "reg.l2=0.01"}}) {
+    base.push_back("train.epochs=8");
+    auto with = [&](std::vector<std::string> more) {
+      more.insert(more.begin(), base.begin(), base.end());
+      return scores(more);
+    };
+    auto in_place = with({"train.score_in_place=true"});
+    auto gathered = with({"train.score_in_place=false"});
+    auto other = with({"train.score_in_place=true", "train.seed=7"});
+    EXPECT_LT(gap(in_place, gathered), 1e-3) << base[0];
+    EXPECT_GT(gap(in_place, other), 1e-2) << base[0];
+  }
+}
+
 // Planted structure: for every user, her group's unseen items score above the other group's items
 // (AUC over unseen items), and the top recommendation comes from her own group.
 TEST(SiamesePlanted, RecoversTwoGroups) {

@@ -22,20 +22,22 @@ namespace siamrec {
 namespace {
 
 // y = A x with gradient A^T g = A g (A symmetric), through siamrec's CSR kernel.
+// general: the kernel's general loop at every width (tower.spmm csr_general, for benchmarks).
 struct CsrSpmm : public torch::autograd::Function<CsrSpmm> {
-  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, torch::Tensor x, int64_t mat) {
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, torch::Tensor x, int64_t mat, bool general) {
     ctx->saved_data["mat"] = mat;
-    return apply_to(*reinterpret_cast<const Csr*>(mat), x);
+    ctx->saved_data["general"] = general;
+    return apply_to(*reinterpret_cast<const Csr*>(mat), x, general);
   }
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
                                                  torch::autograd::variable_list g) {
     auto* m = reinterpret_cast<const Csr*>(ctx->saved_data["mat"].toInt());
-    return {apply_to(*m, g[0]), torch::Tensor()};
+    return {apply_to(*m, g[0], ctx->saved_data["general"].toBool()), torch::Tensor(), torch::Tensor()};
   }
-  static torch::Tensor apply_to(const Csr& m, const torch::Tensor& x) {
+  static torch::Tensor apply_to(const Csr& m, const torch::Tensor& x, bool general) {
     auto xc = x.contiguous();
     auto y = torch::empty_like(xc);
-    spmm(m, xc.data_ptr<float>(), xc.size(1), y.data_ptr<float>());
+    (general ? spmm_general : spmm)(m, xc.data_ptr<float>(), xc.size(1), y.data_ptr<float>());
     return y;
   }
 };
@@ -50,6 +52,7 @@ class GcnTower : public Tower {
         combine_(s.layer_combine),
         variant_(s.propagation),
         use_torch_(s.spmm == "torch"),
+        general_(s.spmm == "csr_general"),
         per_epoch_(s.propagate == "epoch") {
     if (per_epoch_ && variant_ == "gcn")
       throw ConfigError("tower.propagate 'epoch' needs tower.propagation lightgcn (gcn layers have weights to train)");
@@ -86,6 +89,7 @@ class GcnTower : public Tower {
   }
   int64_t dim() const override { return dim_; }
   std::vector<torch::Tensor> tables() override { return {weight_}; }
+  torch::Tensor gather_table() override { return propagated(); }  // this step's (cached) propagation
   bool supports_bags() const override { return true; }
 
   // Fold-in of an entity known by its neighbours only (a new user and her items): its layer-k
@@ -135,7 +139,7 @@ class GcnTower : public Tower {
   }
   torch::Tensor propagate_once(const torch::Tensor& x) {
     if (use_torch_) return torch::mm(sparse_, x);
-    return CsrSpmm::apply(x, reinterpret_cast<int64_t>(&adj_));
+    return CsrSpmm::apply(x, reinterpret_cast<int64_t>(&adj_), general_);
   }
   void begin_epoch() override { stale_.clear(); }
   int64_t params_version() {
@@ -173,7 +177,7 @@ class GcnTower : public Tower {
 
   int64_t dim_, layers_;
   std::string combine_, variant_;
-  bool use_torch_, per_epoch_;
+  bool use_torch_, general_, per_epoch_;
   std::vector<torch::Tensor> stale_;  // propagate: epoch — E(1..K) of this epoch
   Csr adj_;
   std::vector<int64_t> deg_;

@@ -103,8 +103,8 @@ void gate_step(const float* __restrict gi, const float* __restrict gh, const flo
 // The backward step of one history: dh (in: the gradient reaching h(t) from later steps; out: the
 // direct part of h(t-1)'s), dy its output's gradient; the pre-activation gradients into dgi, dgh.
 void gate_back(const float* __restrict r, const float* __restrict z, const float* __restrict n,
-               const float* __restrict hn, const float* __restrict hp, const float* __restrict dy,
-               float* __restrict dh, float* __restrict dgi, float* __restrict dgh, int64_t H) {
+               const float* __restrict hn, const float* __restrict hp, const float* __restrict dy, float* __restrict dh,
+               float* __restrict dgi, float* __restrict dgh, int64_t H) {
 #pragma GCC ivdep
   for (int64_t j = 0; j < H; ++j) {
     const float d = dh[j] + dy[j];
@@ -153,9 +153,9 @@ void gru_forward(const GruShape& s, const GruWeights& w, const float* x, float* 
     }
     for (int64_t b = 0; b < B; ++b) {
       const int64_t o = (t * B + b) * H;
-      gate_step(gi + (b * L + t) * G, gh.data() + b * G, brz, bin, bhn, hp + b * H, hc + b * H,
-                y + (b * L + t) * H, keep.r ? keep.r + o : nullptr, keep.z ? keep.z + o : nullptr,
-                keep.n ? keep.n + o : nullptr, keep.hn ? keep.hn + o : nullptr, H);
+      gate_step(gi + (b * L + t) * G, gh.data() + b * G, brz, bin, bhn, hp + b * H, hc + b * H, y + (b * L + t) * H,
+                keep.r ? keep.r + o : nullptr, keep.z ? keep.z + o : nullptr, keep.n ? keep.n + o : nullptr,
+                keep.hn ? keep.hn + o : nullptr, H);
     }
   }
 }

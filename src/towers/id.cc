@@ -16,6 +16,7 @@ class IdTower : public Tower {
   }
   int64_t dim() const override { return dim_; }
   std::vector<torch::Tensor> tables() override { return {weight_}; }
+  torch::Tensor gather_table() override { return sparse_ ? torch::Tensor() : weight_; }
 
  private:
   int64_t dim_;

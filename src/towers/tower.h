@@ -31,7 +31,7 @@ struct TowerSpec {
   int64_t layers = 3;                    // gcn: propagation layers; sequence encoders: stacked layers
   std::string layer_combine = "mean";    // gcn: mean | weights (learned softmax weights)
   std::string propagation = "lightgcn";  // gcn: lightgcn (linear) | gcn (per-layer weights + nonlinearity)
-  std::string spmm = "csr";              // gcn: csr (siamrec's kernel) | torch (LibTorch sparse mm)
+  std::string spmm = "csr";              // gcn: csr (siamrec's kernel) | csr_general (its general loop) | torch
   std::string propagate = "step";        // gcn: step (exact, every step) | epoch (neighbour layers cached per epoch)
   int64_t heads = 2;                     // transformer: attention heads
   int64_t max_len = 50;                  // sequence encoders: tokens (or history items) read, the latest kept
@@ -66,6 +66,10 @@ class Tower : public torch::nn::Module {
   // as forward_positions would read it, but short histories no longer pad a row each. Towers that
   // can (the pre-LN transformer: a block-diagonal causal mask) say so in packs_positions().
   virtual bool packs_positions() const { return false; }
+  // When forward(ids) is table.index_select(0, ids) (the id tower with dense gradients, gcn): that
+  // table, with its autograd history, so scores against many of its rows can be read in place
+  // (comparators/gathered.h). Undefined otherwise.
+  virtual torch::Tensor gather_table() { return {}; }
   virtual torch::Tensor forward_packed(const torch::Tensor& seq, const std::vector<std::vector<int64_t>>& lengths);
   // Called by the trainer at the start of every epoch (towers that cache per epoch refresh).
   virtual void begin_epoch() {}

@@ -45,6 +45,8 @@ class SiameseNet : public torch::nn::Module {
  public:
   SiameseNet(const Config& c, const NetLayout& layout);
   torch::Tensor items(const torch::Tensor& ids);  // [n] -> [n, d]
+  // The table items(ids) gathers rows from, when the item tower is such a gather (Tower::gather_table).
+  torch::Tensor item_table() { return item_tower_->gather_table(); }
   // Users by id. For item-anchored models users are the centroid of their history items.
   torch::Tensor users(const torch::Tensor& ids);
   // A user known only by a history of items (fold-in); empty histories give a zero vector.

@@ -19,6 +19,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "comparators/gathered.h"
 #include "config/config.h"
 #include "data/dataset.h"
 #include "dist/group.h"
@@ -39,6 +40,7 @@ Trainer::Trainer(SiameseNet& net, const Config& c, TupleBuilder& b, NegativeSamp
   max_len_ = c.integer("user_tower.max_len");
   length_buckets_ = c.integer("train.length_buckets");
   pack_windows_ = c.flag("train.pack_windows");
+  score_in_place_ = c.flag("train.score_in_place");
   const std::string& bm = c.str("sampler.batch_mining");
   batch_mining_ = bm == "hard" ? Mining::Hard : bm == "semi_hard" ? Mining::SemiHard : Mining::None;
   prefetch_ = c.flag("train.prefetch");
@@ -529,21 +531,38 @@ double Trainer::TorchEpochs::run_epoch(int epoch) {
     LossInputs li;
     li.n_items = n_items_;
     li.pos = dist ? comp->distance(ea, ep) : comp->similarity(ea, ep);
-    torch::Tensor en;
+    torch::Tensor en, neg_table;
     if (mining_ == Mining::InBatch && loss_.min_negatives() > 0) {
       li.neg = dist ? comp->distance_matrix(ea, ep) : comp->similarity_matrix(ea, ep);
       li.neg_mask = torch::from_blob(mask.data(), {n, n}, torch::kUInt8).to(torch::kBool);
       if (batch_mining_ != Mining::None) li.neg_mask = T.mine_in_batch(li.pos, li.neg, li.neg_mask, dist);
     } else if (tn.defined()) {
-      en = net_.items(tn.reshape({-1})).view({n, k_, -1});
-      li.neg = dist ? comp->distance(ea.unsqueeze(1), en) : comp->similarity(ea.unsqueeze(1), en);
-      if (loss_.needs_neg_neg()) li.neg_neg = comp->distance(en.select(1, 0), en.select(1, 1));
+      // Dot and cosine scores of gathered table rows are read in place: the same values and
+      // gradients without the [n, k, d] copies (comparators/gathered.h).
+      Similarity kind = Similarity::Dot;
+      torch::Tensor table;
+      if (T.score_in_place_ && !dist && !loss_.needs_neg_neg() && comp->gemm(&kind) &&
+          (kind == Similarity::Dot || kind == Similarity::Cosine))
+        table = net_.item_table();
+      if (table.defined()) {
+        li.neg = gathered_similarity(ea, table, tn, kind == Similarity::Cosine);
+      } else {
+        en = net_.items(tn.reshape({-1})).view({n, k_, -1});
+        li.neg = dist ? comp->distance(ea.unsqueeze(1), en) : comp->similarity(ea.unsqueeze(1), en);
+        if (loss_.needs_neg_neg()) li.neg_neg = comp->distance(en.select(1, 0), en.select(1, 1));
+      }
+      neg_table = table;
     }
     if (loss_.uses_labels()) li.labels = torch::from_blob(y.data(), {n}, torch::kFloat32).clone();
     auto loss = loss_.forward(li);
     if (l2 > 0) {
       auto r = ea.pow(2).sum(1).mean() + ep.pow(2).sum(1).mean();
-      if (en.defined()) r = r + en.pow(2).sum(2).mean();
+      if (en.defined()) {
+        r = r + en.pow(2).sum(2).mean();
+      } else if (neg_table.defined()) {  // the same sum over the table: each row times its count
+        auto counts = torch::bincount(tn.reshape({-1}), {}, neg_table.size(0)).to(torch::kFloat32);
+        r = r + (counts * neg_table.pow(2).sum(1)).sum() / static_cast<double>(tn.numel());
+      }
       loss = loss + l2 * r;
     }
     if (cov > 0) {  // CML covariance regularizer: decorrelate embedding dimensions

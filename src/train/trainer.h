@@ -70,6 +70,7 @@ class Trainer {
   int k_ = 1, candidates_ = 20;
   int64_t max_len_ = 50;                // sequence builders: inputs per window
   int64_t length_buckets_ = 1;          // sequence builders: batches per group sorted by window length
+  bool score_in_place_ = true;          // negatives scored against the item table in place (when it is one)
   bool pack_windows_ = true;            // sequence builders: short windows share rows (when the tower can)
   Mining batch_mining_ = Mining::None;  // in_batch: None (all valid negatives) | Hard | SemiHard
   bool prefetch_ = false;               // prepare the next batch on a helper thread

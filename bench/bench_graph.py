@@ -1,0 +1,74 @@
+#!/usr/bin/python3
+"""Seconds per epoch of the LightGCN configs on 1 thread, before/after, in one command.
+
+"before" is the path until this change, selected by config in the same binary: the CSR kernel's
+general loop (tower.spmm csr_general) and negatives gathered row by row before scoring
+(train.score_in_place false). "spmm" adds the kernel's fixed-width loop (the default spmm);
+"after" is the default: both, with the negatives scored against the propagated table in place.
+Each variant trains the example config with validation off; rounds alternate the variants so a
+change in the machine's speed hits each.
+
+  /usr/bin/python3 bench/bench_graph.py --build build [--epochs 4] [--rounds 3]
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+
+CONFIGS = {"ML-100K ua (ml100k-lightgcn.yaml)": "ml100k-lightgcn.yaml",
+           "ML-1M LightGCN split (ml1m-lightgcn.yaml)": "ml1m-lightgcn.yaml"}
+VARIANTS = {"before": ["tower.spmm=csr_general", "train.score_in_place=false"],
+            "spmm": ["train.score_in_place=false"],
+            "after": []}
+
+
+def epoch_seconds(build, config, sets, epochs, data_dir):
+    cmd = [os.path.join(build, "siamrec"), "train", "--config", os.path.join(ROOT, "examples/configs", config),
+           "--threads", "1", "--no-eval", "--set", f"train.epochs={epochs}", "--set", "train.eval_every=1000000",
+           "--set", "train.refit=false"]
+    for s in sets:
+        cmd += ["--set", s]
+    with tempfile.TemporaryDirectory() as d:
+        cmd += ["-o", os.path.join(d, "m.model"), "--log", os.path.join(d, "log.jsonl")]
+        env = dict(os.environ, SIAMREC_DATA_DIR=data_dir, OPENBLAS_NUM_THREADS="1")
+        out = subprocess.run(cmd, env=env, capture_output=True, text=True)
+        if out.returncode != 0:
+            sys.exit(f"bench_graph: {' '.join(cmd)} failed:\n{out.stderr}")
+        with open(os.path.join(d, "log.jsonl")) as f:  # the epoch's training seconds, validation apart
+            secs = [r["seconds"] for r in map(json.loads, f) if "epoch" in r and "seconds" in r]
+    return statistics.median(secs[1:] if len(secs) > 1 else secs)  # the first epoch warms up
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--build", default=os.path.join(ROOT, "build"))
+    p.add_argument("--epochs", type=int, default=4)
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--data-dir", default=os.environ.get("SIAMREC_DATA_DIR", ""))
+    a = p.parse_args()
+    if not a.data_dir:
+        sys.exit("bench_graph: set SIAMREC_DATA_DIR or --data-dir")
+    rows = {(c, v): [] for c in CONFIGS for v in VARIANTS}
+    for r in range(a.rounds):
+        for c, f in CONFIGS.items():
+            for v, sets in VARIANTS.items():
+                rows[(c, v)].append(epoch_seconds(a.build, f, sets, a.epochs, a.data_dir))
+        print(f"round {r + 1}: " + ", ".join(f"{c.split(' (')[0]} {v} {t[-1]:.2f}s" for (c, v), t in rows.items()),
+              flush=True)
+    print(f"\nLightGCN epochs, 1 thread, median of {a.rounds} rounds (each the median epoch of {a.epochs}, first "
+          f"left out)")
+    print(f"{'':44} {'before':>8} {'spmm':>8} {'after':>8} {'after vs before':>16}")
+    for c in CONFIGS:
+        med = {v: statistics.median(rows[(c, v)]) for v in VARIANTS}
+        print(f"{c:44} {med['before']:8.3f} {med['spmm']:8.3f} {med['after']:8.3f} "
+              f"{med['before'] / med['after']:15.2f}x")
+
+
+if __name__ == "__main__":
+    main()
