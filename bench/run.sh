@@ -8,6 +8,11 @@ cd "$(dirname "$0")/.."
 echo
 "$BUILD/bench/bench_gcn" --reps 15
 echo
+# LightGCN epochs before/after (fixed-width product, negatives scored in place), and one GRU layer.
+/usr/bin/python3 bench/bench_graph.py --build "$BUILD"
+echo
+"$BUILD/bench/bench_gru" --reps 30
+echo
 # Engines: LibTorch, fused (per-example and mini-batch, 1 and 2 threads) and the PyTorch reference
 # (../shared/bench/torch_ref.py, needs python3-torch), interleaved in one command.
 REF=${SIAMREC_TORCH_REF:-../shared/bench/torch_ref.py}
