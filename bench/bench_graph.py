@@ -11,12 +11,11 @@ change in the machine's speed hits each.
   /usr/bin/python3 bench/bench_graph.py --build build [--epochs 4] [--rounds 3]
 """
 import argparse
-import json
 import os
 import statistics
-import subprocess
 import sys
-import tempfile
+
+from bench_sequence import epoch_seconds
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -26,23 +25,6 @@ CONFIGS = {"ML-100K ua (ml100k-lightgcn.yaml)": "ml100k-lightgcn.yaml",
 VARIANTS = {"before": ["tower.spmm=csr_general", "train.score_in_place=false"],
             "spmm": ["train.score_in_place=false"],
             "after": []}
-
-
-def epoch_seconds(build, config, sets, epochs, data_dir):
-    cmd = [os.path.join(build, "siamrec"), "train", "--config", os.path.join(ROOT, "examples/configs", config),
-           "--threads", "1", "--no-eval", "--set", f"train.epochs={epochs}", "--set", "train.eval_every=1000000",
-           "--set", "train.refit=false"]
-    for s in sets:
-        cmd += ["--set", s]
-    with tempfile.TemporaryDirectory() as d:
-        cmd += ["-o", os.path.join(d, "m.model"), "--log", os.path.join(d, "log.jsonl")]
-        env = dict(os.environ, SIAMREC_DATA_DIR=data_dir, OPENBLAS_NUM_THREADS="1")
-        out = subprocess.run(cmd, env=env, capture_output=True, text=True)
-        if out.returncode != 0:
-            sys.exit(f"bench_graph: {' '.join(cmd)} failed:\n{out.stderr}")
-        with open(os.path.join(d, "log.jsonl")) as f:  # the epoch's training seconds, validation apart
-            secs = [r["seconds"] for r in map(json.loads, f) if "epoch" in r and "seconds" in r]
-    return statistics.median(secs[1:] if len(secs) > 1 else secs)  # the first epoch warms up
 
 
 def main():
@@ -58,7 +40,7 @@ def main():
     for r in range(a.rounds):
         for c, f in CONFIGS.items():
             for v, sets in VARIANTS.items():
-                rows[(c, v)].append(epoch_seconds(a.build, f, sets, a.epochs, a.data_dir))
+                rows[(c, v)].append(epoch_seconds(a.build, sets + ["train.refit=false"], a.epochs, a.data_dir, f))
         print(f"round {r + 1}: " + ", ".join(f"{c.split(' (')[0]} {v} {t[-1]:.2f}s" for (c, v), t in rows.items()),
               flush=True)
     print(f"\nLightGCN epochs, 1 thread, median of {a.rounds} rounds (each the median epoch of {a.epochs}, first "

@@ -15,23 +15,10 @@
 #include <cstring>
 #include <vector>
 
+#include "timing.h"
 #include "towers/gru_kernel.h"
 
 using namespace siamrec;
-using Clock = std::chrono::steady_clock;
-
-template <class F>
-static double median_ms(int reps, F&& f) {
-  std::vector<double> t;
-  f();  // warm-up
-  for (int r = 0; r < reps; ++r) {
-    auto t0 = Clock::now();
-    f();
-    t.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
-  }
-  std::sort(t.begin(), t.end());
-  return t[t.size() / 2];
-}
 
 int main(int argc, char** argv) {
   mallopt(M_MMAP_THRESHOLD, 256 << 20);

@@ -143,6 +143,25 @@ TEST_P(SiameseContract, FitRecommendFoldInSaveLoadDeterminism) {
 INSTANTIATE_TEST_SUITE_P(Configs, SiameseContract, ::testing::ValuesIn(variants()),
                          [](const auto& i) { return i.param.name; });
 
+// Every user's score of every item after one-thread training of a siamese config on `p`, and the
+// largest difference between two such score tables (the "same model" tests below).
+static std::vector<float> all_scores(const Prepared& p, const std::vector<std::string>& sets) {
+  const int32_t U = p.ds.n_users(), I = p.ds.n_items();
+  std::vector<int32_t> users(U);
+  for (int32_t u = 0; u < U; ++u) users[u] = u;
+  RunOptions ro;
+  ro.threads = 1;
+  TrainedModel m = fit_model(p, siamese(sets), ro);
+  std::vector<float> s(static_cast<size_t>(U) * I);
+  m.model->score(users.data(), U, s.data());
+  return s;
+}
+static double largest_gap(const std::vector<float>& x, const std::vector<float>& y) {
+  double g = 0;
+  for (size_t k = 0; k < x.size(); ++k) g = std::max(g, std::abs(static_cast<double>(x[k]) - y[k]));
+  return g;
+}
+
 // train.pack_windows: short windows share rows behind a block-diagonal causal mask. Without
 // dropout the packed batches are the padded ones, so training gives the same model up to float
 // rounding (the planted users' 6-item histories give windows of 4 and 1 inputs at max_len 4: four
@@ -150,9 +169,6 @@ INSTANTIATE_TEST_SUITE_P(Configs, SiameseContract, ::testing::ValuesIn(variants(
 TEST(SiameseSequence, PackedWindowsTrainThePaddedModel) {
   Dataset ds = planted();
   Prepared p = test::all_train(ds);
-  const int32_t U = ds.n_users(), I = ds.n_items();
-  std::vector<int32_t> users(U);
-  for (int32_t u = 0; u < U; ++u) users[u] = u;
   std::string type;
   auto scores = [&](const std::vector<std::string>& more) {
     std::vector<std::string> sets = {
@@ -160,25 +176,15 @@ TEST(SiameseSequence, PackedWindowsTrainThePaddedModel) {
         "loss.type=bce",      "comparator.type=dot",     "user_tower.max_len=4",   "user_tower.heads=2",
         "train.lr=0.01",      "train.epochs=5"};
     sets.insert(sets.end(), more.begin(), more.end());
-    RunOptions ro;
-    ro.threads = 1;
-    TrainedModel m = fit_model(p, siamese(sets), ro);
-    std::vector<float> s(static_cast<size_t>(U) * I);
-    m.model->score(users.data(), U, s.data());
-    return s;
-  };
-  auto gap = [](const std::vector<float>& x, const std::vector<float>& y) {
-    double g = 0;
-    for (size_t k = 0; k < x.size(); ++k) g = std::max(g, std::abs(static_cast<double>(x[k]) - y[k]));
-    return g;
+    return all_scores(p, sets);
   };
   for (const char* t : {"transformer", "gru"}) {  // gru: the own kernel restarts at each segment
     type = t;
     auto packed = scores({"train.pack_windows=true"});
     auto padded = scores({"train.pack_windows=false"});
     auto other = scores({"train.pack_windows=true", "train.seed=7"});
-    EXPECT_LT(gap(packed, padded), 1e-3) << type;
-    EXPECT_GT(gap(packed, other), 1e-2) << type;
+    EXPECT_LT(largest_gap(packed, padded), 1e-3) << type;
+    EXPECT_GT(largest_gap(packed, other), 1e-2) << type;
   }
 }
 
@@ -189,35 +195,19 @@ TEST(SiameseSequence, PackedWindowsTrainThePaddedModel) {
 TEST(SiameseTraining, ScoresInPlaceTrainTheGatheredModel) {
   Dataset ds = planted();
   Prepared p = test::all_train(ds);
-  const int32_t U = ds.n_users(), I = ds.n_items();
-  std::vector<int32_t> users(U);
-  for (int32_t u = 0; u < U; ++u) users[u] = u;
-  auto scores = [&](std::vector<std::string> sets) {
-    RunOptions ro;
-    ro.threads = 1;
-    TrainedModel m = fit_model(p, siamese(sets), ro);
-    std::vector<float> s(static_cast<size_t>(U) * I);
-    m.model->score(users.data(), U, s.data());
-    return s;
-  };
-  auto gap = [](const std::vector<float>& x, const std::vector<float>& y) {
-    double g = 0;
-    for (size_t k = 0; k < x.size(); ++k) g = std::max(g, std::abs(static_cast<double>(x[k]) - y[k]));
-    return g;
-  };
   for (auto base : std::vector<std::vector<std::string>>{
            {"tower.type=gcn", "comparator.type=cosine", "loss.type=infonce", "sampler.negatives=8", "reg.l2=0.01"},
            {"tower.type=id", "comparator.type=dot", "loss.type=bpr", "sampler.negatives=3", "reg.l2=0.01"}}) {
     base.push_back("train.epochs=8");
     auto with = [&](std::vector<std::string> more) {
       more.insert(more.begin(), base.begin(), base.end());
-      return scores(more);
+      return all_scores(p, more);
     };
     auto in_place = with({"train.score_in_place=true"});
     auto gathered = with({"train.score_in_place=false"});
     auto other = with({"train.score_in_place=true", "train.seed=7"});
-    EXPECT_LT(gap(in_place, gathered), 1e-3) << base[0];
-    EXPECT_GT(gap(in_place, other), 1e-2) << base[0];
+    EXPECT_LT(largest_gap(in_place, gathered), 1e-3) << base[0];
+    EXPECT_GT(largest_gap(in_place, other), 1e-2) << base[0];
   }
 }
 
