@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "util/error.h"
 
@@ -66,12 +67,15 @@ struct GatheredSimilarity : public torch::autograd::Function<GatheredSimilarity>
     float* GA = ga.data_ptr<float>();
     float* GT = gt.data_ptr<float>();
     // ds/dx = y / (|x||y|) - s x / |x|^2 for cosine (the norm term only where |x| was not clamped);
-    // y for dot. The same with x and y swapped for the row.
+    // y for dot. The same with x and y swapped for the row. Norms (cosine) are taken once: the
+    // anchors' in ax, each scored row's in ay, read again by the row pass.
+    std::vector<float> ax(cosine ? n : 0), ay(cosine ? n * k : 0);
 #pragma omp parallel for schedule(static)
     for (int64_t r = 0; r < n; ++r) {
       const float* x = A + r * d;
       float* gx = GA + r * d;
       const float rx = cosine ? std::sqrt(dot(x, x, d)) : 1.0f, nx = std::max(rx, kMinNorm);
+      if (cosine) ax[r] = rx;
       float self = 0;  // sum of g s / |x|^2 over the row's scores (cosine)
       for (int64_t j = 0; j < k; ++j) {
         const float gj = G[r * k + j];
@@ -79,7 +83,9 @@ struct GatheredSimilarity : public torch::autograd::Function<GatheredSimilarity>
         const float* y = T + I[r * k + j] * d;
         float c = gj;
         if (cosine) {
-          c = gj / (nx * std::max(std::sqrt(dot(y, y, d)), kMinNorm));
+          const float ry = std::sqrt(dot(y, y, d));
+          ay[r * k + j] = ry;
+          c = gj / (nx * std::max(ry, kMinNorm));
           if (rx > kMinNorm) self += gj * S[r * k + j] / (nx * nx);
         }
 #pragma omp simd
@@ -91,7 +97,7 @@ struct GatheredSimilarity : public torch::autograd::Function<GatheredSimilarity>
     }
     for (int64_t r = 0; r < n; ++r) {  // rows repeat across anchors: added one at a time
       const float* x = A + r * d;
-      const float nx = cosine ? std::max(std::sqrt(dot(x, x, d)), kMinNorm) : 1.0f;
+      const float nx = cosine ? std::max(ax[r], kMinNorm) : 1.0f;
       for (int64_t j = 0; j < k; ++j) {
         const float gj = G[r * k + j];
         if (gj == 0) continue;
@@ -100,7 +106,7 @@ struct GatheredSimilarity : public torch::autograd::Function<GatheredSimilarity>
         float* gy = GT + row * d;
         float c = gj, cy = 0;
         if (cosine) {
-          const float ry = std::sqrt(dot(y, y, d)), ny = std::max(ry, kMinNorm);
+          const float ry = ay[r * k + j], ny = std::max(ry, kMinNorm);
           c = gj / (nx * ny);
           if (ry > kMinNorm) cy = gj * S[r * k + j] / (ny * ny);
         }

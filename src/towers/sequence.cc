@@ -198,8 +198,7 @@ struct OwnGru : public torch::autograd::Function<OwnGru> {
 template <class RNN, class Options>
 class RnnTower : public SequenceTower {
  public:
-  explicit RnnTower(const TowerSpec& s)
-      : SequenceTower(s), bi_(s.bidirectional), dropout_(layers_ > 1 ? s.dropout : 0.0) {
+  explicit RnnTower(const TowerSpec& s) : SequenceTower(s), bi_(s.bidirectional) {
     if (bi_ && items_)
       throw ConfigError(fmt::format(
           "{}.bidirectional: a user history is read causally (only content towers can be bidirectional)", s.key));
@@ -225,19 +224,12 @@ class RnnTower : public SequenceTower {
   torch::Tensor forward_packed(const torch::Tensor& seq, const std::vector<std::vector<int64_t>>& lengths) override {
     if (!own_) return Tower::forward_packed(seq, lengths);
     const int64_t R = seq.size(0), W = seq.size(1);
-    if (static_cast<int64_t>(lengths.size()) != R)
-      throw Error(fmt::format("packed rows: {} rows but {} length lists", R, lengths.size()));
+    check_packed("gru", R, W, lengths);
     auto reset = torch::zeros({R, W}, torch::kUInt8);
     uint8_t* rs = reset.data_ptr<uint8_t>();
     for (int64_t r = 0; r < R; ++r) {
       int64_t at = 0;
-      for (int64_t n : lengths[r]) {
-        if (n < 1 || at + n > W)
-          throw Error(
-              fmt::format("packed row {}: segments {} do not fit its width {}", r, fmt::join(lengths[r], "+"), W));
-        rs[r * W + at] = 1;
-        at += n;
-      }
+      for (int64_t n : lengths[r]) rs[r * W + at] = 1, at += n;
     }
     return own_encode(embed(seq), reset);
   }
@@ -245,10 +237,11 @@ class RnnTower : public SequenceTower {
     auto w = rnn_->all_weights();  // per layer: w_ih, w_hh, b_ih, b_hh
     auto h = x.to(torch::kFloat32);
     const bool grad = torch::GradMode::is_enabled();
+    const double dropout = rnn_->options.dropout();  // between layers, as rnn_->forward
     for (int64_t k = 0; k < layers_; ++k) {
       const auto &w_ih = w[4 * k], &w_hh = w[4 * k + 1], &b_ih = w[4 * k + 2], &b_hh = w[4 * k + 3];
-      if (k > 0 && dropout_ > 0 && is_training())
-        h = torch::nn::functional::dropout(h, torch::nn::functional::DropoutFuncOptions().p(dropout_).training(true));
+      if (k > 0 && dropout > 0 && is_training())
+        h = torch::nn::functional::dropout(h, torch::nn::functional::DropoutFuncOptions().p(dropout).training(true));
       h = grad ? OwnGru::apply(h, w_ih, w_hh, b_ih, b_hh, reset) : OwnGru::run(h, w_ih, w_hh, b_ih, b_hh, reset);
     }
     return h;
@@ -263,7 +256,6 @@ class RnnTower : public SequenceTower {
   torch::Tensor final_hidden(const torch::nn::utils::rnn::PackedSequence& p);
 
   bool bi_, own_ = false;
-  double dropout_;
   RNN rnn_{nullptr};
   torch::nn::Linear proj_{nullptr};
 };
@@ -362,8 +354,7 @@ class TransformerTower : public SequenceTower {
   torch::Tensor forward_packed(const torch::Tensor& seq, const std::vector<std::vector<int64_t>>& lengths) override {
     if (!pre_) return Tower::forward_packed(seq, lengths);
     const int64_t R = seq.size(0), W = seq.size(1), P = pos_.size(0);
-    if (static_cast<int64_t>(lengths.size()) != R)
-      throw Error(fmt::format("transformer: {} packed rows but {} segment lists", R, lengths.size()));
+    check_packed("transformer", R, W, lengths);
     std::vector<int64_t> pidx(static_cast<size_t>(R * W), 0);
     std::vector<float> keep(static_cast<size_t>(R * W), 0.0f);
     std::vector<float> mask(static_cast<size_t>(R * W * W), -std::numeric_limits<float>::infinity());
@@ -371,8 +362,6 @@ class TransformerTower : public SequenceTower {
       int64_t c = 0;
       float* m = mask.data() + r * W * W;
       for (int64_t n : lengths[r]) {
-        if (n < 1 || c + n > W)
-          throw Error(fmt::format("transformer: packed row {} holds segments beyond its width {}", r, W));
         for (int64_t t = 0; t < n; ++t) {
           pidx[r * W + c + t] = std::clamp(latest_ ? P - n + t : t, int64_t{0}, P - 1);
           keep[r * W + c + t] = 1.0f;

@@ -53,6 +53,20 @@ torch::Tensor Tower::forward_packed(const torch::Tensor&, const std::vector<std:
   throw ConfigError("this tower does not read packed sequences (the pre-LN transformer does)");
 }
 
+void Tower::check_packed(const char* tower, int64_t rows, int64_t width,
+                         const std::vector<std::vector<int64_t>>& lengths) {
+  if (static_cast<int64_t>(lengths.size()) != rows)
+    throw Error(fmt::format("{}: {} packed rows but {} segment lists", tower, rows, lengths.size()));
+  for (int64_t r = 0; r < rows; ++r) {
+    int64_t at = 0;
+    for (int64_t n : lengths[r]) {
+      if (n < 1 || at + n > width)
+        throw Error(fmt::format("{}: packed row {} holds segments beyond its width {}", tower, r, width));
+      at += n;
+    }
+  }
+}
+
 void gather_tokens(const std::vector<int64_t>& ptr, const std::vector<int64_t>& tok, const torch::Tensor& ids,
                    torch::Tensor& tokens, torch::Tensor& offsets) {
   auto idc = ids.reshape({-1}).contiguous();

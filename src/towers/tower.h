@@ -71,6 +71,9 @@ class Tower : public torch::nn::Module {
   // (comparators/gathered.h). Undefined otherwise.
   virtual torch::Tensor gather_table() { return {}; }
   virtual torch::Tensor forward_packed(const torch::Tensor& seq, const std::vector<std::vector<int64_t>>& lengths);
+  // forward_packed's layout check: one segment list per row, each segment >= 1, all within the width.
+  static void check_packed(const char* tower, int64_t rows, int64_t width,
+                           const std::vector<std::vector<int64_t>>& lengths);
   // Called by the trainer at the start of every epoch (towers that cache per epoch refresh).
   virtual void begin_epoch() {}
   // Embedding tables (for unit-ball clipping and lazy optimizers).

@@ -540,18 +540,16 @@ double Trainer::TorchEpochs::run_epoch(int epoch) {
       // Dot and cosine scores of gathered table rows are read in place: the same values and
       // gradients without the [n, k, d] copies (comparators/gathered.h).
       Similarity kind = Similarity::Dot;
-      torch::Tensor table;
       if (T.score_in_place_ && !dist && !loss_.needs_neg_neg() && comp->gemm(&kind) &&
           (kind == Similarity::Dot || kind == Similarity::Cosine))
-        table = net_.item_table();
-      if (table.defined()) {
-        li.neg = gathered_similarity(ea, table, tn, kind == Similarity::Cosine);
+        neg_table = net_.item_table();
+      if (neg_table.defined()) {
+        li.neg = gathered_similarity(ea, neg_table, tn, kind == Similarity::Cosine);
       } else {
         en = net_.items(tn.reshape({-1})).view({n, k_, -1});
         li.neg = dist ? comp->distance(ea.unsqueeze(1), en) : comp->similarity(ea.unsqueeze(1), en);
         if (loss_.needs_neg_neg()) li.neg_neg = comp->distance(en.select(1, 0), en.select(1, 1));
       }
-      neg_table = table;
     }
     if (loss_.uses_labels()) li.labels = torch::from_blob(y.data(), {n}, torch::kFloat32).clone();
     auto loss = loss_.forward(li);
