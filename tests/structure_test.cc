@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <limits>
+#include <map>
 #include <fstream>
 #include <random>
 
@@ -12,6 +13,7 @@
 #include "data/dataset.h"
 #include "data/readers.h"
 #include "models/model_file.h"
+#include "sampling/session_parallel.h"
 #include "tasks/pipeline.h"
 #include "testutil.h"
 #include "towers/attention.h"
@@ -454,6 +456,148 @@ TEST(SequenceTowers, OwnGruIsLibTorchsGruInValueAndGradient) {
 
 // Model files before format 6 were trained with the post blocks and oldest-first positions: their
 // configs (which lack the two keys) load as such; newer ones keep what they say.
+// Session-parallel mini-batches (Tower::forward_stream): a history read in chunks with the state
+// carried across them gives the states of one pass; a reset inside a chunk starts a history alone;
+// and a chunk's gradient from a carried state is LibTorch's GRU's with that state as hx (the
+// gradient stops at the chunk's start).
+TEST(SequenceTowers, StreamedGruCarriesItsStateAcrossChunks) {
+  EntityFeatures items, users;
+  items.n = 40;
+  items.bag_ptr.assign(41, 0);
+  users.n = 1;
+  users.bag_vocab = 40;
+  users.bag_ptr = {0, 0};
+  torch::manual_seed(5);
+  TowerSpec is;
+  is.type = "id", is.key = "tower", is.dim = 16, is.feats = &items;
+  auto item_tower = make_tower(is);
+  TowerSpec us;
+  us.type = "gru", us.key = "user_tower", us.dim = 16, us.layers = 2, us.max_len = 30;
+  us.feats = &users, us.item_tower = item_tower.get(), us.rnn_kernel = "own";
+  auto gru = make_tower(us);
+  ASSERT_TRUE(gru->streams());
+  gru->train(true);  // dropout 0
+  const int64_t R = 3, L = 24, K = 6;
+  auto seq = torch::randint(1, 40, {R, L}, torch::kInt64);
+  auto whole = gru->forward_positions(seq, torch::full({R}, L, torch::kInt64)).detach();
+  // Row 1 starts a new history at position 10 (chunk 1, step 4).
+  auto suffix =
+      gru->forward_positions(seq.slice(0, 1, 2).slice(1, 10, L), torch::full({1}, L - 10, torch::kInt64)).detach();
+  std::vector<torch::Tensor> state, parts;
+  for (int64_t c = 0; c < L / K; ++c) {
+    auto reset = torch::zeros({R, K}, torch::kUInt8);
+    if (c == 0) reset.select(1, 0).fill_(1);
+    if (c == 1) reset[1][4] = 1;
+    parts.push_back(gru->forward_stream(seq.slice(1, c * K, (c + 1) * K), reset, state).detach());
+    ASSERT_EQ(state.size(), 2u);
+    EXPECT_FALSE(state[0].requires_grad());
+  }
+  auto streamed = torch::cat(parts, 1);
+  EXPECT_LT((streamed.select(0, 0) - whole.select(0, 0)).abs().max().item<double>(), 2e-6);
+  EXPECT_LT((streamed.select(0, 2) - whole.select(0, 2)).abs().max().item<double>(), 2e-6);
+  EXPECT_LT((streamed[1].slice(0, 10, L) - suffix[0]).abs().max().item<double>(), 2e-6);
+  EXPECT_GT((streamed[1].slice(0, 10, L) - whole[1].slice(0, 10, L)).abs().max().item<double>(), 1e-3);
+  // The last chunk again from the carried states before it, against LibTorch's GRU with hx.
+  std::vector<torch::Tensor> h0;
+  {
+    torch::NoGradGuard ng;
+    std::vector<torch::Tensor> st;
+    gru->forward_stream(
+        seq.slice(1, 0, L - K),
+        [&] {
+          auto r = torch::zeros({R, L - K}, torch::kUInt8);
+          r.select(1, 0).fill_(1);
+          return r;
+        }(),
+        st);
+    h0 = st;
+  }
+  auto chunk = seq.slice(1, L - K, L);
+  auto st = h0;
+  auto y = gru->forward_stream(chunk, torch::zeros({R, K}, torch::kUInt8), st);
+  torch::nn::GRU ref(torch::nn::GRUOptions(16, 16).num_layers(2).batch_first(true));
+  {
+    torch::NoGradGuard ng;
+    auto po = gru->named_parameters();
+    for (auto& q : ref->named_parameters()) q.value().copy_(po["rnn." + q.key()]);
+  }
+  auto x = item_tower->forward(chunk.reshape({-1})).view({R, K, 16}).detach();
+  auto yr = std::get<0>(ref->forward(x, torch::stack(h0)));
+  EXPECT_LT((y - yr).abs().max().item<double>(), 2e-6);
+  auto w = torch::randn({R, K, 16});
+  (y * w).sum().backward();
+  (yr * w).sum().backward();
+  auto po = gru->named_parameters();
+  int compared = 0;
+  for (auto& q : ref->named_parameters()) {
+    auto g = po["rnn." + q.key()].grad();
+    ASSERT_TRUE(g.defined()) << q.key();
+    const double scale = q.value().grad().abs().max().item<double>();
+    EXPECT_GT(scale, 0.0) << q.key();
+    EXPECT_LT((g - q.value().grad()).abs().max().item<double>(), 1e-5 * std::max(1.0, scale)) << q.key();
+    ++compared;
+  }
+  EXPECT_EQ(compared, 8);
+  // A wrong number of carried states is refused.
+  std::vector<torch::Tensor> bad = {torch::zeros({R, 16})};
+  EXPECT_THROW(gru->forward_stream(chunk, torch::zeros({R, K}, torch::kUInt8), bad), Error);
+}
+
+// The epoch's session-parallel mini-batches: every transition of every history exactly once, a
+// reset exactly where a history starts, each lane continuing its history from one mini-batch to
+// the next, no row without inputs, and the user order set by the seed.
+TEST(SessionParallel, ChunksReadEveryHistoryOnceInLanes) {
+  RawLog raw;
+  std::mt19937 rng(3);
+  for (int u = 0; u < 30; ++u) {
+    const int n = u % 7 == 0 ? 1 : 2 + static_cast<int>(rng() % 20);  // some single-item users
+    for (int k = 0; k < n; ++k) {
+      raw.users.push_back("u" + std::to_string(u));
+      raw.items.push_back("i" + std::to_string(rng() % 50));
+      raw.time.push_back(k);
+    }
+  }
+  Dataset ds = dataset_from_raw(raw, "lanes");
+  const Csr S = sequences_by_user(ds.log, ds.n_users());
+  int64_t transitions = 0;
+  for (int32_t u = 0; u < S.rows(); ++u) transitions += std::max<int64_t>(0, S.end(u) - S.begin(u) - 1);
+  for (int64_t K : {1, 4}) {
+    auto chunks = session_chunks(S, 5, K, 11);
+    std::map<int32_t, int64_t> next_pos;  // user -> the next position expected of her
+    std::vector<int32_t> lane_user(5, -1);
+    int64_t seen = 0;
+    for (const auto& c : chunks) {
+      ASSERT_GT(c.rows(), 0);
+      std::vector<bool> row_used(static_cast<size_t>(c.rows()), false);
+      for (size_t k = 0; k < c.flat.size(); ++k) {
+        const int64_t r = c.flat[k] / K, t = c.flat[k] % K;
+        const int32_t u = static_cast<int32_t>(c.user[k]), lane = c.lanes[r];
+        row_used[r] = true;
+        const int64_t at = next_pos.count(u) ? next_pos[u] : S.begin(u);
+        ASSERT_LT(at + 1, S.end(u));
+        EXPECT_EQ(c.seq[c.flat[k]], S.indices[at]);
+        EXPECT_EQ(c.next[k], S.indices[at + 1]);
+        EXPECT_EQ(c.reset[c.flat[k]] != 0, at == S.begin(u)) << "user " << u << " step " << t;
+        if (at != S.begin(u)) {
+          EXPECT_EQ(lane_user[lane], u) << "a history moved lanes";
+        }
+        lane_user[lane] = u;
+        next_pos[u] = at + 1;
+        ++seen;
+      }
+      for (bool used : row_used) EXPECT_TRUE(used);
+    }
+    EXPECT_EQ(seen, transitions);
+    for (int32_t u = 0; u < S.rows(); ++u)
+      if (S.end(u) - S.begin(u) >= 2) {
+        EXPECT_EQ(next_pos[u], S.end(u) - 1) << u;
+      }
+    EXPECT_EQ(session_chunks(S, 5, K, 11)[0].user, chunks[0].user);
+    EXPECT_NE(session_chunks(S, 5, K, 12)[0].user, chunks[0].user);
+  }
+  EXPECT_THROW(session_chunks(S, 0, 1, 1), Error);
+}
+
 TEST(SequenceTowers, OldModelFilesKeepTheirTransformerBlocks) {
   Config c5 = Config::from_yaml_text("user_tower:\n  type: transformer\n", "v5");
   upgrade_model_config(c5, 5);

@@ -136,14 +136,17 @@ void gru_forward(const GruShape& s, const GruWeights& w, const float* x, float* 
   // Without kept states, two [B, H] buffers alternate as h(t-1) and h(t).
   std::vector<float> scratch(keep.states ? 0 : static_cast<size_t>(2 * B * H), 0.0f);
   float* h0 = keep.states ? keep.states : scratch.data();
-  std::fill(h0, h0 + B * H, 0.0f);
+  if (s.h0)
+    std::copy(s.h0, s.h0 + B * H, h0);
+  else
+    std::fill(h0, h0 + B * H, 0.0f);
   const float* brz = bias_rz.data();
   const float* bin = w.b_ih + 2 * H;
   const float* bhn = w.b_hh + 2 * H;
   for (int64_t t = 0; t < L; ++t) {
     float* hp = keep.states ? keep.states + t * B * H : scratch.data() + (t % 2) * B * H;
     float* hc = keep.states ? keep.states + (t + 1) * B * H : scratch.data() + ((t + 1) % 2) * B * H;
-    if (t == 0) {
+    if (t == 0 && !s.h0) {
       std::fill(gh.begin(), gh.end(), 0.0f);
     } else {
       if (s.reset)  // a sequence starting here reads h0 = 0 (kept so: dW_hh reads these states)
@@ -185,7 +188,8 @@ void gru_backward(const GruShape& s, const GruWeights& w, const float* x, const 
       gate_back(saved.r + o, saved.z + o, saved.n + o, saved.hn + o, hp + b * H, dy + (b * L + t) * H,
                 dh.data() + b * H, dgi + (b * L + t) * G, dgh + (t * B + b) * G, H);
     }
-    // dh(t-1) += dgh(t) W_hh  (h0 is a constant: no gradient wanted)
+    // dh(t-1) += dgh(t) W_hh  (h0 is a constant: no gradient wanted; a given h0 still enters
+    // dW_hh through states[0])
     if (t > 0) {
       gemm_nn(B, H, G, dgh + t * B * G, G, w.w_hh, H, dh.data(), H, true);
       if (s.reset)  // nothing flows back across the start of a sequence

@@ -1,7 +1,7 @@
 // A GRU layer's forward and backward by hand (torch-free): PyTorch's equations and gate order,
 //   r = s(W_ir x + b_ir + W_hr h + b_hr)      z = s(W_iz x + b_iz + W_hz h + b_hz)
 //   n = tanh(W_in x + b_in + r * (W_hn h + b_hn))      h' = (1 - z) * n + z * h
-// batch-first, h0 = 0. Every time step is one small matrix product and one fused, vectorized loop
+// batch-first, from h0 (given, or 0). Every time step is one small matrix product and one fused, vectorized loop
 // over the gates; the input projections and every weight gradient are one large product each.
 // LibTorch 1.13 runs a step as about a dozen operators forward and two dozen backward, each with
 // its own allocation and autograd node, which at GRU4Rec's sizes costs more than the arithmetic.
@@ -15,6 +15,9 @@ struct GruShape {
   // Optional [batch, steps]: non-zero where a new sequence starts within a row (packed rows): the
   // state before it is h0 = 0 again, and no gradient flows back across it.
   const uint8_t* reset = nullptr;
+  // Optional [batch, hidden]: the state before step 0 (a carried state: session-parallel
+  // mini-batches), a constant to the backward pass; null: zeros. A reset at step 0 overrides it.
+  const float* h0 = nullptr;
 };
 
 // Weights in LibTorch's layout: w_ih [3H, in], w_hh [3H, H], b_ih [3H], b_hh [3H] (rows r, z, n).
@@ -26,7 +29,7 @@ struct GruWeights {
 };
 
 // What the backward pass reads, filled by the forward pass (each time-major [steps, batch, H],
-// states [steps + 1, batch, H] with states[0] = h0 = 0). Null pointers: inference, nothing kept.
+// states [steps + 1, batch, H] with states[0] = h0). Null pointers: inference, nothing kept.
 struct GruSaved {
   float* states = nullptr;
   float* r = nullptr;

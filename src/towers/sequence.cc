@@ -139,9 +139,15 @@ namespace {
 // One GRU layer through towers/gru_kernel.cc, with its hand-written gradient.
 struct OwnGru : public torch::autograd::Function<OwnGru> {
   // reset: empty, or uint8 [B, L] marking where packed sequences start (gru_kernel.h).
-  static GruShape shape(const torch::Tensor& x, const torch::Tensor& w_hh, const torch::Tensor& reset) {
-    return GruShape{x.size(0), x.size(1), x.size(2), w_hh.size(1),
-                    reset.defined() && reset.numel() > 0 ? reset.data_ptr<uint8_t>() : nullptr};
+  // h0: empty, or float [B, H] contiguous (the carried state of session-parallel mini-batches).
+  static GruShape shape(const torch::Tensor& x, const torch::Tensor& w_hh, const torch::Tensor& reset,
+                        const torch::Tensor& h0) {
+    return GruShape{x.size(0),
+                    x.size(1),
+                    x.size(2),
+                    w_hh.size(1),
+                    reset.defined() && reset.numel() > 0 ? reset.data_ptr<uint8_t>() : nullptr,
+                    h0.defined() && h0.numel() > 0 ? h0.data_ptr<float>() : nullptr};
   }
   static GruWeights weights(const torch::Tensor& w_ih, const torch::Tensor& w_hh, const torch::Tensor& b_ih,
                             const torch::Tensor& b_hh) {
@@ -149,17 +155,19 @@ struct OwnGru : public torch::autograd::Function<OwnGru> {
   }
   // Inference: nothing kept, no graph.
   static torch::Tensor run(const torch::Tensor& x, const torch::Tensor& w_ih, const torch::Tensor& w_hh,
-                           const torch::Tensor& b_ih, const torch::Tensor& b_hh, const torch::Tensor& reset) {
+                           const torch::Tensor& b_ih, const torch::Tensor& b_hh, const torch::Tensor& reset,
+                           const torch::Tensor& h0) {
     auto xc = x.contiguous();
-    auto s = shape(xc, w_hh, reset);
+    auto s = shape(xc, w_hh, reset, h0);
     auto y = torch::empty({s.batch, s.steps, s.hidden});
     gru_forward(s, weights(w_ih, w_hh, b_ih, b_hh), xc.data_ptr<float>(), y.data_ptr<float>(), GruSaved{});
     return y;
   }
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx, torch::Tensor x, torch::Tensor w_ih,
-                               torch::Tensor w_hh, torch::Tensor b_ih, torch::Tensor b_hh, torch::Tensor reset) {
+                               torch::Tensor w_hh, torch::Tensor b_ih, torch::Tensor b_hh, torch::Tensor reset,
+                               torch::Tensor h0) {
     auto xc = x.contiguous();
-    auto s = shape(xc, w_hh, reset);
+    auto s = shape(xc, w_hh, reset, h0);
     auto opt = torch::TensorOptions().dtype(torch::kFloat32);
     auto states = torch::empty({s.steps + 1, s.batch, s.hidden}, opt);
     auto gates = torch::empty({4, s.steps, s.batch, s.hidden}, opt);  // r, z, n, W_hn h + b_hn
@@ -177,7 +185,7 @@ struct OwnGru : public torch::autograd::Function<OwnGru> {
     auto v = ctx->get_saved_variables();
     const auto &x = v[0], &w_ih = v[1], &w_hh = v[2], &b_ih = v[3], &b_hh = v[4], &states = v[5], &gates = v[6];
     auto reset = ctx->saved_data["reset"].toTensor();
-    auto s = shape(x, w_hh, reset);
+    auto s = shape(x, w_hh, reset, torch::Tensor());  // the backward pass reads h0 from states[0]
     auto dy = grads[0].contiguous();
     auto dx = torch::empty_like(x);
     auto dw_ih = torch::empty_like(w_ih), dw_hh = torch::empty_like(w_hh);
@@ -188,7 +196,7 @@ struct OwnGru : public torch::autograd::Function<OwnGru> {
                  GruSaved{states.data_ptr<float>(), g, g + step, g + 2 * step, g + 3 * step},
                  GruGrads{dx.data_ptr<float>(), dw_ih.data_ptr<float>(), dw_hh.data_ptr<float>(),
                           db_ih.data_ptr<float>(), db_hh.data_ptr<float>()});
-    return {dx, dw_ih, dw_hh, db_ih, db_hh, torch::Tensor()};
+    return {dx, dw_ih, dw_hh, db_ih, db_hh, torch::Tensor(), torch::Tensor()};
   }
 };
 
@@ -213,7 +221,7 @@ class RnnTower : public SequenceTower {
 
  protected:
   torch::Tensor encode(const torch::Tensor& x, const torch::Tensor&, bool) override {
-    if (own_) return own_encode(x, torch::empty({0}, torch::kUInt8));  // no packed rows
+    if (own_) return own_encode(x, torch::empty({0}, torch::kUInt8));  // no packed rows, h0 = 0
     return std::get<0>(rnn_->forward(x));  // causal: right padding never reaches earlier states
   }
   // The GRU over a history through towers/gru_kernel.cc (user_tower.rnn_kernel own): the same
@@ -233,17 +241,39 @@ class RnnTower : public SequenceTower {
     }
     return own_encode(embed(seq), reset);
   }
-  torch::Tensor own_encode(const torch::Tensor& x, const torch::Tensor& reset) {
+  // Session-parallel mini-batches (train.session_parallel): each row continues from its carried
+  // states (one [R, H] per layer; empty: zeros) unless reset at step 0; state receives each
+  // layer's state after the last step, detached (the gradient stops at the mini-batch's start).
+  bool streams() const override { return own_; }
+  torch::Tensor forward_stream(const torch::Tensor& seq, const torch::Tensor& reset,
+                               std::vector<torch::Tensor>& state) override {
+    if (!own_) return Tower::forward_stream(seq, reset, state);
+    const int64_t R = seq.size(0), K = seq.size(1);
+    if (reset.sizes() != seq.sizes() || reset.scalar_type() != torch::kUInt8)
+      throw Error(fmt::format("gru: session-parallel reset flags must be uint8 [{}, {}]", R, K));
+    if (!state.empty() && (static_cast<int64_t>(state.size()) != layers_ || state[0].size(0) != R))
+      throw Error(fmt::format("gru: {} carried states for {} layers and {} rows", state.size(), layers_, R));
+    auto y = own_encode(embed(seq), reset.contiguous(), &state);
+    return y;
+  }
+  torch::Tensor own_encode(const torch::Tensor& x, const torch::Tensor& reset,
+                           std::vector<torch::Tensor>* state = nullptr) {
     auto w = rnn_->all_weights();  // per layer: w_ih, w_hh, b_ih, b_hh
     auto h = x.to(torch::kFloat32);
     const bool grad = torch::GradMode::is_enabled();
     const double dropout = rnn_->options.dropout();  // between layers, as rnn_->forward
+    std::vector<torch::Tensor> last;
     for (int64_t k = 0; k < layers_; ++k) {
       const auto &w_ih = w[4 * k], &w_hh = w[4 * k + 1], &b_ih = w[4 * k + 2], &b_hh = w[4 * k + 3];
       if (k > 0 && dropout > 0 && is_training())
         h = torch::nn::functional::dropout(h, torch::nn::functional::DropoutFuncOptions().p(dropout).training(true));
-      h = grad ? OwnGru::apply(h, w_ih, w_hh, b_ih, b_hh, reset) : OwnGru::run(h, w_ih, w_hh, b_ih, b_hh, reset);
+      torch::Tensor h0 = torch::empty({0});  // none (autograd functions take defined tensors)
+      if (state && !state->empty()) h0 = (*state)[k].detach().to(torch::kFloat32).contiguous();
+      h = grad ? OwnGru::apply(h, w_ih, w_hh, b_ih, b_hh, reset, h0)
+               : OwnGru::run(h, w_ih, w_hh, b_ih, b_hh, reset, h0);
+      if (state) last.push_back(h.select(1, h.size(1) - 1).detach().clone());
     }
+    if (state) *state = std::move(last);
     return h;
   }
   torch::Tensor pool(const torch::Tensor& x, const torch::Tensor& lengths) override {

@@ -53,6 +53,10 @@ torch::Tensor Tower::forward_packed(const torch::Tensor&, const std::vector<std:
   throw ConfigError("this tower does not read packed sequences (the pre-LN transformer does)");
 }
 
+torch::Tensor Tower::forward_stream(const torch::Tensor&, const torch::Tensor&, std::vector<torch::Tensor>&) {
+  throw ConfigError("this tower does not carry states across mini-batches (the gru user tower does)");
+}
+
 void Tower::check_packed(const char* tower, int64_t rows, int64_t width,
                          const std::vector<std::vector<int64_t>>& lengths) {
   if (static_cast<int64_t>(lengths.size()) != rows)

@@ -71,6 +71,13 @@ class Tower : public torch::nn::Module {
   // (comparators/gathered.h). Undefined otherwise.
   virtual torch::Tensor gather_table() { return {}; }
   virtual torch::Tensor forward_packed(const torch::Tensor& seq, const std::vector<std::vector<int64_t>>& lengths);
+  // GRU4Rec's session-parallel mini-batches: rows that continue across calls. seq int64 [R, K],
+  // reset uint8 [R, K] (non-zero where a row's next history starts: state 0 before it); state:
+  // the rows' carried states (tower-defined, e.g. one [R, H] per layer; empty = zeros) in, their
+  // states after step K out, detached. -> states of every position [R, K, dim].
+  virtual bool streams() const { return false; }
+  virtual torch::Tensor forward_stream(const torch::Tensor& seq, const torch::Tensor& reset,
+                                       std::vector<torch::Tensor>& state);
   // forward_packed's layout check: one segment list per row, each segment >= 1, all within the width.
   static void check_packed(const char* tower, int64_t rows, int64_t width,
                            const std::vector<std::vector<int64_t>>& lengths);

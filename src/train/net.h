@@ -66,6 +66,11 @@ class SiameseNet : public torch::nn::Module {
   torch::Tensor user_packed(const torch::Tensor& seq, const std::vector<std::vector<int64_t>>& lengths) {
     return user_tower_->forward_packed(seq, lengths);
   }
+  // Session-parallel mini-batches (Tower::forward_stream), when the user tower carries states.
+  bool streams() const { return user_tower_ && user_tower_->streams(); }
+  torch::Tensor user_stream(const torch::Tensor& seq, const torch::Tensor& reset, std::vector<torch::Tensor>& state) {
+    return user_tower_->forward_stream(seq, reset, state);
+  }
   // Replaces the users' histories the user tower reads (e.g. train + validation items at test time).
   void set_user_histories(const struct Csr& histories) { set_user_bags(layout_.users, histories); }
   std::vector<torch::Tensor> tables();

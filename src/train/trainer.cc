@@ -23,6 +23,7 @@
 #include "config/config.h"
 #include "data/dataset.h"
 #include "dist/group.h"
+#include "sampling/session_parallel.h"
 #include "util/rng.h"
 #include "util/error.h"
 #include "util/io.h"
@@ -40,6 +41,8 @@ Trainer::Trainer(SiameseNet& net, const Config& c, TupleBuilder& b, NegativeSamp
   max_len_ = c.integer("user_tower.max_len");
   length_buckets_ = c.integer("train.length_buckets");
   pack_windows_ = c.flag("train.pack_windows");
+  session_parallel_ = c.flag("train.session_parallel");
+  bptt_ = c.integer("train.bptt");
   score_in_place_ = c.flag("train.score_in_place");
   const std::string& bm = c.str("sampler.batch_mining");
   batch_mining_ = bm == "hard" ? Mining::Hard : bm == "semi_hard" ? Mining::SemiHard : Mining::None;
@@ -149,6 +152,26 @@ torch::Tensor Trainer::sequence_rows(const std::vector<int64_t>& order, size_t l
   auto tlen = torch::from_blob(len.data(), {n}, torch::kInt64).clone();
   auto st = net_.user_positions(tseq, tlen);
   return st.reshape({n * L, -1}).index_select(0, torch::tensor(flat, torch::kInt64));
+}
+
+torch::Tensor Trainer::session_rows(const SessionChunk& c, int64_t n_lanes, std::vector<torch::Tensor>& lanes,
+                                    std::vector<int64_t>& a, std::vector<int64_t>& p) {
+  const int64_t R = c.rows(), K = c.steps;
+  auto seq = torch::from_blob(const_cast<int64_t*>(c.seq.data()), {R, K}, torch::kInt64).clone();
+  auto reset = torch::from_blob(const_cast<uint8_t*>(c.reset.data()), {R, K}, torch::kUInt8).clone();
+  std::vector<int64_t> lane_ids(c.lanes.begin(), c.lanes.end());
+  auto idx = torch::tensor(lane_ids, torch::kInt64);
+  std::vector<torch::Tensor> state;
+  for (const auto& l : lanes) state.push_back(l.index_select(0, idx));
+  auto st = net_.user_stream(seq, reset, state);
+  {
+    torch::NoGradGuard ng;
+    if (lanes.empty())
+      for (const auto& s : state) lanes.push_back(torch::zeros({n_lanes, s.size(1)}, s.options()));
+    for (size_t k = 0; k < lanes.size(); ++k) lanes[k].index_copy_(0, idx, state[k]);
+  }
+  a = c.user, p = c.next;
+  return st.reshape({R * K, -1}).index_select(0, torch::tensor(c.flat, torch::kInt64));
 }
 
 // Hard: the k most similar candidates; semi-hard: farther than the positive but within the
@@ -450,7 +473,13 @@ double Trainer::TorchEpochs::run_epoch(int epoch) {
   dist::Group* G = dist::active();
   const int W = G ? G->size() : 1, R = G ? G->rank() : 0;
   const size_t GB = static_cast<size_t>(B) * W;
-  const size_t nb = (order.size() + GB - 1) / GB;
+  // train.session_parallel: the epoch's mini-batches are lanes of whole histories (one process).
+  const bool streaming = sequential && T.session_parallel_;
+  std::vector<SessionChunk> chunks;
+  std::vector<torch::Tensor> lane_states;  // each lane's carried state
+  if (streaming)
+    chunks = session_chunks(*T.builder_.sequences(), B, T.bptt_, mix64(seed_ ^ mix64(static_cast<uint64_t>(epoch))));
+  const size_t nb = streaming ? chunks.size() : (order.size() + GB - 1) / GB;
   auto slice = [&](size_t b, size_t& lo, size_t& hi) {
     const size_t g0 = b * GB, n = std::min(order.size(), g0 + GB) - g0;
     lo = g0 + n * R / W, hi = g0 + n * (R + 1) / W;
@@ -499,7 +528,12 @@ double Trainer::TorchEpochs::run_epoch(int epoch) {
     slice(b, lo, hi);
     int64_t n = static_cast<int64_t>(hi - lo);
     torch::Tensor ea;
-    if (sequential) {  // every position of the windows is a row
+    if (streaming) {  // every position of the lanes' next train.bptt inputs is a row
+      ea = T.session_rows(chunks[b], B, lane_states, a, p);
+      n = static_cast<int64_t>(a.size());
+      y.assign(static_cast<size_t>(n), 1.0f);
+      negatives(b, a, p, n, negs, mask);
+    } else if (sequential) {  // every position of the windows is a row
       ea = T.sequence_rows(order, lo, hi, a, p);
       n = static_cast<int64_t>(a.size());
       y.assign(static_cast<size_t>(n), 1.0f);
@@ -661,6 +695,14 @@ TrainReport Trainer::run(const FitData& d, float label_offset) {
     throw ConfigError(
         "sampler.builder 'sequence' needs a sequence user tower: model.shared false and user_tower.type gru, "
         "lstm or transformer");
+  if (session_parallel_) {
+    if (!sequential) throw ConfigError("train.session_parallel needs sampler.builder sequence (and a gru user_tower)");
+    if (!net_.streams())
+      throw ConfigError(
+          "train.session_parallel needs a user tower that carries its state across mini-batches: user_tower.type "
+          "gru with user_tower.rnn_kernel own");
+    if (G) throw ConfigError("train.session_parallel trains in one process (it is not data-parallel)");
+  }
   // The engine of the epochs: the fused engine when the model set one, else LibTorch autograd.
   // Early stopping, schedules, checkpoints and logs below are the same for both.
   TorchEpochs torch_epochs(*this, label_offset, epochs);

@@ -51,6 +51,10 @@ class Trainer {
   // next item) of every valid position and returns the anchors' states [rows, d].
   torch::Tensor sequence_rows(const std::vector<int64_t>& order, size_t lo, size_t hi, std::vector<int64_t>& a,
                               std::vector<int64_t>& p);
+  // train.session_parallel: chunk c's rows (each lane's states carried in `lanes`, one [lanes, H]
+  // per layer, created on first use); fills (user, next item) per position, returns their states.
+  torch::Tensor session_rows(const struct SessionChunk& c, int64_t n_lanes, std::vector<torch::Tensor>& lanes,
+                             std::vector<int64_t>& a, std::vector<int64_t>& p);
   void save_checkpoint(const std::string& path, int epoch, double best, int best_epoch, int bad,
                        const std::vector<torch::Tensor>& best_state, const EpochRunner& runner);
   uint64_t data_hash() const;
@@ -72,6 +76,8 @@ class Trainer {
   int64_t length_buckets_ = 1;          // sequence builders: batches per group sorted by window length
   bool score_in_place_ = true;          // negatives scored against the item table in place (when it is one)
   bool pack_windows_ = true;            // sequence builders: short windows share rows (when the tower can)
+  bool session_parallel_ = false;       // sequence builders: GRU4Rec's session-parallel mini-batches
+  int64_t bptt_ = 1;                    // train.session_parallel: inputs per lane and mini-batch
   Mining batch_mining_ = Mining::None;  // in_batch: None (all valid negatives) | Hard | SemiHard
   bool prefetch_ = false;               // prepare the next batch on a helper thread
   Mining mining_ = Mining::None;        // the sampler's (sampling/builder.h)
