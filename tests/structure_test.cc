@@ -543,6 +543,70 @@ TEST(SequenceTowers, StreamedGruCarriesItsStateAcrossChunks) {
   EXPECT_THROW(gru->forward_stream(chunk, torch::zeros({R, K}, torch::kUInt8), bad), Error);
 }
 
+// BERT4Rec (user_tower.bidirectional on the transformer): every position reads the whole history
+// (a later item changes an earlier state) but never the padding; kMaskItem reads a learned mask
+// token that gets a gradient; a user is the state of a mask token after her latest max_len - 1
+// items; packed histories are each read alone; and the post-LN blocks are refused.
+TEST(SequenceTowers, Bert4RecReadsTheWholeHistoryAndAMaskToken) {
+  EntityFeatures items, users;
+  items.n = 40;
+  items.bag_ptr.assign(41, 0);
+  users.n = 1;
+  users.bag_vocab = 40;
+  users.bag_ptr = {0, 0};
+  torch::manual_seed(8);
+  TowerSpec is;
+  is.type = "id", is.key = "tower", is.dim = 16, is.feats = &items;
+  auto item_tower = make_tower(is);
+  TowerSpec us;
+  us.type = "transformer", us.key = "user_tower", us.dim = 16, us.layers = 2, us.heads = 2, us.max_len = 10;
+  us.feats = &users, us.item_tower = item_tower.get(), us.bidirectional = true;
+  auto bert = make_tower(us);
+  ASSERT_TRUE(bert->cloze());
+  bert->train(false);
+  torch::NoGradGuard ng;
+  auto seq = torch::randint(1, 40, {2, 8}, torch::kInt64);
+  auto lengths = torch::tensor(std::vector<int64_t>{8, 5});
+  auto st = bert->forward_positions(seq, lengths);
+  auto later = seq.clone();
+  later[0][6] = (later[0][6].item<int64_t>() % 39) + 1;
+  auto pad = seq.clone();
+  pad[1].slice(0, 5, 8).fill_(7);
+  auto st_later = bert->forward_positions(later, lengths);
+  auto st_pad = bert->forward_positions(pad, lengths);
+  EXPECT_GT((st_later[0][2] - st[0][2]).abs().max().item<double>(), 1e-4) << "an earlier state must read later items";
+  EXPECT_LT((st_pad[1].slice(0, 0, 5) - st[1].slice(0, 0, 5)).abs().max().item<double>(), 1e-6);
+  // The user: a mask token after her latest 9 items.
+  std::vector<int64_t> hist;
+  for (int k = 0; k < 12; ++k) hist.push_back(1 + (k * 7) % 39);
+  auto user = bert->forward_bags(torch::tensor(hist), torch::tensor(std::vector<int64_t>{0}));
+  std::vector<int64_t> last9(hist.end() - 9, hist.end());
+  last9.push_back(Tower::kMaskItem);
+  auto at_mask = bert->forward_positions(torch::tensor(last9).unsqueeze(0), torch::tensor(std::vector<int64_t>{10}));
+  EXPECT_LT((user[0] - at_mask[0][9]).abs().max().item<double>(), 1e-5);
+  last9.back() = hist.back();
+  auto at_item = bert->forward_positions(torch::tensor(last9).unsqueeze(0), torch::tensor(std::vector<int64_t>{10}));
+  EXPECT_GT((at_item[0][9] - at_mask[0][9]).abs().max().item<double>(), 1e-4) << "the mask token must be read";
+  // Packed rows: two histories in one row are each read alone.
+  auto row = torch::cat({seq[1].slice(0, 0, 5), seq[0]}).unsqueeze(0);  // 5 + 8 = 13 wide
+  auto packed = bert->forward_packed(row, {{5, 8}});
+  EXPECT_LT((packed[0].slice(0, 0, 5) - st[1].slice(0, 0, 5)).abs().max().item<double>(), 1e-5);
+  EXPECT_LT((packed[0].slice(0, 5, 13) - st[0]).abs().max().item<double>(), 1e-5);
+  {
+    torch::GradMode::set_enabled(true);
+    bert->train(true);
+    auto masked = seq.clone();
+    masked[0][3] = Tower::kMaskItem;
+    bert->forward_positions(masked, lengths).sum().backward();
+    auto g = bert->named_parameters()["mask_token"].grad();
+    ASSERT_TRUE(g.defined());
+    EXPECT_GT(g.abs().max().item<double>(), 0.0);
+    torch::GradMode::set_enabled(false);
+  }
+  us.norm = "post";
+  EXPECT_NE(test::error_of([&] { make_tower(us); }).find("norm pre"), std::string::npos);
+}
+
 // The epoch's session-parallel mini-batches: every transition of every history exactly once, a
 // reset exactly where a history starts, each lane continuing its history from one mini-batch to
 // the next, no row without inputs, and the user order set by the seed.

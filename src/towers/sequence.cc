@@ -2,7 +2,9 @@
 // - Over a user's history (user_tower with a shared item tower): tokens are her latest
 //   user_tower.max_len items in time order, embedded by the shared item tower (one item tower for
 //   every branch); the encoder is causal (GRU4Rec / SASRec) and the user is the last state.
-//   Training reads every position at once (forward_positions).
+//   Training reads every position at once (forward_positions). The bidirectional transformer
+//   (BERT4Rec, user_tower.bidirectional) reads the whole history at every position: a learned mask
+//   token stands for the items to predict (Tower::cloze).
 // - Over content (an item's bag, e.g. title tokens): own token table; gru/lstm optionally
 //   bidirectional over packed variable-length sequences (final states, projected to tower.dim);
 //   transformer with positional embeddings and a padding mask, mean-pooled over the tokens.
@@ -65,6 +67,7 @@ class SequenceTower : public Tower {
     const int64_t* o = of.data_ptr<int64_t>();
     const int64_t B = of.numel(), T = tk.numel();
     if (items_ && B > kChunk) return forward_bags_by_length(t, o, B, T);
+    if (items_ && cloze()) return forward_cloze_bags(t, o, B, T);
     // Histories: the latest max_len items; text: the first max_len tokens; right-padded with token
     // 0. Empty bags get length 1 (token 0) and a zero output.
     PaddedBags pb = pad_bags(t, o, B, T, max_len_, 1, /*latest=*/items_);
@@ -114,13 +117,39 @@ class SequenceTower : public Tower {
 
   torch::Tensor forward_positions(const torch::Tensor& seq, const torch::Tensor& lengths) override {
     if (!items_) throw ConfigError("content sequence towers do not encode histories position by position");
-    return encode(embed(seq), lengths, true);
+    return encode(embed(seq), lengths, !cloze());
   }
 
  protected:
+  // Cloze users: each history's latest max_len - 1 items and a mask token; the user is its state.
+  // An empty history gives a zero vector, as in forward_bags.
+  torch::Tensor forward_cloze_bags(const int64_t* t, const int64_t* o, int64_t B, int64_t T) {
+    std::vector<int64_t> seq(static_cast<size_t>(B * max_len_), 0), len(B);
+    std::vector<float> empty(B, 1.0f);
+    int64_t L = 1;
+    for (int64_t b = 0; b < B; ++b) {
+      const int64_t end = b + 1 < B ? o[b + 1] : T, n = std::min(end - o[b], max_len_ - 1);
+      std::copy(t + end - n, t + end, seq.begin() + b * max_len_);
+      seq[b * max_len_ + n] = kMaskItem;
+      len[b] = n + 1, L = std::max(L, n + 1);
+      if (n == 0) empty[b] = 0.0f;
+    }
+    auto S = torch::from_blob(seq.data(), {B, max_len_}, torch::kInt64).slice(1, 0, L).clone();
+    auto N = torch::from_blob(len.data(), {B}, torch::kInt64).clone();
+    auto st = encode(embed(S), N, false);
+    auto out = st.gather(1, (N - 1).view({B, 1, 1}).expand({B, 1, st.size(2)})).squeeze(1);
+    return out * torch::from_blob(empty.data(), {B, 1}, torch::kFloat32).clone();
+  }
   torch::Tensor embed(const torch::Tensor& S) {
     auto flat = S.reshape({-1});
-    auto e = items_ ? items_->forward(flat) : torch::embedding(tokens_, flat);
+    torch::Tensor e;
+    if (mask_token_.defined()) {  // Cloze: kMaskItem positions read the learned mask token
+      auto masked = flat.lt(0);
+      e = items_->forward(flat.clamp_min(0));
+      e = torch::where(masked.unsqueeze(1), mask_token_.unsqueeze(0).to(e.dtype()), e);
+    } else {
+      e = items_ ? items_->forward(flat) : torch::embedding(tokens_, flat);
+    }
     return e.view({S.size(0), S.size(1), -1});
   }
   // x [B, L, d], lengths [B] -> states [B, L, dim]
@@ -132,6 +161,7 @@ class SequenceTower : public Tower {
   const EntityFeatures* feats_;
   Tower* items_;
   torch::Tensor tokens_;
+  torch::Tensor mask_token_;  // BERT4Rec's [mask] (cloze towers only)
 };
 
 namespace {
@@ -328,9 +358,17 @@ class TransformerTower : public SequenceTower {
       : SequenceTower(s),
         dropout_(s.dropout),
         pre_(items_ && s.norm == "pre"),
-        latest_(items_ && s.positions == "latest") {
+        latest_(items_ && s.positions == "latest"),
+        cloze_(items_ && s.bidirectional) {
     if (s.dim % s.heads != 0)
       throw ConfigError(fmt::format("{}.heads ({}) must divide tower.dim ({})", s.key, s.heads, s.dim));
+    if (cloze_ && !pre_) throw ConfigError(fmt::format("{}.bidirectional (BERT4Rec) needs {}.norm pre", s.key, s.key));
+    if (cloze_ && s.max_len < 2)
+      throw ConfigError(
+          fmt::format("{}.bidirectional (BERT4Rec) needs {}.max_len >= 2 (items and the mask)", s.key, s.key));
+    if (cloze_)
+      mask_token_ =
+          register_parameter("mask_token", torch::randn({s.dim}) * (1.0 / std::sqrt(static_cast<double>(s.dim))));
     pos_ = register_parameter("positions",
                               torch::randn({s.max_len, s.dim}) * (1.0 / std::sqrt(static_cast<double>(s.dim))));
     for (int64_t k = 0; k < layers_; ++k) {
@@ -368,17 +406,22 @@ class TransformerTower : public SequenceTower {
     torch::Tensor attn_mask, pad_mask;
     // LibTorch 1.13's C++ attention adds attn_mask to the logits (a bool mask would add 0/1), so
     // the causal mask is float: -inf above the diagonal.
-    if (causal)
+    if (causal) {
       attn_mask = torch::full({L, L}, -std::numeric_limits<float>::infinity()).triu(1);
-    else
+    } else if (pre_) {  // bidirectional over histories: every real key; padding looks at itself
+      auto ok = valid.unsqueeze(1).logical_or(torch::eye(L, torch::kBool).unsqueeze(0));  // [B, L, L]
+      attn_mask = torch::zeros(ok.sizes()).masked_fill(ok.logical_not(), -std::numeric_limits<float>::infinity());
+    } else {
       pad_mask = valid.logical_not();
+    }
     return blocks(h.transpose(0, 1) * keep, keep, attn_mask, pad_mask).transpose(0, 1);
   }
 
  public:
   bool packs_positions() const override { return pre_; }
+  bool cloze() const override { return cloze_; }
   // Segments packed into rows: each token's position counts within its own segment, and the
-  // attention mask [R, W, W] is causal within a segment and -inf across segments, so every
+  // attention mask [R, W, W] is causal (cloze: full) within a segment and -inf across segments, so every
   // segment's states are those it has alone (padding tokens look only at themselves: no row of
   // the softmax is all -inf).
   torch::Tensor forward_packed(const torch::Tensor& seq, const std::vector<std::vector<int64_t>>& lengths) override {
@@ -395,7 +438,7 @@ class TransformerTower : public SequenceTower {
         for (int64_t t = 0; t < n; ++t) {
           pidx[r * W + c + t] = std::clamp(latest_ ? P - n + t : t, int64_t{0}, P - 1);
           keep[r * W + c + t] = 1.0f;
-          std::fill(m + (c + t) * W + c, m + (c + t) * W + c + t + 1, 0.0f);
+          std::fill(m + (c + t) * W + c, m + (c + t) * W + c + (cloze_ ? n : t + 1), 0.0f);
         }
         c += n;
       }
@@ -415,7 +458,7 @@ class TransformerTower : public SequenceTower {
                        const torch::Tensor& pad_mask) {
     const bool tr = is_training();
     for (size_t k = 0; k < attn_.size(); ++k) {
-      if (pre_) {  // (pre_ is only ever set over histories: causal)
+      if (pre_) {  // (pre_ is only ever set over histories: causal, or cloze)
         h = h + self_attention(attn_[k], ln1_[k]->forward(h), attn_mask, dropout_, tr);
         auto z = ln2_[k]->forward(h);
         auto f = ff2_[k]->forward(fast_dropout(torch::relu(ff1_[k]->forward(z)), dropout_, tr));
@@ -436,7 +479,7 @@ class TransformerTower : public SequenceTower {
   }
 
   double dropout_;
-  bool pre_, latest_;
+  bool pre_, latest_, cloze_;
   torch::Tensor pos_;
   std::vector<torch::nn::MultiheadAttention> attn_;
   std::vector<torch::nn::Linear> ff1_, ff2_;
@@ -450,9 +493,10 @@ SIAMREC_REGISTER_TOWER(
 SIAMREC_REGISTER_TOWER("lstm",
                        "LSTM over a token sequence: a user's history through the shared item tower or content tokens",
                        LstmTower);
-SIAMREC_REGISTER_TOWER(
-    "transformer",
-    "self-attention encoder with positional embeddings: causal over a user's history (SASRec) or over content tokens",
-    TransformerTower);
+SIAMREC_REGISTER_TOWER("transformer",
+                       "self-attention encoder with positional embeddings: causal over a user's history (SASRec), "
+                       "bidirectional with Cloze "
+                       "training (BERT4Rec, user_tower.bidirectional), or over content tokens",
+                       TransformerTower);
 
 }  // namespace siamrec

@@ -35,7 +35,7 @@ struct TowerSpec {
   std::string propagate = "step";        // gcn: step (exact, every step) | epoch (neighbour layers cached per epoch)
   int64_t heads = 2;                     // transformer: attention heads
   int64_t max_len = 50;                  // sequence encoders: tokens (or history items) read, the latest kept
-  bool bidirectional = false;            // gru/lstm over content tokens
+  bool bidirectional = false;            // gru/lstm over content tokens; user transformer: BERT4Rec (Cloze)
   std::string norm = "pre";              // user transformer: pre (SASRec) | post LayerNorm blocks
   std::string positions = "latest";      // user transformer: latest (counted back from the latest item) | oldest
   std::string rnn_kernel = "own";        // user gru: own (towers/gru_kernel.cc) | torch (LibTorch's GRU)
@@ -60,6 +60,11 @@ class Tower : public torch::nn::Module {
   // Sequence encoders over histories: causal states of every position. seq int64 [B, L] right-
   // padded, lengths int64 [B] (>= 1) -> float [B, L, dim]; state t has read items 0..t only.
   virtual bool sequential() const { return false; }
+  // BERT4Rec (a bidirectional transformer over histories): every position reads the whole
+  // history, so training is Cloze: items replaced by kMaskItem are predicted from their states,
+  // and a user is the state of a kMaskItem appended to her latest max_len - 1 items.
+  virtual bool cloze() const { return false; }
+  static constexpr int64_t kMaskItem = -1;
   virtual torch::Tensor forward_positions(const torch::Tensor& seq, const torch::Tensor& lengths);
   // The same states with several histories packed back to back into one row (seq [R, W], right-
   // padded; lengths[r] = row r's segments in order, summing to <= W): each segment is read alone,

@@ -66,6 +66,8 @@ class SiameseNet : public torch::nn::Module {
   torch::Tensor user_packed(const torch::Tensor& seq, const std::vector<std::vector<int64_t>>& lengths) {
     return user_tower_->forward_packed(seq, lengths);
   }
+  // BERT4Rec: the user tower reads histories bidirectionally and trains by Cloze (Tower::cloze).
+  bool cloze() const { return user_tower_ && user_tower_->cloze(); }
   // Session-parallel mini-batches (Tower::forward_stream), when the user tower carries states.
   bool streams() const { return user_tower_ && user_tower_->streams(); }
   torch::Tensor user_stream(const torch::Tensor& seq, const torch::Tensor& reset, std::vector<torch::Tensor>& state) {

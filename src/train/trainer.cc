@@ -43,6 +43,7 @@ Trainer::Trainer(SiameseNet& net, const Config& c, TupleBuilder& b, NegativeSamp
   pack_windows_ = c.flag("train.pack_windows");
   session_parallel_ = c.flag("train.session_parallel");
   bptt_ = c.integer("train.bptt");
+  mask_prob_ = c.real("train.mask_prob");
   score_in_place_ = c.flag("train.score_in_place");
   const std::string& bm = c.str("sampler.batch_mining");
   batch_mining_ = bm == "hard" ? Mining::Hard : bm == "semi_hard" ? Mining::SemiHard : Mining::None;
@@ -89,22 +90,53 @@ void Trainer::in_batch_negatives(const std::vector<int64_t>& a, const std::vecto
         mask[i * n + j] = 0;
 }
 
-torch::Tensor Trainer::sequence_rows(const std::vector<int64_t>& order, size_t lo, size_t hi, std::vector<int64_t>& a,
-                                     std::vector<int64_t>& p) {
+torch::Tensor Trainer::sequence_rows(const std::vector<int64_t>& order, size_t lo, size_t hi, uint64_t batch_seed,
+                                     std::vector<int64_t>& a, std::vector<int64_t>& p) {
   const Csr& S = *builder_.sequences();
   const auto& pos = builder_.positives();
   const int64_t n = static_cast<int64_t>(hi - lo);
+  const bool cloze = net_.cloze();
   int64_t L = 1;
   std::vector<int64_t> start(n), len(n);
   for (int64_t r = 0; r < n; ++r) {
     const Positive& w = pos[order[lo + r]];
     int64_t end = S.begin(w.a) + w.p;
-    start[r] = std::max(S.begin(w.a), end - max_len_ - 1);
-    len[r] = end - start[r] - 1;  // inputs: all but the window's last item
+    // Causal: the inputs are all but the window's last item, each predicting the next; Cloze: the
+    // window's max_len items, the masked ones predicted.
+    start[r] = std::max(S.begin(w.a), end - max_len_ - (cloze ? 0 : 1));
+    len[r] = end - start[r] - (cloze ? 0 : 1);
     L = std::max(L, len[r]);
   }
+  // Cloze: each input is masked with probability train.mask_prob, and at least one per window.
+  std::vector<int64_t> moff(n + 1, 0);
+  std::vector<uint8_t> masked;
+  if (cloze) {
+    for (int64_t r = 0; r < n; ++r) moff[r + 1] = moff[r] + len[r];
+    masked.assign(static_cast<size_t>(moff[n]), 0);
+    std::mt19937_64 rng(batch_seed);
+    std::uniform_real_distribution<double> coin(0.0, 1.0);
+    for (int64_t r = 0; r < n; ++r) {
+      bool any = false;
+      for (int64_t t = 0; t < len[r]; ++t) any |= (masked[moff[r] + t] = coin(rng) < mask_prob_) != 0;
+      if (!any && len[r] > 0) masked[moff[r] + static_cast<int64_t>(rng() % static_cast<uint64_t>(len[r]))] = 1;
+    }
+  }
   a.clear(), p.clear();
-  std::vector<int64_t> flat;
+  std::vector<int64_t> flat, seq;
+  // Window r's input t into slot `at` of the input rows, with its training row when it has one.
+  auto place = [&](int64_t r, int64_t t, int64_t at) {
+    const int32_t u = pos[order[lo + r]].a;
+    const int64_t item = S.indices[start[r] + t];
+    if (!cloze) {
+      seq[at] = item;
+      a.push_back(u), p.push_back(S.indices[start[r] + t + 1]), flat.push_back(at);
+    } else if (masked[moff[r] + t]) {
+      seq[at] = Tower::kMaskItem;
+      a.push_back(u), p.push_back(item), flat.push_back(at);
+    } else {
+      seq[at] = item;
+    }
+  };
   if (pack_windows_ && net_.packs_positions() && n > 1) {
     // First fit, longest window first, into rows as wide as the longest: the rows (user, next item)
     // stay in window order; only where each window's states sit changes.
@@ -123,31 +155,16 @@ torch::Tensor Trainer::sequence_rows(const std::vector<int64_t>& order, size_t l
     }
     const int64_t R = std::max<int64_t>(1, static_cast<int64_t>(fill.size()));
     if (segments.empty()) segments.emplace_back();
-    std::vector<int64_t> seq(static_cast<size_t>(R * L), 0);
+    seq.assign(static_cast<size_t>(R * L), 0);
     // Segments sit in a row in the order they were placed (col increases with placement).
-    for (int64_t r = 0; r < n; ++r) {
-      if (len[r] == 0) continue;
-      const int32_t u = pos[order[lo + r]].a;
-      for (int64_t t = 0; t < len[r]; ++t) {
-        seq[row[r] * L + col[r] + t] = S.indices[start[r] + t];
-        a.push_back(u);
-        p.push_back(S.indices[start[r] + t + 1]);
-        flat.push_back(row[r] * L + col[r] + t);
-      }
-    }
+    for (int64_t r = 0; r < n; ++r)
+      for (int64_t t = 0; t < len[r]; ++t) place(r, t, row[r] * L + col[r] + t);
     auto st = net_.user_packed(torch::from_blob(seq.data(), {R, L}, torch::kInt64).clone(), segments);
     return st.reshape({R * L, -1}).index_select(0, torch::tensor(flat, torch::kInt64));
   }
-  std::vector<int64_t> seq(static_cast<size_t>(n * L), 0);
-  for (int64_t r = 0; r < n; ++r) {
-    const int32_t u = pos[order[lo + r]].a;
-    for (int64_t t = 0; t < len[r]; ++t) {
-      seq[r * L + t] = S.indices[start[r] + t];
-      a.push_back(u);
-      p.push_back(S.indices[start[r] + t + 1]);
-      flat.push_back(r * L + t);
-    }
-  }
+  seq.assign(static_cast<size_t>(n * L), 0);
+  for (int64_t r = 0; r < n; ++r)
+    for (int64_t t = 0; t < len[r]; ++t) place(r, t, r * L + t);
   auto tseq = torch::from_blob(seq.data(), {n, L}, torch::kInt64).clone();
   auto tlen = torch::from_blob(len.data(), {n}, torch::kInt64).clone();
   auto st = net_.user_positions(tseq, tlen);
@@ -534,7 +551,8 @@ double Trainer::TorchEpochs::run_epoch(int epoch) {
       y.assign(static_cast<size_t>(n), 1.0f);
       negatives(b, a, p, n, negs, mask);
     } else if (sequential) {  // every position of the windows is a row
-      ea = T.sequence_rows(order, lo, hi, a, p);
+      ea = T.sequence_rows(order, lo, hi, mix64(seed_ ^ mix64(static_cast<uint64_t>(epoch) * 7919ULL + b) ^ 0xc10e), a,
+                           p);
       n = static_cast<int64_t>(a.size());
       y.assign(static_cast<size_t>(n), 1.0f);
       negatives(b, a, p, n, negs, mask);

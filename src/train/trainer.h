@@ -49,8 +49,10 @@ class Trainer {
   torch::Tensor mine(const torch::Tensor& ea, const torch::Tensor& p, const torch::Tensor& cand);
   // Sequence builders: the windows order[lo..hi) as right-padded inputs; fills the rows (user,
   // next item) of every valid position and returns the anchors' states [rows, d].
-  torch::Tensor sequence_rows(const std::vector<int64_t>& order, size_t lo, size_t hi, std::vector<int64_t>& a,
-                              std::vector<int64_t>& p);
+  // Cloze towers (BERT4Rec): the windows' masked positions are the rows (user, masked item); the
+  // masks are drawn from batch_seed.
+  torch::Tensor sequence_rows(const std::vector<int64_t>& order, size_t lo, size_t hi, uint64_t batch_seed,
+                              std::vector<int64_t>& a, std::vector<int64_t>& p);
   // train.session_parallel: chunk c's rows (each lane's states carried in `lanes`, one [lanes, H]
   // per layer, created on first use); fills (user, next item) per position, returns their states.
   torch::Tensor session_rows(const struct SessionChunk& c, int64_t n_lanes, std::vector<torch::Tensor>& lanes,
@@ -78,6 +80,7 @@ class Trainer {
   bool pack_windows_ = true;            // sequence builders: short windows share rows (when the tower can)
   bool session_parallel_ = false;       // sequence builders: GRU4Rec's session-parallel mini-batches
   int64_t bptt_ = 1;                    // train.session_parallel: inputs per lane and mini-batch
+  double mask_prob_ = 0.2;              // Cloze towers: share of a window's items masked
   Mining batch_mining_ = Mining::None;  // in_batch: None (all valid negatives) | Hard | SemiHard
   bool prefetch_ = false;               // prepare the next batch on a helper thread
   Mining mining_ = Mining::None;        // the sampler's (sampling/builder.h)
