@@ -14,11 +14,18 @@ window. "+buckets" adds length bucketing to the default (train.length_buckets 16
 with SASRec it cost quality on ML-100K). Rounds alternate the variants so a change in the
 machine's speed hits each.
 
+With --issue-build DIR (a build of commit 2b05423, the code the sequence-tower issue measured:
+`git worktree add /tmp/old 2b05423`, then a Release build of its `siamrec` target) the same sizes
+are timed on that binary too, with its own example config: the ratios against "today's build" as
+the issue asked, where "before" is the old path selected by config in this binary (which also
+carries this binary's shared changes, e.g. negatives and positives scored in place).
+
 With --pmixer DIR (pmixer/SASRec.pytorch's python/ folder, see bench/sasrec_reference.py) the
 PyTorch SASRec is timed too, on the same data prepared by `sasrec_reference.py prepare`, with the
 same sizes (d 50, 2 blocks, 1 head, max_len 200, batch 128) and torch on 1 thread.
 
-  /usr/bin/python3 bench/bench_sequence.py --build build [--epochs 4] [--rounds 3] [--pmixer DIR --ref-dir W]
+  /usr/bin/python3 bench/bench_sequence.py --build build [--epochs 4] [--rounds 3] [--issue-build /tmp/old/build]
+      [--pmixer DIR --ref-dir W]
 """
 import argparse
 import json
@@ -44,9 +51,9 @@ BUCKETS = ["train.length_buckets=16"]
 GRU_BEFORE = ["user_tower.rnn_kernel=torch", "train.pack_windows=false"]
 
 
-def epoch_seconds(build, sets, epochs, data_dir, config="ml100k-sasrec.yaml"):
+def epoch_seconds(build, sets, epochs, data_dir, config="ml100k-sasrec.yaml", root=ROOT):
     """The median training epoch (the first left out) of `siamrec train` on 1 thread, validation off."""
-    cmd = [os.path.join(build, "siamrec"), "train", "--config", os.path.join(ROOT, "examples/configs", config),
+    cmd = [os.path.join(build, "siamrec"), "train", "--config", os.path.join(root, "examples/configs", config),
            "--threads", "1", "--no-eval", "--set", f"train.epochs={epochs}", "--set", "train.eval_every=1000000"]
     for s in sets:
         cmd += ["--set", s]
@@ -84,14 +91,21 @@ def main():
     p.add_argument("--epochs", type=int, default=4)
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--data-dir", default=os.environ.get("SIAMREC_DATA_DIR", ""))
+    p.add_argument("--issue-build", default="", help="build dir of commit 2b05423 (its siamrec binary)")
     p.add_argument("--pmixer", default="")
     p.add_argument("--ref-dir", default="")
     a = p.parse_args()
     if not a.data_dir:
         sys.exit("bench_sequence: set SIAMREC_DATA_DIR or --data-dir")
-    rows = {"SASRec before": [], "SASRec padded": [], "SASRec packed": [], "GRU before": [], "GRU own padded": [],
-            "GRU own packed": [], "GRU +buckets": [], "pmixer SASRec": []}
+    rows = {"SASRec at issue": [], "SASRec before": [], "SASRec padded": [], "SASRec packed": [], "GRU at issue": [],
+            "GRU before": [], "GRU own padded": [], "GRU own packed": [], "GRU +buckets": [], "pmixer SASRec": []}
+    # The issue's build reads its own example config (it predates train.adam_beta2 and the new keys).
+    old_root = os.path.dirname(os.path.abspath(a.issue_build)) if a.issue_build else ""
+    old_sasrec = [x for x in SASREC if not x.startswith("train.adam_beta2")]
     for r in range(a.rounds):
+        if a.issue_build:
+            rows["SASRec at issue"].append(epoch_seconds(a.issue_build, old_sasrec, a.epochs, a.data_dir, root=old_root))
+            rows["GRU at issue"].append(epoch_seconds(a.issue_build, GRU, a.epochs, a.data_dir, root=old_root))
         rows["SASRec before"].append(epoch_seconds(a.build, SASREC + BEFORE, a.epochs, a.data_dir))
         rows["SASRec padded"].append(epoch_seconds(a.build, SASREC + PADDED, a.epochs, a.data_dir))
         rows["SASRec packed"].append(epoch_seconds(a.build, SASREC, a.epochs, a.data_dir))
@@ -114,6 +128,9 @@ def main():
     print(f"GRU speed-up over before:    {med['GRU before'] / med['GRU own packed']:.2f}x own packed, "
           f"{med['GRU before'] / med['GRU own padded']:.2f}x own padded; with buckets "
           f"{med['GRU before'] / med['GRU +buckets']:.2f}x")
+    if "SASRec at issue" in med:
+        print(f"against the issue's build (2b05423): SASRec {med['SASRec at issue'] / med['SASRec packed']:.2f}x, "
+              f"GRU {med['GRU at issue'] / med['GRU own packed']:.2f}x")
     if "pmixer SASRec" in med:
         print(f"siamrec SASRec vs pmixer (per epoch, same windows per epoch +-8%): "
               f"{med['pmixer SASRec'] / med['SASRec packed']:.2f}x faster packed, "

@@ -395,63 +395,69 @@ TEST(SequenceTowers, OwnGruIsLibTorchsGruInValueAndGradient) {
   TowerSpec is;
   is.type = "id", is.key = "tower", is.dim = 24, is.feats = &items;
   auto item_tower = make_tower(is);
-  auto make = [&](const char* kernel) {
-    TowerSpec us;
-    us.type = "gru", us.key = "user_tower", us.dim = 24, us.layers = 2, us.max_len = 30;
-    us.feats = &users, us.item_tower = item_tower.get(), us.rnn_kernel = kernel;
-    return make_tower(us);
-  };
-  auto own = make("own"), ref = make("torch");
-  {
-    torch::NoGradGuard ng;
+  // fold: the first layer reads the item table's projection (40 items < 7 x 30 positions).
+  for (bool fold : {true, false}) {
+    SCOPED_TRACE(fold ? "folded first layer" : "projected positions");
+    auto make = [&](const char* kernel) {
+      TowerSpec us;
+      us.type = "gru", us.key = "user_tower", us.dim = 24, us.layers = 2, us.max_len = 30;
+      us.feats = &users, us.item_tower = item_tower.get(), us.rnn_kernel = kernel, us.rnn_fold = fold;
+      return make_tower(us);
+    };
+    auto own = make("own"), ref = make("torch");
+    for (auto& t : item_tower->parameters())
+      if (t.grad().defined()) t.grad().zero_();
+    {
+      torch::NoGradGuard ng;
+      auto po = own->named_parameters(), pr = ref->named_parameters();
+      for (auto& p : pr) po[p.key()].copy_(p.value());
+    }
+    own->train(true), ref->train(true);  // dropout 0: training and inference are the same function
+    std::mt19937 rng(4);
+    const int64_t B = 7, L = 30;
+    auto seq = torch::zeros({B, L}, torch::kInt64);
+    std::vector<int64_t> len(B);
+    for (int64_t b = 0; b < B; ++b) {
+      len[b] = b == 0 ? L : 1 + static_cast<int64_t>(rng() % L);
+      for (int64_t t = 0; t < len[b]; ++t) seq[b][t] = 1 + static_cast<int64_t>(rng() % 39);
+    }
+    auto lengths = torch::tensor(len, torch::kInt64);
+    auto w = torch::randn({B, L, 24});
+    auto so = own->forward_positions(seq, lengths);
+    auto sr = ref->forward_positions(seq, lengths);
+    EXPECT_LT((so - sr).abs().max().item<double>(), 2e-6);
+    EXPECT_GT(sr.abs().max().item<double>(), 0.05);  // not a trivially small output
+    EXPECT_FALSE(torch::equal(so, sr)) << "the own kernel did not run (its exp differs in the last bits)";
+    auto table = item_tower->tables()[0];
+    (so * w).sum().backward();
+    auto gi_own = table.grad().clone();
+    table.grad().zero_();
+    (sr * w).sum().backward();
+    EXPECT_LT((gi_own - table.grad()).abs().max().item<double>(), 1e-5);
     auto po = own->named_parameters(), pr = ref->named_parameters();
-    for (auto& p : pr) po[p.key()].copy_(p.value());
+    int compared = 0;
+    for (auto& p : pr) {
+      auto go = po[p.key()].grad();
+      ASSERT_TRUE(go.defined()) << p.key();
+      const double scale = p.value().grad().abs().max().item<double>();
+      EXPECT_GT(scale, 0.0) << p.key();
+      EXPECT_LT((go - p.value().grad()).abs().max().item<double>(), 1e-5 * std::max(1.0, scale)) << p.key();
+      ++compared;
+    }
+    EXPECT_EQ(compared, 8);  // 2 layers x (w_ih, w_hh, b_ih, b_hh)
+    torch::NoGradGuard ng;
+    auto inf = own->forward_positions(seq, lengths);
+    EXPECT_LT((inf - sr.detach()).abs().max().item<double>(), 2e-6);
+    // The user vectors (the last state of each history) also agree.
+    std::vector<int64_t> tok, off;
+    for (int64_t b = 0; b < B; ++b) {
+      off.push_back(static_cast<int64_t>(tok.size()));
+      for (int64_t t = 0; t < len[b]; ++t) tok.push_back(seq[b][t].item<int64_t>());
+    }
+    auto uo = own->forward_bags(torch::tensor(tok), torch::tensor(off));
+    auto ur = ref->forward_bags(torch::tensor(tok), torch::tensor(off));
+    EXPECT_LT((uo - ur).abs().max().item<double>(), 2e-6);
   }
-  own->train(true), ref->train(true);  // dropout 0: training and inference are the same function
-  std::mt19937 rng(4);
-  const int64_t B = 7, L = 30;
-  auto seq = torch::zeros({B, L}, torch::kInt64);
-  std::vector<int64_t> len(B);
-  for (int64_t b = 0; b < B; ++b) {
-    len[b] = b == 0 ? L : 1 + static_cast<int64_t>(rng() % L);
-    for (int64_t t = 0; t < len[b]; ++t) seq[b][t] = 1 + static_cast<int64_t>(rng() % 39);
-  }
-  auto lengths = torch::tensor(len, torch::kInt64);
-  auto w = torch::randn({B, L, 24});
-  auto so = own->forward_positions(seq, lengths);
-  auto sr = ref->forward_positions(seq, lengths);
-  EXPECT_LT((so - sr).abs().max().item<double>(), 2e-6);
-  EXPECT_GT(sr.abs().max().item<double>(), 0.05);  // not a trivially small output
-  EXPECT_FALSE(torch::equal(so, sr)) << "the own kernel did not run (its exp differs in the last bits)";
-  auto table = item_tower->tables()[0];
-  (so * w).sum().backward();
-  auto gi_own = table.grad().clone();
-  table.grad().zero_();
-  (sr * w).sum().backward();
-  EXPECT_LT((gi_own - table.grad()).abs().max().item<double>(), 1e-5);
-  auto po = own->named_parameters(), pr = ref->named_parameters();
-  int compared = 0;
-  for (auto& p : pr) {
-    auto go = po[p.key()].grad();
-    ASSERT_TRUE(go.defined()) << p.key();
-    const double scale = p.value().grad().abs().max().item<double>();
-    EXPECT_GT(scale, 0.0) << p.key();
-    EXPECT_LT((go - p.value().grad()).abs().max().item<double>(), 1e-5 * std::max(1.0, scale)) << p.key();
-    ++compared;
-  }
-  EXPECT_EQ(compared, 8);  // 2 layers x (w_ih, w_hh, b_ih, b_hh)
-  torch::NoGradGuard ng;
-  auto inf = own->forward_positions(seq, lengths);
-  EXPECT_LT((inf - sr.detach()).abs().max().item<double>(), 2e-6);
-  // The user vectors (the last state of each history) also agree.
-  std::vector<int64_t> tok, off;
-  for (int64_t b = 0; b < B; ++b) {
-    off.push_back(static_cast<int64_t>(tok.size()));
-    for (int64_t t = 0; t < len[b]; ++t) tok.push_back(seq[b][t].item<int64_t>());
-  }
-  auto uo = own->forward_bags(torch::tensor(tok), torch::tensor(off));
-  auto ur = ref->forward_bags(torch::tensor(tok), torch::tensor(off));
-  EXPECT_LT((uo - ur).abs().max().item<double>(), 2e-6);
 }
 
 // Model files before format 6 were trained with the post blocks and oldest-first positions: their

@@ -124,12 +124,17 @@ void gate_back(const float* __restrict r, const float* __restrict z, const float
 }  // namespace
 
 void gru_forward(const GruShape& s, const GruWeights& w, const float* x, float* y, const GruSaved& keep) {
-  const int64_t B = s.batch, L = s.steps, H = s.hidden, G = 3 * H;
+  const int64_t B = s.batch, L = s.steps, G = 3 * s.hidden;
   if (B == 0 || L == 0) return;
   // Input projections of every step at once: gi [B, L, 3H] (rows in x's order).
   std::unique_ptr<float[]> gi_buf(new float[static_cast<size_t>(B * L * G)]);  // written whole by the product
-  float* gi = gi_buf.get();
-  gemm_nt(B * L, G, s.in, x, s.in, w.w_ih, s.in, gi, G, false);
+  gemm_nt(B * L, G, s.in, x, s.in, w.w_ih, s.in, gi_buf.get(), G, false);
+  gru_forward_gates(s, w, gi_buf.get(), y, keep);
+}
+
+void gru_forward_gates(const GruShape& s, const GruWeights& w, const float* gi, float* y, const GruSaved& keep) {
+  const int64_t B = s.batch, L = s.steps, H = s.hidden, G = 3 * H;
+  if (B == 0 || L == 0) return;
   std::vector<float> bias_rz(static_cast<size_t>(2 * H));
   for (int64_t j = 0; j < 2 * H; ++j) bias_rz[j] = w.b_ih[j] + w.b_hh[j];
   std::vector<float> gh(static_cast<size_t>(B * G));
@@ -176,9 +181,9 @@ void gru_backward(const GruShape& s, const GruWeights& w, const float* x, const 
   // Gradients of the pre-activations: dgi [B, L, 3H] (x's order) for the input side, dgh
   // [L, B, 3H] (the states' order) for the recurrent side (they differ in the n gate: r dn).
   // (Written whole by the steps: not zeroed.)
-  std::unique_ptr<float[]> dgi_buf(new float[static_cast<size_t>(B * L * G)]);
+  std::unique_ptr<float[]> dgi_buf(g.dgi ? nullptr : new float[static_cast<size_t>(B * L * G)]);
   std::unique_ptr<float[]> dgh_buf(new float[static_cast<size_t>(L * B * G)]);
-  float* dgi = dgi_buf.get();
+  float* dgi = g.dgi ? g.dgi : dgi_buf.get();
   float* dgh = dgh_buf.get();
   std::vector<float> dh(static_cast<size_t>(B * H), 0.0f);
   for (int64_t t = L - 1; t >= 0; --t) {

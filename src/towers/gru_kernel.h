@@ -40,6 +40,9 @@ struct GruSaved {
 
 // x [batch, steps, in] -> y [batch, steps, H].
 void gru_forward(const GruShape& s, const GruWeights& w, const float* x, float* y, const GruSaved& keep);
+// The same from the input projections gi [batch, steps, 3H] = x W_ih^T (no bias) computed by the
+// caller (e.g. gathered from a table's projection when x are rows of an embedding table).
+void gru_forward_gates(const GruShape& s, const GruWeights& w, const float* gi, float* y, const GruSaved& keep);
 
 // dy [batch, steps, H] -> dx [batch, steps, in] and the weight gradients (overwritten, in the
 // weights' layout). Any output pointer may be null (not wanted).
@@ -49,6 +52,8 @@ struct GruGrads {
   float* dw_hh = nullptr;
   float* db_ih = nullptr;
   float* db_hh = nullptr;
+  float* dgi = nullptr;  // [batch, steps, 3H]: the input projections' gradient (for a caller that
+                         // derives dx and dW_ih itself; then x may be null)
 };
 void gru_backward(const GruShape& s, const GruWeights& w, const float* x, const float* dy, const GruSaved& saved,
                   const GruGrads& g);

@@ -80,7 +80,7 @@ class SequenceTower : public Tower {
     auto N = torch::from_blob(len.data(), {B}, torch::kInt64).clone();
     torch::Tensor out;
     if (items_) {  // causal: the state after the last item
-      auto st = encode(embed(S), N, true);
+      auto st = encode_ids(S, N, true);
       out = st.gather(1, (N - 1).view({B, 1, 1}).expand({B, 1, st.size(2)})).squeeze(1);
     } else {
       out = pool(embed(S), N);
@@ -117,7 +117,7 @@ class SequenceTower : public Tower {
 
   torch::Tensor forward_positions(const torch::Tensor& seq, const torch::Tensor& lengths) override {
     if (!items_) throw ConfigError("content sequence towers do not encode histories position by position");
-    return encode(embed(seq), lengths, !cloze());
+    return encode_ids(seq, lengths, !cloze());
   }
 
  protected:
@@ -154,6 +154,10 @@ class SequenceTower : public Tower {
   }
   // x [B, L, d], lengths [B] -> states [B, L, dim]
   virtual torch::Tensor encode(const torch::Tensor& x, const torch::Tensor& lengths, bool causal) = 0;
+  // The same from the token ids S [B, L] (a tower may read them without embedding them first).
+  virtual torch::Tensor encode_ids(const torch::Tensor& S, const torch::Tensor& lengths, bool causal) {
+    return encode(embed(S), lengths, causal);
+  }
   // Content representation [B, dim].
   virtual torch::Tensor pool(const torch::Tensor& x, const torch::Tensor& lengths) = 0;
 
@@ -230,6 +234,76 @@ struct OwnGru : public torch::autograd::Function<OwnGru> {
   }
 };
 
+// The first GRU layer over rows of an item table (the id tower's, or gcn's propagated one): every
+// position's input projection x W_ih^T is a row of P = table W_ih^T, so when the table has fewer
+// rows than the batch has positions the projection is one [items, 3H] product and a gather, and
+// its backward a scatter of the gates' gradient by item, S [items, 3H], then d table = S W_ih and
+// dW_ih = S^T table: three products over the items instead of three over the positions (the same
+// values up to float rounding; tested against OwnGru).
+struct FoldedGru : public torch::autograd::Function<FoldedGru> {
+  static torch::Tensor gates(const torch::Tensor& table, const torch::Tensor& ids, const torch::Tensor& w_ih) {
+    return torch::mm(table, w_ih.t()).index_select(0, ids.reshape({-1}));  // [B L, 3H]
+  }
+  static GruShape shape(const torch::Tensor& ids, const torch::Tensor& table, const torch::Tensor& w_hh,
+                        const torch::Tensor& reset, const torch::Tensor& h0) {
+    return GruShape{ids.size(0),
+                    ids.size(1),
+                    table.size(1),
+                    w_hh.size(1),
+                    reset.numel() > 0 ? reset.data_ptr<uint8_t>() : nullptr,
+                    h0.numel() > 0 ? h0.data_ptr<float>() : nullptr};
+  }
+  static torch::Tensor run(const torch::Tensor& table, const torch::Tensor& ids, const torch::Tensor& w_ih,
+                           const torch::Tensor& w_hh, const torch::Tensor& b_ih, const torch::Tensor& b_hh,
+                           const torch::Tensor& reset, const torch::Tensor& h0) {
+    auto s = shape(ids, table, w_hh, reset, h0);
+    auto gi = gates(table.to(torch::kFloat32), ids, w_ih).contiguous();
+    auto y = torch::empty({s.batch, s.steps, s.hidden});
+    gru_forward_gates(s, OwnGru::weights(w_ih, w_hh, b_ih, b_hh), gi.data_ptr<float>(), y.data_ptr<float>(),
+                      GruSaved{});
+    return y;
+  }
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, torch::Tensor table, torch::Tensor ids,
+                               torch::Tensor w_ih, torch::Tensor w_hh, torch::Tensor b_ih, torch::Tensor b_hh,
+                               torch::Tensor reset, torch::Tensor h0) {
+    auto tc = table.to(torch::kFloat32).contiguous();
+    auto s = shape(ids, tc, w_hh, reset, h0);
+    auto gi = gates(tc, ids, w_ih).contiguous();
+    auto opt = torch::TensorOptions().dtype(torch::kFloat32);
+    auto states = torch::empty({s.steps + 1, s.batch, s.hidden}, opt);
+    auto g4 = torch::empty({4, s.steps, s.batch, s.hidden}, opt);  // r, z, n, W_hn h + b_hn
+    const int64_t step = s.steps * s.batch * s.hidden;
+    float* g = g4.data_ptr<float>();
+    auto y = torch::empty({s.batch, s.steps, s.hidden}, opt);
+    gru_forward_gates(s, OwnGru::weights(w_ih, w_hh, b_ih, b_hh), gi.data_ptr<float>(), y.data_ptr<float>(),
+                      GruSaved{states.data_ptr<float>(), g, g + step, g + 2 * step, g + 3 * step});
+    ctx->save_for_backward({tc, w_ih, w_hh, b_ih, b_hh, states, g4});
+    ctx->saved_data["ids"] = ids;
+    ctx->saved_data["reset"] = reset;
+    return y;
+  }
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grads) {
+    auto v = ctx->get_saved_variables();
+    const auto &table = v[0], &w_ih = v[1], &w_hh = v[2], &b_ih = v[3], &b_hh = v[4], &states = v[5], &g4 = v[6];
+    auto ids = ctx->saved_data["ids"].toTensor();
+    auto reset = ctx->saved_data["reset"].toTensor();
+    auto s = shape(ids, table, w_hh, reset, torch::empty({0}));
+    auto dy = grads[0].contiguous();
+    auto dgi = torch::empty({s.batch * s.steps, 3 * s.hidden});
+    auto dw_hh = torch::empty_like(w_hh);
+    auto db_ih = torch::empty_like(b_ih), db_hh = torch::empty_like(b_hh);
+    const int64_t step = s.steps * s.batch * s.hidden;
+    float* g = g4.data_ptr<float>();
+    gru_backward(s, OwnGru::weights(w_ih, w_hh, b_ih, b_hh), nullptr, dy.data_ptr<float>(),
+                 GruSaved{states.data_ptr<float>(), g, g + step, g + 2 * step, g + 3 * step},
+                 GruGrads{nullptr, nullptr, dw_hh.data_ptr<float>(), db_ih.data_ptr<float>(), db_hh.data_ptr<float>(),
+                          dgi.data_ptr<float>()});
+    auto S = torch::zeros({table.size(0), 3 * s.hidden}).index_add_(0, ids.reshape({-1}), dgi);
+    return {S.mm(w_ih), torch::Tensor(), S.t().mm(table), dw_hh, db_ih, db_hh, torch::Tensor(), torch::Tensor()};
+  }
+};
+
 }  // namespace
 
 // GRU4Rec-style recurrent encoders.
@@ -247,6 +321,7 @@ class RnnTower : public SequenceTower {
                                           .dropout(layers_ > 1 ? s.dropout : 0.0)));
     if (bi_) proj_ = register_module("proj", torch::nn::Linear(2 * s.dim, s.dim));
     own_ = own_kernel(s);
+    fold_ = s.rnn_fold;
   }
 
  protected:
@@ -269,7 +344,7 @@ class RnnTower : public SequenceTower {
       int64_t at = 0;
       for (int64_t n : lengths[r]) rs[r * W + at] = 1, at += n;
     }
-    return own_encode(embed(seq), reset);
+    return own_encode_ids(seq, reset);
   }
   // Session-parallel mini-batches (train.session_parallel): each row continues from its carried
   // states (one [R, H] per layer; empty: zeros) unless reset at step 0; state receives each
@@ -283,13 +358,26 @@ class RnnTower : public SequenceTower {
       throw Error(fmt::format("gru: session-parallel reset flags must be uint8 [{}, {}]", R, K));
     if (!state.empty() && (static_cast<int64_t>(state.size()) != layers_ || state[0].size(0) != R))
       throw Error(fmt::format("gru: {} carried states for {} layers and {} rows", state.size(), layers_, R));
-    auto y = own_encode(embed(seq), reset.contiguous(), &state);
-    return y;
+    return own_encode_ids(seq, reset.contiguous(), &state);
   }
+  torch::Tensor encode_ids(const torch::Tensor& S, const torch::Tensor& lengths, bool causal) override {
+    if (own_) return own_encode_ids(S, torch::empty({0}, torch::kUInt8));  // no packed rows, h0 = 0
+    return SequenceTower::encode_ids(S, lengths, causal);
+  }
+  // The own kernel from item ids: the first layer folded into the item table (FoldedGru) when
+  // the item tower gathers table rows and has fewer of them than the batch has positions.
+  torch::Tensor own_encode_ids(const torch::Tensor& seq, const torch::Tensor& reset,
+                               std::vector<torch::Tensor>* state = nullptr) {
+    torch::Tensor table = items_ ? items_->gather_table() : torch::Tensor();
+    if (fold_ && table.defined() && table.size(0) < seq.numel()) return own_encode({}, reset, state, &table, &seq);
+    return own_encode(embed(seq), reset, state);
+  }
+  // x [B, L, d]; or, with table and ids, the first layer reads table rows (FoldedGru).
   torch::Tensor own_encode(const torch::Tensor& x, const torch::Tensor& reset,
-                           std::vector<torch::Tensor>* state = nullptr) {
+                           std::vector<torch::Tensor>* state = nullptr, const torch::Tensor* table = nullptr,
+                           const torch::Tensor* ids = nullptr) {
     auto w = rnn_->all_weights();  // per layer: w_ih, w_hh, b_ih, b_hh
-    auto h = x.to(torch::kFloat32);
+    torch::Tensor h = table ? torch::Tensor() : x.to(torch::kFloat32);
     const bool grad = torch::GradMode::is_enabled();
     const double dropout = rnn_->options.dropout();  // between layers, as rnn_->forward
     std::vector<torch::Tensor> last;
@@ -299,8 +387,12 @@ class RnnTower : public SequenceTower {
         h = torch::nn::functional::dropout(h, torch::nn::functional::DropoutFuncOptions().p(dropout).training(true));
       torch::Tensor h0 = torch::empty({0});  // none (autograd functions take defined tensors)
       if (state && !state->empty()) h0 = (*state)[k].detach().to(torch::kFloat32).contiguous();
-      h = grad ? OwnGru::apply(h, w_ih, w_hh, b_ih, b_hh, reset, h0)
-               : OwnGru::run(h, w_ih, w_hh, b_ih, b_hh, reset, h0);
+      if (k == 0 && table)
+        h = grad ? FoldedGru::apply(*table, *ids, w_ih, w_hh, b_ih, b_hh, reset, h0)
+                 : FoldedGru::run(*table, *ids, w_ih, w_hh, b_ih, b_hh, reset, h0);
+      else
+        h = grad ? OwnGru::apply(h, w_ih, w_hh, b_ih, b_hh, reset, h0)
+                 : OwnGru::run(h, w_ih, w_hh, b_ih, b_hh, reset, h0);
       if (state) last.push_back(h.select(1, h.size(1) - 1).detach().clone());
     }
     if (state) *state = std::move(last);
@@ -315,7 +407,7 @@ class RnnTower : public SequenceTower {
   }
   torch::Tensor final_hidden(const torch::nn::utils::rnn::PackedSequence& p);
 
-  bool bi_, own_ = false;
+  bool bi_, own_ = false, fold_ = true;
   RNN rnn_{nullptr};
   torch::nn::Linear proj_{nullptr};
 };

@@ -28,9 +28,10 @@ TowerSpec TowerSpec::from_config(const Config& c, const std::string& section, co
   s.heads = c.integer(section + ".heads");
   s.max_len = c.integer(section + ".max_len");
   s.bidirectional = c.flag(section + ".bidirectional");
-  if (section == "user_tower")
-    s.norm = c.str("user_tower.norm"), s.positions = c.str("user_tower.positions"),
-    s.rnn_kernel = c.str("user_tower.rnn_kernel");
+  if (section == "user_tower") {
+    s.norm = c.str("user_tower.norm"), s.positions = c.str("user_tower.positions");
+    s.rnn_kernel = c.str("user_tower.rnn_kernel"), s.rnn_fold = c.flag("user_tower.rnn_fold");
+  }
   s.augment = c.flag("tower.augment");
   for (auto k : c.ints("tower.kernel_sizes")) s.kernel_sizes.push_back(k);
   s.feats = f;

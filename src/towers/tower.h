@@ -39,6 +39,7 @@ struct TowerSpec {
   std::string norm = "pre";              // user transformer: pre (SASRec) | post LayerNorm blocks
   std::string positions = "latest";      // user transformer: latest (counted back from the latest item) | oldest
   std::string rnn_kernel = "own";        // user gru: own (towers/gru_kernel.cc) | torch (LibTorch's GRU)
+  bool rnn_fold = true;                  // user gru, own kernel: first layer folded into the item table
   bool augment = false;                  // image_cnn / audio_cnn: training-time augmentation
   std::vector<int64_t> kernel_sizes;     // text_cnn: convolution widths
   // Sequence encoders over a user's history read item embeddings through the shared item tower

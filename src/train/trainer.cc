@@ -579,24 +579,36 @@ double Trainer::TorchEpochs::run_epoch(int epoch) {
       tn = torch::from_blob(negs.data(), {n, per}, torch::kInt64).clone();
       if (per != k_) tn = T.mine(ea, tp, tn);
     }
-    auto ep = net_.items(tp);
     LossInputs li;
     li.n_items = n_items_;
-    li.pos = dist ? comp->distance(ea, ep) : comp->similarity(ea, ep);
-    torch::Tensor en, neg_table;
+    // Dot and cosine scores of an item tower that gathers table rows are read in place: the same
+    // values and gradients without copying the rows (comparators/gathered.h); the positive and the
+    // sampled negatives in one pass.
+    torch::Tensor table;
+    Similarity kind = Similarity::Dot;
+    if (T.score_in_place_ && !dist && !loss_.needs_neg_neg() && comp->gemm(&kind) &&
+        (kind == Similarity::Dot || kind == Similarity::Cosine))
+      table = net_.item_table();
+    const bool cosine = kind == Similarity::Cosine;
+    const bool pos_in_place = table.defined() && cov == 0 && mining_ != Mining::InBatch;
+    torch::Tensor ep, en;
+    if (pos_in_place && tn.defined()) {
+      auto s = gathered_similarity(ea, table, torch::cat({tp.unsqueeze(1), tn}, 1), cosine);
+      li.pos = s.select(1, 0);
+      li.neg = s.slice(1, 1);
+    } else if (pos_in_place) {
+      li.pos = gathered_similarity(ea, table, tp.unsqueeze(1), cosine).squeeze(1);
+    } else {
+      ep = net_.items(tp);
+      li.pos = dist ? comp->distance(ea, ep) : comp->similarity(ea, ep);
+    }
     if (mining_ == Mining::InBatch && loss_.min_negatives() > 0) {
       li.neg = dist ? comp->distance_matrix(ea, ep) : comp->similarity_matrix(ea, ep);
       li.neg_mask = torch::from_blob(mask.data(), {n, n}, torch::kUInt8).to(torch::kBool);
       if (batch_mining_ != Mining::None) li.neg_mask = T.mine_in_batch(li.pos, li.neg, li.neg_mask, dist);
-    } else if (tn.defined()) {
-      // Dot and cosine scores of gathered table rows are read in place: the same values and
-      // gradients without the [n, k, d] copies (comparators/gathered.h).
-      Similarity kind = Similarity::Dot;
-      if (T.score_in_place_ && !dist && !loss_.needs_neg_neg() && comp->gemm(&kind) &&
-          (kind == Similarity::Dot || kind == Similarity::Cosine))
-        neg_table = net_.item_table();
-      if (neg_table.defined()) {
-        li.neg = gathered_similarity(ea, neg_table, tn, kind == Similarity::Cosine);
+    } else if (tn.defined() && !li.neg.defined()) {
+      if (table.defined()) {
+        li.neg = gathered_similarity(ea, table, tn, cosine);
       } else {
         en = net_.items(tn.reshape({-1})).view({n, k_, -1});
         li.neg = dist ? comp->distance(ea.unsqueeze(1), en) : comp->similarity(ea.unsqueeze(1), en);
@@ -606,12 +618,16 @@ double Trainer::TorchEpochs::run_epoch(int epoch) {
     if (loss_.uses_labels()) li.labels = torch::from_blob(y.data(), {n}, torch::kFloat32).clone();
     auto loss = loss_.forward(li);
     if (l2 > 0) {
-      auto r = ea.pow(2).sum(1).mean() + ep.pow(2).sum(1).mean();
+      // Rows scored in place: the same sum over the table, each row times its count.
+      auto table_rows = [&](const torch::Tensor& ids) {
+        auto counts = torch::bincount(ids.reshape({-1}), {}, table.size(0)).to(torch::kFloat32);
+        return (counts * table.pow(2).sum(1)).sum() / static_cast<double>(ids.numel());
+      };
+      auto r = ea.pow(2).sum(1).mean() + (ep.defined() ? ep.pow(2).sum(1).mean() : table_rows(tp));
       if (en.defined()) {
         r = r + en.pow(2).sum(2).mean();
-      } else if (neg_table.defined()) {  // the same sum over the table: each row times its count
-        auto counts = torch::bincount(tn.reshape({-1}), {}, neg_table.size(0)).to(torch::kFloat32);
-        r = r + (counts * neg_table.pow(2).sum(1)).sum() / static_cast<double>(tn.numel());
+      } else if (tn.defined() && table.defined()) {
+        r = r + table_rows(tn);
       }
       loss = loss + l2 * r;
     }
