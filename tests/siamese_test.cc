@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <functional>
 #include <set>
 
 #include "eval/validation.h"
@@ -199,6 +200,22 @@ TEST(SiameseSequence, PackedWindowsTrainThePaddedModel) {
   }
 }
 
+// Users u100..u(100+U-1) whose best-scored unseen item (scores s: every user x every item) is
+// item "i" + want(u).
+static int next_item_hits(const Prepared& p, const std::vector<float>& s, int U, const std::function<int(int)>& want) {
+  const Dataset& ds = p.ds;
+  int hits = 0;
+  for (int u = 0; u < U; ++u) {
+    const int32_t du = ds.users.find("u" + std::to_string(100 + u));
+    int32_t best = -1;
+    for (int32_t i = 0; i < ds.n_items(); ++i)
+      if (!p.train_by_user.contains(du, i) && (best < 0 || s[du * ds.n_items() + i] > s[du * ds.n_items() + best]))
+        best = i;
+    hits += best == ds.items.find("i" + std::to_string(want(u)));
+  }
+  return hits;
+}
+
 // train.session_parallel (GRU4Rec's session-parallel mini-batches): users walk a ring of 12 items
 // with a hub item X between every two, p(s), X, p(s+1), X, ..., X (6 of each), so the item after a
 // history's last X is p(s+6), new to her, which only the item before the X tells. With 3 inputs
@@ -226,17 +243,7 @@ TEST(SiameseSequence, SessionParallelLearnsFromTheCarriedState) {
         "train.batch_size=8",  "train.lr=0.02",       "train.epochs=60",        "train.bptt=3",
         "train.seed=5"};
     sets.insert(sets.end(), more.begin(), more.end());
-    auto s = all_scores(p, sets);
-    int hits = 0;
-    for (int u = 0; u < U; ++u) {
-      const int32_t du = ds.users.find("u" + std::to_string(100 + u));
-      const int32_t want = ds.items.find("i" + std::to_string(100 + (u * 5 + N) % I));
-      int32_t best = -1;
-      for (int32_t i = 0; i < ds.n_items(); ++i)
-        if (!p.train_by_user.contains(du, i) && (best < 0 || s[du * ds.n_items() + i] > s[du * ds.n_items() + best]))
-          best = i;
-      hits += best == want;
-    }
+    const int hits = next_item_hits(p, all_scores(p, sets), U, [&](int u) { return 100 + (u * 5 + N) % I; });
     EXPECT_GE(hits, U * 9 / 10) << more[0];
   }
 }
@@ -259,17 +266,7 @@ TEST(SiameseSequence, Bert4RecPredictsTheNextItemFromAMaskToken) {
                           "user_tower.bag=history", "sampler.builder=sequence", "comparator.type=dot", "tower.dim=16",
                           "user_tower.layers=1", "user_tower.max_len=8", "loss.type=bce", "sampler.negatives=4",
                           "train.mask_prob=0.3", "train.batch_size=16", "train.lr=0.01", "train.epochs=80"});
-  int hits = 0;
-  for (int u = 0; u < U; ++u) {
-    const int32_t du = ds.users.find("u" + std::to_string(100 + u));
-    const int32_t want = ds.items.find("i" + std::to_string(100 + (u * 5 + N) % I));
-    int32_t best = -1;
-    for (int32_t i = 0; i < ds.n_items(); ++i)
-      if (!p.train_by_user.contains(du, i) && (best < 0 || s[du * ds.n_items() + i] > s[du * ds.n_items() + best]))
-        best = i;
-    hits += best == want;
-  }
-  EXPECT_GE(hits, U * 9 / 10);
+  EXPECT_GE(next_item_hits(p, s, U, [&](int u) { return 100 + (u * 5 + N) % I; }), U * 9 / 10);
 }
 
 // train.score_in_place: negatives of a gathering item tower (gcn, id) are scored against its table

@@ -384,24 +384,40 @@ TEST(SequenceTowers, OwnAttentionIsLibTorchsAndFastDropoutIsInvertedDropout) {
 // The GRU's own forward/backward (towers/gru_kernel.cc, user_tower.rnn_kernel own) is LibTorch's
 // GRU: the same weights give the same states and the same gradients for every parameter, the item
 // table and a padded batch of histories, over 2 layers; inference (no graph) gives the same states.
-TEST(SequenceTowers, OwnGruIsLibTorchsGruInValueAndGradient) {
+// User towers over histories of 40 items, read through an id item tower of width d (made
+// after the caller seeds LibTorch).
+struct HistoryTowers {
   EntityFeatures items, users;
-  items.n = 40;
-  items.bag_ptr.assign(41, 0);
-  users.n = 1;
-  users.bag_vocab = 40;
-  users.bag_ptr = {0, 0};
+  std::shared_ptr<Tower> item_tower;
+  explicit HistoryTowers(int64_t d) {
+    items.n = 40;
+    items.bag_ptr.assign(41, 0);
+    users.n = 1;
+    users.bag_vocab = 40;
+    users.bag_ptr = {0, 0};
+    TowerSpec is;
+    is.type = "id", is.key = "tower", is.dim = d, is.feats = &items;
+    item_tower = make_tower(is);
+  }
+  HistoryTowers(const HistoryTowers&) = delete;
+  TowerSpec user(const char* type, int64_t d, int64_t layers, int64_t max_len) {
+    TowerSpec us;
+    us.type = type, us.key = "user_tower", us.dim = d, us.layers = layers, us.max_len = max_len;
+    us.feats = &users, us.item_tower = item_tower.get();
+    return us;
+  }
+};
+
+TEST(SequenceTowers, OwnGruIsLibTorchsGruInValueAndGradient) {
   torch::manual_seed(9);
-  TowerSpec is;
-  is.type = "id", is.key = "tower", is.dim = 24, is.feats = &items;
-  auto item_tower = make_tower(is);
+  HistoryTowers h(24);
+  auto& item_tower = h.item_tower;
   // fold: the first layer reads the item table's projection (40 items < 7 x 30 positions).
   for (bool fold : {true, false}) {
     SCOPED_TRACE(fold ? "folded first layer" : "projected positions");
     auto make = [&](const char* kernel) {
-      TowerSpec us;
-      us.type = "gru", us.key = "user_tower", us.dim = 24, us.layers = 2, us.max_len = 30;
-      us.feats = &users, us.item_tower = item_tower.get(), us.rnn_kernel = kernel, us.rnn_fold = fold;
+      TowerSpec us = h.user("gru", 24, 2, 30);
+      us.rnn_kernel = kernel, us.rnn_fold = fold;
       return make_tower(us);
     };
     auto own = make("own"), ref = make("torch");
@@ -460,27 +476,15 @@ TEST(SequenceTowers, OwnGruIsLibTorchsGruInValueAndGradient) {
   }
 }
 
-// Model files before format 6 were trained with the post blocks and oldest-first positions: their
-// configs (which lack the two keys) load as such; newer ones keep what they say.
 // Session-parallel mini-batches (Tower::forward_stream): a history read in chunks with the state
 // carried across them gives the states of one pass; a reset inside a chunk starts a history alone;
 // and a chunk's gradient from a carried state is LibTorch's GRU's with that state as hx (the
 // gradient stops at the chunk's start).
 TEST(SequenceTowers, StreamedGruCarriesItsStateAcrossChunks) {
-  EntityFeatures items, users;
-  items.n = 40;
-  items.bag_ptr.assign(41, 0);
-  users.n = 1;
-  users.bag_vocab = 40;
-  users.bag_ptr = {0, 0};
   torch::manual_seed(5);
-  TowerSpec is;
-  is.type = "id", is.key = "tower", is.dim = 16, is.feats = &items;
-  auto item_tower = make_tower(is);
-  TowerSpec us;
-  us.type = "gru", us.key = "user_tower", us.dim = 16, us.layers = 2, us.max_len = 30;
-  us.feats = &users, us.item_tower = item_tower.get(), us.rnn_kernel = "own";
-  auto gru = make_tower(us);
+  HistoryTowers h(16);
+  auto& item_tower = h.item_tower;
+  auto gru = make_tower(h.user("gru", 16, 2, 30));
   ASSERT_TRUE(gru->streams());
   gru->train(true);  // dropout 0
   const int64_t R = 3, L = 24, K = 6;
@@ -554,19 +558,10 @@ TEST(SequenceTowers, StreamedGruCarriesItsStateAcrossChunks) {
 // token that gets a gradient; a user is the state of a mask token after her latest max_len - 1
 // items; packed histories are each read alone; and the post-LN blocks are refused.
 TEST(SequenceTowers, Bert4RecReadsTheWholeHistoryAndAMaskToken) {
-  EntityFeatures items, users;
-  items.n = 40;
-  items.bag_ptr.assign(41, 0);
-  users.n = 1;
-  users.bag_vocab = 40;
-  users.bag_ptr = {0, 0};
   torch::manual_seed(8);
-  TowerSpec is;
-  is.type = "id", is.key = "tower", is.dim = 16, is.feats = &items;
-  auto item_tower = make_tower(is);
-  TowerSpec us;
-  us.type = "transformer", us.key = "user_tower", us.dim = 16, us.layers = 2, us.heads = 2, us.max_len = 10;
-  us.feats = &users, us.item_tower = item_tower.get(), us.bidirectional = true;
+  HistoryTowers h(16);
+  TowerSpec us = h.user("transformer", 16, 2, 10);
+  us.heads = 2, us.bidirectional = true;
   auto bert = make_tower(us);
   ASSERT_TRUE(bert->cloze());
   bert->train(false);
@@ -668,6 +663,8 @@ TEST(SessionParallel, ChunksReadEveryHistoryOnceInLanes) {
   EXPECT_THROW(session_chunks(S, 0, 1, 1), Error);
 }
 
+// Model files before format 6 were trained with the post blocks and oldest-first positions: their
+// configs (which lack the two keys) load as such; newer ones keep what they say.
 TEST(SequenceTowers, OldModelFilesKeepTheirTransformerBlocks) {
   Config c5 = Config::from_yaml_text("user_tower:\n  type: transformer\n", "v5");
   upgrade_model_config(c5, 5);

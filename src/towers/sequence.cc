@@ -170,6 +170,20 @@ class SequenceTower : public Tower {
 
 namespace {
 
+// What a training forward pass keeps for the backward pass: states [L + 1, B, H] and the gates
+// r, z, n, W_hn h + b_hn [4, L, B, H] (gru_kernel.h's GruSaved over them).
+struct GruKept {
+  torch::Tensor states, gates;
+  explicit GruKept(const GruShape& s)
+      : states(torch::empty({s.steps + 1, s.batch, s.hidden})), gates(torch::empty({4, s.steps, s.batch, s.hidden})) {}
+  GruKept(torch::Tensor st, torch::Tensor g) : states(std::move(st)), gates(std::move(g)) {}
+  GruSaved saved() const {
+    const int64_t step = gates.numel() / 4;
+    float* g = gates.data_ptr<float>();
+    return GruSaved{states.data_ptr<float>(), g, g + step, g + 2 * step, g + 3 * step};
+  }
+};
+
 // One GRU layer through towers/gru_kernel.cc, with its hand-written gradient.
 struct OwnGru : public torch::autograd::Function<OwnGru> {
   // reset: empty, or uint8 [B, L] marking where packed sequences start (gru_kernel.h).
@@ -202,15 +216,10 @@ struct OwnGru : public torch::autograd::Function<OwnGru> {
                                torch::Tensor h0) {
     auto xc = x.contiguous();
     auto s = shape(xc, w_hh, reset, h0);
-    auto opt = torch::TensorOptions().dtype(torch::kFloat32);
-    auto states = torch::empty({s.steps + 1, s.batch, s.hidden}, opt);
-    auto gates = torch::empty({4, s.steps, s.batch, s.hidden}, opt);  // r, z, n, W_hn h + b_hn
-    const int64_t step = s.steps * s.batch * s.hidden;
-    float* g = gates.data_ptr<float>();
-    auto y = torch::empty({s.batch, s.steps, s.hidden}, opt);
-    gru_forward(s, weights(w_ih, w_hh, b_ih, b_hh), xc.data_ptr<float>(), y.data_ptr<float>(),
-                GruSaved{states.data_ptr<float>(), g, g + step, g + 2 * step, g + 3 * step});
-    ctx->save_for_backward({xc, w_ih, w_hh, b_ih, b_hh, states, gates});
+    GruKept kept(s);
+    auto y = torch::empty({s.batch, s.steps, s.hidden});
+    gru_forward(s, weights(w_ih, w_hh, b_ih, b_hh), xc.data_ptr<float>(), y.data_ptr<float>(), kept.saved());
+    ctx->save_for_backward({xc, w_ih, w_hh, b_ih, b_hh, kept.states, kept.gates});
     ctx->saved_data["reset"] = reset;
     return y;
   }
@@ -224,10 +233,8 @@ struct OwnGru : public torch::autograd::Function<OwnGru> {
     auto dx = torch::empty_like(x);
     auto dw_ih = torch::empty_like(w_ih), dw_hh = torch::empty_like(w_hh);
     auto db_ih = torch::empty_like(b_ih), db_hh = torch::empty_like(b_hh);
-    const int64_t step = s.steps * s.batch * s.hidden;
-    float* g = gates.data_ptr<float>();
     gru_backward(s, weights(w_ih, w_hh, b_ih, b_hh), x.data_ptr<float>(), dy.data_ptr<float>(),
-                 GruSaved{states.data_ptr<float>(), g, g + step, g + 2 * step, g + 3 * step},
+                 GruKept(states, gates).saved(),
                  GruGrads{dx.data_ptr<float>(), dw_ih.data_ptr<float>(), dw_hh.data_ptr<float>(),
                           db_ih.data_ptr<float>(), db_hh.data_ptr<float>()});
     return {dx, dw_ih, dw_hh, db_ih, db_hh, torch::Tensor(), torch::Tensor()};
@@ -269,15 +276,11 @@ struct FoldedGru : public torch::autograd::Function<FoldedGru> {
     auto tc = table.to(torch::kFloat32).contiguous();
     auto s = shape(ids, tc, w_hh, reset, h0);
     auto gi = gates(tc, ids, w_ih).contiguous();
-    auto opt = torch::TensorOptions().dtype(torch::kFloat32);
-    auto states = torch::empty({s.steps + 1, s.batch, s.hidden}, opt);
-    auto g4 = torch::empty({4, s.steps, s.batch, s.hidden}, opt);  // r, z, n, W_hn h + b_hn
-    const int64_t step = s.steps * s.batch * s.hidden;
-    float* g = g4.data_ptr<float>();
-    auto y = torch::empty({s.batch, s.steps, s.hidden}, opt);
+    GruKept kept(s);
+    auto y = torch::empty({s.batch, s.steps, s.hidden});
     gru_forward_gates(s, OwnGru::weights(w_ih, w_hh, b_ih, b_hh), gi.data_ptr<float>(), y.data_ptr<float>(),
-                      GruSaved{states.data_ptr<float>(), g, g + step, g + 2 * step, g + 3 * step});
-    ctx->save_for_backward({tc, w_ih, w_hh, b_ih, b_hh, states, g4});
+                      kept.saved());
+    ctx->save_for_backward({tc, w_ih, w_hh, b_ih, b_hh, kept.states, kept.gates});
     ctx->saved_data["ids"] = ids;
     ctx->saved_data["reset"] = reset;
     return y;
@@ -293,10 +296,7 @@ struct FoldedGru : public torch::autograd::Function<FoldedGru> {
     auto dgi = torch::empty({s.batch * s.steps, 3 * s.hidden});
     auto dw_hh = torch::empty_like(w_hh);
     auto db_ih = torch::empty_like(b_ih), db_hh = torch::empty_like(b_hh);
-    const int64_t step = s.steps * s.batch * s.hidden;
-    float* g = g4.data_ptr<float>();
-    gru_backward(s, OwnGru::weights(w_ih, w_hh, b_ih, b_hh), nullptr, dy.data_ptr<float>(),
-                 GruSaved{states.data_ptr<float>(), g, g + step, g + 2 * step, g + 3 * step},
+    gru_backward(s, OwnGru::weights(w_ih, w_hh, b_ih, b_hh), nullptr, dy.data_ptr<float>(), GruKept(states, g4).saved(),
                  GruGrads{nullptr, nullptr, dw_hh.data_ptr<float>(), db_ih.data_ptr<float>(), db_hh.data_ptr<float>(),
                           dgi.data_ptr<float>()});
     auto S = torch::zeros({table.size(0), 3 * s.hidden}).index_add_(0, ids.reshape({-1}), dgi);
