@@ -152,6 +152,37 @@ TEST(Update, TrainedUpdateRecommendsTheNewItemToItsGroupAndTheNewUserHerGroupsIt
   EXPECT_GE(above_best, 6);
 }
 
+// update.lr_scale: the update's optimizer starts afresh (Adagrad's first steps are its largest),
+// so its learning rate is the model's times this. The old items' rows move less at 0.05 than at
+// 1, and still move.
+TEST(Update, LearningRateScaleBoundsHowFarOldRowsMove) {
+  TrainedModel base = fit(groups(), cml());
+  RawLog add;
+  for (int u = 0; u < 20; ++u)
+    for (int k = 0; k < 3; ++k) add.users.push_back("b" + std::to_string(u)), add.items.push_back(item(k));
+  int dim = 0;
+  const float* e0 = base.model->item_embeddings(&dim);
+  std::vector<float> before(e0, e0 + static_cast<size_t>(base.items.size()) * dim);
+  auto moved = [&](double scale) {
+    TrainedModel m = base;
+    m.model = clone_model(*base.model);
+    RunOptions ro;
+    ro.threads = 1;
+    update_model(m, dataset_from_raw(add, "add"), cml({fmt::format("update.lr_scale={}", scale)}), ro, "add");
+    int d = 0;
+    const float* e = m.model->item_embeddings(&d);
+    double sum = 0;
+    for (int32_t i = 0; i < base.items.size(); ++i) {
+      const int32_t j = m.items.find(base.items.original(i));
+      for (int k = 0; k < d; ++k) sum += std::abs(row(e, d, j)[k] - row(before.data(), d, i)[k]);
+    }
+    return sum / (static_cast<double>(base.items.size()) * d);
+  };
+  const double full = moved(1.0), small = moved(0.05);
+  EXPECT_GT(small, 0.0);
+  EXPECT_LT(small, 0.3 * full) << "lr_scale 0.05 moved old rows " << small << ", lr_scale 1 " << full;
+}
+
 TEST(Update, NoNewDataLeavesScoresUnchanged) {
   TrainedModel m = fit(groups(), cml());
   TrainedModel before = m;

@@ -29,6 +29,7 @@ struct UpdateData {
   std::vector<int32_t> user_map, item_map;  // old dense id -> new dense id
   int epochs = 5;
   std::string init = "mean";  // new rows: mean of known neighbours' rows, or the model's init
+  double lr_scale = 1.0;      // the update's learning rate: the model's train.lr times this
 };
 
 class Model {

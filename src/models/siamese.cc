@@ -177,7 +177,7 @@ class SiameseModel : public Model {
       }
       if (u.init == "mean" && old_layout.user_anchor) init_new_rows(fresh, u, old_items, old_users, joint);
     };
-    TrainReport rep = train_once(u.fit, *u.fit.train, Interactions{}, u.epochs, u.fit.train_by_user, start);
+    TrainReport rep = train_once(u.fit, *u.fit.train, Interactions{}, u.epochs, u.fit.train_by_user, start, u.lr_scale);
     report_ = rep;
   }
 
@@ -285,9 +285,11 @@ class SiameseModel : public Model {
   // (histories, known positives, validation exclusions); `start`, when set, fills the freshly
   // built network before training (update: the old weights moved into the grown tables).
   TrainReport train_once(const FitData& d, const Interactions& train, const Interactions& valid, int epochs,
-                         const Csr* known = nullptr, const std::function<void(SiameseNet&)>& start = {}) {
+                         const Csr* known = nullptr, const std::function<void(SiameseNet&)>& start = {},
+                         double lr_scale = 1.0) {
     Config c = cfg_;
     c.set("train.epochs", std::to_string(epochs), "fit");
+    if (lr_scale != 1.0) c.set("train.lr", fmt::format("{}", c.real("train.lr") * lr_scale), "update.lr_scale");
     Csr by_user = known ? *known : Csr::from_interactions(train, n_users_, false);
     hist_.indptr = by_user.indptr;
     hist_.indices = by_user.indices;

@@ -180,6 +180,7 @@ UpdateResult update_model(TrainedModel& tm, const Dataset& fresh, const Config& 
   ud.item_map = imap;
   ud.epochs = static_cast<int>(c.integer("update.epochs"));
   ud.init = c.str("update.init");
+  ud.lr_scale = c.real("update.lr_scale");
   spdlog::info("update: {} new interactions ({} new users, {} new items) + {} replayed; {} epochs", new_rows.size(),
                res.new_users, res.new_items, n_replay, ud.epochs);
   if (new_rows.size() > 0) tm.model->update(ud);  // nothing new: the weights stay as they are
