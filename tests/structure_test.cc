@@ -636,7 +636,8 @@ TEST(SessionParallel, ChunksReadEveryHistoryOnceInLanes) {
       std::vector<bool> row_used(static_cast<size_t>(c.rows()), false);
       for (size_t k = 0; k < c.flat.size(); ++k) {
         const int64_t r = c.flat[k] / K, t = c.flat[k] % K;
-        const int32_t u = static_cast<int32_t>(c.user[k]), lane = c.lanes[r];
+        const int32_t u = static_cast<int32_t>(c.user[k]);
+        const int64_t lane = c.lanes[r];
         row_used[r] = true;
         const int64_t at = next_pos.count(u) ? next_pos[u] : S.begin(u);
         ASSERT_LT(at + 1, S.end(u));

@@ -41,7 +41,7 @@ std::vector<SessionChunk> session_chunks(const Csr& S, int64_t lanes, int64_t st
     for (size_t l = 0; l < user.size(); ++l) {
       if (user[l] < 0) continue;
       const int64_t r = c.rows();
-      c.lanes.push_back(static_cast<int32_t>(l));
+      c.lanes.push_back(static_cast<int64_t>(l));
       c.seq.resize(static_cast<size_t>((r + 1) * steps), 0);
       c.reset.resize(static_cast<size_t>((r + 1) * steps), 0);
       for (int64_t t = 0; t < steps && user[l] >= 0; ++t) {

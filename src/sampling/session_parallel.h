@@ -14,7 +14,7 @@ namespace siamrec {
 
 struct SessionChunk {
   int64_t steps = 0;           // K
-  std::vector<int32_t> lanes;  // [R]: the lane each row continues (lanes without inputs left are dropped)
+  std::vector<int64_t> lanes;  // [R]: the lane each row continues (lanes without inputs left are dropped)
   std::vector<int64_t> seq;    // [R, K] input items; 0 after a lane's last history ends
   std::vector<uint8_t> reset;  // [R, K] 1 where a history starts (its state before is 0)
   std::vector<int64_t> flat;   // per training position: r * K + t

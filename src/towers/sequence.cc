@@ -78,14 +78,8 @@ class SequenceTower : public Tower {
       if (len[b] == 0) len[b] = 1, empty[b] = 0.0f;
     auto S = torch::from_blob(pb.seq.data(), {B, L}, torch::kInt64).clone();
     auto N = torch::from_blob(len.data(), {B}, torch::kInt64).clone();
-    torch::Tensor out;
-    if (items_) {  // causal: the state after the last item
-      auto st = encode_ids(S, N, true);
-      out = st.gather(1, (N - 1).view({B, 1, 1}).expand({B, 1, st.size(2)})).squeeze(1);
-    } else {
-      out = pool(embed(S), N);
-    }
-    return out * torch::from_blob(empty.data(), {B, 1}, torch::kFloat32).clone();
+    if (items_) return last_states(encode_ids(S, N, true), N, empty);  // causal: the state after the last item
+    return pool(embed(S), N) * torch::from_blob(empty.data(), {B, 1}, torch::kFloat32).clone();
   }
 
   // Many histories at once (scoring every user): ordered by length and encoded kChunk at a time,
@@ -136,7 +130,11 @@ class SequenceTower : public Tower {
     }
     auto S = torch::from_blob(seq.data(), {B, max_len_}, torch::kInt64).slice(1, 0, L).clone();
     auto N = torch::from_blob(len.data(), {B}, torch::kInt64).clone();
-    auto st = encode(embed(S), N, false);
+    return last_states(encode(embed(S), N, false), N, empty);
+  }
+  // Each row's state at its last position (lengths N), times empty (0: an empty history).
+  static torch::Tensor last_states(const torch::Tensor& st, const torch::Tensor& N, std::vector<float>& empty) {
+    const int64_t B = st.size(0);
     auto out = st.gather(1, (N - 1).view({B, 1, 1}).expand({B, 1, st.size(2)})).squeeze(1);
     return out * torch::from_blob(empty.data(), {B, 1}, torch::kFloat32).clone();
   }
@@ -184,18 +182,25 @@ struct GruKept {
   }
 };
 
+// The kernel's shape of batch x steps inputs of width `in` into w_hh's hidden width; reset: empty,
+// or uint8 [B, L] marking where packed sequences start (gru_kernel.h); h0: empty, or float [B, H]
+// contiguous (the carried state of session-parallel mini-batches).
+GruShape gru_shape(int64_t batch, int64_t steps, int64_t in, const torch::Tensor& w_hh, const torch::Tensor& reset,
+                   const torch::Tensor& h0) {
+  return GruShape{batch,
+                  steps,
+                  in,
+                  w_hh.size(1),
+                  reset.defined() && reset.numel() > 0 ? reset.data_ptr<uint8_t>() : nullptr,
+                  h0.defined() && h0.numel() > 0 ? h0.data_ptr<float>() : nullptr};
+}
+
 // One GRU layer through towers/gru_kernel.cc, with its hand-written gradient.
 struct OwnGru : public torch::autograd::Function<OwnGru> {
   // reset: empty, or uint8 [B, L] marking where packed sequences start (gru_kernel.h).
-  // h0: empty, or float [B, H] contiguous (the carried state of session-parallel mini-batches).
   static GruShape shape(const torch::Tensor& x, const torch::Tensor& w_hh, const torch::Tensor& reset,
                         const torch::Tensor& h0) {
-    return GruShape{x.size(0),
-                    x.size(1),
-                    x.size(2),
-                    w_hh.size(1),
-                    reset.defined() && reset.numel() > 0 ? reset.data_ptr<uint8_t>() : nullptr,
-                    h0.defined() && h0.numel() > 0 ? h0.data_ptr<float>() : nullptr};
+    return gru_shape(x.size(0), x.size(1), x.size(2), w_hh, reset, h0);
   }
   static GruWeights weights(const torch::Tensor& w_ih, const torch::Tensor& w_hh, const torch::Tensor& b_ih,
                             const torch::Tensor& b_hh) {
@@ -253,12 +258,7 @@ struct FoldedGru : public torch::autograd::Function<FoldedGru> {
   }
   static GruShape shape(const torch::Tensor& ids, const torch::Tensor& table, const torch::Tensor& w_hh,
                         const torch::Tensor& reset, const torch::Tensor& h0) {
-    return GruShape{ids.size(0),
-                    ids.size(1),
-                    table.size(1),
-                    w_hh.size(1),
-                    reset.numel() > 0 ? reset.data_ptr<uint8_t>() : nullptr,
-                    h0.numel() > 0 ? h0.data_ptr<float>() : nullptr};
+    return gru_shape(ids.size(0), ids.size(1), table.size(1), w_hh, reset, h0);
   }
   static torch::Tensor run(const torch::Tensor& table, const torch::Tensor& ids, const torch::Tensor& w_ih,
                            const torch::Tensor& w_hh, const torch::Tensor& b_ih, const torch::Tensor& b_hh,

@@ -176,8 +176,7 @@ torch::Tensor Trainer::session_rows(const SessionChunk& c, int64_t n_lanes, std:
   const int64_t R = c.rows(), K = c.steps;
   auto seq = torch::from_blob(const_cast<int64_t*>(c.seq.data()), {R, K}, torch::kInt64).clone();
   auto reset = torch::from_blob(const_cast<uint8_t*>(c.reset.data()), {R, K}, torch::kUInt8).clone();
-  std::vector<int64_t> lane_ids(c.lanes.begin(), c.lanes.end());
-  auto idx = torch::tensor(lane_ids, torch::kInt64);
+  auto idx = torch::tensor(c.lanes, torch::kInt64);
   std::vector<torch::Tensor> state;
   for (const auto& l : lanes) state.push_back(l.index_select(0, idx));
   auto st = net_.user_stream(seq, reset, state);
