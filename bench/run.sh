@@ -45,3 +45,10 @@ if [ -n "${SIAMREC_PMIXER:-}" ]; then
 else
   /usr/bin/python3 bench/bench_sequence.py --build "$BUILD"
 fi
+echo
+# Convergence against LightFM WARP on the NCF training set of ML-1M (issue 21): both curves in one
+# run. SIAMREC_LIGHTFM points at a LightFM source checkout (github.com/lyst/lightfm; its shipped C
+# file is built in place with Debian's python3-numpy/scipy, never vendored here).
+if [ -n "${SIAMREC_LIGHTFM:-}" ]; then
+  /usr/bin/python3 bench/bench_lightfm.py --build "$BUILD" --lightfm-src "$SIAMREC_LIGHTFM" --lfm-epochs 30
+fi
