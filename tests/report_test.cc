@@ -247,3 +247,90 @@ TEST(Report, SectionsTableNumbersGroupsAndNoUrl) {
   EXPECT_NE(html.find("<h3>Group 2: ml-100k | ua | candidates: 100 uniform</h3>"), std::string::npos);
   EXPECT_EQ(count(html, "<span class=\"p\""), 1u);  // b vs a on ndcg@10; c is compared with nobody
 }
+
+namespace {
+const char* kStudyHeader =
+    R"({"study":1,"config":"c.yaml","space":"s.yaml","sampler":"tpe","pruner":"asha","objectives":["ndcg@10","-pop_lift@10"],"seed":1,"validation":"0.1 of each user's train interactions"})";
+std::string trial_line(int n, const std::string& status, const std::string& objectives, const std::string& lr,
+                       const std::string& loss, const std::string& extra = "") {
+  return fmt::format(
+      R"({{"trial":{},"seed":1,"params":{{"train.lr":"{}","loss.type":"{}"}},"status":"{}","epochs":10,"seconds":1.5,"metrics":{{}},"objectives":{},"rungs":{{}}{}}})",
+      n, lr, loss, status, objectives, extra);
+}
+}  // namespace
+
+TEST(ReportStudy, LeaderboardBestParetoFrontAndChartsOfATuneStudy) {
+  test::TempDir dir;
+  std::string text = std::string(kStudyHeader) + "\n";
+  text += trial_line(1, "complete", "[0.30,-0.6]", "0.01", "triplet") + "\n";
+  text += trial_line(2, "complete", "[0.25,-0.4]", "0.001", "bpr") + "\n";
+  text += trial_line(3, "complete", "[0.20,-0.7]", "0.1", "triplet") + "\n";  // dominated by trial 1
+  text += trial_line(4, "pruned", "[0.10,-0.5]", "0.003", "bpr") + "\n";
+  text += trial_line(5, "failed", "[]", "9", "bpr", R"(,"error":"diverged <b>")") + "\n";
+  report::Options o;
+  o.studies = {dir.file("s.jsonl", text)};
+  const std::string html = report::render_html(o);
+  // A study alone: only its section, no run sections.
+  EXPECT_EQ(count(html, "<section"), 1u);
+  EXPECT_NE(html.find("<section id=\"tuning\">"), std::string::npos);
+  EXPECT_EQ(html.find("<script"), std::string::npos);
+  EXPECT_NE(html.find("3 complete, 1 pruned, 1 failed"), std::string::npos);
+  EXPECT_NE(html.find("pop_lift@10 (lower is better)"), std::string::npos);
+  // Best first; trials 1 and 2 are the front; trial 3 is dominated; the minimised metric is shown as measured.
+  EXPECT_NE(html.find("<td class=\"text\">complete, best, front</td>"), std::string::npos);
+  EXPECT_NE(html.find("<td>2</td><td class=\"text\">complete, front</td>"), std::string::npos);
+  EXPECT_NE(html.find("<td>3</td><td class=\"text\">complete</td>"), std::string::npos);
+  EXPECT_LT(html.find("<td>1</td>"), html.find("<td>3</td>"));
+  EXPECT_NE(html.find(">0.6000</span>"), std::string::npos);
+  EXPECT_EQ(html.find(">-0.6000</span>"), std::string::npos);
+  EXPECT_NE(html.find("the 2 trial(s) no other trial beats"), std::string::npos);
+  // The failed trial is named, its message escaped.
+  EXPECT_NE(html.find("trial 5: diverged &lt;b&gt;"), std::string::npos);
+  EXPECT_EQ(html.find("diverged <b>"), std::string::npos);
+  // Points: by trial 4 (3 complete + 1 pruned), lr 4 (on a log scale), Pareto 3; loss.type as bars.
+  EXPECT_EQ(count(html, "class=\"point\""), 11u);
+  EXPECT_NE(html.find("log10 train.lr"), std::string::npos);
+  EXPECT_NE(html.find("triplet (2)"), std::string::npos);
+  EXPECT_NE(html.find("bpr (1)"), std::string::npos);
+
+  // With a run, the run sections come back and the study follows them.
+  o.runs = {dir.file("a.json", fixture_run("ml-100k | ua", 0.3, 50, 1))};
+  o.bootstrap = 50;
+  const std::string both = report::render_html(o);
+  EXPECT_EQ(count(both, "<section"), 8u);
+  EXPECT_LT(both.find("<section id=\"embeddings\">"), both.find("<section id=\"tuning\">"));
+}
+
+TEST(ReportStudy, MalformedStudiesAreRefusedWithFileAndLineAndACutLastLineIsSkipped) {
+  test::TempDir dir;
+  auto refused = [&](const std::string& name, const std::string& text, const std::string& where) {
+    try {
+      report::load_study(dir.file(name, text));
+      ADD_FAILURE() << "accepted " << name;
+    } catch (const DataError& e) {
+      EXPECT_NE(std::string(e.what()).find(where), std::string::npos) << e.what();
+    }
+  };
+  refused("nohead.jsonl", trial_line(1, "complete", "[0.3,-0.5]", "0.01", "bpr") + "\n", "nohead.jsonl:1");
+  refused("json.jsonl", std::string(kStudyHeader) + "\n{not json\n", "json.jsonl:2");
+  refused("status.jsonl", std::string(kStudyHeader) + "\n" + trial_line(1, "done", "[0.3,-0.5]", "0.01", "bpr") + "\n",
+          "status.jsonl:2");
+  refused("arity.jsonl", std::string(kStudyHeader) + "\n" + trial_line(1, "complete", "[0.3]", "0.01", "bpr") + "\n",
+          "arity.jsonl:2");
+  refused("types.jsonl", std::string(kStudyHeader) + "\n" + R"({"trial":"x","status":"complete"})" + "\n",
+          "types.jsonl:2");
+  refused("empty.jsonl", "", "empty.jsonl");
+  EXPECT_THROW(report::load_study(dir.path() + "/absent.jsonl"), Error);
+  // The line a running study is writing (no newline yet) is left out, and the report says so.
+  const std::string cut =
+      dir.file("cut.jsonl", std::string(kStudyHeader) + "\n" + trial_line(1, "complete", "[0.3,-0.5]", "0.01", "bpr") +
+                                "\n{\"trial\":2,\"se");
+  report::Study s = report::load_study(cut);
+  EXPECT_EQ(s.trials.size(), 1u);
+  EXPECT_TRUE(s.cut_last_line);
+  report::Options o;
+  o.studies = {cut};
+  EXPECT_NE(report::render_html(o).find("last line was cut"), std::string::npos);
+  // Nothing to report at all is a usage error.
+  EXPECT_THROW(report::render_html(report::Options{}), Error);
+}

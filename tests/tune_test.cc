@@ -8,6 +8,8 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "eval/stats.h"
+#include "report/report.h"
 #include "testutil.h"
 #include "tune/asha.h"
 #include "tune/sampler.h"
@@ -126,7 +128,7 @@ TEST(TuneAsha, PrunesAPlantedBadTrialAndKeepsTheBest) {
 }
 
 TEST(TunePareto, NonDominatedPoints) {
-  auto f = pareto_front({{0.30, -1.0}, {0.28, -0.5}, {0.25, -0.6}, {0.31, -1.2}, {0.30, -1.0}});
+  auto f = stats::pareto_front({{0.30, -1.0}, {0.28, -0.5}, {0.25, -0.6}, {0.31, -1.2}, {0.30, -1.0}});
   EXPECT_EQ(f, (std::vector<int>{0, 1, 3, 4}));  // (0.25, -0.6) is dominated by (0.28, -0.5)
 }
 
@@ -161,6 +163,17 @@ tune: {{objectives: [ndcg@10, -pop_lift@10], startup: 2}}
   EXPECT_NE(best.find("# Tuned by `siamrec tune`"), std::string::npos);
   EXPECT_NE(best.find(fmt::format("lr: {}", full.trials[full.best].params.at("train.lr"))), std::string::npos) << best;
   EXPECT_EQ(read_file(o.study).find("\"test\""), std::string::npos);
+  // The report reads the study as tune wrote it: the same trials, objectives and front.
+  report::Study rs = report::load_study(o.study);
+  ASSERT_EQ(rs.trials.size(), 4u);
+  EXPECT_EQ(rs.objectives, (std::vector<std::string>{"ndcg@10", "-pop_lift@10"}));
+  for (size_t k = 0; k < 4; ++k) EXPECT_EQ(rs.trials[k].objectives, full.trials[k].objectives) << k;
+  report::Options ro;
+  ro.studies = {o.study};
+  const std::string html = report::render_html(ro);
+  size_t fronts = 0;
+  for (size_t p = html.find(", front</td>"); p != std::string::npos; p = html.find(", front</td>", p + 1)) ++fronts;
+  EXPECT_EQ(fronts, full.pareto.size());
 
   // Interrupted after 2 trials, then resumed: the same 4 trials.
   StudyOptions part = o;

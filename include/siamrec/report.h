@@ -1,6 +1,7 @@
 // HTML reports of runs: one self-contained file (inline SVG and CSS, no script, no URL) with the
 // protocol, metric table (bootstrap intervals, paired tests), headline charts, per-user
-// distributions, training curves, beyond-accuracy curves and an item embedding map.
+// distributions, training curves, beyond-accuracy curves, an item embedding map, and tuning
+// studies (leaderboard, objective by trial, parameter vs objective, Pareto front).
 #pragma once
 #include <cstdint>
 #include <string>
@@ -13,6 +14,7 @@ struct ReportOptions {
   std::vector<std::string> labels;      // a label per run (default: the file name without .json)
   std::vector<std::string> logs;        // JSON-lines training logs (`train --log`)
   std::vector<std::string> log_labels;  // a label per log (default: the file name)
+  std::vector<std::string> studies;     // study files of `siamrec tune` (runs may then be empty)
   std::string model;                    // a model file: map of its item embeddings ("" = none)
   std::string data_dir;                 // where the model's dataset is read for genres ("" = default)
   std::string title = "siamrec report";

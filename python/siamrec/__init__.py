@@ -675,16 +675,19 @@ def report(
     map: str = "both",
     data_dir: str = "",
     threads: int = 0,
+    studies: Optional[Sequence[Union[str, os.PathLike]]] = None,
 ) -> None:
     """Writes the HTML report of evaluation runs (``siamrec report``): one self-contained file.
 
     ``runs`` are JSON files of :attr:`Evaluation.json` (or ``siamrec evaluate --json``), the first
     being the baseline of the paired tests; ``logs`` are training logs (``Model.fit(log=...)``);
-    ``model`` a model file whose item embeddings are mapped (PCA / t-SNE, ``map``)."""
+    ``model`` a model file whose item embeddings are mapped (PCA / t-SNE, ``map``); ``studies``
+    study files of ``siamrec tune`` (leaderboard, objective by trial, parameter vs objective,
+    Pareto front). ``runs`` may be empty when a study is given."""
     _core.write_report(
         [os.fspath(r) for r in runs], os.fspath(out), list(labels or []), [os.fspath(p) for p in (logs or [])],
         list(log_labels or []), os.fspath(model) if model else "", title, bootstrap, level, seed, max_points, map,
-        data_dir, threads)
+        data_dir, threads, [os.fspath(p) for p in (studies or [])])
 
 
 def load(path: Union[str, os.PathLike]) -> Model:

@@ -35,6 +35,7 @@ def report(
     map: str = ...,
     data_dir: str = ...,
     threads: int = ...,
+    studies: Optional[Sequence[Union[str, os.PathLike]]] = ...,
 ) -> None: ...
 
 class Split:

@@ -276,16 +276,17 @@ PYBIND11_MODULE(_core, m) {
       [](const std::vector<std::string>& runs, const std::string& out, const std::vector<std::string>& labels,
          const std::vector<std::string>& logs, const std::vector<std::string>& log_labels, const std::string& model,
          const std::string& title, int bootstrap, double level, uint64_t seed, int max_points, const std::string& map,
-         const std::string& data_dir, int threads) {
+         const std::string& data_dir, int threads, const std::vector<std::string>& studies) {
         api::ReportOptions o;
         o.runs = runs, o.labels = labels, o.logs = logs, o.log_labels = log_labels, o.model = model;
+        o.studies = studies;
         o.title = title, o.bootstrap = bootstrap, o.level = level, o.seed = seed, o.max_points = max_points;
         o.map = map, o.data_dir = data_dir, o.threads = threads;
         py::gil_scoped_release nogil;
         api::write_report(o, out);
       },
       "runs"_a, "out"_a, "labels"_a, "logs"_a, "log_labels"_a, "model"_a, "title"_a, "bootstrap"_a, "level"_a, "seed"_a,
-      "max_points"_a, "map"_a, "data_dir"_a, "threads"_a);
+      "max_points"_a, "map"_a, "data_dir"_a, "threads"_a, "studies"_a = std::vector<std::string>{});
 
   // ---- configuration ----
   m.def(

@@ -9,7 +9,7 @@ namespace siamrec::api {
 
 std::string report_html(const ReportOptions& o) {
   report::Options r;
-  r.runs = o.runs, r.labels = o.labels, r.logs = o.logs, r.log_labels = o.log_labels;
+  r.runs = o.runs, r.labels = o.labels, r.logs = o.logs, r.log_labels = o.log_labels, r.studies = o.studies;
   r.model = o.model, r.data_dir = o.data_dir, r.title = o.title;
   r.bootstrap = o.bootstrap, r.level = o.level, r.seed = o.seed, r.max_points = o.max_points, r.map = o.map;
   r.threads = resolve_threads(o.threads);

@@ -12,7 +12,8 @@ Command add_report(CLI::App& root, GlobalOptions& g) {
       "report",
       "Write an HTML report (one file: inline SVG and CSS, no script, no URL) of evaluation runs: protocol, metric "
       "table with bootstrap intervals and paired tests, headline charts, per-user distributions, training curves "
-      "(--log), beyond-accuracy curves and an item embedding map (--model)");
+      "(--log), beyond-accuracy curves, an item embedding map (--model) and tuning studies (--study: leaderboard, "
+      "objective by trial, parameter vs objective, Pareto front)");
   struct Opts {
     api::ReportOptions r;
     std::string out;
@@ -20,10 +21,10 @@ Command add_report(CLI::App& root, GlobalOptions& g) {
   auto o = std::make_shared<Opts>();
   app->add_option("runs", o->r.runs,
                   "evaluation JSON files (`evaluate --json`, `train --json`); the first is the "
-                  "baseline of the paired tests")
-      ->required();
+                  "baseline of the paired tests (none needed with --study)");
   app->add_option("-o,--out", o->out, "the HTML file to write (atomically)")->required();
   app->add_option("--log", o->r.logs, "JSON-lines training log from `train --log` (repeatable)");
+  app->add_option("--study", o->r.studies, "study file of `siamrec tune` (repeatable)");
   app->add_option("--model", o->r.model, "model file: a 2-D map of its item embeddings");
   app->add_option("--labels", o->r.labels, "names of the runs, in order (default: file names)")->delimiter(',');
   app->add_option("--log-labels", o->r.log_labels, "names of the logs, in order (default: file names)")->delimiter(',');

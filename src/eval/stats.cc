@@ -121,3 +121,25 @@ double quantile_sorted(const std::vector<double>& sorted, double p) {
 }
 
 }  // namespace siamrec::stats
+
+namespace siamrec::stats {
+
+std::vector<int> pareto_front(const std::vector<std::vector<double>>& pts) {
+  std::vector<int> front;
+  for (size_t a = 0; a < pts.size(); ++a) {
+    bool dominated = false;
+    for (size_t b = 0; b < pts.size() && !dominated; ++b) {
+      if (a == b) continue;
+      bool ge = true, gt = false;
+      for (size_t k = 0; k < pts[a].size(); ++k) {
+        ge = ge && pts[b][k] >= pts[a][k];
+        gt = gt || pts[b][k] > pts[a][k];
+      }
+      dominated = ge && gt;
+    }
+    if (!dominated) front.push_back(static_cast<int>(a));
+  }
+  return front;
+}
+
+}  // namespace siamrec::stats

@@ -32,3 +32,11 @@ double quantile_sorted(const std::vector<double>& sorted, double p);
 Interval bootstrap_mean_ci(const std::vector<double>& values, int resamples, double level, uint64_t seed);
 
 }  // namespace siamrec::stats
+
+namespace siamrec::stats {
+
+// Indices of the non-dominated points, every objective maximised (a point is dominated when
+// another is >= in every objective and > in one). Equal points are all kept.
+std::vector<int> pareto_front(const std::vector<std::vector<double>>& points);
+
+}  // namespace siamrec::stats

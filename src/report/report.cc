@@ -244,6 +244,67 @@ Run load_run(const std::string& path, const std::string& label) {
   return r;
 }
 
+Study load_study(const std::string& path) {
+  if (!file_exists(path)) throw Error(fmt::format("study file '{}' does not exist", path), kExitUsage);
+  Study st;
+  st.path = path;
+  std::string text = read_file(path);
+  if (!text.empty() && text.back() != '\n') {  // the trial a running or killed study was writing
+    text.resize(text.rfind('\n') == std::string::npos ? 0 : text.rfind('\n') + 1);
+    st.cut_last_line = true;
+  }
+  size_t pos = 0;
+  int n = 0;
+  while (pos < text.size()) {
+    const size_t end = text.find('\n', pos);
+    const std::string line = text.substr(pos, end - pos);
+    pos = end + 1;
+    ++n;
+    if (line.empty()) continue;
+    nlohmann::json j;
+    try {
+      j = nlohmann::json::parse(line);
+    } catch (const nlohmann::json::exception&) {
+      throw DataError(fmt::format("{}:{}: not a JSON line (a study file of siamrec tune has one per trial)", path, n));
+    }
+    try {
+      if (n == 1) {
+        if (!j.is_object() || !j.contains("study") || !j.contains("objectives"))
+          throw DataError(
+              fmt::format("{}:1: not a study file of siamrec tune (its first line is a header with \"study\" and "
+                          "\"objectives\")",
+                          path));
+        st.config = str_or(j, "config", "");
+        st.space = str_or(j, "space", "");
+        st.sampler = str_or(j, "sampler", "");
+        st.pruner = str_or(j, "pruner", "");
+        st.validation = str_or(j, "validation", "");
+        st.objectives = j.at("objectives").get<std::vector<std::string>>();
+        if (st.objectives.empty()) throw DataError(fmt::format("{}:1: the header names no objective", path));
+        continue;
+      }
+      StudyTrial t;
+      t.trial = j.at("trial").get<int>();
+      t.status = j.at("status").get<std::string>();
+      for (auto& [k, v] : j.at("params").items()) t.params.emplace_back(k, v.get<std::string>());
+      t.objectives = j.at("objectives").get<std::vector<double>>();
+      t.epochs = j.at("epochs").get<int>();
+      t.seconds = j.at("seconds").get<double>();
+      t.error = str_or(j, "error", "");
+      if (t.status != "complete" && t.status != "pruned" && t.status != "failed")
+        throw DataError(fmt::format("{}:{}: trial status '{}' is not complete, pruned or failed", path, n, t.status));
+      if (t.status != "failed" && t.objectives.size() != st.objectives.size())
+        throw DataError(fmt::format("{}:{}: trial {} has {} objective values for the header's {}", path, n, t.trial,
+                                    t.objectives.size(), st.objectives.size()));
+      st.trials.push_back(std::move(t));
+    } catch (const nlohmann::json::exception& e) {
+      throw DataError(fmt::format("{}:{}: not a trial of siamrec tune ({})", path, n, e.what()));
+    }
+  }
+  if (n == 0) throw DataError(fmt::format("study file '{}' is empty", path));
+  return st;
+}
+
 TrainingLog load_training_log(const std::string& path, const std::string& label) {
   if (!file_exists(path)) throw Error(fmt::format("training log '{}' does not exist", path), kExitUsage);
   TrainingLog t;
@@ -841,6 +902,246 @@ std::string section_beyond(const Ctx& c) {
   return h + "</section>\n";
 }
 
+// ---- 8. tuning studies --------------------------------------------------------------------------
+
+// A metric's value as the study shows it: objectives are stored maximised, "-metric" negated.
+double shown(const std::string& objective, double v) { return !objective.empty() && objective[0] == '-' ? -v : v; }
+std::string metric_of(const std::string& objective) {
+  return !objective.empty() && objective[0] == '-' ? objective.substr(1) : objective;
+}
+std::string goal_of(const std::string& objective) {
+  return metric_of(objective) + (!objective.empty() && objective[0] == '-' ? " (lower is better)" : "");
+}
+std::string params_text(const StudyTrial& t) {
+  std::string s;
+  for (auto& [k, v] : t.params) s += (s.empty() ? "" : ", ") + k + " " + v;
+  return s;
+}
+bool as_number(const std::string& v, double& out) {
+  char* end = nullptr;
+  out = std::strtod(v.c_str(), &end);
+  return !v.empty() && end == v.c_str() + v.size() && std::isfinite(out);
+}
+
+std::string section_study(const std::vector<Study>& studies) {
+  std::string h = "<section id=\"tuning\">\n<h2>8. Tuning studies</h2>\n";
+  for (size_t si = 0; si < studies.size(); ++si) {
+    const Study& st = studies[si];
+    const std::string ob0 = st.objectives[0];
+    std::vector<size_t> complete, pruned, failed;
+    double seconds = 0;
+    for (size_t k = 0; k < st.trials.size(); ++k) {
+      const auto& t = st.trials[k];
+      seconds += t.seconds;
+      (t.status == "complete" ? complete : t.status == "pruned" ? pruned : failed).push_back(k);
+    }
+    std::vector<std::vector<double>> pts;
+    for (size_t k : complete) pts.push_back(st.trials[k].objectives);
+    std::set<size_t> front;
+    for (int f : stats::pareto_front(pts)) front.insert(complete[f]);
+    long best = -1;
+    for (size_t k : complete)
+      if (best < 0 || st.trials[k].objectives[0] > st.trials[best].objectives[0]) best = static_cast<long>(k);
+
+    h += fmt::format("<h3>Study {}: {}</h3>\n", si + 1, xml_escape(st.path));
+    h += "<table class=\"proto\"><tbody>\n";
+    auto row = [&](const std::string& k, const std::string& v) {
+      h += fmt::format("<tr><th>{}</th><td class=\"text\">{}</td></tr>\n", k, xml_escape(v));
+    };
+    row("config", st.config);
+    row("search space", st.space);
+    row("sampler / pruner", st.sampler + " / " + st.pruner);
+    std::string obs;
+    for (auto& ob : st.objectives) obs += (obs.empty() ? "" : ", ") + goal_of(ob);
+    row("objectives", obs);
+    row("validation (never the test part)", st.validation);
+    row("trials", fmt::format("{} complete, {} pruned, {} failed; {:.1f} s of training and validation", complete.size(),
+                              pruned.size(), failed.size(), seconds));
+    h += "</tbody></table>\n";
+    if (st.cut_last_line)
+      h += "<p class=\"note\">The file's last line was cut (a trial being written when it was read): left out.</p>\n";
+    if (!failed.empty())
+      h += fmt::format("<p class=\"warn\">{} trial(s) failed; the first, trial {}: {}</p>\n", failed.size(),
+                       st.trials[failed[0]].trial, xml_escape(st.trials[failed[0]].error));
+    if (complete.empty() && pruned.empty()) {
+      h += "<p class=\"note\">No trial has ended with a validation value yet.</p>\n";
+      continue;
+    }
+
+    // Leaderboard: complete trials best first, then pruned (at most 20 rows).
+    std::vector<size_t> order = complete;
+    auto by_first = [&](size_t a, size_t b) { return st.trials[a].objectives[0] > st.trials[b].objectives[0]; };
+    std::stable_sort(order.begin(), order.end(), by_first);
+    std::vector<size_t> pr = pruned;
+    std::stable_sort(pr.begin(), pr.end(), by_first);
+    order.insert(order.end(), pr.begin(), pr.end());
+    h += "<table><thead><tr><th>trial</th><th>status</th>";
+    for (auto& ob : st.objectives) h += fmt::format("<th>{}</th>", xml_escape(metric_of(ob)));
+    h += "<th>epochs</th><th>s</th><th>params</th></tr></thead><tbody>\n";
+    const size_t rows = std::min<size_t>(order.size(), 20);
+    for (size_t q = 0; q < rows; ++q) {
+      const auto& t = st.trials[order[q]];
+      std::string status = t.status;
+      if (static_cast<long>(order[q]) == best) status += ", best";
+      if (st.objectives.size() > 1 && front.count(order[q])) status += ", front";
+      h += fmt::format("<tr{}><td>{}</td><td class=\"text\">{}</td>",
+                       static_cast<long>(order[q]) == best ? " class=\"best\"" : "", t.trial, status);
+      for (size_t b = 0; b < st.objectives.size(); ++b)
+        h += fmt::format("<td><span class=\"v\">{}</span></td>", f4(shown(st.objectives[b], t.objectives[b])));
+      h += fmt::format("<td>{}</td><td>{:.1f}</td><td class=\"text\">{}</td></tr>\n", t.epochs, t.seconds,
+                       xml_escape(params_text(t)));
+    }
+    h += "</tbody></table>\n";
+    if (order.size() > rows)
+      h += fmt::format("<p class=\"note\">{} more trial(s) not listed; every one is in the charts.</p>\n",
+                       order.size() - rows);
+
+    h += "<div class=\"figs\">\n";
+    const std::string m0 = metric_of(ob0);
+    auto tip = [&](const StudyTrial& t) {
+      return fmt::format("trial {} ({}): {} {:.4f}; {}", t.trial, t.status, m0, shown(ob0, t.objectives[0]),
+                         params_text(t));
+    };
+    // The first objective by trial, with the best so far.
+    {
+      Figure f;
+      f.title = fmt::format("{} by trial", m0);
+      f.xlabel = "trial";
+      f.ylabel = m0;
+      Series c, p, run;
+      c.name = "complete", c.kind = Series::Kind::Points, c.color = 0, c.radius = 3.4;
+      p.name = "pruned", p.kind = Series::Kind::Points, p.color = 1, p.radius = 3.4, p.opacity = 0.6;
+      run.name = "best so far", run.kind = Series::Kind::Line, run.color = 2;
+      std::vector<size_t> by_trial(st.trials.size());
+      std::iota(by_trial.begin(), by_trial.end(), 0);
+      std::stable_sort(by_trial.begin(), by_trial.end(),
+                       [&](size_t a, size_t b) { return st.trials[a].trial < st.trials[b].trial; });
+      double best_so_far = -std::numeric_limits<double>::infinity();
+      for (size_t k : by_trial) {
+        const auto& t = st.trials[k];
+        if (t.status == "failed") continue;
+        Series& s = t.status == "complete" ? c : p;
+        s.x.push_back(t.trial), s.y.push_back(shown(ob0, t.objectives[0])), s.tips.push_back(tip(t));
+        if (t.status == "complete") {
+          best_so_far = std::max(best_so_far, t.objectives[0]);
+          run.x.push_back(t.trial), run.y.push_back(shown(ob0, best_so_far));
+        }
+      }
+      f.series = {c, p, run};
+      h += figure(plot::render(f), fmt::format("Validation {} of each trial; the line is the best complete trial so "
+                                               "far. Pruned trials show the value where ASHA stopped them.",
+                                               xml_escape(goal_of(ob0))));
+    }
+    // Each parameter against the first objective.
+    std::vector<std::string> keys;
+    for (auto& t : st.trials)
+      for (auto& [k, v] : t.params)
+        if (std::find(keys.begin(), keys.end(), k) == keys.end()) keys.push_back(k);
+    for (auto& key : keys) {
+      std::vector<std::pair<size_t, std::string>> vals;  // (trial index, value)
+      bool numeric = true;
+      double lo = std::numeric_limits<double>::infinity(), hi = -lo;
+      for (size_t k = 0; k < st.trials.size(); ++k) {
+        const auto& t = st.trials[k];
+        if (t.status == "failed") continue;
+        for (auto& [pk, v] : t.params)
+          if (pk == key) {
+            vals.emplace_back(k, v);
+            double x;
+            if (as_number(v, x))
+              lo = std::min(lo, x), hi = std::max(hi, x);
+            else
+              numeric = false;
+          }
+      }
+      if (vals.empty()) continue;
+      Figure f;
+      f.ylabel = m0;
+      f.width = 420, f.height = 300;
+      if (numeric) {
+        const bool logx = lo > 0 && hi / lo >= 10;
+        f.title = fmt::format("{} vs {}", m0, key);
+        f.xlabel = logx ? fmt::format("log10 {}", key) : key;
+        Series c, p;
+        c.name = "complete", c.kind = Series::Kind::Points, c.color = 0, c.radius = 3.4;
+        p.name = "pruned", p.kind = Series::Kind::Points, p.color = 1, p.radius = 3.4, p.opacity = 0.6;
+        for (auto& [k, v] : vals) {
+          const auto& t = st.trials[k];
+          double x = 0;
+          as_number(v, x);
+          Series& s = t.status == "complete" ? c : p;
+          s.x.push_back(logx ? std::log10(x) : x), s.y.push_back(shown(ob0, t.objectives[0])), s.tips.push_back(tip(t));
+        }
+        f.series = {c, p};
+        h += figure(plot::render(f), fmt::format("Each point is a trial{}.", logx ? " (x on a log scale)" : ""));
+      } else {  // choices: the mean over complete trials per value, whiskers from the worst to the best
+        f.title = fmt::format("{} by {}", m0, key);
+        f.xlabel = key;
+        f.legend = false;
+        std::vector<std::string> cats;
+        for (auto& [k, v] : vals)
+          if (std::find(cats.begin(), cats.end(), v) == cats.end()) cats.push_back(v);
+        Series b;
+        b.name = m0, b.kind = Series::Kind::Bars, b.color = 0;
+        for (auto& cat : cats) {
+          double sum = 0, mn = std::numeric_limits<double>::infinity(), mx = -mn;
+          int n = 0;
+          for (auto& [k, v] : vals)
+            if (v == cat && st.trials[k].status == "complete") {
+              const double y = shown(ob0, st.trials[k].objectives[0]);
+              sum += y, mn = std::min(mn, y), mx = std::max(mx, y), ++n;
+            }
+          f.categories.push_back(fmt::format("{} ({})", cat, n));
+          b.y.push_back(n ? sum / n : kNaN), b.lo.push_back(n ? mn : kNaN), b.hi.push_back(n ? mx : kNaN);
+          b.tips.push_back(n ? fmt::format("{} = {}: mean {:.4f}, worst to best {:.4f}-{:.4f} over {} complete trials",
+                                           key, cat, sum / n, mn, mx, n)
+                             : fmt::format("{} = {}: no complete trial", key, cat));
+        }
+        f.series = {b};
+        h += figure(plot::render(f),
+                    "Bars: the mean over complete trials with that value (count in brackets); "
+                    "whiskers: their worst and best.");
+      }
+    }
+    // Pareto front of the first two objectives.
+    if (st.objectives.size() > 1 && !complete.empty()) {
+      const std::string m1 = metric_of(st.objectives[1]);
+      Figure f;
+      f.title = fmt::format("Pareto front: {} vs {}", m0, m1);
+      f.xlabel = goal_of(st.objectives[1]);
+      f.ylabel = goal_of(ob0);
+      f.width = 480, f.height = 400;
+      Series all, fr, line;
+      all.name = "complete", all.kind = Series::Kind::Points, all.color = 0, all.radius = 3.4, all.opacity = 0.6;
+      fr.name = "on the front", fr.kind = Series::Kind::Points, fr.color = 2, fr.radius = 5;
+      line.name = "front", line.kind = Series::Kind::Line, line.color = 2, line.dashed = true, line.width = 1.5;
+      std::vector<std::pair<double, double>> fp;
+      for (size_t k : complete) {
+        const auto& t = st.trials[k];
+        const double x = shown(st.objectives[1], t.objectives[1]), y = shown(ob0, t.objectives[0]);
+        const std::string tp = fmt::format("trial {}: {} {:.4f}, {} {:.4f}; {}", t.trial, m0, y, m1, x, params_text(t));
+        Series& s = front.count(k) ? fr : all;
+        s.x.push_back(x), s.y.push_back(y), s.tips.push_back(tp);
+        if (front.count(k)) fp.emplace_back(x, y);
+      }
+      std::sort(fp.begin(), fp.end());
+      for (auto& [x, y] : fp) line.x.push_back(x), line.y.push_back(y);
+      f.series = {all, line, fr};
+      std::string extra = st.objectives.size() > 2 ? fmt::format(
+                                                         " The front is over all {} objectives; this chart "
+                                                         "shows the first two.",
+                                                         st.objectives.size())
+                                                   : "";
+      h += figure(plot::render(f),
+                  fmt::format("Each point is a complete trial; highlighted: the {} trial(s) no other trial beats on "
+                              "every objective.{}",
+                              front.size(), extra));
+    }
+    h += "</div>\n";
+  }
+  return h + "</section>\n";
+}
+
 std::string section_embeddings(const Options& o) {
   std::string h = "<section id=\"embeddings\">\n<h2>7. Item embeddings</h2>\n";
   if (o.model.empty())
@@ -957,7 +1258,8 @@ std::string section_embeddings(const Options& o) {
 }  // namespace
 
 std::string render_html(const Options& o) {
-  if (o.runs.empty()) throw Error("siamrec report needs at least one run JSON file", kExitUsage);
+  if (o.runs.empty() && o.studies.empty())
+    throw Error("siamrec report needs at least one run JSON file or a study file (--study)", kExitUsage);
   if (o.map != "pca" && o.map != "tsne" && o.map != "both")
     throw Error(fmt::format("--map '{}': expected pca, tsne or both", o.map), kExitUsage);
   if (o.bootstrap < 0 || !(o.level > 0 && o.level < 1) || o.max_points < 1)
@@ -981,28 +1283,49 @@ std::string render_html(const Options& o) {
   std::vector<TrainingLog> logs;
   for (size_t k = 0; k < o.logs.size(); ++k)
     logs.push_back(load_training_log(o.logs[k], k < o.log_labels.size() ? o.log_labels[k] : ""));
+  std::vector<Study> studies;
+  for (auto& p : o.studies) studies.push_back(load_study(p));
 
-  std::string body;
-  body += section_protocol(c);
-  body += section_metrics(c);
-  body += section_charts(c);
-  body += section_per_user(c);
-  body += section_training(c, logs);
-  body += section_beyond(c);
-  body += section_embeddings(o);
+  // Without runs (a study alone) the run sections have nothing to show and are left out.
+  std::string body, nav;
+  if (!c.runs.empty()) {
+    body += section_protocol(c);
+    body += section_metrics(c);
+    body += section_charts(c);
+    body += section_per_user(c);
+    nav +=
+        "<a href=\"#protocol\">1 Protocol</a><a href=\"#metrics\">2 Metrics</a><a href=\"#charts\">3 "
+        "Headline</a><a href=\"#per-user\">4 Per user</a>";
+  }
+  if (!c.runs.empty() || !logs.empty()) {
+    body += section_training(c, logs);
+    nav += "<a href=\"#training\">5 Training</a>";
+  }
+  if (!c.runs.empty()) {
+    body += section_beyond(c);
+    nav += "<a href=\"#beyond\">6 Beyond accuracy</a>";
+  }
+  if (!c.runs.empty() || !o.model.empty()) {
+    body += section_embeddings(o);
+    nav += "<a href=\"#embeddings\">7 Embeddings</a>";
+  }
+  if (!studies.empty()) {
+    body += section_study(studies);
+    nav += "<a href=\"#tuning\">8 Tuning</a>";
+  }
 
   std::string runs_list;
   for (size_t r = 0; r < c.runs.size(); ++r) runs_list += (r ? ", " : "") + xml_escape(c.runs[r].label);
   return fmt::format(
       "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" "
       "content=\"width=device-width, initial-scale=1\">\n<title>{0}</title>\n<style>{1}</style>\n</head>\n<body>\n"
-      "<header><h1>{0}</h1>\n<p class=\"note\">{2} run(s): {3}; {4} training log(s){5}. Written by siamrec "
-      "report: one file, no scripts, nothing fetched.</p>\n<nav><a href=\"#protocol\">1 Protocol</a><a "
-      "href=\"#metrics\">2 Metrics</a><a href=\"#charts\">3 Headline</a><a href=\"#per-user\">4 Per user</a><a "
-      "href=\"#training\">5 Training</a><a href=\"#beyond\">6 Beyond accuracy</a><a href=\"#embeddings\">7 "
-      "Embeddings</a></nav></header>\n<main>\n{6}</main>\n</body>\n</html>\n",
-      xml_escape(o.title), kCss, c.runs.size(), runs_list, logs.size(),
-      o.model.empty() ? "" : "; model " + xml_escape(o.model), body);
+      "<header><h1>{0}</h1>\n<p class=\"note\">{2} run(s){3}; {4} training log(s){5}{6}. Written by siamrec "
+      "report: one file, no scripts, nothing fetched.</p>\n<nav>{7}</nav></header>\n<main>\n{8}</main>\n</body>\n"
+      "</html>\n",
+      xml_escape(o.title), kCss, c.runs.size(), runs_list.empty() ? "" : ": " + runs_list, logs.size(),
+      o.model.empty() ? "" : "; model " + xml_escape(o.model),
+      studies.empty() ? "" : fmt::format("; {} tuning stud{}", studies.size(), studies.size() == 1 ? "y" : "ies"), nav,
+      body);
 }
 
 }  // namespace siamrec::report

@@ -1,7 +1,9 @@
 // siamrec report: one self-contained HTML file (inline SVG and CSS, no script, no URL) from
 // evaluation runs (evaluate/train --json), training logs (train --log) and a model file.
 // Sections: 1 protocol, 2 metric table with bootstrap CIs and paired tests, 3 headline metric
-// charts per K, 4 per-user distributions, 5 training curves, 6 beyond accuracy, 7 embedding map.
+// charts per K, 4 per-user distributions, 5 training curves, 6 beyond accuracy, 7 embedding map,
+// 8 tuning studies (siamrec tune's study files: leaderboard, objective by trial, parameter vs
+// objective, Pareto front).
 #pragma once
 #include <cstdint>
 #include <string>
@@ -16,8 +18,9 @@ struct Options {
   std::vector<std::string> labels;  // one per run ("" or missing: the file name without .json)
   std::vector<std::string> logs;    // JSON-lines training logs
   std::vector<std::string> log_labels;
-  std::string model;     // model file for the embedding map ("" = none)
-  std::string data_dir;  // where the model's dataset is looked for (genres); "" = the default
+  std::vector<std::string> studies;  // study files of siamrec tune (JSON lines)
+  std::string model;                 // model file for the embedding map ("" = none)
+  std::string data_dir;              // where the model's dataset is looked for (genres); "" = the default
   std::string title = "siamrec report";
   int bootstrap = 1000;  // resamples for the confidence intervals
   double level = 0.95;
@@ -51,6 +54,26 @@ struct TrainingLog {
 };
 // Reads a JSON-lines training log; a malformed line is a DataError naming file:line.
 TrainingLog load_training_log(const std::string& path, const std::string& label);
+
+struct StudyTrial {
+  int trial = 0;
+  std::string status;                                       // complete | pruned | failed
+  std::vector<std::pair<std::string, std::string>> params;  // key, value as the config holds it
+  std::vector<double> objectives;                           // as maximised (minimised metrics negated)
+  int epochs = 0;
+  double seconds = 0;
+  std::string error;
+};
+struct Study {
+  std::string path, config, space, sampler, pruner, validation;
+  std::vector<std::string> objectives;  // as given: "ndcg@10", "-pop_lift@10"
+  std::vector<StudyTrial> trials;
+  bool cut_last_line = false;  // the last line had no newline (a study being written): skipped
+};
+// Reads a study file of siamrec tune: a header line, then one JSON line per trial. A file without
+// the header or with a malformed line is a DataError naming file:line; a last line without its
+// newline (the trial a running or killed study was writing) is skipped and noted.
+Study load_study(const std::string& path);
 
 // The report as HTML text.
 std::string render_html(const Options& o);

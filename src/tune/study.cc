@@ -14,6 +14,7 @@
 
 #include "data/split.h"
 #include "eval/evaluator.h"
+#include "eval/stats.h"
 #include "tasks/pipeline.h"
 #include "tune/asha.h"
 #include "tune/sampler.h"
@@ -22,24 +23,6 @@
 #include "util/rng.h"
 
 namespace siamrec::tune {
-
-std::vector<int> pareto_front(const std::vector<std::vector<double>>& pts) {
-  std::vector<int> front;
-  for (size_t a = 0; a < pts.size(); ++a) {
-    bool dominated = false;
-    for (size_t b = 0; b < pts.size() && !dominated; ++b) {
-      if (a == b) continue;
-      bool ge = true, gt = false;
-      for (size_t k = 0; k < pts[a].size(); ++k) {
-        ge = ge && pts[b][k] >= pts[a][k];
-        gt = gt || pts[b][k] > pts[a][k];
-      }
-      dominated = ge && gt;
-    }
-    if (!dominated) front.push_back(static_cast<int>(a));
-  }
-  return front;
-}
 
 namespace {
 
@@ -295,7 +278,7 @@ StudyResult run_study(const StudyOptions& o) {
     if (res.trials[k].status == "complete") complete.push_back(static_cast<int>(k));
   std::vector<std::vector<double>> pts;
   for (int k : complete) pts.push_back(res.trials[k].objectives);
-  for (int f : pareto_front(pts)) res.pareto.push_back(complete[f]);
+  for (int f : stats::pareto_front(pts)) res.pareto.push_back(complete[f]);
   for (int k : complete)
     if (res.best < 0 || res.trials[k].objectives[0] > res.trials[res.best].objectives[0]) res.best = k;
   std::vector<int> order(res.trials.size());

@@ -52,7 +52,4 @@ struct StudyResult {
 
 StudyResult run_study(const StudyOptions& o);
 
-// Indices of the non-dominated points (every objective maximised).
-std::vector<int> pareto_front(const std::vector<std::vector<double>>& points);
-
 }  // namespace siamrec::tune
