@@ -209,6 +209,7 @@ const std::vector<ParamDef>& param_table() {
       {"tune.asha_min_epochs", T::Int, "2", "tune: the first ASHA rung (epochs)", {}, nullptr, 1, 1e6},
       {"tune.asha_eta", T::Int, "3", "tune: ASHA reduction factor", {}, nullptr, 2, 100},
       {"tune.objectives", T::StringList, "", "tune: validation metrics to maximise (a leading - minimises: [ndcg@10, -pop_lift@10] gives the Pareto front); empty: train.valid_metric"},
+      {"tune.parallel", T::Int, "1", "tune: trials run at once, each in its own process with --threads / tune.parallel threads (at most --threads); trial k draws its params knowing only the trials of earlier batches of this size, so a study is reproducible for a given tune.parallel", {}, nullptr, 1, 64},
       {"tune.seed", T::Int, "2024", "tune: seed of the samplers (trial k draws from seed and k)", {}, nullptr, 0, 9.2e18},
   };
   // clang-format on

@@ -6,7 +6,15 @@
 #include <fstream>
 
 #include <fcntl.h>
+#include <poll.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
 #include <unistd.h>
+
+#include <csignal>
+#include <cstring>
+#include <functional>
+#include <set>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -66,6 +74,95 @@ std::string fmt_params(const Assignment& a) {
   std::string s;
   for (auto& [k, v] : a) s += (s.empty() ? "" : " ") + k + "=" + v;
   return s;
+}
+
+// Runs each trial in its own forked process (the data loaded once, shared copy-on-write) and
+// returns the records in the order they end. A child sends its record as one JSON text over a
+// pipe; a child that dies without one (a signal, an abort) is recorded as failed. Children die
+// with the parent (PR_SET_PDEATHSIG), so a killed study leaves no trial running.
+std::vector<TrialRecord> run_forked(const std::vector<int>& trials, const std::function<std::string(int)>& run) {
+  struct Child {
+    int trial = 0;
+    pid_t pid = -1;
+    int fd = -1;
+    std::string out;
+  };
+  std::vector<Child> kids;
+  std::fflush(nullptr);
+  for (int k : trials) {
+    int p[2];
+    if (::pipe2(p, O_CLOEXEC) != 0) throw Error("tune: cannot create a pipe for a parallel trial");
+    const pid_t pid = ::fork();
+    if (pid < 0) throw Error("tune: cannot fork a process for a parallel trial");
+    if (pid == 0) {
+      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+      ::close(p[0]);
+      int code = 0;
+      try {
+        const std::string j = run(k);
+        for (size_t off = 0; off < j.size();) {
+          const ssize_t w = ::write(p[1], j.data() + off, j.size() - off);
+          if (w <= 0) break;
+          off += static_cast<size_t>(w);
+        }
+      } catch (...) {
+        code = 1;
+      }
+      ::_exit(code);
+    }
+    ::close(p[1]);
+    kids.push_back({k, pid, p[0], {}});
+  }
+  std::vector<TrialRecord> ended;
+  size_t open = kids.size();
+  while (open > 0) {
+    std::vector<pollfd> fds;
+    std::vector<size_t> who;
+    for (size_t q = 0; q < kids.size(); ++q)
+      if (kids[q].fd >= 0) fds.push_back({kids[q].fd, POLLIN, 0}), who.push_back(q);
+    if (::poll(fds.data(), fds.size(), -1) < 0) {
+      if (errno == EINTR) continue;
+      throw Error("tune: waiting for parallel trials failed");
+    }
+    for (size_t q = 0; q < fds.size(); ++q) {
+      if (!(fds[q].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+      Child& c = kids[who[q]];
+      char buf[65536];
+      const ssize_t n = ::read(c.fd, buf, sizeof buf);
+      if (n > 0) {
+        c.out.append(buf, static_cast<size_t>(n));
+        continue;
+      }
+      if (n < 0 && errno == EINTR) continue;
+      ::close(c.fd);
+      c.fd = -1;
+      --open;
+      int status = 0;
+      while (::waitpid(c.pid, &status, 0) < 0 && errno == EINTR) {
+      }
+      TrialRecord t;
+      bool ok = false;
+      if (WIFEXITED(status) && WEXITSTATUS(status) == 0 && !c.out.empty()) {
+        try {
+          t = from_json(nlohmann::json::parse(c.out));
+          ok = t.trial == c.trial;
+        } catch (const std::exception&) {
+        }
+      }
+      if (!ok) {
+        t = TrialRecord{};
+        t.trial = c.trial;
+        t.status = "failed";
+        t.error = WIFSIGNALED(status) ? fmt::format("the trial's process was killed by signal {} ({})",
+                                                    WTERMSIG(status), strsignal(WTERMSIG(status)))
+                                      : fmt::format("the trial's process ended with status {} and no result",
+                                                    WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+        spdlog::warn("trial {} failed: {}", c.trial, t.error);
+      }
+      ended.push_back(std::move(t));
+    }
+  }
+  return ended;
 }
 
 }  // namespace
@@ -204,25 +301,28 @@ StudyResult run_study(const StudyOptions& o) {
 
   auto sampler = make_sampler(base.str("tune.sampler"), static_cast<int>(base.integer("tune.startup")));
   const bool asha_on = base.str("tune.pruner") == "asha";
-  Asha asha(static_cast<int>(base.integer("tune.asha_min_epochs")), static_cast<int>(base.integer("tune.asha_eta")));
-  std::vector<Observation> done;
-  for (auto& t : res.trials) {
-    for (auto& [e, v] : t.rungs) asha.report(e, v);
-    if (t.status != "failed" && !t.objectives.empty()) done.push_back({t.params, t.objectives[0]});
-  }
-  const auto t_start = std::chrono::steady_clock::now();
+  const int parallel = static_cast<int>(base.integer("tune.parallel"));
+  if (parallel > std::max(1, o.threads))
+    throw ConfigError(
+        fmt::format("tune.parallel {} is more than the thread budget (--threads {}): each running trial needs a thread",
+                    parallel, std::max(1, o.threads)));
+  const int trial_threads = std::max(1, o.threads / parallel);
+  std::sort(res.trials.begin(), res.trials.end(),
+            [](const TrialRecord& a, const TrialRecord& b) { return a.trial < b.trial; });
+  std::set<int> recorded;
+  for (auto& t : res.trials) recorded.insert(t.trial);
   const uint64_t seed = static_cast<uint64_t>(base.integer("tune.seed"));
-  for (int k = static_cast<int>(res.trials.size()) + 1; k <= o.trials; ++k) {
-    const double minutes = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count() / 60.0;
-    if (o.budget_minutes > 0 && minutes >= o.budget_minutes) {
-      spdlog::info("budget of {:g} minutes used: no more trials", o.budget_minutes);
-      break;
-    }
+
+  // Trial k runs in batch (k-1)/parallel, and draws its params and meets ASHA knowing only the
+  // trials of earlier batches: what a trial sees never depends on which sibling ends first, so a
+  // study is the same however its batches are timed, killed and resumed.
+  auto run_trial = [&](int k, const std::vector<Observation>& done, Asha asha, int threads) {
     TrialRecord t;
     t.trial = k;
     t.seed = mix64(seed ^ static_cast<uint64_t>(k));
     t.params = sampler->suggest(space, base, done, t.seed);
     RunOptions tr = ro;
+    tr.threads = threads;
     bool pruned = false;
     tr.on_epoch = [&](const EpochInfo& e) {
       t.epochs = e.epoch;
@@ -265,12 +365,47 @@ StudyResult run_study(const StudyOptions& o) {
       spdlog::warn("trial {} failed: {}", k, e.what());
     }
     t.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    return t;
+  };
+  auto record = [&](TrialRecord t) {
     append_line(o.study, to_json(t).dump());
-    spdlog::info("trial {}/{} {}: {} {}", k, o.trials, t.status, fmt_params(t.params),
+    spdlog::info("trial {}/{} {}: {} {}", t.trial, o.trials, t.status, fmt_params(t.params),
                  t.objectives.empty() ? std::string("-") : fmt::format("{:.4f}", t.objectives[0]));
-    if (t.status != "failed") done.push_back({t.params, t.objectives[0]});
+    recorded.insert(t.trial);
     res.trials.push_back(std::move(t));
+  };
+
+  const auto t_start = std::chrono::steady_clock::now();
+  for (int b = 1; b <= o.trials; b += parallel) {
+    std::vector<int> todo;
+    for (int k = b; k < b + parallel && k <= o.trials; ++k)
+      if (!recorded.count(k)) todo.push_back(k);
+    if (todo.empty()) continue;
+    const double minutes = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count() / 60.0;
+    if (o.budget_minutes > 0 && minutes >= o.budget_minutes) {
+      spdlog::info("budget of {:g} minutes used: no more trials", o.budget_minutes);
+      break;
+    }
+    std::vector<Observation> done;
+    Asha asha(static_cast<int>(base.integer("tune.asha_min_epochs")), static_cast<int>(base.integer("tune.asha_eta")));
+    std::vector<const TrialRecord*> before;
+    for (auto& t : res.trials)
+      if (t.trial < b) before.push_back(&t);
+    std::sort(before.begin(), before.end(), [](auto* x, auto* y) { return x->trial < y->trial; });
+    for (auto* t : before) {
+      for (auto& [e, v] : t->rungs) asha.report(e, v);
+      if (t->status != "failed" && !t->objectives.empty()) done.push_back({t->params, t->objectives[0]});
+    }
+    if (parallel == 1) {
+      record(run_trial(todo[0], done, asha, trial_threads));
+      continue;
+    }
+    for (TrialRecord& t :
+         run_forked(todo, [&](int k) { return to_json(run_trial(k, done, asha, trial_threads)).dump(); }))
+      record(std::move(t));
   }
+  std::sort(res.trials.begin(), res.trials.end(),
+            [](const TrialRecord& a, const TrialRecord& b) { return a.trial < b.trial; });
 
   // Leaderboard, best trial and Pareto front (complete trials).
   std::vector<int> complete;
