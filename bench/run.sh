@@ -52,3 +52,6 @@ echo
 if [ -n "${SIAMREC_LIGHTFM:-}" ]; then
   /usr/bin/python3 bench/bench_lightfm.py --build "$BUILD" --lightfm-src "$SIAMREC_LIGHTFM" --lfm-epochs 30
 fi
+echo
+# siamrec tune: one trial at a time against tune.parallel 2 (forked trials), the same trials.
+/usr/bin/python3 bench/bench_tune.py --build "$BUILD" --rounds 2
