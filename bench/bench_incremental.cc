@@ -238,7 +238,8 @@ int main(int argc, char** argv) {
       size_t better = 0, worse = 0;
       for (size_t q = 0; q < new_inc.size(); ++q) better += new_inc[q] > new_none[q], worse += new_inc[q] < new_none[q];
       std::printf(
-          "\nnew items, pooled over the periods: Recall@10 of the update %.4f vs no update %.4f over %zu (user, period) "
+          "\nnew items, pooled over the periods: Recall@10 of the update %.4f vs no update %.4f over %zu (user, "
+          "period) "
           "pairs; update better for %zu, worse for %zu; paired t-test p = %.2g, Wilcoxon p = %.2g\n",
           mean(new_inc), mean(new_none), new_inc.size(), better, worse, t.p_value, w.p_value);
     }

@@ -194,6 +194,18 @@ tune: {{objectives: [ndcg@10, -pop_lift@10], startup: 2}}
   other.space = t.file("s2.yaml", "train.lr: {loguniform: [0.001, 0.5]}\n");
   EXPECT_THROW(run_study(other), ConfigError);
 
+  // An explicit sampled validation protocol ranks the trials on it: the same trial scores higher
+  // among 5 sampled unseen items than over every item, and the study says which it used.
+  StudyOptions sampled = o;
+  sampled.study = t.path() + "/sampled.jsonl";
+  sampled.trials = 1;
+  sampled.out = "";
+  sampled.sets = {"train.valid_candidates=uniform:5"};
+  StudyResult sr = run_study(sampled);
+  ASSERT_EQ(sr.trials.size(), 1u);
+  EXPECT_EQ(sr.trials[0].params, full.trials[0].params);
+  EXPECT_NE(sr.validation.find("candidates uniform:5"), std::string::npos) << sr.validation;
+  EXPECT_GT(sr.trials[0].metrics.at("ndcg@10"), full.trials[0].metrics.at("ndcg@10"));
   // No validation data: refused, the test part is never used instead.
   StudyOptions none = o;
   none.study = t.path() + "/none.jsonl";

@@ -226,8 +226,13 @@ StudyResult run_study(const StudyOptions& o) {
   eval.split.heldout_items = fit.split.valid_items;  // cold-item splits: rank within the validation items
   ro.valid_is_evaluated = true;
   Config eval_cfg = base;
-  const std::string cands = base.str("eval.candidates");
-  if (cands == "fixed" || cands.rfind("file:", 0) == 0) {
+  const std::string cands = base.str("eval.candidates"), vc = base.str("train.valid_candidates");
+  if (vc.rfind("uniform:", 0) == 0 || vc.rfind("popularity:", 0) == 0) {
+    // An explicit sampled validation protocol (e.g. uniform:100 beside the NCF lists): trials are
+    // ranked on it, each user's negatives drawn from unseen items, seeded (eval.seed).
+    eval_cfg.set("eval.candidates", vc, "tune (train.valid_candidates)");
+    validation += fmt::format("; candidates {} (train.valid_candidates: unseen items drawn per user, seeded)", vc);
+  } else if (cands == "fixed" || cands.rfind("file:", 0) == 0) {
     eval_cfg.set("eval.candidates", "full", "tune (fixed candidate lists are the test part's)");
     validation += "; full ranking (the config's fixed candidates belong to the test part)";
   }
