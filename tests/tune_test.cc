@@ -132,8 +132,13 @@ TEST(TunePareto, NonDominatedPoints) {
   EXPECT_EQ(f, (std::vector<int>{0, 1, 3, 4}));  // (0.25, -0.6) is dominated by (0.28, -0.5)
 }
 
-TEST(TuneStudy, ValidationOnlyResumedStudiesDrawTheSameTrialsAndBestConfigIsWritten) {
-  test::TempDir t;
+namespace {
+// A synthetic log of two planted user groups, a config over it with `tune_yaml` as its tune
+// section, and a search space of lr and dim; files in t.
+struct StudyFiles {
+  std::string cfg, space;
+};
+StudyFiles study_files(test::TempDir& t, const std::string& tune_yaml) {
   std::string rows;
   for (int u = 0; u < 120; ++u)
     for (int k = 0; k < 10; ++k) rows += fmt::format("{}\t{}\n", u, (u % 2) * 30 + (u * 7 + k * 3) % 30);
@@ -143,10 +148,16 @@ split: {{type: ratio, ratios: [0.8, 0, 0.2]}}
 model: {{type: siamese}}
 tower: {{type: id, dim: 8}}
 train: {{engine: fused, update: example, optimizer: adagrad, epochs: 4, valid_share: 0.2, seed: 3}}
-tune: {{objectives: [ndcg@10, -pop_lift@10], startup: 2}}
+tune: {}
 )",
-                                                       data));
-  const std::string space = t.file("s.yaml", "train.lr: {loguniform: [0.005, 0.5]}\ntower.dim: {choice: [4, 8, 16]}\n");
+                                                       data, tune_yaml));
+  return {cfg, t.file("s.yaml", "train.lr: {loguniform: [0.005, 0.5]}\ntower.dim: {choice: [4, 8, 16]}\n")};
+}
+}  // namespace
+
+TEST(TuneStudy, ValidationOnlyResumedStudiesDrawTheSameTrialsAndBestConfigIsWritten) {
+  test::TempDir t;
+  const auto [cfg, space] = study_files(t, "{objectives: [ndcg@10, -pop_lift@10], startup: 2}");
   StudyOptions o;
   o.config = cfg, o.space = space, o.trials = 4, o.study = t.path() + "/full.jsonl", o.out = t.path() + "/best.yaml";
   StudyResult full = run_study(o);
@@ -220,19 +231,7 @@ tune: {{objectives: [ndcg@10, -pop_lift@10], startup: 2}}
 
 TEST(TuneStudy, ParallelTrialsInProcessesAreReproducibleAndResumeOutOfOrder) {
   test::TempDir t;
-  std::string rows;
-  for (int u = 0; u < 120; ++u)
-    for (int k = 0; k < 10; ++k) rows += fmt::format("{}\t{}\n", u, (u % 2) * 30 + (u * 7 + k * 3) % 30);
-  const std::string data = t.file("log.tsv", rows);
-  const std::string cfg = t.file("c.yaml", fmt::format(R"(data: {{path: {}}}
-split: {{type: ratio, ratios: [0.8, 0, 0.2]}}
-model: {{type: siamese}}
-tower: {{type: id, dim: 8}}
-train: {{engine: fused, update: example, optimizer: adagrad, epochs: 4, valid_share: 0.2, seed: 3}}
-tune: {{startup: 2, pruner: asha, asha_min_epochs: 1, asha_eta: 2}}
-)",
-                                                       data));
-  const std::string space = t.file("s.yaml", "train.lr: {loguniform: [0.005, 0.5]}\ntower.dim: {choice: [4, 8, 16]}\n");
+  const auto [cfg, space] = study_files(t, "{startup: 2, pruner: asha, asha_min_epochs: 1, asha_eta: 2}");
   // Sequential, one thread: the reference for what a trial computes.
   StudyOptions seq;
   seq.config = cfg, seq.space = space, seq.trials = 2, seq.study = t.path() + "/seq.jsonl", seq.threads = 1;
