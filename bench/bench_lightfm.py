@@ -28,6 +28,7 @@ import tempfile
 import time
 
 import numpy as np
+import yaml
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -105,9 +106,8 @@ def carve(users, items, share, seed):
 class Validator:
     """Full-ranking NDCG@10 over every item, training items excluded."""
 
-    def __init__(self, tu, ti, vu, vi, n_users, n_items, k=10):
+    def __init__(self, tu, ti, vu, vi, n_users, k=10):
         self.k = k
-        self.n_items = n_items
         self.train = [[] for _ in range(n_users)]
         for u, i in zip(tu, ti):
             self.train[u].append(i)
@@ -115,9 +115,8 @@ class Validator:
         for u, i in zip(vu, vi):
             self.valid[u].add(i)
         self.users = np.array([u for u in range(n_users) if self.valid[u]], dtype=np.int64)
-        disc = 1.0 / np.log2(np.arange(2, k + 2))
-        self.disc = disc
-        self.idcg = np.cumsum(disc)
+        self.disc = 1.0 / np.log2(np.arange(2, k + 2))
+        self.idcg = np.cumsum(self.disc)
 
     def ndcg(self, score_block):
         """score_block(users) -> [len(users), n_items] scores (higher is better)."""
@@ -194,20 +193,14 @@ def run_siamrec(a, files, val, user_index, item_index, tmp):
 
 
 def cfg_value(a, key):
-    for s in a.set:
-        if s.startswith(key + "="):
-            return s.split("=", 1)[1]
+    """A config key as the run sees it: the last --set of it, else the config file's value."""
+    for item in reversed(a.set):
+        if item.startswith(key + "="):
+            return item.split("=", 1)[1]
     sect, name = key.split(".")
-    cur = None
     with open(a.config) as f:
-        for line in f:
-            if not line.strip() or line.lstrip().startswith("#"):
-                continue
-            if not line.startswith(" "):
-                cur = line.split(":")[0].strip()
-            elif cur == sect and line.strip().split(":")[0] == name:
-                return line.split(":", 1)[1].strip()
-    return ""
+        value = (yaml.safe_load(f) or {}).get(sect, {}).get(name, "")
+    return str(value)
 
 
 def run_lightfm(LightFM, a, tu, ti, n_users, n_items, val):
@@ -263,7 +256,7 @@ def main():
     ii = np.array([item_index[i] for i in items])
     n_users, n_items = len(user_index), len(item_index)
     tu, ti, vu, vi = uu[~is_valid], ii[~is_valid], uu[is_valid], ii[is_valid]
-    val = Validator(tu, ti, vu, vi, n_users, n_items)
+    val = Validator(tu, ti, vu, vi, n_users)
     print(f"data: NCF ML-1M training set, {len(users)} interactions, {n_users} users, {n_items} items; "
           f"validation: a seeded {a.valid_share:.0%} of each user's ({len(vu)} interactions, "
           f"{len(val.users)} users), full ranking, train items excluded, NDCG@10; {a.threads} threads",

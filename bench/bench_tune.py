@@ -62,8 +62,8 @@ def main():
             order = (1, par) if r % 2 == 0 else (par, 1)
             got = {}
             for v in order:
-                walls[v].append(None)
-                walls[v][-1], got[v] = study(a, v, tmp, f"p{v}")
+                wall, got[v] = study(a, v, tmp, f"p{v}")
+                walls[v].append(wall)
             if [t["params"] for t in got[1]] != [t["params"] for t in got[par]]:
                 sys.exit("bench_tune: the two studies ran different trials")
             print(f"round {r + 1}: one at a time {walls[1][-1]:.1f}s, {par} at once {walls[par][-1]:.1f}s", flush=True)

@@ -17,7 +17,7 @@ PKGS=(
 # Extra groups selected by the caller, e.g. `install-deps.sh bench` for benchmark-only tools.
 for group in "$@"; do
   case "$group" in
-    bench) PKGS+=(python3-torch python3-numpy python3-scipy python3-dev python3-setuptools hyperfine wrk) ;;
+    bench) PKGS+=(python3-torch python3-numpy python3-scipy python3-yaml python3-dev python3-setuptools hyperfine wrk) ;;
     *) echo "install-deps.sh: unknown group '$group' (known: bench)" >&2; exit 2 ;;
   esac
 done

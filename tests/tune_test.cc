@@ -153,6 +153,17 @@ tune: {}
                                                        data, tune_yaml));
   return {cfg, t.file("s.yaml", "train.lr: {loguniform: [0.005, 0.5]}\ntower.dim: {choice: [4, 8, 16]}\n")};
 }
+// Runs o with one more override and expects a ConfigError whose message holds `what`.
+void expect_refused(StudyOptions o, const std::string& name, const std::string& set, const std::string& what) {
+  o.study = o.study.substr(0, o.study.rfind('/') + 1) + name;
+  o.sets = {set};
+  try {
+    run_study(o);
+    ADD_FAILURE() << set << " was accepted";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find(what), std::string::npos) << e.what();
+  }
+}
 }  // namespace
 
 TEST(TuneStudy, ValidationOnlyResumedStudiesDrawTheSameTrialsAndBestConfigIsWritten) {
@@ -218,15 +229,7 @@ TEST(TuneStudy, ValidationOnlyResumedStudiesDrawTheSameTrialsAndBestConfigIsWrit
   EXPECT_NE(sr.validation.find("candidates uniform:5"), std::string::npos) << sr.validation;
   EXPECT_GT(sr.trials[0].metrics.at("ndcg@10"), full.trials[0].metrics.at("ndcg@10"));
   // No validation data: refused, the test part is never used instead.
-  StudyOptions none = o;
-  none.study = t.path() + "/none.jsonl";
-  none.sets = {"train.valid_share=0"};
-  try {
-    run_study(none);
-    FAIL() << "a config without validation data was tuned";
-  } catch (const ConfigError& e) {
-    EXPECT_NE(std::string(e.what()).find("never evaluates on the test part"), std::string::npos) << e.what();
-  }
+  expect_refused(o, "none.jsonl", "train.valid_share=0", "never evaluates on the test part");
 }
 
 TEST(TuneStudy, ParallelTrialsInProcessesAreReproducibleAndResumeOutOfOrder) {
@@ -280,13 +283,5 @@ TEST(TuneStudy, ParallelTrialsInProcessesAreReproducibleAndResumeOutOfOrder) {
   }
   EXPECT_EQ(resumed.trials[3].params.at("train.lr"), "0.0051");  // the recorded trial 4 is kept, not re-run
   // More trials at once than threads: refused, naming the key.
-  StudyOptions over = par;
-  over.study = t.path() + "/over.jsonl";
-  over.sets = {"tune.parallel=3"};
-  try {
-    run_study(over);
-    FAIL() << "tune.parallel 3 on 2 threads was accepted";
-  } catch (const ConfigError& e) {
-    EXPECT_NE(std::string(e.what()).find("tune.parallel 3"), std::string::npos) << e.what();
-  }
+  expect_refused(par, "over.jsonl", "tune.parallel=3", "tune.parallel 3");
 }

@@ -176,27 +176,28 @@ SplitData split_by_config(const Dataset& ds, const Config& c) {
 // train.valid_candidates resolved: auto follows a sampled test protocol (own candidate lists and
 // fixed lists become uniform:N with their length), else full ranking; cold validation items are
 // always ranked among themselves (full).
+bool sampled_candidates(const std::string& x) {
+  for (const char* pre : {"uniform:", "popularity:"}) {
+    const size_t n = std::strlen(pre);
+    if (x.compare(0, n, pre) == 0) {
+      auto k = parse_int(x.substr(n));
+      return k && *k > 0;
+    }
+  }
+  return false;
+}
+
 static std::string valid_candidates(const Prepared& p, const Config& c) {
   const std::string& v = c.str("train.valid_candidates");
-  auto sampled = [](const std::string& x) {
-    for (const char* pre : {"uniform:", "popularity:"}) {
-      const size_t n = std::strlen(pre);
-      if (x.compare(0, n, pre) == 0) {
-        auto k = parse_int(x.substr(n));
-        return k && *k > 0;
-      }
-    }
-    return false;
-  };
   if (v != "auto") {
-    if (v != "full" && !sampled(v))
+    if (v != "full" && !sampled_candidates(v))
       throw ConfigError(fmt::format(
           "config key 'train.valid_candidates': '{}' is not allowed; allowed: auto, full, uniform:N, popularity:N", v));
     return v;
   }
   if (!p.split.valid_items.empty()) return "full";
   const std::string& e = c.str("eval.candidates");
-  if (sampled(e)) return e;
+  if (sampled_candidates(e)) return e;
   size_t n = 0;
   if (e == "fixed") {
     for (const auto& l : p.split.test_negatives) n = std::max(n, l.size());

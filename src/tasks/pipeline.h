@@ -38,6 +38,9 @@ Dataset load_data(const Config& c, const RunOptions& o);
 // applied); MissingDataError when it does not exist.
 Dataset read_data_file(const Config& c, const std::string& path, const RunOptions& o);
 Prepared prepare(const Config& c, const RunOptions& o);
+// "uniform:N" / "popularity:N" with N a positive integer: sampled candidates (eval.candidates,
+// train.valid_candidates).
+bool sampled_candidates(const std::string& spec);
 // Filters and splits an already loaded dataset by the config's filter and split sections.
 Prepared prepare_from(Dataset ds, const Config& c);
 // Fits the configured model on the split's training data.

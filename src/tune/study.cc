@@ -14,7 +14,6 @@
 #include <csignal>
 #include <cstring>
 #include <functional>
-#include <set>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -227,7 +226,7 @@ StudyResult run_study(const StudyOptions& o) {
   ro.valid_is_evaluated = true;
   Config eval_cfg = base;
   const std::string cands = base.str("eval.candidates"), vc = base.str("train.valid_candidates");
-  if (vc.rfind("uniform:", 0) == 0 || vc.rfind("popularity:", 0) == 0) {
+  if (sampled_candidates(vc)) {
     // An explicit sampled validation protocol (e.g. uniform:100 beside the NCF lists): trials are
     // ranked on it, each user's negatives drawn from unseen items, seeded (eval.seed).
     eval_cfg.set("eval.candidates", vc, "tune (train.valid_candidates)");
@@ -312,10 +311,12 @@ StudyResult run_study(const StudyOptions& o) {
         fmt::format("tune.parallel {} is more than the thread budget (--threads {}): each running trial needs a thread",
                     parallel, std::max(1, o.threads)));
   const int trial_threads = std::max(1, o.threads / parallel);
-  std::sort(res.trials.begin(), res.trials.end(),
-            [](const TrialRecord& a, const TrialRecord& b) { return a.trial < b.trial; });
-  std::set<int> recorded;
-  for (auto& t : res.trials) recorded.insert(t.trial);
+  // res.trials stays ordered by trial number (a resumed file, or a batch, may hold them in the order they ended).
+  auto by_trial = [&] {
+    std::sort(res.trials.begin(), res.trials.end(),
+              [](const TrialRecord& a, const TrialRecord& b) { return a.trial < b.trial; });
+  };
+  by_trial();
   const uint64_t seed = static_cast<uint64_t>(base.integer("tune.seed"));
 
   // Trial k runs in batch (k-1)/parallel, and draws its params and meets ASHA knowing only the
@@ -376,7 +377,6 @@ StudyResult run_study(const StudyOptions& o) {
     append_line(o.study, to_json(t).dump());
     spdlog::info("trial {}/{} {}: {} {}", t.trial, o.trials, t.status, fmt_params(t.params),
                  t.objectives.empty() ? std::string("-") : fmt::format("{:.4f}", t.objectives[0]));
-    recorded.insert(t.trial);
     res.trials.push_back(std::move(t));
   };
 
@@ -384,7 +384,8 @@ StudyResult run_study(const StudyOptions& o) {
   for (int b = 1; b <= o.trials; b += parallel) {
     std::vector<int> todo;
     for (int k = b; k < b + parallel && k <= o.trials; ++k)
-      if (!recorded.count(k)) todo.push_back(k);
+      if (std::none_of(res.trials.begin(), res.trials.end(), [k](const TrialRecord& t) { return t.trial == k; }))
+        todo.push_back(k);
     if (todo.empty()) continue;
     const double minutes = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count() / 60.0;
     if (o.budget_minutes > 0 && minutes >= o.budget_minutes) {
@@ -393,13 +394,10 @@ StudyResult run_study(const StudyOptions& o) {
     }
     std::vector<Observation> done;
     Asha asha(static_cast<int>(base.integer("tune.asha_min_epochs")), static_cast<int>(base.integer("tune.asha_eta")));
-    std::vector<const TrialRecord*> before;
-    for (auto& t : res.trials)
-      if (t.trial < b) before.push_back(&t);
-    std::sort(before.begin(), before.end(), [](auto* x, auto* y) { return x->trial < y->trial; });
-    for (auto* t : before) {
-      for (auto& [e, v] : t->rungs) asha.report(e, v);
-      if (t->status != "failed" && !t->objectives.empty()) done.push_back({t->params, t->objectives[0]});
+    for (auto& t : res.trials) {  // ordered: the earlier batches come first
+      if (t.trial >= b) break;
+      for (auto& [e, v] : t.rungs) asha.report(e, v);
+      if (t.status != "failed" && !t.objectives.empty()) done.push_back({t.params, t.objectives[0]});
     }
     if (parallel == 1) {
       record(run_trial(todo[0], done, asha, trial_threads));
@@ -408,9 +406,8 @@ StudyResult run_study(const StudyOptions& o) {
     for (TrialRecord& t :
          run_forked(todo, [&](int k) { return to_json(run_trial(k, done, asha, trial_threads)).dump(); }))
       record(std::move(t));
+    by_trial();
   }
-  std::sort(res.trials.begin(), res.trials.end(),
-            [](const TrialRecord& a, const TrialRecord& b) { return a.trial < b.trial; });
 
   // Leaderboard, best trial and Pareto front (complete trials).
   std::vector<int> complete;
