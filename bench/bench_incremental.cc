@@ -5,11 +5,12 @@
 // unknown items cannot be recommended). Each is evaluated on the NEXT period, full ranking over
 // the catalogue seen so far, each user's earlier items excluded, users seen before only.
 //
-//   bench_incremental --data FILE --config CFG [--set key=value ...] [--base 0.6] [--periods 4]
+//   bench_incremental [--data FILE] --config CFG [--set key=value ...] [--base 0.6] [--periods 4]
 //                     [--threads 2]
 //
 // CFG maps the file's columns (data.*) and configures the model (train.epochs for the full fits,
-// update.* for the updates); the file needs a time column.
+// update.* for the updates); the file needs a time column. When CFG names a registered dataset
+// (data.dataset), its side data (titles, genres, tags) describe the items, for content towers.
 #include <malloc.h>
 
 #include <algorithm>
@@ -25,6 +26,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "data/registry.h"
 #include "eval/evaluator.h"
 #include "eval/stats.h"
 #include "models/model.h"
@@ -103,8 +105,9 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  if (data.empty() || config.empty()) {
-    std::fprintf(stderr, "usage: bench_incremental --data FILE --config CFG [--set k=v] [--base 0.6] [--periods 4]\n");
+  if (config.empty()) {
+    std::fprintf(stderr,
+                 "usage: bench_incremental [--data FILE] --config CFG [--set k=v] [--base 0.6] [--periods 4]\n");
     return 2;
   }
   spdlog::set_level(spdlog::level::warn);
@@ -112,7 +115,13 @@ int main(int argc, char** argv) {
     Config cfg = load_config(config, sets);
     RunOptions ro;
     ro.threads = threads;
-    Dataset full = read_data_file(cfg, data, ro);
+    // Content towers: side data (titles, genres, tags, user features) from the registered dataset
+    // the config names, for every period's items by id; without --data, its interactions too.
+    Dataset meta;
+    const bool side = !cfg.str("data.dataset").empty();
+    if (side) meta = load_dataset(cfg.str("data.dataset"), LoadOptions{});
+    if (data.empty()) data = cfg.str("data.dataset");
+    Dataset full = side && data == cfg.str("data.dataset") ? meta : read_data_file(cfg, data, ro);
     if (!full.log.has_time()) throw ConfigError("the data needs a time column (data.time_col)");
     std::vector<size_t> order(full.log.size());
     std::iota(order.begin(), order.end(), 0);
@@ -142,6 +151,7 @@ int main(int argc, char** argv) {
     for (int k = 0; k < periods; ++k) {
       const size_t end = cut[static_cast<size_t>(k) + 1];
       Dataset dk = dataset_from_raw(raw_of(rows, 0, end), data);
+      if (side) attach_side_data(dk, meta);
       Prepared p;
       p.ds = dk;
       p.split.train = p.ds.log;
@@ -156,6 +166,7 @@ int main(int argc, char** argv) {
         none = copy_of(fk);
       } else {
         Dataset fresh = dataset_from_raw(raw_of(rows, cut[static_cast<size_t>(k)], end), "period");
+        if (side) attach_side_data(fresh, meta);
         t0 = Clock::now();
         update_model(inc, fresh, cfg, ro, fmt::format("period {}", k));
         t_inc = secs_since(t0);

@@ -107,8 +107,10 @@ class Model {
   // Incremental update: continues the fitted model on new interactions (any ids: unseen users and
   // items get rows, seen ones keep theirs), mixed with a seeded replay sample of the interactions
   // it knows (update.replay_share), for update.epochs. `overrides` may set update.* keys (and
-  // train.lr, train.threads-free keys). Siamese models with `id` towers continue from their weights
-  // (both engines); counting and neighbourhood baselines refit on every known interaction; other
+  // train.lr, train.threads-free keys). Siamese models with a user_item builder continue from their
+  // weights (both engines): id and gcn towers grow rows; content towers read new items' side data
+  // (from new_data, else by id from the model's registered dataset) with their trained
+  // vocabularies. Counting and neighbourhood baselines refit on every known interaction; other
   // models throw ConfigError saying why. The model is changed only when the update succeeds.
   UpdateResult update(const Dataset& new_data, const FitOptions& o = {}, const ConfigSource& overrides = {});
   // New interactions read from a file with this model's data mapping (data.format, columns, ...,

@@ -501,7 +501,8 @@ class Model(_IdTables):
         """Continues the fitted model on new interactions (incremental update, ``siamrec update``).
 
         ``new_data`` may hold unseen users and items (any ids): they get rows, started at the mean of
-        their known neighbours' rows (``update.init``); seen ids keep theirs. Training mixes the new
+        their known neighbours' vectors (``update.init``); seen ids keep theirs. Content towers read
+        new items' side data by id from the model's registered dataset (``data.dataset``). Training mixes the new
         interactions with a seeded replay sample of the known ones (``update.replay_share``) for
         ``epochs`` (default ``update.epochs``). Keyword overrides are config keys
         (``update__replay_share=0.8``, ``**{"train.lr": 0.05}``). Returns the counts; the model's

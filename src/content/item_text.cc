@@ -6,7 +6,8 @@
 
 namespace siamrec {
 
-ItemText item_text(const Dataset& ds, const std::vector<std::string>& sources, const TokenizerOptions& opt) {
+ItemText item_text(const Dataset& ds, const std::vector<std::string>& sources, const TokenizerOptions& opt,
+                   const Tokenizer* fitted) {
   const auto& side = ds.item_side;
   for (auto& s : sources)
     if (s != "title" && s != "genres" && s != "tags")
@@ -29,8 +30,12 @@ ItemText item_text(const Dataset& ds, const std::vector<std::string>& sources, c
     throw ConfigError(
         fmt::format("tower.text [{}]: dataset '{}' has no such item text", fmt::join(sources, ", "), ds.name));
   ItemText out;
-  out.tokenizer = Tokenizer(opt);
-  out.tokenizer.fit(docs);
+  if (fitted) {
+    out.tokenizer = *fitted;
+  } else {
+    out.tokenizer = Tokenizer(opt);
+    out.tokenizer.fit(docs);
+  }
   for (auto& d : docs) {
     for (auto t : out.tokenizer.encode(d)) out.tok.push_back(t);
     out.ptr.push_back(static_cast<int64_t>(out.tok.size()));
@@ -38,13 +43,13 @@ ItemText item_text(const Dataset& ds, const std::vector<std::string>& sources, c
   return out;
 }
 
-ItemText item_text(const Dataset& ds, const Config& c) {
+ItemText item_text(const Dataset& ds, const Config& c, const Tokenizer* fitted) {
   TokenizerOptions to;
   to.lower = c.flag("text.lower");
   to.min_count = static_cast<int>(c.integer("text.min_count"));
   to.char_ngrams = static_cast<int>(c.integer("text.char_ngrams"));
   to.max_vocab = static_cast<int>(c.integer("text.max_vocab"));
-  return item_text(ds, c.strs("tower.text"), to);
+  return item_text(ds, c.strs("tower.text"), to, fitted);
 }
 
 }  // namespace siamrec

@@ -20,9 +20,11 @@ struct ItemText {
 };
 
 // sources: any of "title", "genres", "tags". Throws ConfigError on an unknown source and when the
-// dataset has none of the asked text.
-ItemText item_text(const Dataset& ds, const std::vector<std::string>& sources, const TokenizerOptions& opt);
+// dataset has none of the asked text. `fitted`: encode with this vocabulary instead of fitting one
+// (an update reads new items with the token ids the model was trained on; unknown words -> <unk>).
+ItemText item_text(const Dataset& ds, const std::vector<std::string>& sources, const TokenizerOptions& opt,
+                   const Tokenizer* fitted = nullptr);
 // The same from the config: sources tower.text, tokenizer text.* (text towers and the tfidf baseline).
-ItemText item_text(const Dataset& ds, const Config& c);
+ItemText item_text(const Dataset& ds, const Config& c, const Tokenizer* fitted = nullptr);
 
 }  // namespace siamrec

@@ -53,11 +53,26 @@ void write_dataset(BinWriter& w, const Dataset& ds) {
   w.put_vec(ds.log.item);
   w.put_vec(ds.log.rating);
   w.put_vec(ds.log.time);
-  w.put_strs(ds.item_side.title);
-  put_nested(w, ds.item_side.genres);
-  w.put_strs(ds.item_side.genre_vocab);
-  put_strs2(w, ds.item_side.tags);
-  put_strs2(w, ds.user_side.features);
+  write_side_data(w, ds.item_side, ds.user_side);
+}
+
+void write_side_data(BinWriter& w, const ItemSide& items, const UserSide& users) {
+  w.put_strs(items.title);
+  put_nested(w, items.genres);
+  w.put_strs(items.genre_vocab);
+  put_strs2(w, items.tags);
+  put_strs2(w, users.features);
+}
+
+void read_side_data(BinReader& r, ItemSide& items, UserSide& users) {
+  r.get_strs(items.title);
+  get_nested(r, items.genres);
+  r.get_strs(items.genre_vocab);
+  get_strs2(r, items.tags);
+  get_strs2(r, users.features);
+  for (auto& g : items.genres)
+    for (auto k : g)
+      if (k < 0 || static_cast<size_t>(k) >= items.genre_vocab.size()) throw Error("genre id out of range");
 }
 
 Dataset read_dataset(BinReader& r) {
@@ -70,11 +85,7 @@ Dataset read_dataset(BinReader& r) {
   r.get_vec(ds.log.item);
   r.get_vec(ds.log.rating);
   r.get_vec(ds.log.time);
-  r.get_strs(ds.item_side.title);
-  get_nested(r, ds.item_side.genres);
-  r.get_strs(ds.item_side.genre_vocab);
-  get_strs2(r, ds.item_side.tags);
-  get_strs2(r, ds.user_side.features);
+  read_side_data(r, ds.item_side, ds.user_side);
   return ds;
 }
 

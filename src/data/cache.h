@@ -19,5 +19,9 @@ void write_idmap(BinWriter& w, const IdMap& m);
 IdMap read_idmap(BinReader& r);
 void write_dataset(BinWriter& w, const Dataset& ds);
 Dataset read_dataset(BinReader& r);
+// Item side data without content (titles, genres and their vocabulary, tags) and user features.
+// read_side_data throws Error on a genre id outside the vocabulary.
+void write_side_data(BinWriter& w, const ItemSide& items, const UserSide& users);
+void read_side_data(BinReader& r, ItemSide& items, UserSide& users);
 
 }  // namespace siamrec

@@ -27,8 +27,12 @@ struct UpdateData {
   FitData fit;
   const Interactions* all = nullptr;        // every known interaction (models that refit)
   std::vector<int32_t> user_map, item_map;  // old dense id -> new dense id
+  // The new data as read (its own ids): side data of new entities (titles, genres, tags, content,
+  // user features) for models whose towers read it; `source` names it in messages.
+  const Dataset* fresh = nullptr;
+  std::string source;
   int epochs = 5;
-  std::string init = "mean";  // new rows: mean of known neighbours' rows, or the model's init
+  std::string init = "mean";  // new rows: mean of known neighbours' vectors, or the model's init
   double lr_scale = 1.0;      // the update's learning rate: the model's train.lr times this
 };
 

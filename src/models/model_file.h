@@ -33,8 +33,9 @@ struct TrainedModel {
 
 // 2: entity graphs (gcn); 3: text, warm flags, content; 4: validation interactions (older files load
 // with none); 5: the update history; 6: SASRec transformer blocks by default (user_tower.norm pre,
-// positions latest).
-inline constexpr uint32_t kModelFormatVersion = 6;
+// positions latest); 7: Siamese models keep the side data and text vocabulary their towers read
+// (updates of content towers).
+inline constexpr uint32_t kModelFormatVersion = 7;
 // A config read from a file of format `version` as that version meant it: keys added since get
 // the values that reproduce the old behaviour where their new defaults would change it.
 void upgrade_model_config(Config& c, uint32_t version);

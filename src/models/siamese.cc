@@ -20,6 +20,7 @@
 #include "losses/loss.h"
 #include "models/model.h"
 #include "models/model_file.h"
+#include "models/side_source.h"
 #include "sampling/builder.h"
 #include "train/net.h"
 #include "train/fused.h"
@@ -120,42 +121,75 @@ class SiameseModel : public Model {
   void update(const UpdateData& u) override {
     const Config& c = *u.fit.cfg;
     const NetLayout old_layout = net_->layout();
-    // Towers whose rows are the entities themselves can grow; the others read data a model file
-    // does not hold for new entities (text, content, graph neighbourhoods, ordered histories).
-    const bool user_tower = old_layout.user_anchor && !old_layout.shared;
-    for (const char* key : {"tower.type", "user_tower.type"}) {
-      if (std::string(key) == "user_tower.type" && !user_tower) continue;
-      if (c.str(key) != "id")
-        throw ConfigError(fmt::format(
-            "this model cannot be updated: {} is '{}'; updates grow `id` towers (one row per user or item) only. "
-            "Retrain it with `siamrec train` on the whole data",
-            key, c.str(key)));
-    }
+    // Sequence user towers need sampler.builder sequence, refused here with the item-item and label
+    // builders: a model file keeps neither time order nor labels.
     if (c.str("sampler.builder") != "user_item")
       throw ConfigError(fmt::format(
           "this model cannot be updated: sampler.builder is '{}'; updates train user-item tuples (user_item) only, "
-          "because a model file keeps neither the time order item-item windows read nor genres. Retrain it with "
-          "`siamrec train` on the whole data",
+          "because a model file keeps neither the time order item-item windows and sequence towers read nor "
+          "labels. Retrain it with `siamrec train` on the whole data",
           c.str("sampler.builder")));
+    const bool has_content = !old_layout.items.content_shape.empty();
+    if (reads_side_data(c) && !source_.present)
+      throw ConfigError(
+          "this model cannot be updated: its towers read side data (genres, tags, item text or user features) "
+          "that model files before format 7 do not keep, so new items could not be read with the same token ids. "
+          "Retrain it once with `siamrec train`; models trained since then can be updated");
     const int32_t old_items = n_items_, old_users = n_users_;
     std::shared_ptr<SiameseNet> old = net_;
-    n_users_ = u.fit.ds->n_users();
-    n_items_ = u.fit.ds->n_items();
+    // The old model's vectors: neighbours of new entities whose side has no table of its own.
+    const std::vector<float> old_item_vecs = item_emb_raw_, old_user_vecs = user_emb_raw_;
+    const int64_t old_dim = dim_;
+    // The grown dataset with side data: the entities the model knew keep theirs (from the model),
+    // new ones bring theirs (from the new data), read with the model's vocabularies.
+    Dataset grown = *u.fit.ds;
+    if (source_.present || has_content) {
+      static const Dataset none;
+      GrownSide gs = grow_side(source_, old_layout.items.content, old_layout.items.content_shape, u.item_map,
+                               u.user_map, u.fresh ? *u.fresh : none, u.source, grown);
+      if (gs.new_items > 0 && (reads_side_data(c) || has_content)) spdlog::info("update: {}", gs.describe());
+      if (gs.new_items_without_side > 0 && (reads_side_data(c) || has_content))
+        spdlog::warn("update: {} new items have no side data in '{}': the content towers see them empty",
+                     gs.new_items_without_side, u.source);
+    }
+    FitData fd = u.fit;
+    fd.ds = &grown;
+    n_users_ = grown.n_users();
+    n_items_ = grown.n_items();
     cfg_ = c;
     fitted_on_valid_ = false;
     torch::set_num_threads(std::max(1, u.fit.threads));
     const bool joint = old_layout.user_anchor && old_layout.shared;
-    // The new row of every old row of a table.
-    auto rows_of = [&](const std::string& name) {
+    // The tower owning a grown table, and whether it is a user tower: "tower.weight",
+    // "user_tower.weight", "tower.part1.weight", ...
+    auto owner = [&](const std::string& key) {
+      const bool user = key.rfind("user_tower.", 0) == 0;
+      const std::string sec = user ? "user_tower" : "tower";
+      const std::string rest = key.substr(sec.size() + 1);
+      if (rest.rfind("part", 0) == 0) {
+        const size_t k = std::stoul(rest.substr(4, rest.find('.') - 4));
+        return std::tuple{c.strs(sec + ".parts").at(k), user, true};
+      }
+      return std::tuple{c.str(sec + ".type"), user, false};
+    };
+    // The new row of every old row of a table: entity rows (id, gcn) move with their ids; token rows
+    // (bag: [items | genres, tags or user features]) too, the tokens after the items shift by the
+    // new items.
+    auto rows_of = [&](const std::string& key, int64_t old_rows) {
+      auto [type, user, part] = owner(key);
       std::vector<int64_t> rows;
-      if (name == "tower.weight") {
-        for (int32_t i = 0; i < old_items; ++i) rows.push_back(u.item_map[i]);
-        if (joint)  // users after items in the joint space
-          for (int32_t v = 0; v < old_users; ++v) rows.push_back(n_items_ + u.user_map[v]);
-      } else if (name == "user_tower.weight") {
-        for (int32_t v = 0; v < old_users; ++v) rows.push_back(u.user_map[v]);
+      if (type == "id" || type == "gcn") {
+        if (user) {
+          for (int32_t v = 0; v < old_users; ++v) rows.push_back(u.user_map[v]);
+        } else {
+          for (int32_t i = 0; i < old_items; ++i) rows.push_back(u.item_map[i]);
+          if (joint)  // users after items in the joint space
+            for (int32_t v = 0; v < old_users; ++v) rows.push_back(n_items_ + u.user_map[v]);
+        }
+      } else if (type == "bag") {
+        for (int64_t t = 0; t < old_rows; ++t) rows.push_back(t < old_items ? u.item_map[t] : t + n_items_ - old_items);
       } else {
-        throw Error(fmt::format("internal: cannot grow parameter '{}'", name));
+        throw Error(fmt::format("internal: cannot grow parameter '{}' of a '{}' tower", key, type));
       }
       return rows;
     };
@@ -169,32 +203,55 @@ class SiameseModel : public Model {
           p.value().copy_(*o);
           continue;
         }
-        auto rows = rows_of(p.key());
-        if (static_cast<int64_t>(rows.size()) != o->size(0))
+        auto rows = rows_of(p.key(), o->size(0));
+        if (static_cast<int64_t>(rows.size()) != o->size(0) || o->dim() != 2 || p.value().size(1) != o->size(1))
           throw Error(
               fmt::format("internal: parameter '{}' has {} rows, expected {}", p.key(), o->size(0), rows.size()));
-        p.value().index_copy_(0, torch::tensor(rows, torch::kInt64), *o);
+        auto idx = torch::tensor(rows, torch::kInt64);
+        // New rows of a fusion's id part or a bag's own-id tokens start at zero unless update.init is
+        // model: a new item is then first what its content says (a cold item's vector, for fusion).
+        auto [type, user, part] = owner(p.key());
+        if (u.init != "model" && (part || type == "bag")) p.value().zero_();
+        p.value().index_copy_(0, idx, *o);
       }
-      if (u.init == "mean" && old_layout.user_anchor) init_new_rows(fresh, u, old_items, old_users, joint);
+      if (u.init == "mean" && old_layout.user_anchor)
+        init_new_rows(fresh, u, old_items, old_users, joint, old_item_vecs, old_user_vecs, old_dim);
     };
-    TrainReport rep = train_once(u.fit, *u.fit.train, Interactions{}, u.epochs, u.fit.train_by_user, start, u.lr_scale);
+    TrainReport rep = train_once(fd, *u.fit.train, Interactions{}, u.epochs, u.fit.train_by_user, start, u.lr_scale,
+                                 source_.present ? &source_.tokenizer : nullptr);
     report_ = rep;
   }
 
-  // update.init mean: a new item starts at the mean of its known users' rows, a new user at the mean
-  // of her known items' rows ("known": in the model before the update); without any, the model's init.
-  static void init_new_rows(SiameseNet& net, const UpdateData& u, int32_t old_items, int32_t old_users, bool joint) {
+  // update.init mean: a new item starts at the mean of its known users' vectors, a new user at the
+  // mean of her known items' vectors ("known": in the model before the update); without any, the
+  // model's init. Rows are written in tables of entity rows (id and gcn towers, not inside a
+  // fusion); the neighbours' vectors are their rows in such a table, else the old model's vectors.
+  void init_new_rows(SiameseNet& net, const UpdateData& u, int32_t old_items, int32_t old_users, bool joint,
+                     const std::vector<float>& old_item_vecs, const std::vector<float>& old_user_vecs,
+                     int64_t old_dim) {
+    const Config& c = *u.fit.cfg;
     const Csr& known = *u.fit.train_by_user;
-    const int32_t nu = static_cast<int32_t>(known.rows()), ni = static_cast<int32_t>(u.fit.ds->n_items());
-    std::vector<char> old_user(nu, 0), old_item(ni, 0);
-    for (int32_t v = 0; v < old_users; ++v) old_user[u.user_map[v]] = 1;
-    for (int32_t i = 0; i < old_items; ++i) old_item[u.item_map[i]] = 1;
+    const int32_t nu = static_cast<int32_t>(known.rows()), ni = static_cast<int32_t>(n_items_);
+    auto entity_table = [](const std::string& type) { return type == "id" || type == "gcn"; };
     auto params = net.named_parameters();
-    torch::Tensor items = params["tower.weight"];
-    torch::Tensor users = joint ? items.narrow(0, ni, nu) : params["user_tower.weight"];
-    auto irow = items.accessor<float, 2>();
-    auto urow = users.accessor<float, 2>();
-    const int64_t dim = items.size(1);
+    torch::Tensor items, users;
+    if (entity_table(c.str("tower.type"))) items = params["tower.weight"];
+    if (joint && items.defined()) users = items.narrow(0, ni, nu);
+    if (!joint && entity_table(c.str("user_tower.type"))) users = params["user_tower.weight"];
+    if (!items.defined() && !users.defined()) return;
+    const int64_t dim = items.defined() ? items.size(1) : users.size(1);
+    std::vector<int32_t> old_user(nu, -1), old_item(ni, -1);
+    for (int32_t v = 0; v < old_users; ++v) old_user[u.user_map[v]] = v;
+    for (int32_t i = 0; i < old_items; ++i) old_item[u.item_map[i]] = i;
+    // A known neighbour's vector (nullptr when its space has another width than the table).
+    auto item_vec = [&](int32_t i) -> const float* {
+      if (items.defined()) return items.data_ptr<float>() + static_cast<int64_t>(i) * dim;
+      return old_dim == dim ? old_item_vecs.data() + static_cast<int64_t>(old_item[i]) * dim : nullptr;
+    };
+    auto user_vec = [&](int32_t v) -> const float* {
+      if (users.defined()) return users.data_ptr<float>() + static_cast<int64_t>(v) * users.stride(0);
+      return old_dim == dim ? old_user_vecs.data() + static_cast<int64_t>(old_user[v]) * dim : nullptr;
+    };
     // Both sums read rows as they were before this function (old rows are final; new rows are
     // written only after both passes).
     std::vector<double> isum(static_cast<size_t>(ni) * dim, 0.0), usum(static_cast<size_t>(nu) * dim, 0.0);
@@ -202,23 +259,27 @@ class SiameseModel : public Model {
     for (int32_t v = 0; v < nu; ++v)
       for (int64_t p = known.begin(v); p < known.end(v); ++p) {
         const int32_t i = known.indices[p];
-        if (!old_item[i] && old_user[v]) {
-          for (int64_t k = 0; k < dim; ++k) isum[static_cast<size_t>(i) * dim + k] += urow[v][k];
-          ++icnt[i];
-        }
-        if (!old_user[v] && old_item[i]) {
-          for (int64_t k = 0; k < dim; ++k) usum[static_cast<size_t>(v) * dim + k] += irow[i][k];
-          ++ucnt[v];
-        }
+        if (items.defined() && old_item[i] < 0 && old_user[v] >= 0)
+          if (const float* x = user_vec(v)) {
+            for (int64_t k = 0; k < dim; ++k) isum[static_cast<size_t>(i) * dim + k] += x[k];
+            ++icnt[i];
+          }
+        if (users.defined() && old_user[v] < 0 && old_item[i] >= 0)
+          if (const float* x = item_vec(i)) {
+            for (int64_t k = 0; k < dim; ++k) usum[static_cast<size_t>(v) * dim + k] += x[k];
+            ++ucnt[v];
+          }
       }
     for (int32_t i = 0; i < ni; ++i)
-      if (icnt[i])
-        for (int64_t k = 0; k < dim; ++k)
-          irow[i][k] = static_cast<float>(isum[static_cast<size_t>(i) * dim + k] / icnt[i]);
+      if (icnt[i]) {
+        float* row = items.data_ptr<float>() + static_cast<int64_t>(i) * dim;
+        for (int64_t k = 0; k < dim; ++k) row[k] = static_cast<float>(isum[static_cast<size_t>(i) * dim + k] / icnt[i]);
+      }
     for (int32_t v = 0; v < nu; ++v)
-      if (ucnt[v])
-        for (int64_t k = 0; k < dim; ++k)
-          urow[v][k] = static_cast<float>(usum[static_cast<size_t>(v) * dim + k] / ucnt[v]);
+      if (ucnt[v]) {
+        float* row = users.data_ptr<float>() + static_cast<int64_t>(v) * users.stride(0);
+        for (int64_t k = 0; k < dim; ++k) row[k] = static_cast<float>(usum[static_cast<size_t>(v) * dim + k] / ucnt[v]);
+      }
   }
 
   float rating_offset() const override { return offset_; }
@@ -248,6 +309,7 @@ class SiameseModel : public Model {
     // images took 20 s to re-embed).
     w.put_vec(item_emb_raw_);
     w.put_vec(user_emb_raw_);
+    source_.save(w);
   }
 
   void load(BinReader& r) override {
@@ -277,6 +339,8 @@ class SiameseModel : public Model {
     if (item_emb_raw_.size() != static_cast<size_t>(n_items_ * dim_) ||
         user_emb_raw_.size() != static_cast<size_t>(n_users_ * dim_))
       throw Error("model file is malformed (embedding caches do not match the network)");
+    source_ = SideSource{};
+    if (r.version() >= 7) source_.load(r, n_items_, n_users_);
     derive_cache();
   }
 
@@ -286,7 +350,7 @@ class SiameseModel : public Model {
   // built network before training (update: the old weights moved into the grown tables).
   TrainReport train_once(const FitData& d, const Interactions& train, const Interactions& valid, int epochs,
                          const Csr* known = nullptr, const std::function<void(SiameseNet&)>& start = {},
-                         double lr_scale = 1.0) {
+                         double lr_scale = 1.0, const std::string* tokenizer = nullptr) {
     Config c = cfg_;
     c.set("train.epochs", std::to_string(epochs), "fit");
     if (lr_scale != 1.0) c.set("train.lr", fmt::format("{}", c.real("train.lr") * lr_scale), "update.lr_scale");
@@ -305,7 +369,8 @@ class SiameseModel : public Model {
     spdlog::info("tuples: {} positives from {}; negatives: {} x{}", builder->positives().size(), builder->describe(),
                  c.str("sampler.type"), c.integer("sampler.negatives"));
     // Sequence builders already hold each user's items in time order (nullptr for pair builders).
-    NetLayout layout = build_layout(c, *d.ds, by_user, builder->anchor_is_user(), builder->sequences());
+    NetLayout layout = build_layout(c, *d.ds, by_user, builder->anchor_is_user(), builder->sequences(), tokenizer);
+    source_ = SideSource::of(*d.ds, layout.tokenizer);
     if (!builder->anchor_is_user()) {  // item-anchored: warm = items the builder trains on
       auto& warm = layout.items.warm;
       for (const auto& t : builder->positives())
@@ -461,6 +526,8 @@ class SiameseModel : public Model {
   TrainReport report_;
   bool fitted_on_valid_ = false;  // the last fit refit on train + the split's validation part
   std::vector<char> heldout_mask_;
+  // The side data the entities were encoded from, for updates (model file format 7).
+  SideSource source_;
 };
 
 SIAMREC_REGISTER_MODEL("siamese",

@@ -13,7 +13,7 @@
 
 namespace siamrec {
 
-void attach_content_table(const Config& c, Dataset& ds, const ReadOptions& ro) {
+void attach_content_table(const Config& c, Dataset& ds, const ReadOptions& ro, bool known_only) {
   const std::string& csv = c.str("data.content_table");
   const std::string& kind = c.str("data.content");
   if (kind != "image" && kind != "audio")
@@ -67,6 +67,7 @@ void attach_content_table(const Config& c, Dataset& ds, const ReadOptions& ro) {
   int64_t missing = ds.n_items();
   for (size_t k = 0; k < files->size(); ++k) {
     int32_t i = ds.items.find(files->id(k));
+    if (i < 0 && known_only) continue;
     if (i < 0)
       throw DataError(
           fmt::format("{}: item '{}' is not an item of dataset '{}'", files->where(k), files->id(k), ds.name));

@@ -10,7 +10,8 @@ class Config;
 struct ReadOptions;
 
 // Attaches content to `ds` (creating the items when ds has none). Items without a file get zeros
-// (counted in a warning); ids the dataset does not know are a DataError naming the CSV line.
-void attach_content_table(const Config& c, Dataset& ds, const ReadOptions& ro);
+// (counted in a warning); ids the dataset does not know are a DataError naming the CSV line, or,
+// `known_only` (an update's new data against the whole table), skipped unread.
+void attach_content_table(const Config& c, Dataset& ds, const ReadOptions& ro, bool known_only = false);
 
 }  // namespace siamrec

@@ -9,11 +9,40 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include "data/registry.h"
 #include "data/split.h"
+#include "models/side_source.h"
+#include "tasks/content_data.h"
 #include "util/error.h"
 #include "util/rng.h"
 
 namespace siamrec {
+
+int64_t attach_side_data(Dataset& ds, const Dataset& meta) {
+  ItemSide& is = ds.item_side;
+  is = ItemSide{};
+  is.genre_vocab = meta.item_side.genre_vocab;
+  is.title.assign(static_cast<size_t>(ds.n_items()), "");
+  is.genres.assign(static_cast<size_t>(ds.n_items()), {});
+  is.tags.assign(static_cast<size_t>(ds.n_items()), {});
+  int64_t found = 0;
+  for (int32_t i = 0; i < ds.n_items(); ++i) {
+    const int32_t m = meta.items.find(ds.items.original(i));
+    if (m < 0) continue;
+    ++found;
+    const size_t k = static_cast<size_t>(m);
+    if (k < meta.item_side.title.size()) is.title[i] = meta.item_side.title[k];
+    if (k < meta.item_side.genres.size()) is.genres[i] = meta.item_side.genres[k];
+    if (k < meta.item_side.tags.size()) is.tags[i] = meta.item_side.tags[k];
+  }
+  ds.user_side.features.assign(static_cast<size_t>(ds.n_users()), {});
+  for (int32_t u = 0; u < ds.n_users(); ++u) {
+    const int32_t m = meta.users.find(ds.users.original(u));
+    if (m >= 0 && static_cast<size_t>(m) < meta.user_side.features.size())
+      ds.user_side.features[u] = meta.user_side.features[static_cast<size_t>(m)];
+  }
+  return found;
+}
 
 Dataset read_new_interactions(const Config& c, const std::string& path, const TrainedModel& tm, const RunOptions& o) {
   Config cc = c;
@@ -24,6 +53,13 @@ Dataset read_new_interactions(const Config& c, const std::string& path, const Tr
   // Filtered (min rating, dedup) by update_model, on every path the data comes by.
   Dataset ds = read_data_file(cc, path, o);
   if (ds.log.size() == 0) spdlog::warn("'{}' holds no interactions: the update changes nothing but the history", path);
+  // Content towers over images or audio: the new data's items' content from the config's table
+  // (which may list every item, old and new).
+  if (!c.str("data.content_table").empty() && ds.n_items() > 0) {
+    ReadOptions ro;
+    ro.skip_bad_lines = o.skip_bad_lines;
+    attach_content_table(cc, ds, ro, /*known_only=*/true);
+  }
   return ds;
 }
 
@@ -178,6 +214,24 @@ UpdateResult update_model(TrainedModel& tm, const Dataset& fresh, const Config& 
   ud.all = &all;
   ud.user_map = umap;
   ud.item_map = imap;
+  // A model of a registered dataset whose towers read side data (genres, tags, text, user
+  // features), given new data without any (a file, arrays, a DataFrame): the new entities' side
+  // data come from that dataset's metadata, by id.
+  Dataset described;
+  ud.fresh = &fresh;
+  const std::string named = c.str("data.dataset");
+  if (!named.empty() && reads_side_data(c) && fresh.item_side.empty() && fresh.user_side.features.empty() &&
+      (res.new_items > 0 || res.new_users > 0)) {
+    LoadOptions lo;
+    lo.data_dir_flag = o.data_dir_flag;
+    lo.read.skip_bad_lines = o.skip_bad_lines;
+    described = fresh;
+    const int64_t found = attach_side_data(described, load_dataset(named, lo));
+    spdlog::info("update: side data of {} of the {} items in '{}' from dataset '{}'", found, described.n_items(),
+                 source, named);
+    ud.fresh = &described;
+  }
+  ud.source = source;
   ud.epochs = static_cast<int>(c.integer("update.epochs"));
   ud.init = c.str("update.init");
   ud.lr_scale = c.real("update.lr_scale");

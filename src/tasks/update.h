@@ -26,6 +26,12 @@ struct UpdateResult {
 // integer ids only, so a file of other ids is refused with file:line.
 Dataset read_new_interactions(const Config& c, const std::string& path, const TrainedModel& tm, const RunOptions& o);
 
+// Side data (item titles, genres, tags; user features) for ds's entities from `meta`, a dataset
+// holding them (e.g. the registered dataset a model was trained on), matched by original id; returns
+// how many of ds's items `meta` describes. A model of a registered dataset whose towers read side
+// data gets its new entities' this way in read_new_interactions.
+int64_t attach_side_data(Dataset& ds, const Dataset& meta);
+
 // Updates `tm` in place: grows its id maps (the sorted union of old and new ids), continues the
 // model (Model::update) on the new interactions and a seeded replay sample of the old
 // (update.replay_share), for update.epochs; the known interactions become old + new, and the

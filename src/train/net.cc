@@ -107,7 +107,8 @@ void set_user_bags(EntityFeatures& us, const Csr& h) {
   }
 }
 
-NetLayout build_layout(const Config& c, const Dataset& ds, const Csr& hist, bool user_anchor, const Csr* ordered) {
+NetLayout build_layout(const Config& c, const Dataset& ds, const Csr& hist, bool user_anchor, const Csr* ordered,
+                       const std::string* tokenizer) {
   NetLayout L;
   L.user_anchor = user_anchor;
   L.shared = c.flag("model.shared");
@@ -163,7 +164,10 @@ NetLayout build_layout(const Config& c, const Dataset& ds, const Csr& hist, bool
       throw ConfigError(
           "text towers (text_cnn, gru, lstm, transformer as tower.type) encode item text; users have none: set "
           "model.shared false with a user_tower (id or bag of history)");
-    ItemText t = item_text(ds, c);
+    Tokenizer kept;
+    if (tokenizer) kept = Tokenizer::load(*tokenizer, "the model's text vocabulary");
+    ItemText t = item_text(ds, c, tokenizer ? &kept : nullptr);
+    L.tokenizer = t.tokenizer.save();
     it.text_ptr = std::move(t.ptr);
     it.text_tok = std::move(t.tok);
     it.text_vocab = t.vocab();

@@ -27,6 +27,9 @@ struct NetLayout {
   int64_t n_users = 0, n_items = 0;
   EntityFeatures items;  // item space (or the joint space when shared && user_anchor)
   EntityFeatures users;  // user space (two-tower only)
+  // The text towers' vocabulary (Tokenizer::save; empty without text). Not part of save(): a
+  // Siamese model keeps it with its side data (format 7) for updates.
+  std::string tokenizer;
   void save(class BinWriter& w) const;
   void load(class BinReader& r);
 };
@@ -34,8 +37,10 @@ struct NetLayout {
 // Builds the entity features the configured towers need from dataset side data and the user
 // histories (train_by_user).
 // `ordered` (each user's items in time order) feeds sequence user towers (gru, lstm, transformer).
+// `tokenizer` (a Tokenizer::save blob): encode item text with this vocabulary instead of fitting
+// one (updates keep the token ids the model was trained on).
 NetLayout build_layout(const Config& c, const Dataset& ds, const struct Csr& train_by_user, bool user_anchor,
-                       const struct Csr* ordered = nullptr);
+                       const struct Csr* ordered = nullptr, const std::string* tokenizer = nullptr);
 // Is this tower type a sequence encoder (reads a user's history in time order)?
 bool is_sequence_tower(const std::string& type);
 // User bags = the given histories (time-ordered for sequence towers).

@@ -30,12 +30,12 @@ def test_partial_fit_grows_the_model_and_recommends_new_ids():
 
 def test_partial_fit_of_a_model_that_cannot_grow_raises_and_keeps_the_model():
     cfg = dict(TOY)
-    cfg["tower"] = {"type": "bag", "dim": 4}
+    cfg["sampler"] = dict(TOY.get("sampler", {}), builder="item_item")  # no time order in a model file
     cfg["train"] = dict(TOY["train"], engine="torch", epochs=2)
     m = siamrec.Model(cfg)
     m.fit(toy(), progress=False, threads=1)
     n = m.n_users
     new = siamrec.Dataset.from_arrays([7], [3], name="more")
-    with pytest.raises(siamrec.ConfigError, match="tower.type is 'bag'"):
+    with pytest.raises(siamrec.ConfigError, match="sampler.builder is 'item_item'"):
         m.partial_fit(new)
     assert m.n_users == n and m.updates == []
