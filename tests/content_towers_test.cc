@@ -99,6 +99,66 @@ TEST(ImageCnn, LearnsCategoriesSavesLoadsAndIsDeterministic) {
   EXPECT_EQ(png.substr(1, 3), "PNG");
 }
 
+// Early stopping of a retrieval model: train.valid_share of the training items is held out and,
+// after each epoch, every one of them queries the others (retrieval Recall@1 by default); refit
+// then trains on every training item for the best epoch count. A ranking metric is refused.
+TEST(ImageCnn, RetrievalModelsValidateOnHeldOutItems) {
+  Prepared p = prepared_items(image_items(), 0.5);
+  std::vector<std::string> sets = {"model.type=siamese",
+                                   "model.task=retrieval",
+                                   "tower.type=image_cnn",
+                                   "tower.hidden=4,8",
+                                   "tower.dim=8",
+                                   "comparator.type=euclidean",
+                                   "loss.type=triplet",
+                                   "sampler.builder=label",
+                                   "sampler.pairs_per_item=4",
+                                   "sampler.type=in_batch",
+                                   "sampler.batch_mining=semi_hard",
+                                   "train.batch_size=16",
+                                   "train.epochs=8",
+                                   "train.lr=0.01",
+                                   "train.valid_share=0.2",
+                                   "train.patience=8",
+                                   "train.refit=true",
+                                   "eval.k=1,5"};
+  Config c = make_config(sets);
+  std::vector<EpochInfo> seen;
+  RunOptions ro;
+  ro.threads = 1;
+  ro.on_epoch = [&](const EpochInfo& e) {
+    seen.push_back(e);
+    return true;
+  };
+  TrainedModel m = fit_model(p, c, ro);
+  int validated = 0, refit = 0;
+  double last = -1;
+  for (const auto& e : seen) {
+    if (e.refit) {
+      ++refit;
+      continue;
+    }
+    ASSERT_TRUE(e.has_valid) << "epoch " << e.epoch;
+    EXPECT_EQ(e.valid_metric, "recall@1");
+    EXPECT_GE(e.valid, 0.0);
+    EXPECT_LE(e.valid, 1.0);
+    last = e.valid;
+    ++validated;
+  }
+  EXPECT_EQ(validated, 8);
+  EXPECT_GE(refit, 1) << "no refit pass";
+  EXPECT_GE(last, 0.5) << "6 held-out images of 3 classes: chance 0.2";
+  EXPECT_GE(evaluate_model(m, p, c, ro).get("recall@1"), 0.9);
+
+  sets.push_back("train.valid_metric=ndcg@10");
+  try {
+    fit_model(p, make_config(sets), RunOptions{});
+    FAIL() << "a ranking metric validated a retrieval model";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("train.valid_metric 'ndcg@10'"), std::string::npos) << e.what();
+  }
+}
+
 TEST(ImageCnn, NoContentIsAClearError) {
   Dataset ds = image_items();
   ds.item_side.content.clear();

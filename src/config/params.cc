@@ -178,8 +178,8 @@ const std::vector<ParamDef>& param_table() {
       {"train.lr_step", T::Int, "0", "step schedule: multiply lr by train.lr_gamma every this many epochs (0: constant)", {}, nullptr, 0, 1e6},
       {"train.lr_gamma", T::Float, "0.5", "step schedule factor", {}, nullptr, 0, 1},
       {"train.seed", T::Int, "42", "seed of initialization, shuffling and sampling", {}, nullptr, 0, 9.2e18},
-      {"train.valid_share", T::Float, "0.1", "share of each user's train interactions held out for early stopping when the split has no validation data (0: none)", {}, nullptr, 0, 0.9},
-      {"train.valid_metric", T::String, "ndcg@10", "validation metric for early stopping (full ranking, train items excluded)", {}, nullptr, -1e300, 1e300,
+      {"train.valid_share", T::Float, "0.1", "share of each user's train interactions held out for early stopping when the split has no validation data (0: none); retrieval models (sampler.builder label): share of the labelled training items held out, each querying the others by retrieval", {}, nullptr, 0, 0.9},
+      {"train.valid_metric", T::String, "ndcg@10", "validation metric for early stopping (full ranking, train items excluded); retrieval models (sampler.builder label): recall@K, the retrieval Recall@K among the held-out items (default recall@1)", {}, nullptr, -1e300, 1e300,
        [](const std::string& v) -> std::string {
          auto at = v.find('@');
          auto names = registered_names("metric");

@@ -9,14 +9,42 @@
 
 #include "eval/evaluator.h"
 #include "eval/metric.h"
+#include "eval/retrieval.h"
 #include "util/error.h"
 #include "util/rng.h"
 #include "util/strings.h"
 
 namespace siamrec {
 
+namespace {
+
+// Items of a held-out set query each other (retrieval validation of label-builder models).
+double retrieval_validation(const ValidationRequest& q) {
+  const auto [name, K] = parse_metric(q.metric, "train.valid_metric");
+  if (name != "recall")
+    throw ConfigError(fmt::format(
+        "train.valid_metric '{}': a retrieval model (sampler.builder label) is validated by retrieval among "
+        "held-out items; set train.valid_metric recall@K (the share of queries with an item of their category "
+        "in the top K)",
+        q.metric));
+  std::vector<float> unit;
+  const float* emb = q.item_vectors;
+  if (q.similarity == Similarity::Cosine) {
+    unit.assign(q.item_vectors, q.item_vectors + static_cast<size_t>(q.n_items) * q.dim);
+    normalize_rows(unit.data(), q.n_items, q.dim);
+    emb = unit.data();
+  }
+  RetrievalSpec spec;
+  spec.ks = {K};
+  spec.threads = q.threads;
+  return evaluate_retrieval(emb, q.dim, q.similarity, *q.retrieval_set, *q.labels, spec).get(q.metric);
+}
+
+}  // namespace
+
 Validator ranking_validator() {
   return [](const ValidationRequest& q) {
+    if (q.retrieval_set) return retrieval_validation(q);
     const int K = parse_metric(q.metric, "train.valid_metric").second;
     EvalContext ctx;
     ctx.n_users = q.n_users, ctx.n_items = q.n_items;

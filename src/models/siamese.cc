@@ -46,7 +46,12 @@ class SiameseModel : public Model {
     Interactions fit_train = *d.train, valid;
     double share = cfg_.real("train.valid_share");
     bool carved = false;
-    if (d.valid && d.valid->size() > 0) {
+    retrieval_valid_.clear();
+    retrieval_labels_.clear();
+    if (cfg_.str("sampler.builder") == "label") {
+      // Retrieval models learn from categories, not interactions: validation holds out items.
+      if (share > 0 && d.validator) return fit_retrieval(d, share);
+    } else if (d.valid && d.valid->size() > 0) {
       valid = *d.valid;
     } else if (share > 0) {
       carve_per_user(*d.train, n_users_, share, static_cast<uint64_t>(cfg_.integer("train.seed")), fit_train, valid);
@@ -80,6 +85,60 @@ class SiameseModel : public Model {
       net_->set_user_histories(ordered);
       refresh_cache();
       spdlog::info("sequence model: test-time histories include the {} validation items", valid.size());
+    }
+    report_ = rep;
+  }
+
+  // Early stopping of a retrieval model (label builder): a seeded train.valid_share of the labelled
+  // training items is held out (never trained on, never a negative); after each validation every
+  // one of them queries the others by the item vectors, relevant = the same category, and the
+  // metric is the retrieval Recall@K of train.valid_metric. train.refit then retrains on every
+  // training item for the best epoch count.
+  void fit_retrieval(const FitData& d, double share) {
+    if (!cfg_.is_set("train.valid_metric"))
+      cfg_.set("train.valid_metric", "recall@1", "retrieval validation (sampler.builder label)");
+    if (cfg_.str("train.valid_metric").rfind("recall@", 0) != 0)
+      throw ConfigError(fmt::format(
+          "train.valid_metric '{}': a retrieval model (sampler.builder label) is validated by retrieval among "
+          "held-out training items; set train.valid_metric recall@K (the share of queries with an item of their "
+          "category in the top K), or train.valid_share 0 for no validation",
+          cfg_.str("train.valid_metric")));
+    const auto& genres = d.ds->item_side.genres;
+    std::vector<char> held(static_cast<size_t>(n_items_), 0);
+    for (const auto* h : {d.heldout_items, d.valid_items})
+      if (h)
+        for (auto i : *h) held[static_cast<size_t>(i)] = 1;
+    std::vector<int32_t> pool;
+    for (int32_t i = 0; i < n_items_; ++i)
+      if (!held[static_cast<size_t>(i)] && static_cast<size_t>(i) < genres.size() && !genres[i].empty())
+        pool.push_back(i);
+    std::mt19937_64 rng(mix64(static_cast<uint64_t>(cfg_.integer("train.seed")) ^ 0x7265747276ULL));
+    for (size_t k = pool.size(); k > 1; --k) std::swap(pool[k - 1], pool[rng() % k]);
+    const size_t n = std::min(pool.size(), static_cast<size_t>(std::llround(share * static_cast<double>(pool.size()))));
+    if (n < 2)
+      throw ConfigError(
+          fmt::format("train.valid_share {:g} holds out {} of the {} labelled training items; "
+                      "retrieval validation needs at least 2",
+                      share, n, pool.size()));
+    retrieval_valid_.assign(pool.begin(), pool.begin() + static_cast<int64_t>(n));
+    std::sort(retrieval_valid_.begin(), retrieval_valid_.end());
+    for (auto i : retrieval_valid_) retrieval_labels_.push_back(genres[i][0]);
+    // The held-out items join the split's held-out ones for this pass.
+    std::vector<int32_t> valid_items = d.valid_items ? *d.valid_items : std::vector<int32_t>{};
+    valid_items.insert(valid_items.end(), retrieval_valid_.begin(), retrieval_valid_.end());
+    FitData d1 = d;
+    d1.valid_items = &valid_items;
+    spdlog::info("early stopping on retrieval among {} held-out training items ({:g} of {}, seed {}): {}", n, share,
+                 pool.size(), cfg_.integer("train.seed"), cfg_.str("train.valid_metric"));
+    TrainReport rep = train_once(d1, *d.train, Interactions{}, static_cast<int>(cfg_.integer("train.epochs")));
+    retrieval_valid_.clear();
+    retrieval_labels_.clear();
+    if (cfg_.flag("train.refit") && rep.best_epoch > 0 && !rep.interrupted) {
+      spdlog::info("refit on every training item for the best epoch count ({})", rep.best_epoch);
+      FitData d2 = d;
+      d2.refit_pass = true;
+      d2.checkpoint = d.checkpoint.empty() ? "" : checkpoint_files(d.checkpoint).back();
+      rep = train_once(d2, *d.train, Interactions{}, rep.best_epoch);
     }
     report_ = rep;
   }
@@ -399,6 +458,29 @@ class SiameseModel : public Model {
       offset_ = static_cast<float>(s / train.size());
     }
     std::function<double()> validate;
+    if (!retrieval_valid_.empty() && d.validator) {
+      Similarity kind;
+      if (!net_->comparator()->gemm(&kind))
+        throw ConfigError(
+            "retrieval validation (sampler.builder label, train.valid_share > 0) needs a dot, cosine "
+            "or euclidean comparator; set train.valid_share 0");
+      validate = [this, &d, kind, metric = c.str("train.valid_metric")]() {
+        net_->train(false);
+        refresh_cache();
+        ValidationRequest q;
+        q.metric = metric;
+        q.retrieval_set = &retrieval_valid_;
+        q.labels = &retrieval_labels_;
+        q.item_vectors = item_emb_raw_.data();
+        q.dim = static_cast<int>(dim_);
+        q.similarity = kind;
+        q.n_users = n_users_, q.n_items = n_items_;
+        q.threads = d.threads;
+        double v = d.validator(q);
+        net_->train(true);
+        return v;
+      };
+    }
     Csr valid_excl = by_user;
     std::vector<int32_t> valid_cands;
     if (valid.size() > 0 && !loss->uses_labels() && d.validator) {
@@ -528,6 +610,8 @@ class SiameseModel : public Model {
   std::vector<char> heldout_mask_;
   // The side data the entities were encoded from, for updates (model file format 7).
   SideSource source_;
+  // Retrieval validation of label-builder models: the held-out items and their categories.
+  std::vector<int32_t> retrieval_valid_, retrieval_labels_;
 };
 
 SIAMREC_REGISTER_MODEL("siamese",

@@ -29,6 +29,14 @@ struct ValidationRequest {
   uint64_t seed = 42;
   int32_t n_users = 0, n_items = 0;
   int threads = 1;
+  // Retrieval validation (item-anchored label builders) instead: each item of retrieval_set
+  // queries the others by item_vectors (n_items x dim, compared by `similarity`); relevant = the
+  // same label (labels: parallel to retrieval_set). The metric is the retrieval Recall@K.
+  const std::vector<int32_t>* retrieval_set = nullptr;
+  const std::vector<int32_t>* labels = nullptr;
+  const float* item_vectors = nullptr;
+  int dim = 0;
+  Similarity similarity = Similarity::Dot;
 };
 // Returns the validation metric (higher is better). eval/ provides the standard one
 // (ranking_validator() in eval/validation.h).
