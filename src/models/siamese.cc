@@ -9,6 +9,7 @@
 #include <cmath>
 #include <limits>
 #include <memory>
+#include <numeric>
 #include <random>
 
 #include "config/config.h"
@@ -465,16 +466,27 @@ class SiameseModel : public Model {
             "retrieval validation (sampler.builder label, train.valid_share > 0) needs a dot, cosine "
             "or euclidean comparator; set train.valid_share 0");
       validate = [this, &d, kind, metric = c.str("train.valid_metric")]() {
+        // Only the held-out items are embedded (Fashion-MNIST: 6,000 of 70,000 images).
+        torch::NoGradGuard ng;
         net_->train(false);
-        refresh_cache();
+        const int64_t n = static_cast<int64_t>(retrieval_valid_.size()), dim = net_->dim();
+        std::vector<float> vecs(static_cast<size_t>(n * dim));
+        for (int64_t lo = 0; lo < n; lo += 1024) {  // bounded activations for CNN towers
+          const int64_t hi = std::min(n, lo + 1024);
+          std::vector<int64_t> ids(retrieval_valid_.begin() + lo, retrieval_valid_.begin() + hi);
+          auto e = net_->items(torch::tensor(ids, torch::kInt64)).contiguous();
+          std::copy_n(e.data_ptr<float>(), (hi - lo) * dim, vecs.data() + lo * dim);
+        }
+        std::vector<int32_t> rows(static_cast<size_t>(n));
+        std::iota(rows.begin(), rows.end(), 0);
         ValidationRequest q;
         q.metric = metric;
-        q.retrieval_set = &retrieval_valid_;
+        q.retrieval_set = &rows;
         q.labels = &retrieval_labels_;
-        q.item_vectors = item_emb_raw_.data();
-        q.dim = static_cast<int>(dim_);
+        q.item_vectors = vecs.data();
+        q.dim = static_cast<int>(dim);
         q.similarity = kind;
-        q.n_users = n_users_, q.n_items = n_items_;
+        q.n_users = n_users_, q.n_items = static_cast<int32_t>(n);
         q.threads = d.threads;
         double v = d.validator(q);
         net_->train(true);
