@@ -55,6 +55,28 @@ Dataset image_items() {
   return ds;
 }
 
+// The image retrieval model of the ImageCnn tests (a small CNN, triplet loss over same-category
+// pairs, in-batch semi-hard negatives, 8 epochs), with `more` settings after it.
+std::vector<std::string> image_retrieval(const std::vector<std::string>& more) {
+  std::vector<std::string> s = {"model.type=siamese",
+                                "model.task=retrieval",
+                                "tower.type=image_cnn",
+                                "tower.hidden=4,8",
+                                "tower.dim=8",
+                                "comparator.type=euclidean",
+                                "loss.type=triplet",
+                                "sampler.builder=label",
+                                "sampler.pairs_per_item=4",
+                                "sampler.type=in_batch",
+                                "sampler.batch_mining=semi_hard",
+                                "train.batch_size=16",
+                                "train.epochs=8",
+                                "train.lr=0.01",
+                                "eval.k=1,5"};
+  s.insert(s.end(), more.begin(), more.end());
+  return s;
+}
+
 Prepared prepared_items(Dataset ds, double train_share) {
   Prepared p;
   p.ds = std::move(ds);
@@ -71,11 +93,7 @@ Prepared prepared_items(Dataset ds, double train_share) {
 TEST(ImageCnn, LearnsCategoriesSavesLoadsAndIsDeterministic) {
   Prepared p = prepared_items(image_items(), 0.5);
   ASSERT_EQ(p.split.heldout_items.size(), 30u);
-  Config c =
-      make_config({"model.type=siamese", "model.task=retrieval", "tower.type=image_cnn", "tower.hidden=4,8",
-                   "tower.dim=8", "comparator.type=euclidean", "loss.type=triplet", "sampler.builder=label",
-                   "sampler.pairs_per_item=4", "sampler.type=in_batch", "sampler.batch_mining=semi_hard",
-                   "train.batch_size=16", "train.epochs=8", "train.lr=0.01", "train.valid_share=0", "eval.k=1,5"});
+  Config c = make_config(image_retrieval({"train.valid_share=0"}));
   RunOptions ro;
   ro.threads = 1;
   TrainedModel m = fit_model(p, c, ro);
@@ -104,24 +122,7 @@ TEST(ImageCnn, LearnsCategoriesSavesLoadsAndIsDeterministic) {
 // then trains on every training item for the best epoch count. A ranking metric is refused.
 TEST(ImageCnn, RetrievalModelsValidateOnHeldOutItems) {
   Prepared p = prepared_items(image_items(), 0.5);
-  std::vector<std::string> sets = {"model.type=siamese",
-                                   "model.task=retrieval",
-                                   "tower.type=image_cnn",
-                                   "tower.hidden=4,8",
-                                   "tower.dim=8",
-                                   "comparator.type=euclidean",
-                                   "loss.type=triplet",
-                                   "sampler.builder=label",
-                                   "sampler.pairs_per_item=4",
-                                   "sampler.type=in_batch",
-                                   "sampler.batch_mining=semi_hard",
-                                   "train.batch_size=16",
-                                   "train.epochs=8",
-                                   "train.lr=0.01",
-                                   "train.valid_share=0.2",
-                                   "train.patience=8",
-                                   "train.refit=true",
-                                   "eval.k=1,5"};
+  std::vector<std::string> sets = image_retrieval({"train.valid_share=0.2", "train.patience=8", "train.refit=true"});
   Config c = make_config(sets);
   std::vector<EpochInfo> seen;
   RunOptions ro;

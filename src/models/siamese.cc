@@ -190,7 +190,8 @@ class SiameseModel : public Model {
           "labels. Retrain it with `siamrec train` on the whole data",
           c.str("sampler.builder")));
     const bool has_content = !old_layout.items.content_shape.empty();
-    if (reads_side_data(c) && !source_.present)
+    const bool reads_side = reads_side_data(c), content_side = reads_side || has_content;
+    if (reads_side && !source_.present)
       throw ConfigError(
           "this model cannot be updated: its towers read side data (genres, tags, item text or user features) "
           "that model files before format 7 do not keep, so new items could not be read with the same token ids. "
@@ -207,8 +208,8 @@ class SiameseModel : public Model {
       static const Dataset none;
       GrownSide gs = grow_side(source_, old_layout.items.content, old_layout.items.content_shape, u.item_map,
                                u.user_map, u.fresh ? *u.fresh : none, u.source, grown);
-      if (gs.new_items > 0 && (reads_side_data(c) || has_content)) spdlog::info("update: {}", gs.describe());
-      if (gs.new_items_without_side > 0 && (reads_side_data(c) || has_content))
+      if (gs.new_items > 0 && content_side) spdlog::info("update: {}", gs.describe());
+      if (gs.new_items_without_side > 0 && content_side)
         spdlog::warn("update: {} new items have no side data in '{}': the content towers see them empty",
                      gs.new_items_without_side, u.source);
     }
@@ -467,16 +468,10 @@ class SiameseModel : public Model {
             "or euclidean comparator; set train.valid_share 0");
       validate = [this, &d, kind, metric = c.str("train.valid_metric")]() {
         // Only the held-out items are embedded (Fashion-MNIST: 6,000 of 70,000 images).
-        torch::NoGradGuard ng;
         net_->train(false);
         const int64_t n = static_cast<int64_t>(retrieval_valid_.size()), dim = net_->dim();
-        std::vector<float> vecs(static_cast<size_t>(n * dim));
-        for (int64_t lo = 0; lo < n; lo += 1024) {  // bounded activations for CNN towers
-          const int64_t hi = std::min(n, lo + 1024);
-          std::vector<int64_t> ids(retrieval_valid_.begin() + lo, retrieval_valid_.begin() + hi);
-          auto e = net_->items(torch::tensor(ids, torch::kInt64)).contiguous();
-          std::copy_n(e.data_ptr<float>(), (hi - lo) * dim, vecs.data() + lo * dim);
-        }
+        std::vector<float> vecs;
+        embed(false, n, retrieval_valid_.data(), vecs);
         std::vector<int32_t> rows(static_cast<size_t>(n));
         std::iota(rows.begin(), rows.end(), 0);
         ValidationRequest q;
@@ -559,22 +554,28 @@ class SiameseModel : public Model {
     return rep;
   }
 
+  // Vectors of n users or items (ids[0..n), or 0..n-1 when ids is null) into out (n x dim), in
+  // blocks that bound the activations of CNN towers. No gradients; the caller sets eval mode.
+  void embed(bool users, int64_t n, const int32_t* ids, std::vector<float>& out) const {
+    torch::NoGradGuard ng;
+    const int64_t dim = net_->dim();
+    out.resize(static_cast<size_t>(n * dim));
+    for (int64_t lo = 0; lo < n; lo += 1024) {
+      const int64_t hi = std::min(n, lo + 1024);
+      auto block = ids ? torch::tensor(std::vector<int64_t>(ids + lo, ids + hi), torch::kInt64)
+                       : torch::arange(lo, hi, torch::kInt64);
+      auto e = (users ? net_->users(block) : net_->items(block)).contiguous();
+      std::copy_n(e.data_ptr<float>(), (hi - lo) * dim, out.data() + lo * dim);
+    }
+  }
+
   void refresh_cache() {
     torch::NoGradGuard ng;
     bool was = net_->is_training();
     net_->train(false);
     dim_ = net_->dim();
-    auto fill = [&](int64_t n, bool users, std::vector<float>& out) {
-      out.resize(static_cast<size_t>(n * dim_));
-      for (int64_t lo = 0; lo < n; lo += 1024) {  // bounded activations for CNN towers
-        int64_t hi = std::min(n, lo + 1024);
-        auto ids = torch::arange(lo, hi, torch::kInt64);
-        auto e = (users ? net_->users(ids) : net_->items(ids)).contiguous();
-        std::copy_n(e.data_ptr<float>(), (hi - lo) * dim_, out.data() + lo * dim_);
-      }
-    };
-    fill(n_items_, false, item_emb_raw_);
-    fill(n_users_, true, user_emb_raw_);
+    embed(false, n_items_, nullptr, item_emb_raw_);
+    embed(true, n_users_, nullptr, user_emb_raw_);
     derive_cache();
     net_->train(was);
   }
