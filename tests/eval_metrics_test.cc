@@ -1,8 +1,10 @@
 // Each metric against values computed by hand on tiny fixtures (docs/metrics.md has the formulas).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
+#include <random>
 
 #include "eval/beyond.h"
 #include "eval/metrics.h"
@@ -168,6 +170,37 @@ TEST(TopK, TiesBySmallerIdAndMaskedNeverReturned) {
   EXPECT_EQ(std::vector<int32_t>(out, out + 2), (std::vector<int32_t>{1, 2}));
   std::vector<float> all_masked = {ninf, ninf};
   EXPECT_EQ(topk_row(all_masked.data(), 2, 3, out), 0);
+}
+
+TEST(TopK, EqualsAFullSortOnRowsOfEveryLength) {
+  // The block-skipping scan against a stable sort by (score desc, index asc), over lengths around
+  // the 16-score blocks, with ties (scores on a coarse grid), -inf and NaN scattered in.
+  std::mt19937 rng(11);
+  std::uniform_real_distribution<double> unif(0.0, 1.0);
+  int checked = 0;
+  for (int32_t n : {1, 5, 15, 16, 17, 31, 32, 33, 100, 257, 1000}) {
+    for (int k : {1, 3, 10, 40}) {
+      for (int rep = 0; rep < 5; ++rep) {
+        std::vector<float> s(static_cast<size_t>(n));
+        for (auto& v : s) {
+          const double r = unif(rng);
+          v = r < 0.05 ? -INFINITY : r < 0.08 ? NAN : static_cast<float>(static_cast<int>(unif(rng) * 50) / 7.0);
+        }
+        if (rep == 0 && n > 20)
+          std::sort(s.begin(), s.end(), [](float a, float b) { return a < b; });  // ascending: many refills
+        std::vector<int32_t> want;
+        for (int32_t i = 0; i < n; ++i)
+          if (s[i] > -INFINITY) want.push_back(i);
+        std::stable_sort(want.begin(), want.end(), [&](int32_t a, int32_t b) { return s[a] > s[b]; });
+        if (static_cast<int>(want.size()) > k) want.resize(k);
+        std::vector<int32_t> got(static_cast<size_t>(k));
+        got.resize(static_cast<size_t>(topk_row(s.data(), n, k, got.data())));
+        ASSERT_EQ(got, want) << "n " << n << " k " << k << " rep " << rep;
+        ++checked;
+      }
+    }
+  }
+  EXPECT_EQ(checked, 11 * 4 * 5);
 }
 
 TEST(TopK, RankUsersOnTwoThreadsEqualsOneThread) {

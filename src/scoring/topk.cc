@@ -25,18 +25,32 @@ int topk_row(const float* s, int32_t n, int k, int32_t* out) {
     return a.first > b.first || (a.first == b.first && a.second < b.second);
   };
   const float ninf = -std::numeric_limits<float>::infinity();
-  for (int32_t i = 0; i < n; ++i) {
+  int32_t i = 0;
+  for (; i < n && static_cast<int>(heap.size()) < k; ++i) {
     float v = s[i];
     if (!(v > ninf)) continue;  // -inf and NaN never enter
-    if (static_cast<int>(heap.size()) < k) {
-      heap.emplace_back(v, i);
-      std::push_heap(heap.begin(), heap.end(), worse);
-    } else if (v > heap.front().first) {
-      std::pop_heap(heap.begin(), heap.end(), worse);
-      heap.back() = {v, i};
-      std::push_heap(heap.begin(), heap.end(), worse);
-    }
+    heap.emplace_back(v, i);
+    std::push_heap(heap.begin(), heap.end(), worse);
   }
+  // The heap is full: only a score strictly above its worst enters. Blocks of 16 scores are tested
+  // at once (a vectorized compare, -O3) and skipped whole when none beats the worst; NaN never does.
+  constexpr int32_t kBlock = 16;
+  float worst = heap.empty() ? ninf : heap.front().first;
+  auto consider = [&](int32_t j) {
+    const float v = s[j];
+    if (!(v > worst)) return;
+    std::pop_heap(heap.begin(), heap.end(), worse);
+    heap.back() = {v, j};
+    std::push_heap(heap.begin(), heap.end(), worse);
+    worst = heap.front().first;
+  };
+  for (; i + kBlock <= n; i += kBlock) {
+    int any = 0;
+    for (int32_t j = 0; j < kBlock; ++j) any |= s[i + j] > worst;
+    if (any)
+      for (int32_t j = i; j < i + kBlock; ++j) consider(j);
+  }
+  for (; i < n; ++i) consider(i);
   std::sort(heap.begin(), heap.end(),
             [](auto& a, auto& b) { return a.first > b.first || (a.first == b.first && a.second < b.second); });
   for (size_t j = 0; j < heap.size(); ++j) out[j] = heap[j].second;

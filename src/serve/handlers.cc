@@ -21,6 +21,10 @@ namespace siamrec {
 
 using json = nlohmann::json;
 
+namespace {
+void write_item_pieces(Served& s);
+}
+
 std::shared_ptr<const Served> load_served(const ServeOptions& o) {
   auto s = std::make_shared<Served>(api::Model::load(o.model_path));
   s->model.set_exclude(o.exclude);
@@ -54,6 +58,7 @@ std::shared_ptr<const Served> load_served(const ServeOptions& o) {
   } else if (o.index != "exact") {
     throw Error(fmt::format("--index '{}' is not allowed; allowed: exact, hnsw, ivf", o.index), kExitUsage);
   }
+  write_item_pieces(*s);
   return s;
 }
 
@@ -131,31 +136,49 @@ void put_json_string(std::string& out, std::string_view v) {
   out += '"';
 }
 
+// Item i's head `{"item":"ID","score":` and tail `,"title":"..."}` into Served::item_json (once, at
+// load): a recommendation answer then only appends them around its scores.
+void write_item_pieces(Served& s) {
+  const int64_t n = s.model.n_items();
+  s.item_json.clear();
+  s.item_json_at.assign(static_cast<size_t>(2 * n + 1), 0);
+  for (int64_t i = 0; i < n; ++i) {
+    const std::string id = s.model.item_id(i);
+    s.item_json_at[2 * i] = s.item_json.size();
+    s.item_json += "{\"item\":";
+    put_json_string(s.item_json, id);
+    s.item_json += ",\"score\":";
+    s.item_json_at[2 * i + 1] = s.item_json.size();
+    if (std::string t = s.model.item_title(id); !t.empty()) {
+      s.item_json += ",\"title\":";
+      put_json_string(s.item_json, t);
+    }
+    s.item_json += '}';
+  }
+  s.item_json_at[2 * n] = s.item_json.size();
+}
+
 // {"items":[{"item":..,"score":..,"title":..}],"k":..,"model_version":..,<key>:<value>} as text,
 // keys in nlohmann's (sorted) order, so the bytes match what json::dump wrote before.
-std::string items_text(const Served& s, const std::vector<api::Scored>& items, int k, const char* key,
+std::string items_text(const Served& s, const std::vector<std::pair<int64_t, float>>& items, int k, const char* key,
                        std::string_view value) {
   std::string out;
-  out.reserve(64 + items.size() * 48);
+  out.reserve(96 + items.size() * 64);
   out += "{\"items\":[";
+  const size_t* at = s.item_json_at.data();
   for (size_t q = 0; q < items.size(); ++q) {
     if (q) out += ',';
-    out += "{\"item\":";
-    put_json_string(out, items[q].item);
-    out += ",\"score\":";
-    const double v = items[q].score;  // as nlohmann stores a float: a double, shortest round trip
+    const size_t i = static_cast<size_t>(items[q].first);
+    out.append(s.item_json, at[2 * i], at[2 * i + 1] - at[2 * i]);
+    const double v = items[q].second;  // as nlohmann stores a float: a double, shortest round trip
     if (std::isfinite(v)) {
-      const size_t at = out.size();
+      const size_t from = out.size();
       fmt::format_to(std::back_inserter(out), "{}", v);
-      if (out.find_first_of(".e", at) == std::string::npos) out += ".0";  // nlohmann writes 1.0, not 1
+      if (out.find_first_of(".e", from) == std::string::npos) out += ".0";  // nlohmann writes 1.0, not 1
     } else {
       out += "null";
     }
-    if (std::string t = s.model.item_title(items[q].item); !t.empty()) {
-      out += ",\"title\":";
-      put_json_string(out, t);
-    }
-    out += '}';
+    out.append(s.item_json, at[2 * i + 1], at[2 * i + 2] - at[2 * i + 1]);
   }
   fmt::format_to(std::back_inserter(out), "],\"k\":{},\"model_version\":", k);
   put_json_string(out, s.version);
@@ -219,7 +242,8 @@ ApiResponse recommend_user(const Served& s, const ApiRequest& req, const ServeLi
   }
   const int64_t u = s.model.user_index(uid);
   if (u < 0) throw HttpError{404, fmt::format("unknown user '{}'", printable(uid, 64))};
-  std::vector<api::Scored> items;
+  std::vector<std::pair<int64_t, float>> items;  // (item index, score)
+  items.reserve(static_cast<size_t>(k));
   if (s.ann) {  // approximate: k + |seen| neighbours, seen ones dropped
     std::vector<int64_t> seen;
     if (exclude) seen = s.model.excluded_items(u);
@@ -227,10 +251,13 @@ ApiResponse recommend_user(const Served& s, const ApiRequest& req, const ServeLi
     for (auto& [i, v] : s.ann->search(q, k + static_cast<int>(seen.size()))) {
       if (static_cast<int>(items.size()) == k) break;
       if (std::binary_search(seen.begin(), seen.end(), static_cast<int64_t>(i))) continue;
-      items.push_back({s.model.item_id(i), v});
+      items.emplace_back(i, v);
     }
-  } else {
-    items = s.model.recommend(uid, k, exclude, /*threads=*/1);
+  } else {  // exact, by index: no id strings until the answer's text
+    std::vector<int64_t> top(static_cast<size_t>(k));
+    std::vector<float> score(static_cast<size_t>(k));
+    s.model.recommend_indices(&u, 1, k, exclude, /*threads=*/1, top.data(), score.data());
+    for (int j = 0; j < k && top[j] >= 0; ++j) items.emplace_back(top[j], score[j]);
   }
   ApiResponse r;
   r.text = items_text(s, items, k, "user", uid);

@@ -5,6 +5,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -24,6 +25,11 @@ struct Served {
   std::string path;
   std::unique_ptr<AnnIndex> ann;   // when serving with --index hnsw
   api::Matrix user_emb, item_emb;  // the index's vectors (hnsw only)
+  // Each item's part of a recommendation answer, written once at load (the hot handler only
+  // appends): item i's head `{"item":"ID","score":` is item_json[at[2i], at[2i+1]), its tail
+  // `,"title":"..."}` (or `}` when untitled) item_json[at[2i+1], at[2i+2]).
+  std::string item_json;
+  std::vector<size_t> item_json_at;
   explicit Served(api::Model m) : model(std::move(m)) {}
 };
 

@@ -9,7 +9,8 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/strand.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
@@ -135,8 +136,14 @@ struct Server::Impl {
   std::mutex run_mu;
   std::condition_variable run_cv;
   int threads_done = 0;
-  net::io_context ioc;
-  tcp::acceptor acceptor{net::make_strand(ioc)};
+  // One event loop per thread, each run by exactly one thread (concurrency hint 1): a connection's
+  // handlers all run on its loop's thread, so no strand, no lock and no cross-thread wake-up per
+  // request. The acceptor lives on the first loop and deals new connections to the loops in turn.
+  net::io_context ioc{1};
+  std::vector<std::unique_ptr<net::io_context>> more_loops;                           // loops 2..n (created by bind)
+  std::vector<net::executor_work_guard<net::io_context::executor_type>> idle_guards;  // keep them running
+  size_t next_loop = 0;  // touched by the acceptor's handler only (loop 1)
+  tcp::acceptor acceptor{ioc};
   net::steady_timer accept_retry{acceptor.get_executor()};
   net::thread_pool reload_pool{1};  // reloads run here, off the event loop
 
@@ -434,7 +441,9 @@ struct Rejected : std::enable_shared_from_this<Rejected> {
 }  // namespace
 
 void Server::Impl::do_accept() {
-  acceptor.async_accept(net::make_strand(ioc), [this](beast::error_code ec, tcp::socket sock) {
+  net::io_context& loop = next_loop == 0 ? ioc : *more_loops[next_loop - 1];
+  next_loop = (next_loop + 1) % (more_loops.size() + 1);
+  acceptor.async_accept(loop.get_executor(), [this](beast::error_code ec, tcp::socket sock) {
     if (stopping) return;
     if (ec) {
       if (ec == net::error::operation_aborted) return;
@@ -513,17 +522,22 @@ int Server::bind() {
                             in_use ? " (another process serves on this port; pick another --port or stop it)" : ""));
   }
   I.port = I.acceptor.local_endpoint().port();
+  const int n = I.o.threads > 0 ? I.o.threads : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  for (int t = 1; t < n; ++t) {
+    I.more_loops.push_back(std::make_unique<net::io_context>(1));
+    I.idle_guards.push_back(net::make_work_guard(*I.more_loops.back()));
+  }
   I.do_accept();
   return I.port;
 }
 
 void Server::run() {
   auto& I = *impl_;
-  const int n = I.o.threads > 0 ? I.o.threads : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  const int n = 1 + static_cast<int>(I.more_loops.size());
   std::vector<std::thread> pool;
   for (int t = 0; t < n; ++t)
-    pool.emplace_back([&I] {
-      I.ioc.run();
+    pool.emplace_back([&I, t] {
+      (t == 0 ? I.ioc : *I.more_loops[t - 1]).run();
       std::lock_guard<std::mutex> g(I.run_mu);
       I.threads_done++;
       I.run_cv.notify_all();
@@ -535,6 +549,7 @@ void Server::run() {
     if (!I.run_cv.wait_for(g, std::chrono::seconds(I.o.timeout_s + 1), [&] { return I.threads_done == n; })) {
       spdlog::warn("requests still in flight {} s after stop; closing them", I.o.timeout_s + 1);
       I.ioc.stop();
+      for (auto& l : I.more_loops) l->stop();
     }
   }
   for (auto& t : pool) t.join();
@@ -548,6 +563,8 @@ void Server::stop() {
     I.run_cv.notify_all();
   }
   I.on_stop();
+  // The other loops return once their connections have closed (their pending work, not a guard).
+  for (auto& g : I.idle_guards) g.reset();
 }
 
 bool Server::reload(std::string* error) { return impl_->reload(error); }
