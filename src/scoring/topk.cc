@@ -9,6 +9,10 @@
 
 #include <algorithm>
 #include <cmath>
+
+#if defined(__AVX2__)
+#include <immintrin.h>
+#endif
 #include <limits>
 
 #include "data/dataset.h"
@@ -33,7 +37,7 @@ int topk_row(const float* s, int32_t n, int k, int32_t* out) {
     std::push_heap(heap.begin(), heap.end(), worse);
   }
   // The heap is full: only a score strictly above its worst enters. Blocks of 16 scores are tested
-  // at once (a vectorized compare, -O3) and skipped whole when none beats the worst; NaN never does.
+  // at once (a vectorized compare) and skipped whole when none beats the worst; NaN never does.
   constexpr int32_t kBlock = 16;
   float worst = heap.empty() ? ninf : heap.front().first;
   auto consider = [&](int32_t j) {
@@ -45,8 +49,15 @@ int topk_row(const float* s, int32_t n, int k, int32_t* out) {
     worst = heap.front().first;
   };
   for (; i + kBlock <= n; i += kBlock) {
+#if defined(__AVX2__)
+    const __m256 w = _mm256_set1_ps(worst);
+    const __m256 gt = _mm256_or_ps(_mm256_cmp_ps(_mm256_loadu_ps(s + i), w, _CMP_GT_OQ),
+                                   _mm256_cmp_ps(_mm256_loadu_ps(s + i + 8), w, _CMP_GT_OQ));
+    const bool any = _mm256_movemask_ps(gt) != 0;
+#else
     int any = 0;
     for (int32_t j = 0; j < kBlock; ++j) any |= s[i + j] > worst;
+#endif
     if (any)
       for (int32_t j = i; j < i + kBlock; ++j) consider(j);
   }
