@@ -1,9 +1,11 @@
 // siamrec tune (src/tune): search spaces, samplers (TPE beats random on a known optimum), ASHA,
 // Pareto fronts, and studies (validation only, crash-safe, resumed to the same trials).
 #include <gtest/gtest.h>
+#include <stb/stb_image_write.h>
 
 #include <cmath>
 #include <fstream>
+#include <random>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -11,6 +13,7 @@
 #include "eval/stats.h"
 #include "report/report.h"
 #include "testutil.h"
+#include "tasks/pipeline.h"
 #include "tune/asha.h"
 #include "tune/sampler.h"
 #include "tune/space.h"
@@ -284,4 +287,97 @@ TEST(TuneStudy, ParallelTrialsInProcessesAreReproducibleAndResumeOutOfOrder) {
   EXPECT_EQ(resumed.trials[3].params.at("train.lr"), "0.0051");  // the recorded trial 4 is kept, not re-run
   // More trials at once than threads: refused, naming the key.
   expect_refused(par, "over.jsonl", "tune.parallel=3", "tune.parallel 3");
+}
+
+// A retrieval model (sampler.builder label) is tuned on its trainer's retrieval validation among
+// held-out labelled training images: the objective is recall@1 at the best epoch, and the split's
+// held-out (test) images are never read. Replacing every one of them with noise changes nothing.
+TEST(TuneStudy, RetrievalModelsAreTunedOnHeldOutTrainingItemsOnly) {
+  auto write_images = [](test::TempDir& t) {
+    std::ofstream csv(t.path() + "/images.csv");
+    csv << "item_id,path,label\n";
+    std::mt19937 rng(5);
+    std::uniform_int_distribution<int> noise(0, 130);
+    for (int i = 0; i < 150; ++i) {
+      const int cls = i % 3;
+      std::vector<uint8_t> px(64);
+      for (int y = 0; y < 8; ++y)
+        for (int x = 0; x < 8; ++x) {
+          const bool on = cls == 0 ? (y == 1 || y == 2) : cls == 1 ? (y == 5 || y == 6) : (x == 3 || x == 4);
+          px[static_cast<size_t>(y * 8 + x)] = static_cast<uint8_t>((on ? 200 : 0) + noise(rng));
+        }
+      const std::string name = fmt::format("im{}.png", i);
+      EXPECT_TRUE(stbi_write_png((t.path() + "/" + name).c_str(), 8, 8, 1, px.data(), 8));
+      csv << "p" << i << "," << name << ",c" << cls << "\n";
+    }
+    return t.path() + "/images.csv";
+  };
+  test::TempDir t;
+  const std::string table = write_images(t);
+  const std::string cfg =
+      t.file("c.yaml", fmt::format(R"(data: {{content_table: {}, content: image, image_size: 8, image_channels: 1}}
+split: {{type: cold_items, ratios: [0.5, 0, 0.5]}}
+model: {{type: siamese, task: retrieval}}
+tower: {{type: image_cnn, hidden: [4, 8], dim: 8}}
+comparator: {{type: euclidean}}
+loss: {{type: triplet}}
+sampler: {{builder: label, pairs_per_item: 4, type: in_batch, batch_mining: semi_hard}}
+train: {{batch_size: 16, epochs: 2, lr: 0.01, valid_share: 0.3, seed: 3}}
+eval: {{k: [1, 5]}}
+tune: {{startup: 1}}
+)",
+                                   table));
+  const std::string space = t.file("s.yaml", "train.lr: {loguniform: [0.002, 0.01]}\ntower.dim: {choice: [2, 4]}\n");
+  StudyOptions o;
+  o.config = cfg, o.space = space, o.trials = 2, o.threads = 1, o.study = t.path() + "/r.jsonl";
+  o.out = t.path() + "/best.yaml";
+  StudyResult r = run_study(o);
+  ASSERT_EQ(r.trials.size(), 2u);
+  EXPECT_EQ(r.objectives, (std::vector<std::string>{"recall@1"}));
+  for (auto& tr : r.trials) {
+    ASSERT_EQ(tr.status, "complete") << tr.error;
+    ASSERT_EQ(tr.objectives.size(), 1u);
+    EXPECT_EQ(tr.objectives[0], tr.metrics.at("recall@1"));
+    EXPECT_GT(tr.objectives[0], 0.0);
+    EXPECT_LE(tr.objectives[0], 1.0);
+    EXPECT_EQ(tr.epochs, 2);
+  }
+  EXPECT_NE(r.validation.find("held out by the trainer"), std::string::npos) << r.validation;
+  EXPECT_NE(r.validation.find("held-out items (75) are never read"), std::string::npos) << r.validation;
+  EXPECT_NE(read_file(o.out).find("recall@1"), std::string::npos);
+
+  // The split's held-out images replaced by noise: the same trials, to the bit.
+  RunOptions ro;
+  ro.threads = 1;
+  Prepared p = prepare(load_config(cfg, {}), ro);
+  ASSERT_EQ(p.split.heldout_items.size(), 75u);
+  std::mt19937 rng(9);
+  for (int32_t i : p.split.heldout_items) {
+    std::vector<uint8_t> px(64);
+    for (auto& v : px) v = static_cast<uint8_t>(rng() % 256);
+    const std::string id = p.ds.items.original(i);
+    ASSERT_TRUE(stbi_write_png((t.path() + "/im" + id.substr(1) + ".png").c_str(), 8, 8, 1, px.data(), 8));
+  }
+  StudyOptions o2 = o;
+  o2.study = t.path() + "/r2.jsonl", o2.out = "";
+  StudyResult r2 = run_study(o2);
+  ASSERT_EQ(r2.trials.size(), 2u);
+  for (size_t k = 0; k < 2; ++k) EXPECT_EQ(r2.trials[k].objectives, r.trials[k].objectives) << k;
+  // ... while the images the trainer validates on do change it.
+  for (int i = 0; i < 150; ++i) {
+    const int32_t d = p.ds.items.find("p" + std::to_string(i));
+    if (std::find(p.split.heldout_items.begin(), p.split.heldout_items.end(), d) != p.split.heldout_items.end())
+      continue;
+    std::vector<uint8_t> px(64);
+    for (auto& v : px) v = static_cast<uint8_t>(rng() % 256);
+    ASSERT_TRUE(stbi_write_png((t.path() + "/im" + std::to_string(i) + ".png").c_str(), 8, 8, 1, px.data(), 8));
+  }
+  StudyOptions o3 = o2;
+  o3.study = t.path() + "/r3.jsonl";
+  StudyResult r3 = run_study(o3);
+  EXPECT_NE(r3.trials[0].objectives, r.trials[0].objectives);
+
+  // No held-out training items, or a ranking objective: refused.
+  expect_refused(o, "n1.jsonl", "train.valid_share=0", "never evaluates on the test items");
+  expect_refused(o, "n2.jsonl", "tune.objectives=ndcg@10", "retrieval Recall@K");
 }

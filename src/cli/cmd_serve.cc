@@ -33,7 +33,8 @@ Command add_serve(CLI::App& root, GlobalOptions& g) {
   app->add_option("--host", o->host, "address to bind (default 127.0.0.1: loopback only)");
   app->add_option("--port", o->port, "TCP port")->check(CLI::Range(0, 65535));
   app->add_option("--http-threads", o->threads,
-                  "event-loop threads that read requests and run the handlers (default: one per core)")
+                  "threads, each running its own event loop that reads requests and runs the handlers; new connections "
+                  "are dealt to the loops in turn (default: one per core)")
       ->check(CLI::Range(1, 256));
   app->add_option("--max-k", o->max_k, "largest k a request may ask for")->check(CLI::Range(1, 1000000));
   app->add_option("--max-body", o->max_body, "largest request body in bytes (413 above)");

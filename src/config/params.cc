@@ -208,7 +208,7 @@ const std::vector<ParamDef>& param_table() {
       {"tune.pruner", T::String, "none", "tune: asha = stop trials whose validation metric falls out of the best 1/tune.asha_eta at epochs tune.asha_min_epochs x eta^k", {"none", "asha"}},
       {"tune.asha_min_epochs", T::Int, "2", "tune: the first ASHA rung (epochs)", {}, nullptr, 1, 1e6},
       {"tune.asha_eta", T::Int, "3", "tune: ASHA reduction factor", {}, nullptr, 2, 100},
-      {"tune.objectives", T::StringList, "", "tune: validation metrics to maximise (a leading - minimises: [ndcg@10, -pop_lift@10] gives the Pareto front); empty: train.valid_metric"},
+      {"tune.objectives", T::StringList, "", "tune: validation metrics to maximise (a leading - minimises: [ndcg@10, -pop_lift@10] gives the Pareto front); empty: train.valid_metric (a retrieval model, sampler.builder label: its retrieval recall@K, recall@1 unless set)"},
       {"tune.parallel", T::Int, "1", "tune: trials run at once, each in its own process with --threads / tune.parallel threads (at most --threads); trial k draws its params knowing only the trials of earlier batches of this size, so a study is reproducible for a given tune.parallel", {}, nullptr, 1, 64},
       {"tune.seed", T::Int, "2024", "tune: seed of the samplers (trial k draws from seed and k)", {}, nullptr, 0, 9.2e18},
   };

@@ -174,8 +174,23 @@ StudyResult run_study(const StudyOptions& o) {
   SearchSpace space = SearchSpace::from_yaml(space_text, o.space, base);
   std::vector<std::string> objectives = base.strs("tune.objectives");
   objectives.erase(std::remove(objectives.begin(), objectives.end(), ""), objectives.end());
+  // A retrieval model (sampler.builder label) learns from categories: its trials are validated by
+  // the trainer's retrieval among held-out labelled training items (train.valid_share), the
+  // objective being train.valid_metric (recall@K, recall@1 unless set) at the best epoch.
+  const bool retrieval = base.str("sampler.builder") == "label";
+  if (retrieval) {
+    const std::string vm = base.is_set("train.valid_metric") ? base.str("train.valid_metric") : "recall@1";
+    if (objectives.empty()) objectives = {vm};
+    if (objectives.size() != 1 || objectives[0] != vm || vm.rfind("recall@", 0) != 0)
+      throw ConfigError(fmt::format(
+          "tune.objectives: a retrieval model (sampler.builder label) is tuned on the retrieval Recall@K its "
+          "trainer validates with (train.valid_metric, now '{}'): set train.valid_metric recall@K and leave "
+          "tune.objectives unset or equal to it",
+          vm));
+    base.set("train.valid_metric", vm, "tune (retrieval validation)");
+  }
   if (objectives.empty()) objectives = {base.str("train.valid_metric")};
-  {
+  if (!retrieval) {
     const auto ks = base.ints("eval.k");
     for (auto& ob : objectives) {
       const std::string name = !ob.empty() && ob[0] == '-' ? ob.substr(1) : ob;
@@ -199,7 +214,17 @@ StudyResult run_study(const StudyOptions& o) {
   Prepared fit = prepare(base, ro);
   std::string validation;
   Interactions valid;
-  if (fit.split.valid.size() > 0) {
+  if (retrieval) {
+    if (base.real("train.valid_share") <= 0)
+      throw ConfigError(
+          "tune evaluates a retrieval model (sampler.builder label) by retrieval among held-out labelled training "
+          "items, and train.valid_share is 0: set it (e.g. 0.1). tune never evaluates on the test items");
+    validation = fmt::format(
+        "retrieval {} among {:g} of the labelled training items, held out by the trainer (train.valid_share, seed "
+        "{}); the split's held-out items ({}) are never read",
+        base.str("train.valid_metric"), base.real("train.valid_share"), base.integer("train.seed"),
+        fit.split.heldout_items.size());
+  } else if (fit.split.valid.size() > 0) {
     valid = fit.split.valid;
     validation = "the split's validation part";
   } else if (base.real("train.valid_share") > 0) {
@@ -216,7 +241,7 @@ StudyResult run_study(const StudyOptions& o) {
         "part and train.valid_share is 0. Set train.valid_share (e.g. 0.1) or a split with a validation part; "
         "tune never evaluates on the test part");
   }
-  fit.split.valid = valid;
+  if (!retrieval) fit.split.valid = valid;
   fit.split.test = Interactions{};  // the test part is never read
   fit.split.test_negatives.clear();
   Prepared eval = fit;  // evaluated on the validation part, which is the "test" of the evaluation
@@ -235,7 +260,7 @@ StudyResult run_study(const StudyOptions& o) {
     eval_cfg.set("eval.candidates", "full", "tune (fixed candidate lists are the test part's)");
     validation += "; full ranking (the config's fixed candidates belong to the test part)";
   }
-  validation = fmt::format("{} ({} interactions)", validation, valid.size());
+  if (!retrieval) validation = fmt::format("{} ({} interactions)", validation, valid.size());
 
   // The study file: a header, then one line per ended trial.
   const std::string config_hash = sha256_hex(base.to_yaml()).substr(0, 16);
@@ -330,8 +355,10 @@ StudyResult run_study(const StudyOptions& o) {
     RunOptions tr = ro;
     tr.threads = threads;
     bool pruned = false;
+    double best_valid = -1;  // retrieval: the trainer's validation at its best epoch
     tr.on_epoch = [&](const EpochInfo& e) {
       t.epochs = e.epoch;
+      if (e.has_valid && !e.refit) best_valid = std::max(best_valid, e.valid);
       if (!e.has_valid || !asha_on) return true;  // ASHA ranks train.valid_metric at the rungs
       if (asha.rung_of(e.epoch) >= 0) t.rungs[e.epoch] = e.valid;
       if (!asha.report(e.epoch, e.valid)) {
@@ -346,12 +373,20 @@ StudyResult run_study(const StudyOptions& o) {
       for (auto& [key, v] : t.params) c.set(key, v, fmt::format("tune trial {}", k));
       c.set("train.refit", "false", "tune (a refit would train on the validation data)");
       TrainedModel m = fit_model(fit, c, tr);
-      Config ec = c;
-      if (eval_cfg.str("eval.candidates") != c.str("eval.candidates"))
-        ec.set("eval.candidates", eval_cfg.str("eval.candidates"), "tune");
-      EvalResult r = evaluate_model(m, eval, ec, tr);
-      for (auto& [name, v] : r.metrics)
-        if (std::isfinite(v)) t.metrics[name] = v;
+      if (retrieval) {
+        if (best_valid < 0)
+          throw Error(
+              "the trial ran no retrieval validation (train.valid_share > 0 and a dot, cosine or "
+              "euclidean comparator are needed)");
+        t.metrics[c.str("train.valid_metric")] = best_valid;
+      } else {
+        Config ec = c;
+        if (eval_cfg.str("eval.candidates") != c.str("eval.candidates"))
+          ec.set("eval.candidates", eval_cfg.str("eval.candidates"), "tune");
+        EvalResult r = evaluate_model(m, eval, ec, tr);
+        for (auto& [name, v] : r.metrics)
+          if (std::isfinite(v)) t.metrics[name] = v;
+      }
       for (auto& ob : objectives) {
         const bool minimise = !ob.empty() && ob[0] == '-';
         const std::string name = minimise ? ob.substr(1) : ob;
@@ -455,7 +490,8 @@ StudyResult run_study(const StudyOptions& o) {
         o.study, res.trials.size(), base.str("tune.sampler"), base.str("tune.pruner"), b.trial, validation);
     head += "# Validation:";
     for (auto& [name, v] : b.metrics)
-      if (name.find("@10") != std::string::npos || name == "auc") head += fmt::format(" {} {:.4f}", name, v);
+      if (name.find("@10") != std::string::npos || name == "auc" || retrieval)
+        head += fmt::format(" {} {:.4f}", name, v);
     head += fmt::format("\n# Chosen: {}\n", fmt_params(b.params));
     res.best_yaml = head + c.to_yaml();
     if (!o.out.empty()) atomic_write(o.out, res.best_yaml);
