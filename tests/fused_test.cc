@@ -536,7 +536,10 @@ TEST(FusedEngine, HotRowReplicasLearnPlantedGroupsOnTwoThreads) {
                         "train.epochs=20", "train.batch_size=16", "train.valid_share=0", "train.engine=fused",
                         "train.update=" + update, "train.hot_rows=" + hot, "train.merge_every=200"});
         TrainedModel m = fit_model(p, c, ro);
-        EXPECT_GT(group_auc(m, ds, p.train_by_user), 0.8) << loss << " " << update << " hot_rows " << hot;
+        // Two Hogwild threads interleave differently on every run: over 8 runs (2026-12-04) the
+        // triplet configs' AUC ranged 0.786-0.894 (one run of 15 fell under the 0.8 this test had);
+        // chance is 0.5.
+        EXPECT_GT(group_auc(m, ds, p.train_by_user), 0.75) << loss << " " << update << " hot_rows " << hot;
       }
 }
 
