@@ -352,26 +352,25 @@ tune: {{startup: 1}}
   Prepared p = prepare(load_config(cfg, {}), ro);
   ASSERT_EQ(p.split.heldout_items.size(), 75u);
   std::mt19937 rng(9);
-  for (int32_t i : p.split.heldout_items) {
-    std::vector<uint8_t> px(64);
-    for (auto& v : px) v = static_cast<uint8_t>(rng() % 256);
-    const std::string id = p.ds.items.original(i);
-    ASSERT_TRUE(stbi_write_png((t.path() + "/im" + id.substr(1) + ".png").c_str(), 8, 8, 1, px.data(), 8));
-  }
+  // Overwrites with noise the images of the split's held-out items (held) or of the others.
+  auto noise_over = [&](bool held) {
+    for (int i = 0; i < 150; ++i) {
+      const int32_t d = p.ds.items.find("p" + std::to_string(i));
+      const auto& h = p.split.heldout_items;
+      if ((std::find(h.begin(), h.end(), d) != h.end()) != held) continue;
+      std::vector<uint8_t> px(64);
+      for (auto& v : px) v = static_cast<uint8_t>(rng() % 256);
+      ASSERT_TRUE(stbi_write_png((t.path() + "/im" + std::to_string(i) + ".png").c_str(), 8, 8, 1, px.data(), 8));
+    }
+  };
+  noise_over(true);
   StudyOptions o2 = o;
   o2.study = t.path() + "/r2.jsonl", o2.out = "";
   StudyResult r2 = run_study(o2);
   ASSERT_EQ(r2.trials.size(), 2u);
   for (size_t k = 0; k < 2; ++k) EXPECT_EQ(r2.trials[k].objectives, r.trials[k].objectives) << k;
   // ... while the images the trainer validates on do change it.
-  for (int i = 0; i < 150; ++i) {
-    const int32_t d = p.ds.items.find("p" + std::to_string(i));
-    if (std::find(p.split.heldout_items.begin(), p.split.heldout_items.end(), d) != p.split.heldout_items.end())
-      continue;
-    std::vector<uint8_t> px(64);
-    for (auto& v : px) v = static_cast<uint8_t>(rng() % 256);
-    ASSERT_TRUE(stbi_write_png((t.path() + "/im" + std::to_string(i) + ".png").c_str(), 8, 8, 1, px.data(), 8));
-  }
+  noise_over(false);
   StudyOptions o3 = o2;
   o3.study = t.path() + "/r3.jsonl";
   StudyResult r3 = run_study(o3);

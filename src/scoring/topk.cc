@@ -9,11 +9,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 #if defined(__AVX2__)
 #include <immintrin.h>
 #endif
-#include <limits>
 
 #include "data/dataset.h"
 

@@ -142,7 +142,9 @@ struct Server::Impl {
   net::io_context ioc{1};
   std::vector<std::unique_ptr<net::io_context>> more_loops;                           // loops 2..n (created by bind)
   std::vector<net::executor_work_guard<net::io_context::executor_type>> idle_guards;  // keep them running
-  size_t next_loop = 0;  // touched by the acceptor's handler only (loop 1)
+  size_t next_loop = 0;  // touched by the acceptor's handler only (loop 0)
+  size_t loops() const { return 1 + more_loops.size(); }
+  net::io_context& loop(size_t t) { return t == 0 ? ioc : *more_loops[t - 1]; }
   tcp::acceptor acceptor{ioc};
   net::steady_timer accept_retry{acceptor.get_executor()};
   net::thread_pool reload_pool{1};  // reloads run here, off the event loop
@@ -441,9 +443,9 @@ struct Rejected : std::enable_shared_from_this<Rejected> {
 }  // namespace
 
 void Server::Impl::do_accept() {
-  net::io_context& loop = next_loop == 0 ? ioc : *more_loops[next_loop - 1];
-  next_loop = (next_loop + 1) % (more_loops.size() + 1);
-  acceptor.async_accept(loop.get_executor(), [this](beast::error_code ec, tcp::socket sock) {
+  net::io_context& to = loop(next_loop);
+  next_loop = (next_loop + 1) % loops();
+  acceptor.async_accept(to.get_executor(), [this](beast::error_code ec, tcp::socket sock) {
     if (stopping) return;
     if (ec) {
       if (ec == net::error::operation_aborted) return;
@@ -533,11 +535,11 @@ int Server::bind() {
 
 void Server::run() {
   auto& I = *impl_;
-  const int n = 1 + static_cast<int>(I.more_loops.size());
+  const int n = static_cast<int>(I.loops());
   std::vector<std::thread> pool;
   for (int t = 0; t < n; ++t)
     pool.emplace_back([&I, t] {
-      (t == 0 ? I.ioc : *I.more_loops[t - 1]).run();
+      I.loop(static_cast<size_t>(t)).run();
       std::lock_guard<std::mutex> g(I.run_mu);
       I.threads_done++;
       I.run_cv.notify_all();
@@ -548,8 +550,7 @@ void Server::run() {
     I.run_cv.wait(g, [&] { return I.stopping.load() || I.threads_done == n; });
     if (!I.run_cv.wait_for(g, std::chrono::seconds(I.o.timeout_s + 1), [&] { return I.threads_done == n; })) {
       spdlog::warn("requests still in flight {} s after stop; closing them", I.o.timeout_s + 1);
-      I.ioc.stop();
-      for (auto& l : I.more_loops) l->stop();
+      for (size_t t = 0; t < I.loops(); ++t) I.loop(t).stop();
     }
   }
   for (auto& t : pool) t.join();

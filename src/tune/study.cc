@@ -241,26 +241,31 @@ StudyResult run_study(const StudyOptions& o) {
         "part and train.valid_share is 0. Set train.valid_share (e.g. 0.1) or a split with a validation part; "
         "tune never evaluates on the test part");
   }
-  if (!retrieval) fit.split.valid = valid;
   fit.split.test = Interactions{};  // the test part is never read
   fit.split.test_negatives.clear();
-  Prepared eval = fit;  // evaluated on the validation part, which is the "test" of the evaluation
-  eval.split.test = valid;
-  eval.split.valid = Interactions{};
-  eval.split.heldout_items = fit.split.valid_items;  // cold-item splits: rank within the validation items
   ro.valid_is_evaluated = true;
+  // A ranking trial is evaluated on the validation part, the "test" of that evaluation (a copy of
+  // the data). A retrieval trial's objective is its trainer's own validation: no copy, no evaluation.
+  Prepared eval;
   Config eval_cfg = base;
-  const std::string cands = base.str("eval.candidates"), vc = base.str("train.valid_candidates");
-  if (sampled_candidates(vc)) {
-    // An explicit sampled validation protocol (e.g. uniform:100 beside the NCF lists): trials are
-    // ranked on it, each user's negatives drawn from unseen items, seeded (eval.seed).
-    eval_cfg.set("eval.candidates", vc, "tune (train.valid_candidates)");
-    validation += fmt::format("; candidates {} (train.valid_candidates: unseen items drawn per user, seeded)", vc);
-  } else if (cands == "fixed" || cands.rfind("file:", 0) == 0) {
-    eval_cfg.set("eval.candidates", "full", "tune (fixed candidate lists are the test part's)");
-    validation += "; full ranking (the config's fixed candidates belong to the test part)";
+  if (!retrieval) {
+    fit.split.valid = valid;
+    eval = fit;
+    eval.split.test = valid;
+    eval.split.valid = Interactions{};
+    eval.split.heldout_items = fit.split.valid_items;  // cold-item splits: rank within the validation items
+    const std::string cands = base.str("eval.candidates"), vc = base.str("train.valid_candidates");
+    if (sampled_candidates(vc)) {
+      // An explicit sampled validation protocol (e.g. uniform:100 beside the NCF lists): trials are
+      // ranked on it, each user's negatives drawn from unseen items, seeded (eval.seed).
+      eval_cfg.set("eval.candidates", vc, "tune (train.valid_candidates)");
+      validation += fmt::format("; candidates {} (train.valid_candidates: unseen items drawn per user, seeded)", vc);
+    } else if (cands == "fixed" || cands.rfind("file:", 0) == 0) {
+      eval_cfg.set("eval.candidates", "full", "tune (fixed candidate lists are the test part's)");
+      validation += "; full ranking (the config's fixed candidates belong to the test part)";
+    }
+    validation = fmt::format("{} ({} interactions)", validation, valid.size());
   }
-  if (!retrieval) validation = fmt::format("{} ({} interactions)", validation, valid.size());
 
   // The study file: a header, then one line per ended trial.
   const std::string config_hash = sha256_hex(base.to_yaml()).substr(0, 16);
