@@ -403,7 +403,10 @@ TEST_P(ContentTowerContract, ShapesGradientsDeterminism) {
   f.content.resize(4 * 64);
   for (size_t k = 0; k < f.content.size(); ++k) f.content[k] = static_cast<float>((k * 37) % 11) / 11.0f;
   TowerSpec s;
-  s.type = GetParam(), s.key = "tower", s.dim = 6, s.layers = 1, s.heads = 2, s.max_len = 4, s.feats = &f;
+  const bool flatten = GetParam() == "image_cnn:flatten";  // tower.cnn_head flatten
+  s.type = flatten ? "image_cnn" : GetParam(), s.key = "tower", s.dim = 6, s.layers = 1, s.heads = 2, s.max_len = 4,
+  s.feats = &f;
+  if (flatten) s.cnn_head = "flatten";
   s.hidden = {4};
   s.bidirectional = GetParam() == "gru";
   auto build = [&] {
@@ -420,6 +423,9 @@ TEST_P(ContentTowerContract, ShapesGradientsDeterminism) {
     EXPECT_TRUE(torch::equal(a->forward(ids), b->forward(ids))) << GetParam();
   }
   auto t = build();
+  if (s.type == "image_cnn") {  // the linear layer reads 4 channels: averaged, or at each of the 4 x 4 positions
+    EXPECT_EQ(t->named_parameters()["out.weight"].size(1), flatten ? 4 * 4 * 4 : 4) << GetParam();
+  }
   auto out = t->forward(ids);
   ASSERT_EQ(out.sizes(), (std::vector<int64_t>{4, 6}));
   EXPECT_TRUE(torch::isfinite(out).all().item<bool>());
@@ -430,10 +436,11 @@ TEST_P(ContentTowerContract, ShapesGradientsDeterminism) {
   }
   t->train(false);
   torch::NoGradGuard ng;
-  if (GetParam() != "image_cnn" && GetParam() != "audio_cnn") {  // text towers: empty text -> zeros
+  if (s.type != "image_cnn" && s.type != "audio_cnn") {  // text towers: empty text -> zeros
     EXPECT_EQ(t->forward(torch::tensor({3}, torch::kInt64)).abs().sum().item<double>(), 0.0) << GetParam();
   }
 }
 
 INSTANTIATE_TEST_SUITE_P(Towers, ContentTowerContract,
-                         ::testing::Values("text_cnn", "gru", "lstm", "transformer", "image_cnn", "audio_cnn"));
+                         ::testing::Values("text_cnn", "gru", "lstm", "transformer", "image_cnn", "image_cnn:flatten",
+                                           "audio_cnn"));

@@ -67,6 +67,8 @@ static std::vector<Variant> variants() {
         "tower.bag=self,genres"}},
       {"label_triplet_cosine",
        {"sampler.builder=label", "loss.type=triplet", "comparator.type=cosine", "loss.margin=0.3"}},
+      {"label_proxies_infonce_cosine",
+       {"sampler.builder=label", "sampler.type=proxies", "loss.type=infonce", "comparator.type=cosine"}},
       {"two_tower_bag_history_adagrad",
        {"model.shared=false", "user_tower.type=bag", "user_tower.bag=history,features", "train.optimizer=adagrad",
         "loss.type=bpr", "comparator.type=dot", "train.lr=0.1"}},
@@ -348,7 +350,9 @@ TEST(SiameseTraining, ResumeAfterInterruptionMatchesUninterrupted) {
   for (std::vector<std::string> engine :
        {std::vector<std::string>{"train.engine=torch"},
         {"train.engine=fused", "train.optimizer=adagrad", "train.lr=0.05"},
-        {"train.engine=fused", "train.optimizer=adagrad", "train.lr=0.05", "train.update=example", "tower.dim=16"}}) {
+        {"train.engine=fused", "train.optimizer=adagrad", "train.lr=0.05", "train.update=example", "tower.dim=16"},
+        // The label proxies are trained state too: the checkpoint carries them.
+        {"train.engine=torch", "sampler.builder=label", "sampler.type=proxies", "comparator.type=euclidean"}}) {
     std::vector<std::string> sets = {"loss.type=triplet", "train.epochs=6", "train.valid_share=0.2",
                                      "train.patience=100"};
     sets.insert(sets.end(), engine.begin(), engine.end());
@@ -408,6 +412,34 @@ TEST(SiameseTraining, JsonLogHasEpochsAndEmbeddingHealth) {
   EXPECT_TRUE(j["valid"].contains("ndcg@10"));
 }
 
+// sampler.type proxies on id embeddings: an item's only training signal is its cosine to one learned
+// vector per label (its label's the positive, the other's the negative), so items sharing a label
+// come out nearest each other, whichever labels they are given: the planted genres, then labels
+// by the parity of the item number, which cut across them.
+TEST(SiameseTraining, LabelProxiesGatherItemsByTheirLabels) {
+  for (bool parity : {false, true}) {
+    Dataset ds = planted();
+    if (parity)
+      for (int32_t i = 0; i < ds.n_items(); ++i)
+        ds.item_side.genres[i] = {std::stoi(ds.items.original(i).substr(1)) % 2};
+    Prepared p = test::all_train(ds);
+    RunOptions ro;
+    ro.threads = 1;
+    TrainedModel m = fit_model(p,
+                               siamese({"sampler.builder=label", "sampler.type=proxies", "loss.type=infonce",
+                                        "loss.temperature=0.1", "comparator.type=cosine"}),
+                               ro);
+    int same = 0, total = 0;
+    for (int32_t i = 0; i < ds.n_items(); ++i) {
+      std::vector<std::pair<int32_t, float>> sim;
+      ASSERT_TRUE(m.model->similar_items(i, 9, sim));
+      for (auto& [j, v] : sim) same += ds.item_side.genres[j] == ds.item_side.genres[i], ++total;
+    }
+    // Each item has 9 others of its label among 19: chance 9/19.
+    EXPECT_EQ(same, total) << (parity ? "parity labels" : "planted genres");
+  }
+}
+
 TEST(SiameseConfig, BadCombinationsFailBeforeTraining) {
   Dataset ds = planted();
   Prepared p = test::all_train(ds);
@@ -436,6 +468,13 @@ TEST(SiameseConfig, BadCombinationsFailBeforeTraining) {
                 .find("user_tower.rnn_kernel own"),
             std::string::npos);
   EXPECT_NE(msg({"tower.type=image_cnn", "sampler.builder=label"}).find("content"), std::string::npos);
+  // Proxies are one vector per label: label builders only, and a loss that reads negatives.
+  EXPECT_NE(msg({"sampler.type=proxies"}).find("needs sampler.builder label"), std::string::npos);
+  EXPECT_NE(msg({"sampler.type=proxies", "sampler.builder=label", "loss.type=mse"}).find("loss.type 'mse' reads none"),
+            std::string::npos);
+  EXPECT_NE(msg({"sampler.type=proxies", "sampler.builder=label", "loss.type=quadruplet"})
+                .find("cannot use sampler.type 'proxies'"),
+            std::string::npos);
   EXPECT_NE(msg({"model.shared=false", "user_tower.type=transformer", "user_tower.heads=3", "sampler.builder=sequence"})
                 .find("must divide"),
             std::string::npos);

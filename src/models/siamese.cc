@@ -427,8 +427,12 @@ class SiameseModel : public Model {
       }
     builder->set_heldout(&heldout_mask_);
     builder->build(*d.ds, train, by_user, c);
-    spdlog::info("tuples: {} positives from {}; negatives: {} x{}", builder->positives().size(), builder->describe(),
-                 c.str("sampler.type"), c.integer("sampler.negatives"));
+    const std::string& st = c.str("sampler.type");
+    const std::string negs = st == "proxies"
+                                 ? fmt::format("proxies (one vector per label, {} labels)", builder->n_labels())
+                             : st == "in_batch" ? std::string("in_batch (the other positives of the batch)")
+                                                : fmt::format("{} x{}", st, c.integer("sampler.negatives"));
+    spdlog::info("tuples: {} positives from {}; negatives: {}", builder->positives().size(), builder->describe(), negs);
     // Sequence builders already hold each user's items in time order (nullptr for pair builders).
     NetLayout layout = build_layout(c, *d.ds, by_user, builder->anchor_is_user(), builder->sequences(), tokenizer);
     source_ = SideSource::of(*d.ds, layout.tokenizer);
@@ -555,13 +559,14 @@ class SiameseModel : public Model {
   }
 
   // Vectors of n users or items (ids[0..n), or 0..n-1 when ids is null) into out (n x dim), in
-  // blocks that bound the activations of CNN towers. No gradients; the caller sets eval mode.
+  // blocks that bound the activations of CNN towers (kEmbedBlock, train/net.h). No gradients; the
+  // caller sets eval mode.
   void embed(bool users, int64_t n, const int32_t* ids, std::vector<float>& out) const {
     torch::NoGradGuard ng;
     const int64_t dim = net_->dim();
     out.resize(static_cast<size_t>(n * dim));
-    for (int64_t lo = 0; lo < n; lo += 1024) {
-      const int64_t hi = std::min(n, lo + 1024);
+    for (int64_t lo = 0; lo < n; lo += kEmbedBlock) {
+      const int64_t hi = std::min(n, lo + kEmbedBlock);
       auto block = ids ? torch::tensor(std::vector<int64_t>(ids + lo, ids + hi), torch::kInt64)
                        : torch::arange(lo, hi, torch::kInt64);
       auto e = (users ? net_->users(block) : net_->items(block)).contiguous();

@@ -39,6 +39,10 @@ class TupleBuilder {
   // Sequence builders: each user's training items in time order; a positive is then a window
   // (a = user, p = end of the window in her sequence, exclusive). nullptr for pair builders.
   virtual const Csr* sequences() const { return nullptr; }
+  // Builders over labelled items (label): each item's labels and the number of labels, for
+  // samplers that compare anchors with one learned vector per label (proxies); nullptr / 0 otherwise.
+  virtual const std::vector<std::vector<int32_t>>* item_labels() const { return nullptr; }
+  virtual int32_t n_labels() const { return 0; }
   // Items held out entirely (cold-start / test images): builders never use them, samplers never
   // draw them. Set before build(); mask indexed by item id.
   void set_heldout(const std::vector<char>* mask) { heldout_ = mask; }
@@ -60,6 +64,8 @@ enum class Mining {
   InBatch,   // no draws: the other positives of the batch are the negatives
   Hard,      // sampler.candidates draws per anchor; the k most similar to the anchor are kept
   SemiHard,  // the same; farther than the positive but within the margin first (FaceNet)
+  Proxies,   // no draws: one learned vector per label; the anchor's label's is the positive, the
+             // other labels' are the negatives (ProxyNCA, normalized softmax; label builders)
 };
 
 // Draws candidate negative items; the trainer rejects known positives and, for hard/semi_hard,
@@ -75,9 +81,10 @@ class NegativeSampler {
   int32_t draw(std::mt19937_64& rng) const { return map(rng()); }
   virtual Mining mining() const { return Mining::None; }
   bool in_batch() const { return mining() == Mining::InBatch; }
+  bool proxies() const { return mining() == Mining::Proxies; }
   bool mines_candidates() const { return mining() == Mining::Hard || mining() == Mining::SemiHard; }
   // Items drawn per anchor for k negatives: sampler.candidates when mining, none in-batch, else k.
-  int draws(int k, int candidates) const { return in_batch() ? 0 : mines_candidates() ? candidates : k; }
+  int draws(int k, int candidates) const { return in_batch() || proxies() ? 0 : mines_candidates() ? candidates : k; }
   virtual std::string describe() const = 0;
 };
 

@@ -14,6 +14,7 @@ class LabelBuilder : public TupleBuilder {
  public:
   void build(const Dataset& ds, const Interactions&, const Csr&, const Config& c) override {
     genres_ = &ds.item_side.genres;
+    n_labels_ = static_cast<int32_t>(ds.item_side.genre_vocab.size());
     if (genres_->empty())
       throw ConfigError(
           fmt::format("sampler.builder 'label' needs item categories, but dataset '{}' has none", ds.name));
@@ -43,9 +44,12 @@ class LabelBuilder : public TupleBuilder {
     return false;
   }
   std::string describe() const override { return "label (items sharing a category)"; }
+  const std::vector<std::vector<int32_t>>* item_labels() const override { return genres_; }
+  int32_t n_labels() const override { return n_labels_; }
 
  private:
   const std::vector<std::vector<int32_t>>* genres_ = nullptr;
+  int32_t n_labels_ = 0;
 };
 
 SIAMREC_REGISTER_BUILDER("label", "items sharing a category (genre) are positives", LabelBuilder);

@@ -1,5 +1,6 @@
 // Negative samplers. uniform and popularity draw items; in_batch uses the other positives of the
-// batch; hard and semi_hard mine among sampler.candidates uniform draws with the current model.
+// batch; proxies compares anchors with learned label vectors (the trainer owns them); hard and
+// semi_hard mine among sampler.candidates uniform draws with the current model.
 #include <algorithm>
 #include <cmath>
 
@@ -48,6 +49,11 @@ class InBatchSampler : public UniformSampler {
   Mining mining() const override { return Mining::InBatch; }
   std::string describe() const override { return "in-batch (other positives of the batch)"; }
 };
+class ProxiesSampler : public UniformSampler {
+ public:
+  Mining mining() const override { return Mining::Proxies; }
+  std::string describe() const override { return "proxies (one learned vector per label)"; }
+};
 class HardSampler : public UniformSampler {
  public:
   Mining mining() const override { return Mining::Hard; }
@@ -65,6 +71,10 @@ SIAMREC_REGISTER_SAMPLER("popularity", "proportional to popularity^sampler.alpha
 static const bool siamrec_fused_samplers =
     register_name("fused:sampler", "uniform", "") && register_name("fused:sampler", "popularity", "");
 SIAMREC_REGISTER_SAMPLER("in_batch", "the other positives of the batch", InBatchSampler);
+SIAMREC_REGISTER_SAMPLER("proxies",
+                         "no draws: one learned vector (proxy) per label; the anchor's label's proxy is the positive, "
+                         "the other labels' proxies the negatives (ProxyNCA; sampler.builder label)",
+                         ProxiesSampler);
 SIAMREC_REGISTER_SAMPLER("hard", "the most similar of sampler.candidates uniform draws", HardSampler);
 SIAMREC_REGISTER_SAMPLER("semi_hard", "semi-hard negatives among sampler.candidates uniform draws", SemiHardSampler);
 

@@ -1,8 +1,9 @@
 // `image_cnn` and `audio_cnn`: conv-batchnorm-ReLU-maxpool blocks (tower.hidden = channels per
 // block, default 32,64) over an entity's raw content tensor (EntityFeatures::content: an image
-// C x H x W, or a log-mel spectrogram 1 x frames x mels), then global average pooling and a
-// linear map to tower.dim. tower.augment (training only): image_cnn pads by 2 and crops at a
-// random offset and flips horizontally at random; audio_cnn shifts in time (random crop) only.
+// C x H x W, or a log-mel spectrogram 1 x frames x mels), then global average pooling (or, with
+// tower.cnn_head flatten, the last block's whole map) and a linear map to tower.dim.
+// tower.augment (training only): image_cnn pads by 2 and crops at a random offset and flips
+// horizontally at random; audio_cnn shifts in time (random crop) only.
 #include <torch/nn/modules/batchnorm.h>
 #include <torch/nn/modules/conv.h>
 #include <torch/nn/modules/linear.h>
@@ -15,7 +16,8 @@ namespace siamrec {
 
 class CnnTower : public Tower {
  public:
-  CnnTower(const TowerSpec& s, bool image) : dim_(s.dim), image_(image), augment_(s.augment), feats_(s.feats) {
+  CnnTower(const TowerSpec& s, bool image)
+      : dim_(s.dim), image_(image), augment_(s.augment), flatten_(s.cnn_head == "flatten"), feats_(s.feats) {
     const auto& shape = feats_->content_shape;
     if (shape.size() != 3)
       throw ConfigError(
@@ -33,7 +35,7 @@ class CnnTower : public Tower {
       in = widths[k];
       if (h >= 2 && w >= 2) h /= 2, w /= 2;
     }
-    out_ = register_module("out", torch::nn::Linear(in, s.dim));
+    out_ = register_module("out", torch::nn::Linear(flatten_ ? in * h * w : in, s.dim));
   }
   int64_t dim() const override { return dim_; }
 
@@ -52,7 +54,7 @@ class CnnTower : public Tower {
       x = torch::relu(bn_[k]->forward(conv_[k]->forward(x)));
       if (x.size(2) >= 2 && x.size(3) >= 2) x = torch::max_pool2d(x, 2);
     }
-    return out_->forward(x.mean({2, 3}));
+    return out_->forward(flatten_ ? x.flatten(1) : x.mean({2, 3}));
   }
 
  private:
@@ -74,7 +76,7 @@ class CnnTower : public Tower {
   }
 
   int64_t dim_, C_ = 1, H_ = 1, W_ = 1;
-  bool image_, augment_;
+  bool image_, augment_, flatten_;
   const EntityFeatures* feats_;
   std::vector<torch::nn::Conv2d> conv_;
   std::vector<torch::nn::BatchNorm2d> bn_;

@@ -33,6 +33,7 @@ TowerSpec TowerSpec::from_config(const Config& c, const std::string& section, co
     s.rnn_kernel = c.str("user_tower.rnn_kernel"), s.rnn_fold = c.flag("user_tower.rnn_fold");
   }
   s.augment = c.flag("tower.augment");
+  s.cnn_head = c.str("tower.cnn_head");
   for (auto k : c.ints("tower.kernel_sizes")) s.kernel_sizes.push_back(k);
   s.feats = f;
   return s;

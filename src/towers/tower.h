@@ -41,6 +41,7 @@ struct TowerSpec {
   std::string rnn_kernel = "own";        // user gru: own (towers/gru_kernel.cc) | torch (LibTorch's GRU)
   bool rnn_fold = true;                  // user gru, own kernel: first layer folded into the item table
   bool augment = false;                  // image_cnn / audio_cnn: training-time augmentation
+  std::string cnn_head = "mean";         // image_cnn / audio_cnn: mean (global average) | flatten
   std::vector<int64_t> kernel_sizes;     // text_cnn: convolution widths
   // Sequence encoders over a user's history read item embeddings through the shared item tower
   // (Siamese: one item tower for every branch) and run causally; nullptr = own token table.

@@ -21,6 +21,11 @@ namespace siamrec {
 class Config;
 struct Dataset;
 
+// Entities encoded per forward pass outside training (embedding tables, validation, the trainer's
+// health check): CNN towers over blocks of 1024 images spent 5x the time of blocks of 256 (the
+// first block's activations, 1024 x 48 x 28 x 28 floats, leave the caches; docs/towers.md).
+inline constexpr int64_t kEmbedBlock = 256;
+
 struct NetLayout {
   bool user_anchor = true;  // builder anchors users (user_item) or items
   bool shared = true;

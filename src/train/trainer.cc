@@ -50,17 +50,23 @@ Trainer::Trainer(SiameseNet& net, const Config& c, TupleBuilder& b, NegativeSamp
   prefetch_ = c.flag("train.prefetch");
   mining_ = sampler_.mining();
   seed_ = static_cast<uint64_t>(c.integer("train.seed"));
-  if (loss_.min_negatives() > k_ && mining_ != Mining::InBatch)
+  const bool drawn = mining_ != Mining::InBatch && mining_ != Mining::Proxies;  // negatives are sampled items
+  if (loss_.min_negatives() > k_ && drawn)
     throw ConfigError(
         fmt::format("loss.type '{}' needs sampler.negatives >= {}", c.str("loss.type"), loss_.min_negatives()));
-  if (loss_.min_negatives() == 0) k_ = 0;
+  if (mining_ == Mining::Proxies && loss_.min_negatives() == 0)
+    throw ConfigError(fmt::format(
+        "sampler.type 'proxies' makes the other labels' proxies the negatives; loss.type '{}' reads none (use "
+        "infonce, triplet, contrastive, bce, bpr or warp)",
+        c.str("loss.type")));
+  if (loss_.min_negatives() == 0 || mining_ == Mining::Proxies) k_ = 0;
   if (loss_.needs_metric() && !net_.comparator()->is_metric())
     throw ConfigError(
         fmt::format("loss.type '{}' needs a distance; comparator.type '{}' is not a metric (use euclidean, "
                     "sq_euclidean, manhattan or cosine)",
                     c.str("loss.type"), c.str("comparator.type")));
-  if (loss_.needs_neg_neg() && mining_ == Mining::InBatch)
-    throw ConfigError("loss.type 'quadruplet' cannot use sampler.type 'in_batch'");
+  if (loss_.needs_neg_neg() && !drawn)
+    throw ConfigError(fmt::format("loss.type 'quadruplet' cannot use sampler.type '{}'", c.str("sampler.type")));
   if (sampler_.mines_candidates() && candidates_ < k_)
     throw ConfigError("sampler.candidates must be >= sampler.negatives for hard/semi_hard mining");
 }
@@ -79,6 +85,39 @@ void Trainer::make_negatives(const std::vector<int64_t>& a, const std::vector<in
       negs[r * per + j] = x;
     }
   }
+}
+
+void Trainer::proxy_targets(const std::vector<int64_t>& a, const std::vector<int64_t>& p, int64_t n,
+                            std::vector<int64_t>& label, std::vector<uint8_t>& mask) const {
+  const auto& labels = *builder_.item_labels();
+  const int64_t L = proxies_.size(0);
+  label.resize(static_cast<size_t>(n));
+  mask.assign(static_cast<size_t>(n * L), 1);
+  for (int64_t r = 0; r < n; ++r) {
+    const auto& la = labels[a[r]];
+    const auto& lp = labels[p[r]];
+    label[r] = la.front();  // the label the tuple's positive shares with its anchor (the first such)
+    for (auto x : la)
+      if (std::find(lp.begin(), lp.end(), x) != lp.end()) {
+        label[r] = x;
+        break;
+      }
+    for (auto x : la) mask[r * L + x] = 0;  // none of the anchor's own labels is a negative
+  }
+}
+
+void Trainer::init_proxies() {
+  const auto* labels = builder_.item_labels();
+  const int64_t L = builder_.n_labels();
+  if (!labels || L < 2)
+    throw ConfigError(
+        "sampler.type 'proxies' learns one vector per label: it needs sampler.builder label and items with at "
+        "least two labels between them");
+  if (dist::active())
+    throw ConfigError(
+        "sampler.type 'proxies' trains in one process (its label vectors are not exchanged between ranks)");
+  // Rows of norm about 1, as the towers' outputs start.
+  proxies_ = (torch::randn({L, net_.dim()}) / std::sqrt(static_cast<double>(net_.dim()))).requires_grad_(true);
 }
 
 void Trainer::in_batch_negatives(const std::vector<int64_t>& a, const std::vector<int64_t>& p, int64_t n,
@@ -251,6 +290,10 @@ void Trainer::save_checkpoint(const std::string& path, int epoch, double best, i
     w.put_vec(v);
   }
   w.put_str(runner.save_state());
+  if (proxies_.defined()) {  // sampler.type proxies: the label vectors (the config says whether they are here)
+    auto c = proxies_.detach().contiguous();
+    w.put_vec(std::vector<float>(c.data_ptr<float>(), c.data_ptr<float>() + c.numel()));
+  }
   w.save(path);
 }
 
@@ -300,6 +343,14 @@ bool Trainer::load_checkpoint(const std::string& path, int& epoch, double& best,
     best_state.push_back(torch::from_blob(v.data(), params[k].sizes(), torch::kFloat32).clone());
   }
   pending_state_ = r.get_str();  // the engine's optimizer state, loaded once the engine runs
+  if (proxies_.defined()) {
+    std::vector<float> v;
+    r.get_vec(v);
+    if (static_cast<int64_t>(v.size()) != proxies_.numel())
+      throw Error(fmt::format("checkpoint '{}' is malformed (label proxies)", path));
+    torch::NoGradGuard ng;
+    proxies_.copy_(torch::from_blob(v.data(), proxies_.sizes(), torch::kFloat32));
+  }
   return true;
 }
 
@@ -510,6 +561,7 @@ double Trainer::TorchEpochs::run_epoch(int epoch) {
     std::vector<uint8_t> mask;
   };
   const bool in_batch_mask = mining_ == Mining::InBatch && loss_.min_negatives() > 0;
+  const bool proxies = mining_ == Mining::Proxies;
   const int per = T.sampler_.mines_candidates() ? candidates_ : k_;
   double prep_work = 0;  // written by one preparation at a time; read after the last get()
   // Batch b's negative draws (seeded by epoch and batch) and in-batch mask, for rows (a, p).
@@ -518,6 +570,7 @@ double Trainer::TorchEpochs::run_epoch(int epoch) {
     if (k_ > 0 && mining_ != Mining::InBatch)
       T.make_negatives(a, p, n, mix64(seed_ ^ mix64(static_cast<uint64_t>(epoch) * 1000003ULL + b)) ^ rank_seed, negs);
     if (in_batch_mask) T.in_batch_negatives(a, p, n, mask);
+    if (proxies) T.proxy_targets(a, p, n, negs, mask);  // negs: each row's label
   };
   auto prepare_batch = [&](size_t b, Batch& out) {
     auto tp0 = Clock::now();
@@ -591,7 +644,14 @@ double Trainer::TorchEpochs::run_epoch(int epoch) {
     const bool cosine = kind == Similarity::Cosine;
     const bool pos_in_place = table.defined() && cov == 0 && mining_ != Mining::InBatch;
     torch::Tensor ep, en;
-    if (pos_in_place && tn.defined()) {
+    if (proxies) {  // the row's label's proxy is the positive, every other label's proxy a negative
+      const auto& P = T.proxies_;
+      ep = P.index_select(0, torch::from_blob(negs.data(), {n}, torch::kInt64).clone());
+      li.pos = dist ? comp->distance(ea, ep) : comp->similarity(ea, ep);
+      li.neg = dist ? comp->distance_matrix(ea, P) : comp->similarity_matrix(ea, P);
+      li.neg_mask = torch::from_blob(mask.data(), {n, P.size(0)}, torch::kUInt8).to(torch::kBool);
+      if (batch_mining_ != Mining::None) li.neg_mask = T.mine_in_batch(li.pos, li.neg, li.neg_mask, dist);
+    } else if (pos_in_place && tn.defined()) {
       auto s = gathered_similarity(ea, table, torch::cat({tp.unsqueeze(1), tn}, 1), cosine);
       li.pos = s.select(1, 0);
       li.neg = s.slice(1, 1);
@@ -681,7 +741,12 @@ TrainReport Trainer::run(const FitData& d, float label_offset) {
   torch::manual_seed(seed_);
   std::string opt_name = c.str("train.optimizer");
   double lr = c.real("train.lr");
-  opt_ = make_optimizer(opt_name, net_.parameters(), lr, c.real("train.weight_decay"), c.real("train.adam_beta2"));
+  auto params = net_.parameters();
+  if (mining_ == Mining::Proxies) {
+    init_proxies();
+    params.push_back(proxies_);
+  }
+  opt_ = make_optimizer(opt_name, params, lr, c.real("train.weight_decay"), c.real("train.adam_beta2"));
   net_.set_sparse(opt_->wants_sparse() && !runner_);
   // A process group: every rank must train on the same data (the configs were compared when the
   // group was joined), from rank 0's parameters; rank 0 alone writes logs and checkpoints.
@@ -766,8 +831,11 @@ TrainReport Trainer::run(const FitData& d, float label_offset) {
     {
       torch::NoGradGuard ng;
       net_.train(false);
-      int64_t m = std::min<int64_t>(n_items_, 4096);  // a sample is enough for the health check
-      auto e = net_.items(torch::arange(m, torch::kInt64));
+      const int64_t m = std::min<int64_t>(n_items_, 4096);  // a sample is enough for the health check
+      std::vector<torch::Tensor> parts;
+      for (int64_t lo = 0; lo < m; lo += kEmbedBlock)
+        parts.push_back(net_.items(torch::arange(lo, std::min(m, lo + kEmbedBlock), torch::kInt64)));
+      auto e = torch::cat(parts);
       mean_norm = e.norm(2, 1).mean().item<double>();
       var = e.var(0).mean().item<double>();
     }

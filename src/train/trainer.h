@@ -43,6 +43,12 @@ class Trainer {
   // row, not the same item, not a known positive of i's anchor).
   void in_batch_negatives(const std::vector<int64_t>& a, const std::vector<int64_t>& p, int64_t n,
                           std::vector<uint8_t>& mask) const;
+  // sampler.type proxies: each row's label (the one its positive shares with its anchor) and
+  // mask[r*L+l] = 1 when label l's proxy is a negative for row r (not one of the anchor's labels).
+  void proxy_targets(const std::vector<int64_t>& a, const std::vector<int64_t>& p, int64_t n,
+                     std::vector<int64_t>& label, std::vector<uint8_t>& mask) const;
+  // sampler.type proxies: one learned vector per label of the builder (checks the set-up).
+  void init_proxies();
   // in_batch with sampler.batch_mining hard / semi_hard: a one-negative-per-anchor mask.
   torch::Tensor mine_in_batch(const torch::Tensor& pos, const torch::Tensor& neg, const torch::Tensor& mask, bool dist);
   // Hard / semi-hard selection among candidates, given the anchors' embeddings.
@@ -71,6 +77,9 @@ class Trainer {
   std::function<double()> validate_;
   std::unique_ptr<Optimizer> opt_;
   EpochRunner* runner_ = nullptr;
+  // sampler.type proxies: [labels, d], trained with the network, kept in checkpoints; not part of
+  // the model (retrieval and recommendation read the towers only).
+  torch::Tensor proxies_;
   class TorchEpochs;           // the LibTorch engine's EpochRunner (trainer.cc)
   std::string pending_state_;  // optimizer state read from a checkpoint, for the engine's runner
   int k_ = 1, candidates_ = 20;
