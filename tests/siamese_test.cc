@@ -5,6 +5,7 @@
 #include <cmath>
 #include <functional>
 #include <set>
+#include <sstream>
 
 #include "eval/validation.h"
 #include "config/config.h"
@@ -412,6 +413,41 @@ TEST(SiameseTraining, JsonLogHasEpochsAndEmbeddingHealth) {
   EXPECT_TRUE(j.contains("emb_mean_norm"));
   EXPECT_TRUE(j.contains("emb_var"));
   EXPECT_TRUE(j["valid"].contains("ndcg@10"));
+}
+
+// train.lr_schedule cosine: epoch e of E trains at lr (1 + cos(pi (e - 1) / E)) / 2, and the refit
+// pass, which trains the best epoch count, keeps the fit's E, so each of its epochs sees the rate
+// the fit validated (the log's "lr" says what each epoch trained at).
+TEST(SiameseTraining, CosineScheduleKeepsItsHorizonInTheRefit) {
+  Dataset ds = planted();
+  Prepared p = test::all_train(ds);
+  test::TempDir t;
+  RunOptions ro;
+  ro.log_path = t.path() + "/log.jsonl";
+  const int E = 12;
+  fit_model(p,
+            siamese({"train.epochs=" + std::to_string(E), "train.valid_share=0.2", "train.refit=true",
+                     "train.lr_schedule=cosine", "train.lr=0.01", "train.patience=2"}),
+            ro);
+  std::istringstream in(read_file(ro.log_path));
+  std::string line;
+  int fit = 0, refit = 0, chosen = 0;
+  while (std::getline(in, line)) {
+    auto j = nlohmann::json::parse(line);
+    if (!j.contains("epoch")) {
+      if (j.value("event", "") == "end" && chosen == 0) chosen = j["chosen_epoch"].get<int>();
+      continue;
+    }
+    const int e = j["epoch"].get<int>();
+    (j["phase"] == "refit" ? refit : fit)++;
+    EXPECT_NEAR(j["lr"].get<double>(), 0.01 * 0.5 * (1 + std::cos(M_PI * (e - 1) / E)), 1e-12) << line;
+  }
+  // At 1 or E the refit would train at the same rates whatever its horizon.
+  ASSERT_GE(chosen, 2);
+  ASSERT_LT(chosen, E);
+  EXPECT_EQ(refit, chosen);
+  EXPECT_GT(fit, chosen);
+  EXPECT_THROW(fit_model(p, siamese({"train.lr_schedule=cosine", "train.lr_step=2"}), ro), ConfigError);
 }
 
 // sampler.type proxies on id embeddings: an item's only training signal is its cosine to one learned

@@ -176,6 +176,7 @@ const std::vector<ParamDef>& param_table() {
       {"train.adam_beta2", T::Float, "0.999", "adam / adamw / lazy_adam (LibTorch engine): decay of the squared-gradient average (SASRec uses 0.98)", {}, nullptr, 0, 0.999999},
       {"train.batch_size", T::Int, "1024", "positives per batch", {}, nullptr, 1, 1e8},
       {"train.epochs", T::Int, "20", "maximum epochs", {}, nullptr, 0, 1e6},
+      {"train.lr_schedule", T::String, "step", "step: the step schedule of train.lr_step / train.lr_gamma; cosine: epoch e of E = train.epochs trains at lr x (1 + cos(pi (e - 1) / E)) / 2, from train.lr down to lr x (1 - cos(pi / E)) / 2 in the last epoch (a refit keeps the fit's E, so its epochs see the validated rates)", {"step", "cosine"}},
       {"train.lr_step", T::Int, "0", "step schedule: multiply lr by train.lr_gamma every this many epochs (0: constant)", {}, nullptr, 0, 1e6},
       {"train.lr_gamma", T::Float, "0.5", "step schedule factor", {}, nullptr, 0, 1},
       {"train.seed", T::Int, "42", "seed of initialization, shuffling and sampling", {}, nullptr, 0, 9.2e18},

@@ -761,6 +761,11 @@ TrainReport Trainer::run(const FitData& d, float label_offset) {
   const int epochs = static_cast<int>(c.integer("train.epochs"));
   const int lr_step = static_cast<int>(c.integer("train.lr_step"));
   const double gamma = c.real("train.lr_gamma");
+  const bool cosine = c.str("train.lr_schedule") == "cosine";
+  // The cosine's horizon is the configured epoch count, also in a refit pass (whose train.epochs is
+  // the best epoch of the fit it repeats).
+  const int horizon = std::max(epochs, d.cfg ? static_cast<int>(d.cfg->integer("train.epochs")) : 0);
+  if (cosine && lr_step > 0) throw ConfigError("train.lr_schedule cosine does not read train.lr_step: set one of them");
   const int patience = static_cast<int>(c.integer("train.patience"));
   const int eval_every = static_cast<int>(c.integer("train.eval_every"));
   const auto& pos = builder_.positives();
@@ -810,7 +815,12 @@ TrainReport Trainer::run(const FitData& d, float label_offset) {
     pending_state_.clear();
   }
   for (int epoch = start + 1; epoch <= epochs; ++epoch) {
-    if (lr_step > 0) runner.set_lr(lr * std::pow(gamma, (epoch - 1) / lr_step));
+    double lr_now = lr;
+    if (cosine)
+      lr_now = lr * 0.5 * (1 + std::cos(M_PI * (epoch - 1) / horizon));
+    else if (lr_step > 0)
+      lr_now = lr * std::pow(gamma, (epoch - 1) / lr_step);
+    if (cosine || lr_step > 0) runner.set_lr(lr_now);
     net_.train(true);
     net_.begin_epoch();
     auto t0 = Clock::now();
@@ -842,6 +852,7 @@ TrainReport Trainer::run(const FitData& d, float label_offset) {
     nlohmann::json j = {{"epoch", epoch},
                         {"phase", d.refit_pass ? "refit" : "fit"},
                         {"loss", rep.last_loss},
+                        {"lr", lr_now},
                         {"seconds", secs},
                         {"tuples_per_s", seen / std::max(secs, 1e-9)},
                         {"prep_seconds", prep_work},
