@@ -4,6 +4,7 @@
 #include <stb/stb_image_write.h>
 
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <random>
 
@@ -379,4 +380,25 @@ tune: {{startup: 1}}
   // No held-out training items, or a ranking objective: refused.
   expect_refused(o, "n1.jsonl", "train.valid_share=0", "never evaluates on the test items");
   expect_refused(o, "n2.jsonl", "tune.objectives=ndcg@10", "retrieval Recall@K");
+}
+
+// Every example config and search space the docs point to still reads against the parameter table
+// (a renamed key or a narrowed range would otherwise break them silently: no test trains them all).
+TEST(ExampleFiles, ConfigsAndSearchSpacesRead) {
+  namespace fs = std::filesystem;
+  const fs::path root = SIAMREC_SOURCE_DIR;
+  int configs = 0, spaces = 0;
+  for (const auto& e : fs::directory_iterator(root / "examples/configs"))
+    if (e.path().extension() == ".yaml") {
+      EXPECT_NO_THROW(Config::from_yaml_file(e.path().string())) << e.path();
+      ++configs;
+    }
+  const Config base = Config::from_yaml_text("", "defaults");
+  for (const auto& e : fs::directory_iterator(root / "examples/tuning"))
+    if (e.path().extension() == ".yaml") {
+      EXPECT_NO_THROW(SearchSpace::from_yaml(read_file(e.path().string()), e.path().string(), base)) << e.path();
+      ++spaces;
+    }
+  EXPECT_GE(configs, 20);
+  EXPECT_GE(spaces, 5);
 }
