@@ -444,3 +444,49 @@ TEST_P(ContentTowerContract, ShapesGradientsDeterminism) {
 INSTANTIATE_TEST_SUITE_P(Towers, ContentTowerContract,
                          ::testing::Values("text_cnn", "gru", "lstm", "transformer", "image_cnn", "image_cnn:flatten",
                                            "audio_cnn"));
+
+// The CNN block, recomputed by hand in NCHW from the tower's own parameters (the tower runs
+// channels-last): conv, then batch norm and ReLU, with the 2x2 max-pool after ReLU
+// (tower.cnn_pool after) or before batch norm (before). In training, the batch norm's running mean
+// moves by 0.1 of the batch mean of what it sees: the conv output, or the pooled conv output.
+TEST(CnnTower, PoolOrderAndChannelsLastMatchAHandComputedBlock) {
+  EntityFeatures f;
+  f.n = 5;
+  f.content_shape = {1, 6, 6};
+  f.content.resize(5 * 36);
+  for (size_t k = 0; k < f.content.size(); ++k) f.content[k] = static_cast<float>((k * 53) % 17) / 17.0f - 0.4f;
+  auto ids = torch::tensor({0, 1, 2, 3, 4}, torch::kInt64);
+  auto x = torch::from_blob(f.content.data(), {5, 1, 6, 6}, torch::kFloat32).clone();
+  std::vector<torch::Tensor> outs;
+  for (std::string order : {"after", "before"}) {
+    TowerSpec s;
+    s.type = "image_cnn", s.key = "tower", s.dim = 3, s.hidden = {4}, s.feats = &f, s.cnn_pool = order;
+    torch::manual_seed(3);
+    auto t = make_tower(s);
+    auto P = t->named_parameters();
+    auto B = t->named_buffers();
+    const auto w = P["conv0.weight"].detach().contiguous();
+    {
+      torch::NoGradGuard ng;
+      t->train(true);
+      t->forward(ids);
+      auto conv = torch::conv2d(x, w, {}, 1, 1);
+      auto seen = order == "before" ? torch::max_pool2d(conv, 2) : conv;
+      EXPECT_TRUE(torch::allclose(B["bn0.running_mean"], 0.1 * seen.mean({0, 2, 3}), 1e-5, 1e-6)) << order;
+      t->train(false);
+      auto bn = [&](const torch::Tensor& v) {
+        auto sh = std::vector<int64_t>{1, 4, 1, 1};
+        return (v - B["bn0.running_mean"].view(sh)) / torch::sqrt(B["bn0.running_var"].view(sh) + 1e-5) *
+                   P["bn0.weight"].view(sh) +
+               P["bn0.bias"].view(sh);
+      };
+      auto h =
+          order == "before" ? torch::relu(bn(torch::max_pool2d(conv, 2))) : torch::max_pool2d(torch::relu(bn(conv)), 2);
+      auto want = torch::linear(h.mean({2, 3}), P["out.weight"], P["out.bias"]);
+      auto got = t->forward(ids);
+      EXPECT_TRUE(torch::allclose(got, want, 1e-4, 1e-5)) << order << "\n" << got << "\n" << want;
+      outs.push_back(got);
+    }
+  }
+  EXPECT_FALSE(torch::allclose(outs[0], outs[1], 1e-3, 1e-4));  // the two orders are different models
+}

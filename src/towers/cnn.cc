@@ -2,6 +2,8 @@
 // block, default 32,64) over an entity's raw content tensor (EntityFeatures::content: an image
 // C x H x W, or a log-mel spectrogram 1 x frames x mels), then global average pooling (or, with
 // tower.cnn_head flatten, the last block's whole map) and a linear map to tower.dim.
+// tower.cnn_pool before: conv-maxpool-batchnorm-ReLU blocks (batch norm and ReLU on a quarter of
+// the values).
 // tower.augment (training only): image_cnn pads by 2 and crops at a random offset and flips
 // horizontally at random; audio_cnn shifts in time (random crop) only.
 #include <torch/nn/modules/batchnorm.h>
@@ -17,7 +19,12 @@ namespace siamrec {
 class CnnTower : public Tower {
  public:
   CnnTower(const TowerSpec& s, bool image)
-      : dim_(s.dim), image_(image), augment_(s.augment), flatten_(s.cnn_head == "flatten"), feats_(s.feats) {
+      : dim_(s.dim),
+        image_(image),
+        augment_(s.augment),
+        flatten_(s.cnn_head == "flatten"),
+        pool_first_(s.cnn_pool == "before"),
+        feats_(s.feats) {
     const auto& shape = feats_->content_shape;
     if (shape.size() != 3)
       throw ConfigError(
@@ -60,8 +67,11 @@ class CnnTower : public Tower {
     // step on this CPU build (oneDNN convolutions; pooling and batch norm over contiguous channels).
     x = x.to(x.options(), false, false, at::MemoryFormat::ChannelsLast);
     for (size_t k = 0; k < conv_.size(); ++k) {
-      x = torch::relu(bn_[k]->forward(conv_[k]->forward(x)));
-      if (x.size(2) >= 2 && x.size(3) >= 2) x = torch::max_pool2d(x, 2);
+      x = conv_[k]->forward(x);
+      const bool pool = x.size(2) >= 2 && x.size(3) >= 2;
+      if (pool && pool_first_) x = torch::max_pool2d(x, 2);
+      x = torch::relu(bn_[k]->forward(x));
+      if (pool && !pool_first_) x = torch::max_pool2d(x, 2);
     }
     return out_->forward(flatten_ ? x.flatten(1) : x.mean({2, 3}));
   }
@@ -85,7 +95,7 @@ class CnnTower : public Tower {
   }
 
   int64_t dim_, C_ = 1, H_ = 1, W_ = 1;
-  bool image_, augment_, flatten_;
+  bool image_, augment_, flatten_, pool_first_;
   const EntityFeatures* feats_;
   std::vector<torch::nn::Conv2d> conv_;
   std::vector<torch::nn::BatchNorm2d> bn_;
