@@ -14,6 +14,7 @@
 #include "models/model_file.h"
 #include "tasks/pipeline.h"
 #include "testutil.h"
+#include "towers/augment.h"
 #include "util/error.h"
 #include "util/io.h"
 
@@ -488,4 +489,76 @@ TEST(CnnTower, PoolOrderAndChannelsLastMatchAHandComputedBlock) {
     }
   }
   EXPECT_FALSE(torch::allclose(outs[0], outs[1], 1e-3, 1e-4));  // the two orders are different models
+}
+
+// The batched crop/flip gather equals cropping and mirroring each padded image by hand with the
+// same random draws; spectrograms only shift in time.
+TEST(CnnTower, CropFlipAugmentEqualsPerImageCrops) {
+  torch::manual_seed(11);
+  auto x = torch::randn({40, 2, 5, 7});
+  for (bool image : {true, false}) {
+    torch::manual_seed(5);
+    auto got = crop_flip_augment(x, image, 2);
+    torch::manual_seed(5);
+    auto off = torch::randint(0, 5, {40, 2}, torch::kInt64);
+    auto flip = torch::rand({40});
+    namespace F = torch::nn::functional;
+    auto padded =
+        F::pad(x, F::PadFuncOptions(image ? std::vector<int64_t>{2, 2, 2, 2} : std::vector<int64_t>{0, 0, 2, 2}));
+    int flipped = 0, shifted = 0;
+    for (int64_t b = 0; b < 40; ++b) {
+      int64_t dy = off[b][0].item<int64_t>(), dx = image ? off[b][1].item<int64_t>() : 0;
+      auto want = padded[b].slice(1, dy, dy + 5).slice(2, dx, dx + 7);
+      if (image && flip[b].item<float>() < 0.5f) want = want.flip({2}), ++flipped;
+      shifted += dy != 2;
+      ASSERT_TRUE(torch::equal(got[b], want)) << "image " << image << " item " << b;
+    }
+    EXPECT_EQ(got.sizes(), x.sizes());
+    EXPECT_GT(shifted, 10);
+    if (image) {
+      EXPECT_GT(flipped, 5);
+    }
+  }
+}
+
+// tower.cnn_tta flip: outside training the embedding is the mean of the plain tower's outputs for
+// the image and its mirror (so an image and its mirror embed alike); training is unchanged.
+TEST(CnnTower, FlipTestTimeAugmentationAveragesTheMirror) {
+  EntityFeatures f;
+  f.n = 4;
+  f.content_shape = {1, 6, 6};
+  f.content.resize(4 * 36);
+  for (size_t k = 0; k < 36; ++k) f.content[k] = static_cast<float>((k * 29) % 13) / 13.0f - 0.5f;
+  for (size_t r = 0; r < 6; ++r)  // item 1 is item 0 mirrored; items 2-3 something else
+    for (size_t c = 0; c < 6; ++c) f.content[36 + r * 6 + c] = f.content[r * 6 + 5 - c];
+  for (size_t k = 72; k < f.content.size(); ++k) f.content[k] = static_cast<float>((k * 7) % 11) / 11.0f;
+  auto make = [&](const std::string& tta) {
+    TowerSpec s;
+    s.type = "image_cnn", s.key = "tower", s.dim = 3, s.hidden = {4, 5}, s.feats = &f, s.cnn_tta = tta;
+    torch::manual_seed(9);
+    auto t = make_tower(s);
+    t->train(false);
+    return t;
+  };
+  auto plain = make("none"), tta = make("flip");
+  torch::NoGradGuard ng;
+  auto p = plain->forward(torch::tensor({0, 1, 2, 3}, torch::kInt64));
+  auto t = tta->forward(torch::tensor({0, 1, 2, 3}, torch::kInt64));
+  EXPECT_FALSE(torch::allclose(p[0], p[1], 1e-3, 1e-4));  // the plain tower tells the mirrors apart
+  EXPECT_TRUE(torch::allclose(t[0], 0.5 * (p[0] + p[1]), 1e-5, 1e-6)) << t << p;
+  EXPECT_TRUE(torch::allclose(t[0], t[1], 1e-5, 1e-6));
+  EXPECT_FALSE(torch::allclose(t[2], p[2], 1e-3, 1e-4));
+  tta->train(true);
+  plain->train(true);
+  EXPECT_TRUE(torch::allclose(tta->forward(torch::tensor({2, 3}, torch::kInt64)),
+                              plain->forward(torch::tensor({2, 3}, torch::kInt64)), 1e-5, 1e-6));
+
+  TowerSpec audio;
+  audio.type = "audio_cnn", audio.key = "tower", audio.dim = 3, audio.feats = &f, audio.cnn_tta = "flip";
+  try {
+    make_tower(audio);
+    FAIL() << "audio_cnn accepted cnn_tta flip";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("tower.cnn_tta"), std::string::npos) << e.what();
+  }
 }

@@ -116,6 +116,7 @@ const std::vector<ParamDef>& param_table() {
       {"tower.text", T::StringList, "title,genres,tags", "text towers (text_cnn, gru, lstm, transformer as tower.type): the item text read, in this order", {"title", "genres", "tags"}},
       {"tower.cnn_head", T::String, "mean", "image_cnn/audio_cnn: what the final linear layer reads: mean (the global average of the last block's channels) or flatten (the last block's whole map, channels x positions)", {"mean", "flatten"}},
       {"tower.cnn_pool", T::String, "after", "image_cnn/audio_cnn: where each block max-pools: after (conv-BN-ReLU-pool) or before (conv-pool-BN-ReLU: batch norm and ReLU run on a quarter of the values, a faster step; a different model, batch norm sees pooled values)", {"after", "before"}},
+      {"tower.cnn_tta", T::String, "none", "image_cnn: test-time augmentation outside training: none, or flip (the embedding is the mean of the tower's outputs for the image and its horizontal mirror; twice the embedding work)", {"none", "flip"}},
       {"tower.augment", T::Bool, "false", "image_cnn: random crop (pad 2) and horizontal flip while training; audio_cnn: random time shift"},
       {"user_tower.type", T::String, "id", "siamese with model.shared false: the user tower", {}, names("tower")},
       {"user_tower.hidden", T::IntList, "", "user mlp/fusion: hidden layer sizes", {}, nullptr, 1, 1e6},
