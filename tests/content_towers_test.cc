@@ -562,3 +562,24 @@ TEST(CnnTower, FlipTestTimeAugmentationAveragesTheMirror) {
     EXPECT_NE(std::string(e.what()).find("tower.cnn_tta"), std::string::npos) << e.what();
   }
 }
+
+// tower.dropout on image_cnn drops head inputs while training only: same parameters, same eval output.
+TEST(CnnTower, DropoutActsOnlyWhileTraining) {
+  EntityFeatures f;
+  f.n = 6;
+  f.content_shape = {1, 6, 6};
+  f.content.resize(6 * 36);
+  for (size_t k = 0; k < f.content.size(); ++k) f.content[k] = static_cast<float>((k * 31) % 19) / 19.0f - 0.5f;
+  auto make = [&](double p) {
+    TowerSpec s;
+    s.type = "image_cnn", s.key = "tower", s.dim = 3, s.hidden = {4}, s.feats = &f, s.dropout = p;
+    torch::manual_seed(4);
+    return make_tower(s);
+  };
+  auto plain = make(0), drop = make(0.5);
+  auto ids = torch::tensor({0, 1, 2, 3, 4, 5}, torch::kInt64);
+  torch::NoGradGuard ng;
+  EXPECT_FALSE(torch::allclose(plain->forward(ids), drop->forward(ids), 1e-3, 1e-4));  // training
+  plain->train(false), drop->train(false);
+  EXPECT_TRUE(torch::allclose(plain->forward(ids), drop->forward(ids), 1e-5, 1e-6));
+}

@@ -185,6 +185,8 @@ INSTANTIATE_TEST_SUITE_P(
         Case{"infonce_cosine_two_tower",
              {"loss.type=infonce", "comparator.type=cosine", "model.shared=false", "user_tower.type=bag",
               "loss.temperature=0.5"}},
+        Case{"infonce_cosine_pos_margin",
+             {"loss.type=infonce", "comparator.type=cosine", "loss.temperature=0.3", "loss.pos_margin=0.25"}},
         Case{"contrastive_euclidean", {"loss.type=contrastive", "comparator.type=euclidean", "loss.margin=2"}},
         Case{"bce_dot_l2", {"loss.type=bce", "comparator.type=dot", "reg.l2=0.1"}},
         Case{"warp_sq_euclidean", {"loss.type=warp", "comparator.type=sq_euclidean", "loss.margin=1.5"}},
@@ -626,4 +628,22 @@ TEST(FusedEngine, PerExampleUpdatesLearnPlantedGroups) {
       fit_model(p, cfg({"train.engine=fused", "train.update=example", "train.deterministic=true"}), RunOptions{}),
       ConfigError);
   EXPECT_THROW(fit_model(p, cfg({"train.engine=torch", "train.update=example"}), RunOptions{}), ConfigError);
+}
+
+// loss.pos_margin: the positive's score less the margin enters the softmax (AM-softmax); with a
+// margin the loss is larger and pushes the positive harder.
+TEST(InfoNceLoss, PositiveMarginShiftsThePositiveScore) {
+  auto pos = torch::tensor({0.8f, 0.1f}).requires_grad_(true);
+  auto neg = torch::tensor({{0.5f, -0.2f, 0.3f}, {0.4f, 0.0f, -0.6f}});
+  LossSpec spec;
+  spec.type = "infonce", spec.temperature = 0.2;
+  auto plain = make_loss(spec)->forward({pos, neg});
+  spec.pos_margin = 0.3;
+  auto l = make_loss(spec)->forward({pos, neg});
+  auto want = (torch::logsumexp(torch::cat({(pos - 0.3).unsqueeze(1), neg}, 1) / 0.2, 1) - (pos - 0.3) / 0.2).mean();
+  EXPECT_NEAR(l.item<float>(), want.item<float>(), 1e-5);
+  EXPECT_GT(l.item<float>(), plain.item<float>() + 0.1);
+  auto g_plain = torch::autograd::grad({plain}, {pos})[0];
+  auto g = torch::autograd::grad({l}, {pos})[0];
+  EXPECT_TRUE((g < g_plain).all().item<bool>()) << g << g_plain;
 }

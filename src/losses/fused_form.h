@@ -12,7 +12,7 @@
 namespace siamrec {
 
 struct FusedLossArgs {
-  double margin = 1, temperature = 0.1, neg_weight = 1;
+  double margin = 1, temperature = 0.1, neg_weight = 1, pos_margin = 0;
   int64_t n_items = 0;     // catalogue size (WARP's rank estimate)
   float label_offset = 0;  // rating tasks: the training mean, subtracted from labels
   double inv_k = 1;        // 1 / negatives per example

@@ -15,6 +15,7 @@ LossSpec LossSpec::from_config(const Config& c) {
   s.margin = c.real("loss.margin");
   s.margin2 = c.real("loss.margin2");
   s.temperature = c.real("loss.temperature");
+  s.pos_margin = c.real("loss.pos_margin");
   s.neg_weight = c.real("loss.neg_weight");
   s.bpreg = c.real("loss.bpreg");
   return s;

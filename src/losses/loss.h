@@ -19,6 +19,7 @@ struct LossSpec {
   double margin = 1.0;       // triplet alpha (1.0 as in the survey), contrastive m, ccl m, warp margin
   double margin2 = 0.5;      // quadruplet second margin
   double temperature = 0.1;  // infonce
+  double pos_margin = 0;     // infonce: additive margin on the positive score (AM-softmax / CosFace)
   double neg_weight = 1.0;   // ccl weight of the negative term
   double bpreg = 1.0;        // bpr_max score regularization
   static LossSpec from_config(const Config& c);

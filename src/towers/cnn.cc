@@ -6,6 +6,7 @@
 // the values).
 // tower.augment (training only): image_cnn pads by 2 and crops at a random offset and flips
 // horizontally at random; audio_cnn shifts in time (random crop) only.
+// tower.dropout (training only): dropout on what the final linear layer reads.
 // tower.cnn_tta flip (image_cnn, outside training): the output is the mean of the outputs for the
 // image and its horizontal mirror, so the embedding is mirror-invariant.
 #include <torch/nn/modules/batchnorm.h>
@@ -47,6 +48,7 @@ class CnnTower : public Tower {
         flatten_(s.cnn_head == "flatten"),
         pool_first_(s.cnn_pool == "before"),
         tta_flip_(s.cnn_tta == "flip"),
+        dropout_(s.dropout),
         feats_(s.feats) {
     if (tta_flip_ && !image_)
       throw ConfigError(
@@ -108,11 +110,14 @@ class CnnTower : public Tower {
       x = torch::relu(bn_[k]->forward(x));
       if (pool && !pool_first_) x = torch::max_pool2d(x, 2);
     }
-    return out_->forward(flatten_ ? x.flatten(1) : x.mean({2, 3}));
+    auto h = flatten_ ? x.flatten(1) : x.mean({2, 3});
+    if (dropout_ > 0 && is_training()) h = torch::dropout(h, dropout_, true);
+    return out_->forward(h);
   }
 
   int64_t dim_, C_ = 1, H_ = 1, W_ = 1;
   bool image_, augment_, flatten_, pool_first_, tta_flip_;
+  double dropout_ = 0;
   const EntityFeatures* feats_;
   std::vector<torch::nn::Conv2d> conv_;
   std::vector<torch::nn::BatchNorm2d> bn_;

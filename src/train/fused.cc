@@ -66,6 +66,7 @@ FusedEngine::FusedEngine(const FusedSpec& s, const TupleBuilder& b, const Negati
   want_dist_ = loss_form_->wants_distance;
   inv_k_ = s_.k > 0 ? 1.0 / s_.k : 0.0;
   loss_args_.margin = s_.margin, loss_args_.temperature = s_.temperature, loss_args_.neg_weight = s_.neg_weight;
+  loss_args_.pos_margin = s_.pos_margin;
   loss_args_.n_items = s_.n_items, loss_args_.label_offset = s_.label_offset, loss_args_.inv_k = inv_k_;
   auto init_opt = [&](Opt& o, const FusedSpace& sp) {
     size_t n = static_cast<size_t>(sp.rows * s_.dim);

@@ -401,6 +401,7 @@ FusedSpec fused_spec(const Config& c, SiameseNet& net, int threads, float label_
   f.optimizer = c.str("train.optimizer");
   f.margin = c.real("loss.margin");
   f.temperature = c.real("loss.temperature");
+  f.pos_margin = c.real("loss.pos_margin");
   f.neg_weight = c.real("loss.neg_weight");
   f.lr = c.real("train.lr");
   f.l2 = c.real("reg.l2");
