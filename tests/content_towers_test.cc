@@ -15,6 +15,8 @@
 #include "tasks/pipeline.h"
 #include "testutil.h"
 #include "towers/augment.h"
+
+#include <ATen/autocast_mode.h>
 #include "util/error.h"
 #include "util/io.h"
 
@@ -582,4 +584,46 @@ TEST(CnnTower, DropoutActsOnlyWhileTraining) {
   EXPECT_FALSE(torch::allclose(plain->forward(ids), drop->forward(ids), 1e-3, 1e-4));  // training
   plain->train(false), drop->train(false);
   EXPECT_TRUE(torch::allclose(plain->forward(ids), drop->forward(ids), 1e-5, 1e-6));
+}
+
+// tower.precision bf16: the same model computed in bfloat16 (autocast) gives float32 embeddings
+// within bfloat16's rounding of the float32 ones, float32 gradients, and leaves autocast off after
+// the forward; other towers refuse it.
+TEST(CnnTower, Bf16AutocastMatchesFloat32WithinRounding) {
+  EntityFeatures f;
+  f.n = 8;
+  f.content_shape = {1, 8, 8};
+  f.content.resize(8 * 64);
+  for (size_t k = 0; k < f.content.size(); ++k) f.content[k] = static_cast<float>((k * 37) % 23) / 23.0f - 0.5f;
+  auto make = [&](const std::string& precision) {
+    TowerSpec s;
+    s.type = "image_cnn", s.key = "tower", s.dim = 5, s.hidden = {8, 16}, s.feats = &f, s.precision = precision;
+    s.cnn_head = "flatten";
+    torch::manual_seed(6);
+    return make_tower(s);
+  };
+  auto ids = torch::tensor({0, 1, 2, 3, 4, 5, 6, 7}, torch::kInt64);
+  auto fp = make("fp32"), bf = make("bf16");
+  auto a = fp->forward(ids), b = bf->forward(ids);
+  EXPECT_FALSE(at::autocast::is_cpu_enabled());
+  EXPECT_EQ(b.scalar_type(), torch::kFloat32);
+  EXPECT_FALSE(torch::equal(a, b));  // computed in bfloat16, not float32
+  EXPECT_LT((a - b).abs().max().item<float>(), 0.03f * a.abs().max().item<float>()) << a << b;
+  b.pow(2).sum().backward();
+  auto g = bf->named_parameters()["conv0.weight"].grad();
+  ASSERT_TRUE(g.defined());
+  EXPECT_EQ(g.scalar_type(), torch::kFloat32);
+  EXPECT_GT(g.abs().sum().item<float>(), 0.0f);
+  bf->train(false);
+  torch::NoGradGuard ng;
+  EXPECT_EQ(bf->forward(ids).scalar_type(), torch::kFloat32);
+
+  TowerSpec mlp;
+  mlp.type = "mlp", mlp.key = "tower", mlp.dim = 3, mlp.precision = "bf16";
+  try {
+    make_tower(mlp);
+    FAIL() << "an mlp tower accepted tower.precision bf16";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("tower.precision"), std::string::npos) << e.what();
+  }
 }

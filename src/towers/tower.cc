@@ -36,12 +36,18 @@ TowerSpec TowerSpec::from_config(const Config& c, const std::string& section, co
   s.cnn_head = c.str("tower.cnn_head");
   s.cnn_pool = c.str("tower.cnn_pool");
   s.cnn_tta = c.str("tower.cnn_tta");
+  if (section == "tower") s.precision = c.str("tower.precision");
   for (auto k : c.ints("tower.kernel_sizes")) s.kernel_sizes.push_back(k);
   s.feats = f;
   return s;
 }
 
 std::shared_ptr<Tower> make_tower(const TowerSpec& spec) {
+  if (spec.precision != "fp32" && spec.type != "image_cnn" && spec.type != "audio_cnn")
+    throw ConfigError(
+        fmt::format("tower.precision {}: only image_cnn and audio_cnn towers compute in reduced "
+                    "precision ({}.type is '{}'); use fp32",
+                    spec.precision, spec.key, spec.type));
   return TowerRegistry::get().find(spec.type, spec.key + ".type")(spec);
 }
 

@@ -52,7 +52,8 @@ struct FusedSpec {
   bool joint = true;        // users are entities n_items + u of the item table
   int64_t n_items = 0, dim = 0;
   std::string comparator, loss, optimizer;
-  double margin = 1, temperature = 0.1, neg_weight = 1, pos_margin = 0, lr = 0.01, l2 = 0, max_norm = 0, weight_decay = 0;
+  double margin = 1, temperature = 0.1, neg_weight = 1, pos_margin = 0, lr = 0.01, l2 = 0, max_norm = 0,
+         weight_decay = 0;
   int k = 1;
   int64_t batch = 1024;
   int threads = 1;
