@@ -627,3 +627,39 @@ TEST(CnnTower, Bf16AutocastMatchesFloat32WithinRounding) {
     EXPECT_NE(std::string(e.what()).find("tower.precision"), std::string::npos) << e.what();
   }
 }
+
+// tower.cnn_convs 2: each block is conv-BN-ReLU, conv-BN-ReLU, pool (VGG), recomputed by hand from
+// the tower's parameters (conv0, bn0, conv0_1, bn0_1) in eval mode.
+TEST(CnnTower, TwoConvsPerBlockMatchAHandComputedBlock) {
+  EntityFeatures f;
+  f.n = 3;
+  f.content_shape = {1, 6, 6};
+  f.content.resize(3 * 36);
+  for (size_t k = 0; k < f.content.size(); ++k) f.content[k] = static_cast<float>((k * 41) % 17) / 17.0f - 0.3f;
+  TowerSpec s;
+  s.type = "image_cnn", s.key = "tower", s.dim = 2, s.hidden = {3}, s.feats = &f, s.cnn_convs = 2;
+  torch::manual_seed(8);
+  auto t = make_tower(s);
+  auto P = t->named_parameters();
+  auto B = t->named_buffers();
+  ASSERT_TRUE(P.contains("conv0_1.weight") && P.contains("bn0_1.weight"));
+  EXPECT_EQ(P["conv0_1.weight"].sizes(), (std::vector<int64_t>{3, 3, 3, 3}));
+  torch::NoGradGuard ng;
+  t->train(true);
+  auto ids = torch::tensor({0, 1, 2}, torch::kInt64);
+  t->forward(ids);  // moves the running statistics away from 0 / 1
+  t->train(false);
+  auto layer = [&](const torch::Tensor& v, const std::string& n) {
+    auto sh = std::vector<int64_t>{1, 3, 1, 1};
+    auto c = torch::conv2d(v, P["conv" + n + ".weight"].contiguous(), {}, 1, 1);
+    return torch::relu((c - B["bn" + n + ".running_mean"].view(sh)) /
+                           torch::sqrt(B["bn" + n + ".running_var"].view(sh) + 1e-5) *
+                           P["bn" + n + ".weight"].view(sh) +
+                       P["bn" + n + ".bias"].view(sh));
+  };
+  auto x = torch::from_blob(f.content.data(), {3, 1, 6, 6}, torch::kFloat32).clone();
+  auto h = torch::max_pool2d(layer(layer(x, "0"), "0_1"), 2);
+  auto want = torch::linear(h.mean({2, 3}), P["out.weight"], P["out.bias"]);
+  auto got = t->forward(ids);
+  EXPECT_TRUE(torch::allclose(got, want, 1e-4, 1e-5)) << got << "\n" << want;
+}

@@ -6,6 +6,7 @@
 // the values).
 // tower.augment (training only): image_cnn pads by 2 and crops at a random offset and flips
 // horizontally at random; audio_cnn shifts in time (random crop) only.
+// tower.cnn_convs n: n conv-BN-ReLU layers per block (VGG), the block's last one pooling.
 // tower.dropout (training only): dropout on what the final linear layer reads.
 // tower.precision bf16: the blocks and the final linear layer run under CPU autocast to bfloat16
 // (oneDNN's bf16 convolutions); parameters, batch-norm statistics and the output stay float32.
@@ -94,17 +95,20 @@ class CnnTower : public Tower {
     std::vector<int64_t> widths = s.hidden.empty() ? std::vector<int64_t>{32, 64} : s.hidden;
     int64_t in = C_, h = H_, w = W_;
     for (size_t k = 0; k < widths.size(); ++k) {
-      auto n = std::to_string(k);
-      conv_.push_back(register_module(
-          "conv" + n, torch::nn::Conv2d(torch::nn::Conv2dOptions(in, widths[k], 3).padding(1).bias(false))));
-      bn_.push_back(register_module("bn" + n, torch::nn::BatchNorm2d(widths[k])));
-      {  // Channels-last weights select oneDNN's NHWC path on CPU (see forward). A copy with explicit
-         // strides: contiguous(ChannelsLast) leaves a one-input-channel weight's strides ambiguous.
-        torch::NoGradGuard ng;
-        auto& wt = conv_.back()->weight;
-        wt.set_data(wt.to(wt.options(), false, true, at::MemoryFormat::ChannelsLast));
+      for (int64_t j = 0; j < s.cnn_convs; ++j) {  // block k: conv{k}, bn{k}, then conv{k}_{j}, bn{k}_{j}
+        auto n = std::to_string(k) + (j ? "_" + std::to_string(j) : "");
+        conv_.push_back(register_module(
+            "conv" + n, torch::nn::Conv2d(torch::nn::Conv2dOptions(in, widths[k], 3).padding(1).bias(false))));
+        bn_.push_back(register_module("bn" + n, torch::nn::BatchNorm2d(widths[k])));
+        last_in_block_.push_back(j + 1 == s.cnn_convs);
+        {  // Channels-last weights select oneDNN's NHWC path on CPU (see forward). A copy with explicit
+           // strides: contiguous(ChannelsLast) leaves a one-input-channel weight's strides ambiguous.
+          torch::NoGradGuard ng;
+          auto& wt = conv_.back()->weight;
+          wt.set_data(wt.to(wt.options(), false, true, at::MemoryFormat::ChannelsLast));
+        }
+        in = widths[k];
       }
-      in = widths[k];
       if (h >= 2 && w >= 2) h /= 2, w /= 2;
     }
     out_ = register_module("out", torch::nn::Linear(flatten_ ? in * h * w : in, s.dim));
@@ -137,7 +141,7 @@ class CnnTower : public Tower {
     x = x.to(x.options(), false, false, at::MemoryFormat::ChannelsLast);
     for (size_t k = 0; k < conv_.size(); ++k) {
       x = conv_[k]->forward(x);
-      const bool pool = x.size(2) >= 2 && x.size(3) >= 2;
+      const bool pool = last_in_block_[k] && x.size(2) >= 2 && x.size(3) >= 2;
       if (pool && pool_first_) x = torch::max_pool2d(x, 2);
       x = torch::relu(bn_[k]->forward(x));
       if (pool && !pool_first_) x = torch::max_pool2d(x, 2);
@@ -154,6 +158,7 @@ class CnnTower : public Tower {
   const EntityFeatures* feats_;
   std::vector<torch::nn::Conv2d> conv_;
   std::vector<torch::nn::BatchNorm2d> bn_;
+  std::vector<bool> last_in_block_;
   torch::nn::Linear out_{nullptr};
 };
 

@@ -36,6 +36,7 @@ TowerSpec TowerSpec::from_config(const Config& c, const std::string& section, co
   s.cnn_head = c.str("tower.cnn_head");
   s.cnn_pool = c.str("tower.cnn_pool");
   s.cnn_tta = c.str("tower.cnn_tta");
+  s.cnn_convs = c.integer("tower.cnn_convs");
   if (section == "tower") s.precision = c.str("tower.precision");
   for (auto k : c.ints("tower.kernel_sizes")) s.kernel_sizes.push_back(k);
   s.feats = f;

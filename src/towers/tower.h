@@ -44,6 +44,7 @@ struct TowerSpec {
   std::string cnn_head = "mean";         // image_cnn / audio_cnn: mean (global average) | flatten
   std::string cnn_pool = "after";        // image_cnn / audio_cnn: max-pool after ReLU | before batch norm
   std::string precision = "fp32";        // image_cnn / audio_cnn: fp32 | bf16 (autocast)
+  int64_t cnn_convs = 1;                 // image_cnn / audio_cnn: convolutions per block
   std::string cnn_tta = "none";          // image_cnn: none | flip (eval: mean over the image and its mirror)
   std::vector<int64_t> kernel_sizes;     // text_cnn: convolution widths
   // Sequence encoders over a user's history read item embeddings through the shared item tower
