@@ -1,5 +1,6 @@
 // Content towers: image_cnn, audio_cnn (end to end on synthesized tones), text towers (text_cnn,
 // gru, lstm, transformer over item text) with cold-start evaluation, and the fusion cold-item rule.
+#include <ATen/autocast_mode.h>
 #include <gtest/gtest.h>
 #include <sndfile.h>
 
@@ -15,8 +16,6 @@
 #include "tasks/pipeline.h"
 #include "testutil.h"
 #include "towers/augment.h"
-
-#include <ATen/autocast_mode.h>
 #include "util/error.h"
 #include "util/io.h"
 
