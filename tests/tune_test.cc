@@ -232,6 +232,18 @@ TEST(TuneStudy, ValidationOnlyResumedStudiesDrawTheSameTrialsAndBestConfigIsWrit
   EXPECT_EQ(sr.trials[0].params, full.trials[0].params);
   EXPECT_NE(sr.validation.find("candidates uniform:5"), std::string::npos) << sr.validation;
   EXPECT_GT(sr.trials[0].metrics.at("ndcg@10"), full.trials[0].metrics.at("ndcg@10"));
+  // A test protocol of candidate lists (5 negatives each) with train.valid_candidates auto: the
+  // trials validate, and are scored, as `siamrec train` validates it, on 5 sampled unseen items,
+  // never on the lists, and never by full ranking while early stopping reads the sampled form.
+  StudyOptions listed = sampled;
+  listed.study = t.path() + "/listed.jsonl";
+  listed.sets = {"eval.candidates=file:" + t.file("cands.tsv", "0\t1\t2,3,4,5,6\n")};
+  StudyResult lr = run_study(listed);
+  ASSERT_EQ(lr.trials.size(), 1u);
+  EXPECT_NE(lr.validation.find("candidates uniform:5 (the test protocol's sampled form"), std::string::npos)
+      << lr.validation;
+  EXPECT_EQ(lr.trials[0].metrics.at("ndcg@10"), sr.trials[0].metrics.at("ndcg@10"));
+  EXPECT_EQ(lr.trials[0].epochs, sr.trials[0].epochs);
   // No validation data: refused, the test part is never used instead.
   expect_refused(o, "none.jsonl", "train.valid_share=0", "never evaluates on the test part");
 }

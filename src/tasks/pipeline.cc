@@ -187,7 +187,7 @@ bool sampled_candidates(const std::string& x) {
   return false;
 }
 
-static std::string valid_candidates(const Prepared& p, const Config& c) {
+std::string resolved_valid_candidates(const Prepared& p, const Config& c) {
   const std::string& v = c.str("train.valid_candidates");
   if (v != "auto") {
     if (v != "full" && !sampled_candidates(v))
@@ -225,7 +225,7 @@ TrainedModel fit_model(const Prepared& p, const Config& c, const RunOptions& o) 
   d.log_path = o.log_path;
   d.valid_is_evaluated = o.valid_is_evaluated;
   d.validator = ranking_validator();
-  d.valid_candidates = valid_candidates(p, c);
+  d.valid_candidates = resolved_valid_candidates(p, c);
   if (p.split.valid.size() > 0)
     spdlog::info("validation: {} on {}, {}", c.str("train.valid_metric"),
                  c.integer("train.valid_users") > 0

@@ -41,6 +41,10 @@ Prepared prepare(const Config& c, const RunOptions& o);
 // "uniform:N" / "popularity:N" with N a positive integer: sampled candidates (eval.candidates,
 // train.valid_candidates).
 bool sampled_candidates(const std::string& spec);
+// train.valid_candidates resolved for `p`: an explicit value as it is; auto: the test protocol's
+// sampled form (eval.candidates uniform:N / popularity:N as they are, fixed lists and candidate
+// files as uniform:N with their length), full ranking otherwise and for cold validation items.
+std::string resolved_valid_candidates(const Prepared& p, const Config& c);
 // Filters and splits an already loaded dataset by the config's filter and split sections.
 Prepared prepare_from(Dataset ds, const Config& c);
 // Fits the configured model on the split's training data.

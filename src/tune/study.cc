@@ -212,7 +212,10 @@ StudyResult run_study(const StudyOptions& o) {
   ro.skip_bad_lines = o.skip_bad_lines;
   ro.threads = o.threads;
   Prepared fit = prepare(base, ro);
+  // Resolved while the test part is still known (its fixed lists' length), before it is dropped.
+  const std::string vc = retrieval ? std::string() : resolved_valid_candidates(fit, base);
   std::string validation;
+  std::string trial_valid_candidates;  // set when the trials validate on sampled candidates
   Interactions valid;
   if (retrieval) {
     if (base.real("train.valid_share") <= 0)
@@ -254,15 +257,20 @@ StudyResult run_study(const StudyOptions& o) {
     eval.split.test = valid;
     eval.split.valid = Interactions{};
     eval.split.heldout_items = fit.split.valid_items;  // cold-item splits: rank within the validation items
-    const std::string cands = base.str("eval.candidates"), vc = base.str("train.valid_candidates");
+    // Trials validate as a plain `siamrec train` of this config would (train.valid_candidates
+    // resolved while the test part is still known: fixed lists and candidate files become
+    // uniform:N with their length), and the objective ranks the validation part the same way, so
+    // a trial's early stopping and its score read one protocol. Never the test lists themselves.
     if (sampled_candidates(vc)) {
-      // An explicit sampled validation protocol (e.g. uniform:100 beside the NCF lists): trials are
-      // ranked on it, each user's negatives drawn from unseen items, seeded (eval.seed).
+      trial_valid_candidates = vc;
       eval_cfg.set("eval.candidates", vc, "tune (train.valid_candidates)");
-      validation += fmt::format("; candidates {} (train.valid_candidates: unseen items drawn per user, seeded)", vc);
-    } else if (cands == "fixed" || cands.rfind("file:", 0) == 0) {
-      eval_cfg.set("eval.candidates", "full", "tune (fixed candidate lists are the test part's)");
-      validation += "; full ranking (the config's fixed candidates belong to the test part)";
+      validation += fmt::format("; candidates {} ({}: unseen items drawn per user, seeded)", vc,
+                                base.str("train.valid_candidates") == "auto"
+                                    ? "the test protocol's sampled form, as train.valid_candidates auto"
+                                    : "train.valid_candidates");
+    } else {
+      eval_cfg.set("eval.candidates", "full", "tune (validation by full ranking)");
+      validation += "; full ranking";
     }
     validation = fmt::format("{} ({} interactions)", validation, valid.size());
   }
@@ -377,6 +385,8 @@ StudyResult run_study(const StudyOptions& o) {
       Config c = base;
       for (auto& [key, v] : t.params) c.set(key, v, fmt::format("tune trial {}", k));
       c.set("train.refit", "false", "tune (a refit would train on the validation data)");
+      if (!trial_valid_candidates.empty())
+        c.set("train.valid_candidates", trial_valid_candidates, "tune (resolved before the test part is dropped)");
       TrainedModel m = fit_model(fit, c, tr);
       if (retrieval) {
         if (best_valid < 0)
