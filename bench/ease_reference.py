@@ -110,31 +110,24 @@ def need(path):
     return path
 
 
-def study(name, train, test, n_users, n_items, evaluate, valid_eval, target_key, seed=42):
-    """Chooses lambda on validation carved from train, tests it once; then the oracle sweep."""
+def study(name, fit, valid_score, train, test_score, n_users, n_items, key):
+    """Chooses lambda by valid_score on EASE fitted to `fit`, refits on `train` and tests the
+    chosen lambda; then tests every lambda (the oracle sweep). A score maps (S, X) to metrics."""
     t0 = time.time()
-    fit, valid = carve(train, 0.1, seed) if valid_eval is None else valid_eval[0]
     X_fit = dense(fit, n_users, n_items)
-    best, best_lam, rows = -1.0, None, []
-    for lam in GRID[name]:
-        m = (evaluate(ease(X_fit, lam), X_fit, valid) if valid_eval is None
-             else valid_eval[1](ease(X_fit, lam), X_fit))
-        rows.append((lam, m))
-        if m[target_key] > best:
-            best, best_lam = m[target_key], lam
+    rows = [(lam, valid_score(ease(X_fit, lam), X_fit)) for lam in GRID[name]]
+    best_lam = max(rows, key=lambda r: r[1][key])[0]
     X = dense(train, n_users, n_items)
-    sweep = [(lam, evaluate(ease(X, lam), X, test)) for lam in GRID[name]]
-    chosen = dict(sweep)[best_lam]
+    sweep = [(lam, test_score(ease(X, lam), X)) for lam in GRID[name]]
     fmt = lambda m: "  ".join(f"{k} {v:.4f}" for k, v in m.items())
-    print(f"  validation ({len(valid)} held-out interactions):")
+    print(f"  validation ({len(train) - len(fit)} held-out interactions):")
     for lam, m in rows:
         print(f"    lambda {lam:>5}: {fmt(m)}{'   <- chosen' if lam == best_lam else ''}")
-    print(f"  test, lambda {best_lam} chosen on validation: {fmt(chosen)}")
+    print(f"  test, lambda {best_lam} chosen on validation: {fmt(dict(sweep)[best_lam])}")
     print("  test, every lambda (oracle sweep, an upper bound):")
     for lam, m in sweep:
         print(f"    lambda {lam:>5}: {fmt(m)}")
     print(f"  ({time.time() - t0:.1f} s)")
-    return chosen
 
 
 def main():
@@ -154,8 +147,9 @@ def main():
         print("ml100k: ML-100K ua.base/ua.test, full ranking over 1,682 items, train items excluded, K 10")
         tr = np.loadtxt(need(f"{d}/ml-100k/ua.base"), dtype=np.int64)[:, :2] - 1
         te = np.loadtxt(need(f"{d}/ml-100k/ua.test"), dtype=np.int64)[:, :2] - 1
-        ev = lambda S, X, t: {"ndcg@10": full_ranking(S, X, t, 10)["ndcg@10"]}
-        study("ml100k", tr, te, 943, 1682, ev, None, "ndcg@10")
+        fit, valid = carve(tr, 0.1, 42)
+        ndcg = lambda t: lambda S, X: {"ndcg@10": full_ranking(S, X, t, 10)["ndcg@10"]}
+        study("ml100k", fit, ndcg(valid), tr, ndcg(te), 943, 1682, "ndcg@10")
 
     if "lightgcn" in wanted or "ncf" in wanted:
         tr = read_lgcn(need(f"{d}/ml-1m-implicit-lightgcn/train.txt"))
@@ -166,8 +160,9 @@ def main():
     if "lightgcn" in wanted:
         print(f"lightgcn: ML-1M LightGCN split ({n_users} users, {n_items} items), full ranking, "
               "train items excluded, K 20")
-        ev = lambda S, X, t: full_ranking(S, X, t, 20)
-        study("lightgcn", tr, te, n_users, n_items, ev, None, "ndcg@20")
+        fit, valid = carve(tr, 0.1, 42)
+        at20 = lambda t: lambda S, X: full_ranking(S, X, t, 20)
+        study("lightgcn", fit, at20(valid), tr, at20(te), n_users, n_items, "ndcg@20")
 
     if "ncf" in wanted:
         print("ncf: ML-1M NCF leave-one-out, each test item among its 99 listed negatives, ties pessimistic, K 10")
@@ -189,9 +184,8 @@ def main():
         for u, i in held:
             cand = np.flatnonzero(~seen[u])
             vlists.append((u, i, rng.choice(cand, 99, replace=False)))
-        ev = lambda S, X, t: sampled_ranking(S, t)
-        study("ncf", train, lists, n_users, n_items, ev,
-              ((fit, held), lambda S, X: sampled_ranking(S, vlists)), "ndcg@10")
+        study("ncf", fit, lambda S, X: sampled_ranking(S, vlists), train,
+              lambda S, X: sampled_ranking(S, lists), n_users, n_items, "ndcg@10")
 
 
 if __name__ == "__main__":

@@ -212,10 +212,10 @@ StudyResult run_study(const StudyOptions& o) {
   ro.skip_bad_lines = o.skip_bad_lines;
   ro.threads = o.threads;
   Prepared fit = prepare(base, ro);
-  // Resolved while the test part is still known (its fixed lists' length), before it is dropped.
+  // Resolved while the test part is still known (its fixed lists' length), before it is dropped;
+  // every ranking trial validates on it (retrieval trials: empty, their trainer's own validation).
   const std::string vc = retrieval ? std::string() : resolved_valid_candidates(fit, base);
   std::string validation;
-  std::string trial_valid_candidates;  // set when the trials validate on sampled candidates
   Interactions valid;
   if (retrieval) {
     if (base.real("train.valid_share") <= 0)
@@ -262,7 +262,6 @@ StudyResult run_study(const StudyOptions& o) {
     // uniform:N with their length), and the objective ranks the validation part the same way, so
     // a trial's early stopping and its score read one protocol. Never the test lists themselves.
     if (sampled_candidates(vc)) {
-      trial_valid_candidates = vc;
       eval_cfg.set("eval.candidates", vc, "tune (train.valid_candidates)");
       validation += fmt::format("; candidates {} ({}: unseen items drawn per user, seeded)", vc,
                                 base.str("train.valid_candidates") == "auto"
@@ -385,8 +384,7 @@ StudyResult run_study(const StudyOptions& o) {
       Config c = base;
       for (auto& [key, v] : t.params) c.set(key, v, fmt::format("tune trial {}", k));
       c.set("train.refit", "false", "tune (a refit would train on the validation data)");
-      if (!trial_valid_candidates.empty())
-        c.set("train.valid_candidates", trial_valid_candidates, "tune (resolved before the test part is dropped)");
+      if (!vc.empty()) c.set("train.valid_candidates", vc, "tune (resolved before the test part is dropped)");
       TrainedModel m = fit_model(fit, c, tr);
       if (retrieval) {
         if (best_valid < 0)
